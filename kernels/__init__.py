@@ -1,0 +1,1 @@
+"""Flat-array numba kernels (installed as npopt.kernels)."""

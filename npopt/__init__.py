@@ -1,0 +1,23 @@
+"""npopt: Optax and JAXopt for NumPy, as numba kernels for the CPU and CUDA."""
+from . import tree
+try:
+    from . import schedules
+except ImportError:
+    pass
+from .alias import adagrad, adam, adamw, lamb, nadam, nadamw, rmsprop, sgd
+from .base import (EmptyState, GradientTransformation, GradientTransformationExtraArgs,
+                   apply_updates, identity, incremental_update, init_empty_state,
+                   periodic_update, safe_increment, safe_int32_increment, set_to_zero,
+                   stateless, stateless_with_tree_map, with_extra_args_support)
+from .transforms.adam import ScaleByAdamState, scale_by_adam
+from .transforms.combine import chain
+from .transforms.scale import (AddDecayedWeightsState, ScaleByScheduleState, ScaleState,
+                               WeightDecaySchedule, add_decayed_weights, scale,
+                               scale_by_learning_rate, scale_by_schedule)
+
+__version__ = "0.1.0"
+from .transforms.rms import (ScaleByRmsState, ScaleByRmsWithCountState, ScaleByRssState,
+                             ScaleByRStdDevState, ScaleByRStdDevWithCountState, scale_by_rms,
+                             scale_by_rss, scale_by_stddev)
+from .transforms.sgd import TraceState, trace
+from .transforms.trust_ratio import ScaleByTrustRatioState, scale_by_trust_ratio

@@ -1,0 +1,89 @@
+"""Argument checks run at the API edge, before any buffer is touched.
+
+Every message names the argument, what was expected and what was got:
+``"learning_rate: expected a finite number >= 0 or a schedule, got -1.0"``.
+Validation happens here in Python, never inside numba kernels (where a
+message cannot carry values).
+"""
+import math
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _describe(x):
+    if isinstance(x, np.ndarray):
+        return f"array(shape={x.shape}, dtype={x.dtype})"
+    return repr(x) if isinstance(x, (numbers.Number, str, type(None))) else type(x).__name__
+
+
+def check_number(name, x, *, low=None, high=None, low_open=False, high_open=False,
+                 allow_none=False):
+    """A finite real scalar within [low, high] (bounds open when asked)."""
+    if x is None and allow_none:
+        return x
+    ok = isinstance(x, (numbers.Real, np.floating, np.integer)) or (
+        isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "fiu")
+    if ok:
+        v = float(x)
+        ok = math.isfinite(v)
+        if ok and low is not None:
+            ok = v > low if low_open else v >= low
+        if ok and high is not None:
+            ok = v < high if high_open else v <= high
+    if not ok:
+        lo = "" if low is None else (f" > {low}" if low_open else f" >= {low}")
+        hi = "" if high is None else (f" < {high}" if high_open else f" <= {high}")
+        rng = (lo + (" and" if lo and hi else "") + hi) if (lo or hi) else ""
+        raise ValueError(f"{name}: expected a finite number{rng}, got {_describe(x)}")
+    return x
+
+
+def check_scalar_or_schedule(name, x, *, allow_none=False):
+    """A learning rate: a finite number >= 0, or a callable of the step count."""
+    if x is None and allow_none:
+        return x
+    if callable(x):
+        return x
+    try:
+        return check_number(name, x, low=0.0)
+    except ValueError:
+        raise ValueError(
+            f"{name}: expected a finite number >= 0 or a schedule (a callable of "
+            f"the step count), got {_describe(x)}") from None
+
+
+def check_bool(name, x):
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {_describe(x)}")
+    return bool(x)
+
+
+def check_float_dtype(name, dtype, allow_none=True):
+    """None (keep the params' dtype), float32 or float64."""
+    if dtype is None and allow_none:
+        return None
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected None, float32 or float64, got {dtype!r}")
+    return dt
+
+
+def check_state(name, state, cls, owner):
+    """The state passed to ``update`` must be the one ``owner.init`` made."""
+    if not isinstance(state, cls):
+        raise TypeError(
+            f"{name}: expected a {cls.__name__} (the state made by {owner}.init), "
+            f"got {type(state).__name__}; was this state made by another optimizer?")
+    return state
+
+
+def fail_leaf_dtype(name, dtype):
+    raise TypeError(
+        f"{name}: expected floating-point leaves (float32 or float64), got a leaf "
+        f"of dtype {dtype}; integer and complex params are not supported by this rule")

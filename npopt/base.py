@@ -1,0 +1,169 @@
+"""The core types: GradientTransformation, EmptyState, chain, apply_updates.
+
+As in optax, an optimizer is a pair of pure functions in a NamedTuple::
+
+    state = opt.init(params)
+    updates, state = opt.update(grads, state, params)
+    params = npopt.apply_updates(params, updates)
+
+``opt.step(params, grads, state)`` is npopt's fused fast path: it computes the
+same numbers as ``update`` followed by ``apply_updates``, but in one pass over
+memory and in place on the flat buffers (the params and state it returns
+share memory with the ones it was given, which it consumes, like a jitted
+optax step with donated buffers). A chain of the form
+``preconditioner [, add_decayed_weights], learning rate`` is fused
+automatically (see ``npopt.transforms._fusion``); any other transformation
+falls back to ``update`` + ``apply_updates``.
+"""
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from . import _flat
+from .tree import tree_map
+
+NO_PARAMS_MSG = (
+    "params: this transformation needs the current params; call "
+    "update(updates, state, params)")
+
+
+class EmptyState(NamedTuple):
+    """The state of stateless transformations."""
+
+
+class _Pair(NamedTuple):
+    init: Callable
+    update: Callable
+
+
+class GradientTransformation(_Pair):
+    """``(init, update)``, plus the fused ``step`` and a fusion description.
+
+    A 2-tuple like optax's (``init, update = opt`` works); ``fusion`` is an
+    optional description of this transformation's role in a fused step
+    (preconditioner, weight decay or learning rate), used by ``chain``.
+    """
+
+    def __new__(cls, init, update, fusion=None, fused_step=None):
+        self = super().__new__(cls, init, update)
+        self.fusion = fusion
+        self.fused_step = fused_step
+        return self
+
+    def step(self, params, grads, state, **extra_args):
+        """One optimizer step: ``(params, state)`` after applying the update.
+
+        Same numbers as ``update`` + ``apply_updates``. Fused and in place
+        where a kernel exists for this transformation: the given params and
+        state buffers are reused for the result.
+        """
+        if self.fused_step is not None:
+            return self.fused_step(params, grads, state, **extra_args)
+        updates, state = self.update(grads, state, params, **extra_args)
+        return apply_updates(params, updates), state
+
+
+# optax distinguishes transformations whose update takes **extra_args; every
+# npopt update accepts them, so the two names are the same class.
+GradientTransformationExtraArgs = GradientTransformation
+
+
+def init_empty_state(params):
+    del params
+    return EmptyState()
+
+
+def identity():
+    """Leaves updates unchanged."""
+    def update_fn(updates, state, params=None, **extra_args):
+        return updates, state
+    from .transforms import _fusion
+    return GradientTransformation(init_empty_state, update_fn, fusion=_fusion.IDENTITY)
+
+
+def set_to_zero():
+    """Replaces updates by zeros (to freeze parameters)."""
+    def update_fn(updates, state, params=None, **extra_args):
+        return tree_map(np.zeros_like, updates), state
+    return GradientTransformation(init_empty_state, update_fn)
+
+
+def stateless(f):
+    """A transformation from ``f(updates, params) -> updates``."""
+    def update_fn(updates, state, params=None, **extra_args):
+        return f(updates, params), state
+    return GradientTransformation(init_empty_state, update_fn)
+
+
+def stateless_with_tree_map(f):
+    """A transformation applying ``f(u, p)`` leaf by leaf (``f(u, None)`` without params)."""
+    def update_fn(updates, state, params=None, **extra_args):
+        if params is None:
+            return tree_map(lambda u: f(u, None), updates), state
+        return tree_map(f, updates, params), state
+    return GradientTransformation(init_empty_state, update_fn)
+
+
+def with_extra_args_support(tx):
+    """npopt transformations all accept ``**extra_args``; wraps foreign pairs."""
+    if isinstance(tx, GradientTransformation):
+        return tx
+    init, update = tx
+
+    def update_fn(updates, state, params=None, **extra_args):
+        return update(updates, state, params)
+    return GradientTransformation(init, update_fn)
+
+
+def apply_updates(params, updates):
+    """``p + u`` leaf by leaf, rounded back to ``p``'s dtype (optax.apply_updates).
+
+    None leaves are kept. Inputs are not modified.
+    """
+    def add(p, u):
+        if p is None:
+            return None
+        p = np.asarray(p) if not hasattr(p, "dtype") else p
+        if _is_device(p):
+            from .kernels import apply as k
+            lay, _ = _flat.layout_of(p)
+            out = lay.target.empty(p.size, p.dtype)
+            lay.target.launch(k.apply_updates_cpu, k.apply_updates_cuda,
+                              p.reshape(-1), u.reshape(-1), out)
+            return out.reshape(p.shape)
+        return np.asarray(p + u).astype(p.dtype, copy=False)
+    return tree_map(add, params, updates)
+
+
+def _is_device(x):
+    from ._target import is_device_array
+    return is_device_array(x)
+
+
+def incremental_update(new_tensors, old_tensors, step_size):
+    """Polyak averaging: ``step_size * new + (1 - step_size) * old``."""
+    return tree_map(lambda n, o: step_size * n + (1.0 - step_size) * o,
+                    new_tensors, old_tensors)
+
+
+def periodic_update(new_tensors, old_tensors, steps, update_period):
+    """``new`` every ``update_period`` steps, else ``old``."""
+    return new_tensors if int(steps) % int(update_period) == 0 else old_tensors
+
+
+INT32_MAX = np.iinfo(np.int32).max
+
+
+def safe_increment(count):
+    """count + 1 as int32, saturating at the int32 maximum (optax.safe_increment)."""
+    return np.int32(count + 1) if count < INT32_MAX else np.int32(INT32_MAX)
+
+
+safe_int32_increment = safe_increment
+ZERO = np.int32(0)
+
+__all__ = ["EmptyState", "GradientTransformation", "GradientTransformationExtraArgs",
+           "apply_updates", "identity", "init_empty_state", "incremental_update",
+           "periodic_update", "safe_increment", "safe_int32_increment", "set_to_zero",
+           "stateless", "stateless_with_tree_map", "with_extra_args_support",
+           "NO_PARAMS_MSG"]

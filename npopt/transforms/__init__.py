@@ -1,0 +1,1 @@
+"""npopt.transforms"""

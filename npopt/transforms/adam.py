@@ -1,0 +1,75 @@
+"""scale_by_adam: Adam's preconditioner (Kingma & Ba, 2014).
+
+See ``npopt.kernels.adam`` for the per-element recursion. The host part
+here mirrors optax's casts: ``1 - b`` is computed in float64 (optax's
+Python-float hyperparameters) then rounded to the leaf dtype; the bias
+correction ``1 - b**t`` is computed in float64, cast to the leaf dtype, and
+inverted in that dtype (XLA turns ``m / bc`` into ``m * (1 / bc)``).
+"""
+from typing import Any, NamedTuple
+
+from .. import _checks
+from ..kernels import adam as kadam
+from ._elementwise import elementwise_transform
+
+
+class ScaleByAdamState(NamedTuple):
+    count: Any   # int32 step counter
+    mu: Any      # first moment, a tree like params (mu_dtype)
+    nu: Any      # second moment, a tree like params
+
+
+def bias_correction_inverse(decay, t, dtype):
+    """``1 / (1 - decay**t)`` with optax's roundings: power in float64 (or in
+    the hyperparameter's own dtype when it is a NumPy scalar), cast, invert."""
+    dt = dtype.type
+    return dt(1) / dt(1 - decay ** _count_like(decay, t))
+
+
+def _count_like(decay, t):
+    # A Python float meets the int32 count as float64 under x64; a float32
+    # hyperparameter (inject_hyperparams) keeps the power in float32.
+    return type(decay)(t) if hasattr(decay, "dtype") else float(t)
+
+
+def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, nesterov=False):
+    r"""Rescales updates with Adam's bias-corrected moment estimates.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
+        u_t = \hat m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon)
+
+    with :math:`\hat m_t = m_t/(1-\beta_1^t)` (or, with ``nesterov``,
+    :math:`\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`, as
+    optax, without Dozat's extra :math:`\beta_2` factor) and
+    :math:`\hat v_t = v_t/(1-\beta_2^t)`.
+
+    Args:
+      b1, b2: decay rates of the first and second moments, in [0, 1).
+      eps: added to the denominator outside the square root.
+      eps_root: added inside the square root (keeps derivatives finite).
+      mu_dtype: dtype of the first moment (None: the params' dtype).
+      nesterov: Nesterov momentum (NAdam).
+
+    References:
+      Kingma & Ba, "Adam: A Method for Stochastic Optimization", 2014.
+      Dozat, "Incorporating Nesterov Momentum into Adam", 2016.
+    """
+    _checks.check_number("b1", b1, low=0.0, high=1.0, high_open=True)
+    _checks.check_number("b2", b2, low=0.0, high=1.0, high_open=True)
+    _checks.check_number("eps", eps, low=0.0)
+    _checks.check_number("eps_root", eps_root, low=0.0)
+    mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
+    nesterov = _checks.check_bool("nesterov", nesterov)
+
+    def hyperparams(dtype, t):
+        dt = dtype.type
+        return (dt(1 - b1), dt(b1), dt(1 - b2), dt(b2),
+                bias_correction_inverse(b1, t, dtype), bias_correction_inverse(b1, t + 1, dtype),
+                bias_correction_inverse(b2, t, dtype), dt(eps), dt(eps_root))
+
+    return elementwise_transform(
+        name="scale_by_adam", state_cls=ScaleByAdamState, moments={"mu": 0, "nu": 0},
+        kernels=(kadam.adam_cpu, kadam.adam_cuda), hyperparams=hyperparams,
+        flags=(nesterov,), moment_dtypes={"mu": mu_dtype} if mu_dtype else None)

@@ -1,0 +1,129 @@
+"""Scaling blocks: scale, scale_by_schedule, scale_by_learning_rate,
+add_decayed_weights.
+
+Hyperparameters enter the arithmetic as optax's do: a Python float is
+rounded once to the leaf dtype (``-lr`` is negated in float64 first); a
+schedule value is computed by the schedule, negated, then cast to the leaf
+dtype (``jnp.array(-lr(count), dtype=g.dtype) * g``).
+"""
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .. import _checks, _flat
+from ..base import NO_PARAMS_MSG, ZERO, EmptyState, GradientTransformation, \
+    init_empty_state, safe_increment
+from ..kernels import apply as kapply
+from . import _fusion
+
+
+class ScaleByScheduleState(NamedTuple):
+    count: Any  # int32 step counter
+
+
+class WeightDecaySchedule(NamedTuple):
+    count: Any  # int32 step counter
+
+
+ScaleState = EmptyState
+AddDecayedWeightsState = EmptyState
+
+
+def _scaled(updates, s):
+    """s * updates leaf by leaf, s cast to each leaf's dtype, via the kernel."""
+    lay, _ = _flat.layout_of(updates, "updates")
+    u = lay.gather(updates, "updates")
+    out = lay.empty()
+    for grp, ub, ob in zip(lay.groups, u, out):
+        lay.target.launch(kapply.scale_cpu, kapply.scale_cuda, ub, ob, grp.dtype.type(s))
+    return lay.views(out)
+
+
+def scale(step_size):
+    """Scales updates by a fixed ``step_size``: ``u -> step_size * u``."""
+    _checks.check_number("step_size", step_size)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        return _scaled(updates, step_size), state
+
+    rate = _fusion.Rate(value=lambda state: step_size, advance=lambda state: state)
+    return GradientTransformation(init_empty_state, update_fn, fusion=rate)
+
+
+def scale_by_schedule(step_size_fn):
+    """Scales updates by ``step_size_fn(count)``, count starting at 0.
+
+    The schedule sees the count before it is incremented, so the first
+    update uses ``step_size_fn(0)``.
+    """
+    if not callable(step_size_fn):
+        raise TypeError(f"step_size_fn: expected a callable of the step count, got {step_size_fn!r}")
+
+    def init_fn(params):
+        return ScaleByScheduleState(count=ZERO)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        _checks.check_state("state", state, ScaleByScheduleState, "scale_by_schedule")
+        s = step_size_fn(state.count)
+        return _scaled(updates, s), ScaleByScheduleState(safe_increment(state.count))
+
+    rate = _fusion.Rate(value=lambda state: step_size_fn(
+        _checks.check_state("state", state, ScaleByScheduleState, "scale_by_schedule").count),
+        advance=lambda state: ScaleByScheduleState(safe_increment(state.count)))
+    return GradientTransformation(init_fn, update_fn, fusion=rate)
+
+
+def scale_by_learning_rate(learning_rate, *, flip_sign=True):
+    """``-learning_rate * u`` (descent); a schedule is evaluated per step.
+
+    ``learning_rate=None`` gives the identity (optax's behaviour; note that
+    it then does not flip the sign either).
+    """
+    from ..base import identity
+    if learning_rate is None:
+        return identity()
+    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
+    m = -1 if flip_sign else 1
+    if callable(learning_rate):
+        return scale_by_schedule(lambda count: m * learning_rate(count))
+    return scale(m * learning_rate)
+
+
+def add_decayed_weights(weight_decay=0.0, mask=None):
+    """``u + weight_decay * p`` (L2 / decoupled weight decay in AdamW).
+
+    ``weight_decay`` may be a schedule, evaluated at the count before its
+    increment. ``mask`` (a prefix tree of bools, or a callable of params)
+    restricts the decay to some leaves, as ``masked`` does.
+    """
+    sched = callable(weight_decay)
+    if not sched:
+        _checks.check_number("weight_decay", weight_decay)
+
+    def init_fn(params):
+        return WeightDecaySchedule(ZERO) if sched else EmptyState()
+
+    def update_fn(updates, state, params=None, **extra_args):
+        if params is None:
+            raise ValueError(NO_PARAMS_MSG)
+        new_state = WeightDecaySchedule(safe_increment(state.count)) if sched else state
+        if not sched and weight_decay == 0.0:
+            return updates, new_state
+        s = weight_decay(state.count) if sched else weight_decay
+        lay, _ = _flat.layout_of(updates, "updates")
+        u = lay.gather(updates, "updates")
+        p = lay.gather(params, "params")
+        out = lay.empty()
+        for grp, ub, pb, ob in zip(lay.groups, u, p, out):
+            lay.target.launch(kapply.add_decayed_weights_cpu, kapply.add_decayed_weights_cuda,
+                              ub, pb, ob, grp.dtype.type(s))
+        return lay.views(out), new_state
+
+    if mask is not None:
+        from .combine import masked
+        tx = masked(GradientTransformation(init_fn, update_fn), mask)
+    else:
+        tx = GradientTransformation(init_fn, update_fn)
+    if not sched:
+        tx.fusion = _fusion.Decay(weight_decay, mask)
+    return tx

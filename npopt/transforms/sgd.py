@@ -1,0 +1,39 @@
+"""trace: heavy-ball / Nesterov momentum, as optax (and PyTorch) define it."""
+from typing import Any, NamedTuple
+
+from .. import _checks
+from ..kernels import sgd as ksgd
+from ._elementwise import elementwise_transform
+
+
+class TraceState(NamedTuple):
+    trace: Any   # the momentum buffer, a tree like params (accumulator_dtype)
+
+
+def trace(decay, nesterov=False, accumulator_dtype=None):
+    r"""Momentum: :math:`t \leftarrow g + \mu t`, output :math:`t` (or
+    :math:`g + \mu t` with ``nesterov``).
+
+    .. warning:: No :math:`(1-\mu)` damping: this is PyTorch's convention,
+       not the exponential moving average of ``ema``.
+
+    Args:
+      decay: the momentum coefficient :math:`\mu`.
+      nesterov: use Nesterov's accelerated gradient.
+      accumulator_dtype: dtype of the trace (None: the params' dtype).
+
+    References:
+      Sutskever et al., "On the importance of initialization and momentum in
+      deep learning", ICML 2013.
+    """
+    _checks.check_number("decay", decay)
+    nesterov = _checks.check_bool("nesterov", nesterov)
+    acc = _checks.check_float_dtype("accumulator_dtype", accumulator_dtype)
+
+    def hyperparams(dtype, t):
+        return (dtype.type(decay),)
+
+    return elementwise_transform(
+        name="trace", state_cls=TraceState, moments={"trace": 0},
+        kernels=(ksgd.trace_cpu, ksgd.trace_cuda), hyperparams=hyperparams,
+        flags=(nesterov,), counted=False, moment_dtypes={"trace": acc} if acc else None)

@@ -1,0 +1,68 @@
+"""scale_by_trust_ratio: layer-wise trust ratios (LARS/LAMB).
+
+Per leaf: ``r = trust_coefficient * ||p|| / (||u|| + eps)``, with both norms
+floored at ``min_norm``, and ``r = 1`` where either norm is 0; ``u <- r u``.
+Norms are deterministic chunked sums (``npopt.kernels.reduce``).
+"""
+import numpy as np
+
+from .. import _checks, _flat
+from ..base import NO_PARAMS_MSG, EmptyState, GradientTransformation, init_empty_state
+from ..kernels import reduce as kreduce
+from ..kernels import trust_ratio as ktr
+
+ScaleByTrustRatioState = EmptyState
+
+
+def segment_sumsq(lay, grp, x, y):
+    """Per-leaf (sum x^2, sum y^2) of one group's buffers, shape (k, 2)."""
+    segs = grp.segments
+    chunks = kreduce.chunk_table(segs)
+    partial = lay.target.empty(len(chunks) * 2, grp.dtype).reshape(len(chunks), 2) \
+        if lay.target.device else np.empty((len(chunks), 2), grp.dtype)
+    if len(chunks):
+        lay.target.launch(kreduce.chunk_sumsq_cpu, kreduce.chunk_sumsq_cuda,
+                          chunks, x, y, grp.dtype.type(0), partial)
+    if lay.target.device:
+        partial = partial.copy_to_host()
+    totals = np.empty((len(segs), 2), grp.dtype)
+    kreduce.combine_chunks(chunks, partial, totals)
+    return totals
+
+
+def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
+    r"""Scales each leaf's update by its trust ratio
+    :math:`\tau \max(\|p\|, m) / (\max(\|u\|, m) + \epsilon)` (1 where a norm is 0).
+
+    References:
+      You et al., "Large Batch Training of Convolutional Networks" (LARS), 2017;
+      You et al., "Large Batch Optimization for Deep Learning" (LAMB), 2020.
+    """
+    _checks.check_number("min_norm", min_norm, low=0.0)
+    _checks.check_number("trust_coefficient", trust_coefficient)
+    _checks.check_number("eps", eps, low=0.0)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        if params is None:
+            raise ValueError(NO_PARAMS_MSG)
+        lay, _ = _flat.layout_of(updates, "updates")
+        u = lay.gather(updates, "updates")
+        p = lay.gather(params, "params")
+        out = lay.empty()
+        for grp, ub, pb, ob in zip(lay.groups, u, p, out):
+            dt = grp.dtype.type
+            ss = segment_sumsq(lay, grp, pb, ub)
+            pn = np.maximum(np.sqrt(ss[:, 0]), dt(min_norm))
+            un = np.maximum(np.sqrt(ss[:, 1]), dt(min_norm))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = dt(trust_coefficient) * pn / (un + dt(eps))
+            ratio = np.where((pn == 0) | (un == 0), dt(1), ratio).astype(grp.dtype)
+            segs = grp.segments
+            if lay.target.device:
+                from ..kernels._jit import cuda
+                segs, ratio = cuda.to_device(segs), cuda.to_device(ratio)
+            lay.target.launch(ktr.scale_segments_cpu, ktr.scale_segments_cuda,
+                              ub, segs, ratio, ob)
+        return lay.views(out), state
+
+    return GradientTransformation(init_empty_state, update_fn)
