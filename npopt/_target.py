@@ -10,7 +10,11 @@ import numpy as np
 
 
 def is_device_array(x):
-    return not isinstance(x, np.ndarray) and hasattr(x, "__cuda_array_interface__")
+    """True for CUDA arrays (and numba's simulated ones under NUMBA_ENABLE_CUDASIM,
+    which expose no __cuda_array_interface__)."""
+    if isinstance(x, np.ndarray):
+        return False
+    return hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray"
 
 
 class Host:
@@ -60,7 +64,10 @@ class Device:
 
     @classmethod
     def copy_into(cls, dst, src):
-        dst.copy_to_device(cls._cuda().as_cuda_array(src))
+        cuda = cls._cuda()
+        if hasattr(cuda, "as_cuda_array"):   # CuPy / torch arrays -> numba views
+            src = cuda.as_cuda_array(src)
+        dst.copy_to_device(src)              # device to device
 
 
 def target_of(leaves, name="params"):

@@ -1,6 +1,10 @@
 import os
 import sys
 
+# CUDA kernels run on numba's simulator unless told otherwise (set
+# NUMBA_ENABLE_CUDASIM=0 on a machine with a GPU to run them on hardware).
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
 import numpy as np
 from hypothesis import settings
 

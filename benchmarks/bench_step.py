@@ -1,0 +1,669 @@
+#!/usr/bin/env python
+"""One optimizer step of npopt against its peers, next to the machine's bandwidth.
+
+Run from the repository root::
+
+    python benchmarks/bench_step.py                 # full run (a few minutes)
+    python benchmarks/bench_step.py --quick         # smoke test, N <= 1e6, < 1 minute
+    python benchmarks/bench_step.py --rules adam --out /tmp/adam.json
+
+In one run it measures
+
+1. memory bandwidth with numba kernels (Adam's access pattern: read p, g,
+   mu, nu and write p, mu, nu; STREAM copy and triad), serial and parallel,
+   at N = 1e7 in float32 and float64;
+2. the time of one optimizer step on a flat vector of N elements for every
+   rule in RULES and every implementation in IMPLS (npopt's fused ``step``,
+   npopt's ``update`` + ``apply_updates``, optax under ``jax.jit`` with and
+   without buffer donation, ``torch.optim`` foreach and fused on the CPU,
+   and NumPy in-place ufuncs), as the median over repeats of the mean time
+   per step within a sample, after a warm-up that excludes compilation;
+3. ``import npopt`` time and the first-call compile time of ``adam``'s step,
+   each in a fresh interpreter, with a cold and a warm numba cache.
+
+It prints a table and saves everything as JSON (see benchmarks/README.md).
+To add a rule, add an entry to RULES (and a NumPy reference to NUMPY_STEPS
+if you want that column); to add an implementation, add a maker to IMPLS.
+"""
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LR = 1e-3
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+class Skip(Exception):
+    """An implementation that cannot run this case (not installed, unsupported)."""
+
+
+# --------------------------------------------------------------------------
+# Optional peers, imported once.
+
+def _import_jax():
+    try:
+        import jax
+        jax.config.update("jax_enable_x64", True)  # float64 really is float64
+        import jax.numpy as jnp
+        import optax
+        return jax, jnp, optax
+    except Exception as e:  # pragma: no cover - depends on the installation
+        return e
+
+
+def _import_torch():
+    try:
+        import torch
+        return torch
+    except Exception as e:  # pragma: no cover
+        return e
+
+
+# --------------------------------------------------------------------------
+# Bandwidth kernels (numba), same flags as npopt's kernels.
+
+def _bandwidth_kernels():
+    from numba import njit, prange
+    opts = dict(nogil=True, error_model="numpy", fastmath={"contract"})
+
+    def adam_pattern(p, g, mu, nu):
+        # read 4 arrays, write 3: the cheapest loop with Adam's memory traffic
+        for i in prange(p.shape[0]):
+            gi = g[i]
+            m = 0.9 * mu[i] + 0.1 * gi
+            v = 0.999 * nu[i] + 0.001 * gi
+            mu[i] = m
+            nu[i] = v
+            p[i] = p[i] - 1e-3 * (m + v)
+
+    def copy(a, b):
+        for i in prange(a.shape[0]):
+            b[i] = a[i]
+
+    def triad(a, b, c, s):
+        for i in prange(a.shape[0]):
+            a[i] = b[i] + s * c[i]
+
+    out = {}
+    for name, fn, arrays, reads, writes in [("adam_pattern", adam_pattern, 4, 4, 3),
+                                            ("copy", copy, 2, 1, 1),
+                                            ("triad", triad, 3, 2, 1)]:
+        out[name] = dict(serial=njit(**opts)(fn), parallel=njit(parallel=True, **opts)(fn),
+                         arrays=arrays, reads=reads, writes=writes)
+    return out
+
+
+def measure_bandwidth(n, repeats):
+    kernels = _bandwidth_kernels()
+    rows = []
+    for dname, dt in DTYPES.items():
+        rng = np.random.default_rng(0)
+        arrs = [rng.random(n).astype(dt) for _ in range(4)]
+        for kname, k in kernels.items():
+            args = arrs[:k["arrays"]]
+            if kname == "triad":
+                args = args + [dt(0.5)]
+            for mode in ("serial", "parallel"):
+                fn = k[mode]
+                fn(*args)  # compile
+                fn(*args)
+                ts = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    fn(*args)
+                    ts.append(time.perf_counter() - t0)
+                t = statistics.median(ts)
+                nbytes = (k["reads"] + k["writes"]) * np.dtype(dt).itemsize * n
+                rows.append(dict(kernel=kname, mode=mode, dtype=dname, n=n, time_s=t,
+                                 gb_s=nbytes / t / 1e9, bytes=nbytes, samples_s=ts))
+        del arrs
+        gc.collect()
+    return rows
+
+
+# --------------------------------------------------------------------------
+# NumPy references: in-place ufuncs with one scratch buffer.
+
+def numpy_adam(p, g, dt, b1=0.9, b2=0.999, eps=1e-8):
+    mu = np.zeros_like(p)
+    nu = np.zeros_like(p)
+    tmp = np.empty_like(p)
+    count = [0]
+    c1, c2 = dt(1 - b1), dt(1 - b2)
+    b1_, b2_, eps_ = dt(b1), dt(b2), dt(eps)
+
+    def step():
+        count[0] += 1
+        t = count[0]
+        np.multiply(mu, b1_, out=mu)
+        np.multiply(g, c1, out=tmp)
+        np.add(mu, tmp, out=mu)
+        np.multiply(nu, b2_, out=nu)
+        np.multiply(g, g, out=tmp)
+        np.multiply(tmp, c2, out=tmp)
+        np.add(nu, tmp, out=nu)
+        np.multiply(nu, dt(1 / (1 - b2 ** t)), out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.add(tmp, eps_, out=tmp)
+        np.divide(mu, tmp, out=tmp)
+        np.multiply(tmp, dt(-LR / (1 - b1 ** t)), out=tmp)
+        np.add(p, tmp, out=p)
+    return step
+
+
+def numpy_sgd(p, g, dt, momentum=0.9):
+    t = np.zeros_like(p)
+    tmp = np.empty_like(p)
+    m, nlr = dt(momentum), dt(-LR)
+
+    def step():
+        np.multiply(t, m, out=t)
+        np.add(t, g, out=t)
+        np.multiply(t, nlr, out=tmp)
+        np.add(p, tmp, out=p)
+    return step
+
+
+def numpy_rmsprop(p, g, dt, decay=0.9, eps=1e-8):
+    nu = np.zeros_like(p)
+    tmp = np.empty_like(p)
+    d, c, eps_, nlr = dt(decay), dt(1 - decay), dt(eps), dt(-LR)
+
+    def step():
+        np.multiply(nu, d, out=nu)
+        np.multiply(g, g, out=tmp)
+        np.multiply(tmp, c, out=tmp)
+        np.add(nu, tmp, out=nu)
+        np.add(nu, eps_, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        np.multiply(tmp, nlr, out=tmp)
+        np.add(p, tmp, out=p)
+    return step
+
+
+def numpy_adagrad(p, g, dt, init=0.1, eps=1e-7):
+    s = np.full_like(p, init)
+    tmp = np.empty_like(p)
+    eps_, nlr = dt(eps), dt(-LR)
+
+    def step():
+        np.multiply(g, g, out=tmp)
+        np.add(s, tmp, out=s)
+        np.add(s, eps_, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        np.multiply(tmp, nlr, out=tmp)
+        np.add(p, tmp, out=p)
+    return step
+
+
+# --------------------------------------------------------------------------
+# The rules: how each library spells the same optimizer.
+
+@dataclass
+class Rule:
+    name: str
+    arrays: int                      # arrays moved per step (reads + writes) for GB/s
+    npopt: Callable                  # () -> npopt GradientTransformation
+    optax: Optional[Callable] = None  # (optax) -> optax GradientTransformation
+    torch: Optional[Callable] = None  # (torch, params, **variant) -> torch.optim.Optimizer
+    torch_variants: tuple = ("foreach", "fused")
+    numpy: Optional[Callable] = None  # (p, g, dtype) -> step()
+    note: str = ""
+
+
+def _npopt():
+    import npopt
+    return npopt
+
+
+RULES = {
+    "adam": Rule(
+        "adam", 7,
+        npopt=lambda: _npopt().adam(LR),
+        optax=lambda optax: optax.adam(LR),
+        torch=lambda torch, ps, **kw: torch.optim.Adam(ps, lr=LR, **kw),
+        numpy=numpy_adam,
+        note="read p, g, mu, nu; write p, mu, nu"),
+    "sgd": Rule(
+        "sgd", 5,
+        npopt=lambda: _npopt().sgd(LR, momentum=0.9),
+        optax=lambda optax: optax.sgd(LR, momentum=0.9),
+        torch=lambda torch, ps, **kw: torch.optim.SGD(ps, lr=LR, momentum=0.9, **kw),
+        numpy=numpy_sgd,
+        note="momentum 0.9; read p, g, t; write p, t"),
+    "rmsprop": Rule(
+        "rmsprop", 5,
+        npopt=lambda: _npopt().rmsprop(LR),
+        optax=lambda optax: optax.rmsprop(LR),
+        # torch puts eps outside the sqrt; same traffic and nearly the same flops
+        torch=lambda torch, ps, **kw: torch.optim.RMSprop(ps, lr=LR, alpha=0.9, eps=1e-8, **kw),
+        numpy=numpy_rmsprop,
+        note="decay 0.9; read p, g, nu; write p, nu"),
+    "adagrad": Rule(
+        "adagrad", 5,
+        npopt=lambda: _npopt().adagrad(LR),
+        optax=lambda optax: optax.adagrad(LR),
+        torch=lambda torch, ps, **kw: torch.optim.Adagrad(
+            ps, lr=LR, initial_accumulator_value=0.1, eps=1e-7, **kw),
+        numpy=numpy_adagrad,
+        note="read p, g, s; write p, s"),
+}
+DEFAULT_RULES = ("adam", "sgd", "rmsprop")
+
+
+# --------------------------------------------------------------------------
+# Implementations: make(rule, n, dtype_name, ctx) -> step() that runs one
+# optimizer step and returns once its results are ready.
+
+def _data(n, dt):
+    rng = np.random.default_rng(1)
+    p = rng.standard_normal(n).astype(dt)
+    g = (rng.standard_normal(n) * 0.1).astype(dt)
+    return p, g
+
+
+def make_npopt_step(rule, n, dname, ctx):
+    dt = DTYPES[dname]
+    opt = rule.npopt()
+    p, g = _data(n, dt)
+    box = [p, opt.init(p)]
+
+    def step():
+        box[0], box[1] = opt.step(box[0], g, box[1])
+    return step
+
+
+def make_npopt_update(rule, n, dname, ctx):
+    npopt = _npopt()
+    dt = DTYPES[dname]
+    opt = rule.npopt()
+    p, g = _data(n, dt)
+    box = [p, opt.init(p)]
+
+    def step():
+        u, box[1] = opt.update(g, box[1], box[0])
+        box[0] = npopt.apply_updates(box[0], u)
+    return step
+
+
+def _make_optax(donate):
+    def make(rule, n, dname, ctx):
+        mods = ctx["jax"]
+        if isinstance(mods, Exception):
+            raise Skip(f"jax/optax not importable: {mods}")
+        if rule.optax is None:
+            raise Skip("no optax spelling")
+        jax, jnp, optax = mods
+        dt = DTYPES[dname]
+        opt = rule.optax(optax)
+
+        def train(params, state, grads):
+            updates, state = opt.update(grads, state, params)
+            return optax.apply_updates(params, updates), state
+
+        f = jax.jit(train, donate_argnums=(0, 1) if donate else ())
+        p, g = _data(n, dt)
+        params, grads = jnp.asarray(p), jnp.asarray(g)
+        box = [params, opt.init(params)]
+
+        def step():
+            box[0], box[1] = f(box[0], box[1], grads)
+            jax.block_until_ready(box)
+        step()
+        if box[0].dtype != np.dtype(dt):
+            raise Skip(f"optax returned {box[0].dtype} params for {dname}")
+        return step
+    return make
+
+
+def _make_torch(variant):
+    def make(rule, n, dname, ctx):
+        torch = ctx["torch"]
+        if isinstance(torch, Exception):
+            raise Skip(f"torch not importable: {torch}")
+        if rule.torch is None or variant not in rule.torch_variants:
+            raise Skip(f"no torch {variant} variant")
+        dt = DTYPES[dname]
+        p, g = _data(n, dt)
+        param = torch.from_numpy(p).requires_grad_(True)
+        param.grad = torch.from_numpy(g)
+        kw = {"foreach": True} if variant == "foreach" else {"fused": True}
+        try:
+            opt = rule.torch(torch, [param], **kw)
+            opt.step()
+        except Exception as e:
+            raise Skip(f"torch {variant}: {type(e).__name__}: {str(e).splitlines()[0][:100]}")
+        return opt.step
+    return make
+
+
+def make_numpy(rule, n, dname, ctx):
+    if rule.numpy is None:
+        raise Skip("no NumPy reference")
+    dt = DTYPES[dname]
+    p, g = _data(n, dt)
+    return rule.numpy(p, g, dt)
+
+
+# name -> maker; the first one is the baseline of the ratio column.
+IMPLS = {
+    "npopt.step": make_npopt_step,
+    "npopt.update": make_npopt_update,
+    "optax.jit": _make_optax(donate=False),
+    "optax.jit+donate": _make_optax(donate=True),
+    "torch.foreach": _make_torch("foreach"),
+    "torch.fused": _make_torch("fused"),
+    "numpy": make_numpy,
+}
+BASELINE = "npopt.step"
+
+
+def time_step(step, repeats, min_sample_s):
+    """Median over `repeats` samples of the mean time per call in a sample.
+
+    Warm-up (compilation, first-touch page faults) is excluded; the number of
+    calls per sample is chosen so a sample lasts at least min_sample_s.
+    """
+    for _ in range(2):
+        step()
+    t0 = time.perf_counter()
+    step()
+    one = time.perf_counter() - t0
+    # a second calibration on a batch, for tiny steps
+    k = max(1, min(1000, int(0.002 / max(one, 1e-9))))
+    t0 = time.perf_counter()
+    for _ in range(k):
+        step()
+    one = (time.perf_counter() - t0) / k
+    number = max(1, int(math.ceil(min_sample_s / max(one, 1e-9))))
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            step()
+        samples.append((time.perf_counter() - t0) / number)
+    return statistics.median(samples), number, samples
+
+
+# --------------------------------------------------------------------------
+# Start-up, each in a fresh interpreter.
+
+_IMPORT_SNIPPET = r"""
+import json, time
+t0 = time.perf_counter()
+import npopt
+t1 = time.perf_counter()
+import sys
+print(json.dumps({"import_npopt_s": t1 - t0, "numba_loaded": "numba" in sys.modules}))
+"""
+
+_COMPILE_SNIPPET = r"""
+import json, time
+t0 = time.perf_counter()
+import numpy as np
+import npopt
+from npopt.kernels import _jit
+t1 = time.perf_counter()
+dt = np.dtype(%(dtype)r)
+out = {"import_s": t1 - t0}
+for label, n in (("serial", 1000), ("parallel", max(2 * _jit.PARALLEL_THRESHOLD, 1 << 18))):
+    opt = npopt.adam(1e-3)
+    p = np.ones(n, dt); g = np.full(n, 0.1, dt); s = opt.init(p)
+    a = time.perf_counter(); p, s = opt.step(p, g, s); b = time.perf_counter()
+    p, s = opt.step(p, g, s); c = time.perf_counter()
+    out["first_step_%%s_s" %% label] = b - a
+    out["second_step_%%s_s" %% label] = c - b
+    out["n_%%s" %% label] = n
+print(json.dumps(out))
+"""
+
+
+def _subprocess_json(code, env=None):
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       cwd=tempfile.gettempdir())
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-2000:])
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out["process_wall_s"] = wall
+    return out
+
+
+def measure_startup(dtype="float32", import_repeats=3):
+    res = {}
+    imports = [_subprocess_json(_IMPORT_SNIPPET) for _ in range(import_repeats)]
+    res["import"] = dict(
+        runs=imports,
+        median_import_npopt_s=statistics.median(r["import_npopt_s"] for r in imports))
+    with tempfile.TemporaryDirectory(prefix="npopt-bench-cache-") as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        code = _COMPILE_SNIPPET % {"dtype": dtype}
+        cold = _subprocess_json(code, env)
+        warm = _subprocess_json(code, env)
+    res["compile"] = dict(dtype=dtype, cold=cold, warm=warm)
+    return res
+
+
+# --------------------------------------------------------------------------
+# Output.
+
+def fmt_time(t):
+    if t < 1e-3:
+        return f"{t * 1e6:8.1f} us"
+    if t < 1:
+        return f"{t * 1e3:8.2f} ms"
+    return f"{t:8.3f} s "
+
+
+def fmt_n(n):
+    e = int(round(math.log10(n)))
+    return f"1e{e}" if 10 ** e == n else str(n)
+
+
+def print_bandwidth(rows):
+    print("\n== Memory bandwidth (numba kernels; bytes = (reads + writes) * itemsize * N) ==")
+    print(f"{'kernel':<14}{'dtype':<9}{'N':>6}  {'serial GB/s':>12}{'parallel GB/s':>15}")
+    seen = {}
+    for r in rows:
+        seen.setdefault((r["kernel"], r["dtype"], r["n"]), {})[r["mode"]] = r["gb_s"]
+    for (k, d, n), m in seen.items():
+        print(f"{k:<14}{d:<9}{fmt_n(n):>6}  {m.get('serial', float('nan')):12.1f}"
+              f"{m.get('parallel', float('nan')):15.1f}")
+
+
+def print_table(rows):
+    print("\n== One optimizer step on a flat vector (median time per step) ==")
+    print("GB/s = arrays * itemsize * N / t (adam: 7 arrays, sgd-momentum/rmsprop/adagrad: 5);"
+          "\nof-bw = GB/s / parallel Adam-pattern bandwidth of that dtype;"
+          f"\nvs npopt = this time / {BASELINE} time (>1: npopt is faster)")
+    hdr = (f"{'rule':<8}{'impl':<18}{'dtype':<9}{'N':>5}{'time/step':>13}{'GB/s':>8}"
+           f"{'of-bw':>7}{'vs npopt':>10}")
+    print(hdr)
+    print("-" * len(hdr))
+    last = None
+    for r in rows:
+        key = (r["rule"], r["dtype"], r["n"])
+        if last is not None and key != last:
+            print()
+        last = key
+        if r.get("skipped"):
+            print(f"{r['rule']:<8}{r['impl']:<18}{r['dtype']:<9}{fmt_n(r['n']):>5}"
+                  f"  skipped: {r['skipped']}")
+            continue
+        frac = f"{r['frac_bw']:7.2f}" if r.get("frac_bw") is not None else f"{'':>7}"
+        ratio = f"{r['ratio_vs_npopt']:10.2f}" if r.get("ratio_vs_npopt") is not None else f"{'':>10}"
+        print(f"{r['rule']:<8}{r['impl']:<18}{r['dtype']:<9}{fmt_n(r['n']):>5}"
+              f"{fmt_time(r['time_s']):>13}{r['gb_s']:8.2f}{frac}{ratio}")
+
+
+def print_startup(s):
+    print("\n== Start-up (fresh interpreters) ==")
+    imp = s["import"]
+    print(f"import npopt: median {imp['median_import_npopt_s'] * 1e3:.0f} ms over "
+          f"{len(imp['runs'])} runs (numba loaded by the import: "
+          f"{imp['runs'][0]['numba_loaded']})")
+    c = s["compile"]
+    for label in ("cold", "warm"):
+        r = c[label]
+        print(f"adam step, {c['dtype']}, {label} NUMBA_CACHE_DIR: import {r['import_s'] * 1e3:.0f} ms; "
+              f"first step serial (N={fmt_n(r['n_serial'])}) {r['first_step_serial_s']:.2f} s, "
+              f"then first step parallel (N={r['n_parallel']}) {r['first_step_parallel_s']:.2f} s; "
+              f"process wall {r['process_wall_s']:.2f} s")
+
+
+# --------------------------------------------------------------------------
+
+def environment():
+    env = dict(python=sys.version.split()[0], platform=platform.platform(),
+               cpu=platform.processor(), cores=os.cpu_count())
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    env["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        env["loadavg_start"] = os.getloadavg()
+    except OSError:
+        pass
+    import numba
+    env.update(numpy=np.__version__, numba=numba.__version__,
+               numba_threads=numba.config.NUMBA_NUM_THREADS)
+    try:
+        from npopt.kernels import _jit
+        env["npopt_parallel_threshold"] = _jit.PARALLEL_THRESHOLD
+    except Exception:
+        pass
+    for mod in ("jax", "optax", "torch"):
+        try:
+            env[mod] = __import__(mod).__version__
+        except Exception as e:
+            env[mod] = f"unavailable ({type(e).__name__})"
+    return env
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: N <= 1e6, few repeats (< 1 minute)")
+    ap.add_argument("--rules", default=",".join(DEFAULT_RULES),
+                    help=f"comma-separated, from {','.join(RULES)} (default: %(default)s)")
+    ap.add_argument("--impls", default=",".join(IMPLS),
+                    help="comma-separated implementations (default: all)")
+    ap.add_argument("--sizes", default=None, help="comma-separated N (default 1e3,1e5,1e6,1e7)")
+    ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--repeats", type=int, default=None, help="samples per case")
+    ap.add_argument("--bandwidth-n", type=float, default=1e7)
+    ap.add_argument("--no-startup", action="store_true", help="skip the subprocess start-up runs")
+    ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
+    args = ap.parse_args(argv)
+
+    rules = [r.strip() for r in args.rules.split(",") if r.strip()]
+    impls = [i.strip() for i in args.impls.split(",") if i.strip()]
+    for r in rules:
+        if r not in RULES:
+            ap.error(f"unknown rule {r!r}; known: {', '.join(RULES)}")
+    for i in impls:
+        if i not in IMPLS:
+            ap.error(f"unknown impl {i!r}; known: {', '.join(IMPLS)}")
+    if BASELINE in impls:  # baseline first, so ratios can be filled in as we go
+        impls.remove(BASELINE)
+        impls.insert(0, BASELINE)
+    dtypes = [d.strip() for d in args.dtypes.split(",")]
+    if args.sizes:
+        sizes = [int(float(s)) for s in args.sizes.split(",")]
+    else:
+        sizes = [10 ** 3, 10 ** 5, 10 ** 6] + ([] if args.quick else [10 ** 7])
+    if args.quick:
+        sizes = [n for n in sizes if n <= 10 ** 6]
+    repeats = args.repeats or (3 if args.quick else 9)
+    min_sample_s = 0.003 if args.quick else 0.02
+    bw_repeats = 3 if args.quick else 9
+
+    t_start = time.perf_counter()
+    ctx = {"jax": _import_jax(), "torch": _import_torch()}
+    env = environment()
+    print("npopt step benchmark:", ", ".join(f"{k}={v}" for k, v in env.items()
+                                            if k not in ("platform",)))
+    if isinstance(ctx["torch"], Exception):
+        print(f"torch: skipped ({ctx['torch']})")
+    if isinstance(ctx["jax"], Exception):
+        print(f"jax/optax: skipped ({ctx['jax']})")
+
+    bw = measure_bandwidth(int(args.bandwidth_n), bw_repeats)
+    print_bandwidth(bw)
+    ref_bw = {r["dtype"]: r["gb_s"] for r in bw
+              if r["kernel"] == "adam_pattern" and r["mode"] == "parallel"}
+
+    rows = []
+    for rname in rules:
+        rule = RULES[rname]
+        for dname in dtypes:
+            itemsize = np.dtype(DTYPES[dname]).itemsize
+            for n in sizes:
+                base = None
+                for iname in impls:
+                    row = dict(rule=rname, impl=iname, dtype=dname, n=n)
+                    try:
+                        step = IMPLS[iname](rule, n, dname, ctx)
+                        t, number, samples = time_step(step, repeats, min_sample_s)
+                    except Skip as e:
+                        row["skipped"] = str(e)
+                        rows.append(row)
+                        continue
+                    finally:
+                        step = None
+                        gc.collect()
+                    gbs = rule.arrays * itemsize * n / t / 1e9
+                    row.update(time_s=t, number=number, samples_s=samples, gb_s=gbs,
+                               frac_bw=gbs / ref_bw[dname] if dname in ref_bw else None)
+                    if iname == BASELINE:
+                        base = t
+                    row["ratio_vs_npopt"] = t / base if base else None
+                    rows.append(row)
+                    print(f"  {rname:<8}{iname:<18}{dname:<9}{fmt_n(n):>5}{fmt_time(t):>13}",
+                          flush=True)
+    print_bandwidth(bw)
+    print_table(rows)
+
+    startup = None
+    if not args.no_startup:
+        startup = measure_startup()
+        print_startup(startup)
+
+    try:
+        env["loadavg_end"] = os.getloadavg()
+    except OSError:
+        pass
+    total = time.perf_counter() - t_start
+    print(f"\ntotal benchmark time: {total:.0f} s")
+    result = dict(environment=env, quick=args.quick, repeats=repeats,
+                  min_sample_s=min_sample_s, lr=LR,
+                  rules={k: dict(arrays=RULES[k].arrays, note=RULES[k].note) for k in rules},
+                  bandwidth=bw, steps=rows, startup=startup, total_s=total)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"saved {os.path.abspath(args.out)}")
+
+
+if __name__ == "__main__":
+    main()
