@@ -1,9 +1,5 @@
 """npopt: Optax and JAXopt for NumPy, as numba kernels for the CPU and CUDA."""
-from . import tree
-try:
-    from . import schedules
-except ImportError:
-    pass
+from . import schedules, tree
 from .alias import adagrad, adam, adamw, lamb, nadam, nadamw, rmsprop, sgd
 from .base import (EmptyState, GradientTransformation, GradientTransformationExtraArgs,
                    apply_updates, identity, incremental_update, init_empty_state,
@@ -21,3 +17,13 @@ from .transforms.rms import (ScaleByRmsState, ScaleByRmsWithCountState, ScaleByR
                              scale_by_rss, scale_by_stddev)
 from .transforms.sgd import TraceState, trace
 from .transforms.trust_ratio import ScaleByTrustRatioState, scale_by_trust_ratio
+from .transforms.clip import (ClipByGlobalNormState, ClipState, clip, clip_by_block_rms,
+                              clip_by_global_norm, global_norm)
+from .transforms.combine import (MaskedNode, MaskedState, MultiTransformState, PartitionState,
+                                 masked, multi_transform, named_chain, partition)
+from .transforms.wrappers import (ApplyIfFiniteState, InjectHyperparamsState,
+                                  InjectStatefulHyperparamsState, MultiSteps, MultiStepsState,
+                                  WrappedSchedule, WrappedScheduleState, ZeroNansState,
+                                  apply_if_finite, inject_hyperparams,
+                                  inject_stateful_hyperparams, skip_large_updates,
+                                  skip_not_finite, zero_nans)

@@ -824,15 +824,23 @@ def piecewise_interpolate_schedule(interpolate_type, init_value, boundaries_and_
             coef = [_ftz((vals[i] - vals[i + 1]) / 2.0) for i in range(len(bnd) - 1)]
             base = vals[1:]
         pi32 = f32(math.pi)
+        # XLA folds the two constant multiplies when the reciprocals are one
+        # scalar (a single interval, or all intervals of the same size).
+        fold_pi = len(set(recips)) == 1
 
         def xla(count):
             if count >= bnd[-1]:
                 return vals[-1]
             for i in range(len(bnd) - 1):
                 if bnd[i] <= count < bnd[i + 1]:
-                    pct = f32(count - bnd[i]) * recips[i]
                     if interpolate_type == "cosine":
-                        pct = _cos32(pct * pi32) + f32(1)
+                        if fold_pi:   # scalar constants: (x * r) * pi -> x * (r * pi)
+                            arg = f32(count - bnd[i]) * (recips[i] * pi32)
+                        else:
+                            arg = (f32(count - bnd[i]) * recips[i]) * pi32
+                        pct = _cos32(arg) + f32(1)
+                    else:
+                        pct = f32(count - bnd[i]) * recips[i]
                     return _fma64(coef[i], f64(pct), base[i]) + 0.0
             return f64(0.0)
 

@@ -19,10 +19,11 @@ from reference import cases, problem
 
 DATA = os.path.join(os.path.dirname(__file__), "reference", "data", "optax")
 # The cases replayed here: every alias of issue 2 (sgd, adam, adamw, rmsprop,
-# adagrad, lamb) with defaults, non-default settings and schedules, and chains
-# of their blocks. The combinator cases of cases.py join as they land.
-ISSUE2 = [c for c in cases.CASES if c.split("_")[0] in (
-    "sgd", "adam", "adamw", "rmsprop", "adagrad", "lamb", "scale")]
+# adagrad, lamb) with defaults, non-default settings and schedules, chains of
+# their blocks, and the combinators (clipping, masks, inject_hyperparams,
+# MultiSteps, apply_if_finite, zero_nans, named_chain, multi_transform).
+# ema (signum's and adafactor's block) comes with issue 3, and its case with it.
+ISSUE2 = [c for c in cases.CASES if c != "ema_trace_chain"]
 
 
 def _load(case):

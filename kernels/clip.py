@@ -1,0 +1,104 @@
+"""Clipping: elementwise clip, and scaling by per-segment factors.
+
+* ``clip``: ``u -> min(max(u, lo), hi)`` (optax.clip; a NaN stays NaN, as
+  ``jnp.clip`` keeps it).
+* ``chunk_sumsq``: deterministic chunked sums of squares per segment (the
+  one-array form of ``reduce.chunk_sumsq``): the global norm of
+  ``clip_by_global_norm`` and the per-leaf RMS of ``clip_by_block_rms``.
+* ``segment_div_mul``: ``u -> (u / d[s]) * m[s]`` for the element's segment
+  ``s``: ``(u / ||u||) * max_norm`` for the global norm (one factor for every
+  segment) and ``u / max(1, rms/threshold)`` per leaf (``m = 1``, exact).
+
+The host computes the factors from the sums (in the leaf dtype, as optax
+does) and passes them as arrays of the buffer's dtype.
+"""
+from numba import prange
+
+from ._jit import cpu_kernel, cuda, cuda_kernel, rule
+
+
+@rule
+def clip_rule(u, lo, hi):
+    """One element of optax.clip: max then min, NaN propagated."""
+    if u < lo:
+        return lo
+    if u > hi:
+        return hi
+    return u
+
+
+@cpu_kernel
+def clip_cpu(u, out, lo, hi):
+    """out = clip(u, lo, hi). u, out: 1-D contiguous, same dtype; lo, hi: scalars of it."""
+    for i in prange(u.shape[0]):
+        out[i] = clip_rule(u[i], lo, hi)
+
+
+@cuda_kernel
+def clip_cuda(u, out, lo, hi):
+    for i in range(cuda.grid(1), u.shape[0], cuda.gridsize(1)):
+        out[i] = clip_rule(u[i], lo, hi)
+
+
+@cpu_kernel
+def chunk_sumsq_cpu(x, chunks, zero, out):
+    """out[k] = sum of x^2 over chunk k (rows of ``chunks``: start, stop,
+    segment; see reduce.chunk_table), serially, in the dtype of ``zero``.
+
+    x comes first so that its length picks the serial or parallel loop (and
+    the CUDA grid); threads beyond the chunk count do nothing."""
+    for k in prange(chunks.shape[0]):
+        s = zero
+        for i in range(chunks[k, 0], chunks[k, 1]):
+            s += x[i] * x[i]
+        out[k] = s
+
+
+@cuda_kernel
+def chunk_sumsq_cuda(x, chunks, zero, out):
+    for k in range(cuda.grid(1), chunks.shape[0], cuda.gridsize(1)):
+        s = zero
+        for i in range(chunks[k, 0], chunks[k, 1]):
+            s += x[i] * x[i]
+        out[k] = s
+
+
+@rule
+def div_mul_rule(u, d, m):
+    """(u / d) * m: optax's ``(t / g_norm) * max_norm`` (m = 1 for block RMS)."""
+    return (u / d) * m
+
+
+@cpu_kernel
+def segment_div_mul_cpu(u, out, chunks, offsets, d, m):
+    """out[i] = (u[i] / d[s]) * m[s] for i in chunk k of segment s = chunks[k, 2].
+
+    chunks: int64 (k, 3) table covering u; offsets: int64 segment offsets
+    (segments + 1 entries; used by the CUDA kernel); u, out: 1-D contiguous,
+    same dtype; d, m: 1-D arrays of u's dtype, one entry per segment.
+    """
+    for k in prange(chunks.shape[0]):
+        s = chunks[k, 2]
+        ds = d[s]
+        ms = m[s]
+        for i in range(chunks[k, 0], chunks[k, 1]):
+            out[i] = div_mul_rule(u[i], ds, ms)
+
+
+@cuda_kernel
+def segment_div_mul_cuda(u, out, chunks, offsets, d, m):
+    """Grid-stride over elements; the segment is found by binary search in
+    ``offsets`` (``chunks`` is unused here)."""
+    nseg = offsets.shape[0] - 1
+    for i in range(cuda.grid(1), u.shape[0], cuda.gridsize(1)):
+        lo = 0
+        hi = nseg - 1
+        while lo < hi:               # last segment whose start <= i
+            mid = (lo + hi + 1) // 2
+            if offsets[mid] <= i:
+                lo = mid
+            else:
+                hi = mid - 1
+        while offsets[lo + 1] <= i:  # skip empty segments
+            lo += 1
+        out[i] = div_mul_rule(u[i], d[lo], m[lo])
