@@ -53,23 +53,31 @@ class Skip(Exception):
 # --------------------------------------------------------------------------
 # Optional peers, imported once.
 
+_CACHE = {}
+
+
 def _import_jax():
+    if "jax" in _CACHE:
+        return _CACHE["jax"]
     try:
         import jax
         jax.config.update("jax_enable_x64", True)  # float64 really is float64
         import jax.numpy as jnp
         import optax
-        return jax, jnp, optax
+        _CACHE["jax"] = (jax, jnp, optax)
     except Exception as e:  # pragma: no cover - depends on the installation
-        return e
+        _CACHE["jax"] = e
+    return _CACHE["jax"]
 
 
 def _import_torch():
-    try:
-        import torch
-        return torch
-    except Exception as e:  # pragma: no cover
-        return e
+    if "torch" not in _CACHE:
+        try:
+            import torch
+            _CACHE["torch"] = torch
+        except Exception as e:  # pragma: no cover
+            _CACHE["torch"] = e
+    return _CACHE["torch"]
 
 
 # --------------------------------------------------------------------------
@@ -267,7 +275,7 @@ DEFAULT_RULES = ("adam", "sgd", "rmsprop")
 
 
 # --------------------------------------------------------------------------
-# Implementations: make(rule, n, dtype_name, ctx) -> step() that runs one
+# Implementations: make(rule, n, dtype_name) -> step() that runs one
 # optimizer step and returns once its results are ready.
 
 def _data(n, dt):
@@ -277,7 +285,7 @@ def _data(n, dt):
     return p, g
 
 
-def make_npopt_step(rule, n, dname, ctx):
+def make_npopt_step(rule, n, dname):
     dt = DTYPES[dname]
     opt = rule.npopt()
     p, g = _data(n, dt)
@@ -288,7 +296,7 @@ def make_npopt_step(rule, n, dname, ctx):
     return step
 
 
-def make_npopt_update(rule, n, dname, ctx):
+def make_npopt_update(rule, n, dname):
     npopt = _npopt()
     dt = DTYPES[dname]
     opt = rule.npopt()
@@ -302,8 +310,8 @@ def make_npopt_update(rule, n, dname, ctx):
 
 
 def _make_optax(donate):
-    def make(rule, n, dname, ctx):
-        mods = ctx["jax"]
+    def make(rule, n, dname):
+        mods = _import_jax()
         if isinstance(mods, Exception):
             raise Skip(f"jax/optax not importable: {mods}")
         if rule.optax is None:
@@ -332,8 +340,8 @@ def _make_optax(donate):
 
 
 def _make_torch(variant):
-    def make(rule, n, dname, ctx):
-        torch = ctx["torch"]
+    def make(rule, n, dname):
+        torch = _import_torch()
         if isinstance(torch, Exception):
             raise Skip(f"torch not importable: {torch}")
         if rule.torch is None or variant not in rule.torch_variants:
@@ -352,7 +360,7 @@ def _make_torch(variant):
     return make
 
 
-def make_numpy(rule, n, dname, ctx):
+def make_numpy(rule, n, dname):
     if rule.numpy is None:
         raise Skip("no NumPy reference")
     dt = DTYPES[dname]
@@ -491,8 +499,8 @@ def print_table(rows):
     print("\n== One optimizer step on a flat vector (median time per step) ==")
     print("GB/s = arrays * itemsize * N / t (adam: 7 arrays, sgd-momentum/rmsprop/adagrad: 5);"
           "\nof-bw = GB/s / parallel Adam-pattern bandwidth of that dtype;"
-          f"\nvs npopt = this time / {BASELINE} time (>1: npopt is faster)")
-    hdr = (f"{'rule':<8}{'impl':<18}{'dtype':<9}{'N':>5}{'time/step':>13}{'GB/s':>8}"
+          f"\nvs npopt = this time / {BASELINE} time (>1: npopt is faster); (min) = fastest sample")
+    hdr = (f"{'rule':<8}{'impl':<18}{'dtype':<9}{'N':>5}{'time/step':>13}{'(min)':>12}{'GB/s':>8}"
            f"{'of-bw':>7}{'vs npopt':>10}")
     print(hdr)
     print("-" * len(hdr))
@@ -509,7 +517,7 @@ def print_table(rows):
         frac = f"{r['frac_bw']:7.2f}" if r.get("frac_bw") is not None else f"{'':>7}"
         ratio = f"{r['ratio_vs_npopt']:10.2f}" if r.get("ratio_vs_npopt") is not None else f"{'':>10}"
         print(f"{r['rule']:<8}{r['impl']:<18}{r['dtype']:<9}{fmt_n(r['n']):>5}"
-              f"{fmt_time(r['time_s']):>13}{r['gb_s']:8.2f}{frac}{ratio}")
+              f"{fmt_time(r['time_s']):>13}{fmt_time(r['min_s']):>12}{r['gb_s']:8.2f}{frac}{ratio}")
 
 
 def print_startup(s):
@@ -530,6 +538,8 @@ def print_startup(s):
 # --------------------------------------------------------------------------
 
 def environment():
+    """Versions and machine facts, without importing the peers here."""
+    from importlib import metadata
     env = dict(python=sys.version.split()[0], platform=platform.platform(),
                cpu=platform.processor(), cores=os.cpu_count())
     try:
@@ -540,24 +550,81 @@ def environment():
                     break
     except OSError:
         pass
+    for dist in ("numpy", "numba", "npopt", "jax", "jaxlib", "optax", "torch"):
+        try:
+            env[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            env[dist] = None
     try:
         env["loadavg_start"] = os.getloadavg()
     except OSError:
         pass
-    import numba
-    env.update(numpy=np.__version__, numba=numba.__version__,
-               numba_threads=numba.config.NUMBA_NUM_THREADS)
-    try:
-        from npopt.kernels import _jit
-        env["npopt_parallel_threshold"] = _jit.PARALLEL_THRESHOLD
-    except Exception:
-        pass
-    for mod in ("jax", "optax", "torch"):
-        try:
-            env[mod] = __import__(mod).__version__
-        except Exception as e:
-            env[mod] = f"unavailable ({type(e).__name__})"
     return env
+
+
+# --------------------------------------------------------------------------
+# Workers: every implementation runs in its own interpreter, so thread pools
+# of different libraries (numba's OpenMP, torch's OpenMP, XLA's Eigen pool)
+# never spin against each other on the same cores, and nothing but the
+# library under test is imported.
+
+def worker(name, cfg):
+    if name == "bandwidth":
+        import numba
+        rows = measure_bandwidth(cfg["bandwidth_n"], cfg["bw_repeats"])
+        info = dict(numba_threads=numba.config.NUMBA_NUM_THREADS,
+                    numba_threading_layer=numba.threading_layer())
+        try:
+            from npopt.kernels import _jit
+            info["npopt_parallel_threshold"] = _jit.PARALLEL_THRESHOLD
+        except Exception:
+            pass
+        return dict(bandwidth=rows, info=info)
+    make = IMPLS[name]
+    rows = []
+    for rname in cfg["rules"]:
+        rule = RULES[rname]
+        for dname in cfg["dtypes"]:
+            for n in cfg["sizes"]:
+                row = dict(rule=rname, impl=name, dtype=dname, n=n)
+                step = None
+                try:
+                    step = make(rule, n, dname)
+                    t, number, samples = time_step(step, cfg["repeats"], cfg["min_sample_s"])
+                except Skip as e:
+                    row["skipped"] = str(e)
+                    rows.append(row)
+                    continue
+                finally:
+                    step = None
+                    gc.collect()
+                gbs = rule.arrays * np.dtype(DTYPES[dname]).itemsize * n / t / 1e9
+                row.update(time_s=t, min_s=min(samples), number=number, samples_s=samples,
+                           gb_s=gbs)
+                rows.append(row)
+                print(f"  {rname:<8}{name:<18}{dname:<9}{fmt_n(n):>5}{fmt_time(t):>13}",
+                      file=sys.stderr, flush=True)
+    info = {}
+    if name.startswith("torch"):
+        torch = _import_torch()
+        if not isinstance(torch, Exception):
+            info = dict(torch_threads=torch.get_num_threads())
+    return dict(steps=rows, info=info)
+
+
+def run_worker(name, cfg):
+    """Run worker(name, cfg) in a fresh interpreter; returns its JSON result."""
+    with tempfile.NamedTemporaryFile("r", suffix=".json", delete=False) as f:
+        out = f.name
+    try:
+        r = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", name,
+                            "--worker-config", json.dumps(cfg), "--out", out])
+        if r.returncode != 0:
+            raise RuntimeError(f"worker {name} failed with exit code {r.returncode}")
+        with open(out) as f:
+            return json.load(f)
+    finally:
+        os.unlink(out)
 
 
 def main(argv=None):
@@ -574,7 +641,15 @@ def main(argv=None):
     ap.add_argument("--bandwidth-n", type=float, default=1e7)
     ap.add_argument("--no-startup", action="store_true", help="skip the subprocess start-up runs")
     ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--worker-config", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+
+    if args.worker:
+        res = worker(args.worker, json.loads(args.worker_config))
+        with open(args.out, "w") as f:
+            json.dump(res, f)
+        return
 
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
     impls = [i.strip() for i in args.impls.split(",") if i.strip()]
@@ -584,63 +659,62 @@ def main(argv=None):
     for i in impls:
         if i not in IMPLS:
             ap.error(f"unknown impl {i!r}; known: {', '.join(IMPLS)}")
-    if BASELINE in impls:  # baseline first, so ratios can be filled in as we go
-        impls.remove(BASELINE)
-        impls.insert(0, BASELINE)
     dtypes = [d.strip() for d in args.dtypes.split(",")]
+    for d in dtypes:
+        if d not in DTYPES:
+            ap.error(f"unknown dtype {d!r}; known: {', '.join(DTYPES)}")
     if args.sizes:
-        sizes = [int(float(s)) for s in args.sizes.split(",")]
+        sizes = [int(float(x)) for x in args.sizes.split(",")]
     else:
         sizes = [10 ** 3, 10 ** 5, 10 ** 6] + ([] if args.quick else [10 ** 7])
     if args.quick:
         sizes = [n for n in sizes if n <= 10 ** 6]
     repeats = args.repeats or (3 if args.quick else 9)
-    min_sample_s = 0.003 if args.quick else 0.02
-    bw_repeats = 3 if args.quick else 9
+    cfg = dict(rules=rules, dtypes=dtypes, sizes=sizes, repeats=repeats,
+               min_sample_s=0.003 if args.quick else 0.02,
+               bandwidth_n=int(args.bandwidth_n), bw_repeats=3 if args.quick else 9)
 
     t_start = time.perf_counter()
-    ctx = {"jax": _import_jax(), "torch": _import_torch()}
     env = environment()
     print("npopt step benchmark:", ", ".join(f"{k}={v}" for k, v in env.items()
-                                            if k not in ("platform",)))
-    if isinstance(ctx["torch"], Exception):
-        print(f"torch: skipped ({ctx['torch']})")
-    if isinstance(ctx["jax"], Exception):
-        print(f"jax/optax: skipped ({ctx['jax']})")
+                                            if k != "platform"), flush=True)
+    for mod in ("jax", "optax", "torch"):
+        if env.get(mod) is None:
+            print(f"{mod}: not installed; its rows are skipped", flush=True)
 
-    bw = measure_bandwidth(int(args.bandwidth_n), bw_repeats)
+    bwres = run_worker("bandwidth", cfg)
+    env.update(bwres["info"])
+    bw = bwres["bandwidth"]
     print_bandwidth(bw)
     ref_bw = {r["dtype"]: r["gb_s"] for r in bw
               if r["kernel"] == "adam_pattern" and r["mode"] == "parallel"}
 
+    by_impl = {}
+    for name in impls:
+        print(f"[{name}]", file=sys.stderr, flush=True)
+        res = run_worker(name, cfg)
+        by_impl[name] = res["steps"]
+        if res["info"]:
+            env.setdefault("impl_info", {})[name] = res["info"]
+
+    base = {(r["rule"], r["dtype"], r["n"]): r["time_s"]
+            for r in by_impl.get(BASELINE, []) if "time_s" in r}
+    order = [BASELINE] + [i for i in impls if i != BASELINE] if BASELINE in impls else impls
+    index = {(r["rule"], r["impl"], r["dtype"], r["n"]): r
+             for rows in by_impl.values() for r in rows}
     rows = []
     for rname in rules:
-        rule = RULES[rname]
         for dname in dtypes:
-            itemsize = np.dtype(DTYPES[dname]).itemsize
             for n in sizes:
-                base = None
-                for iname in impls:
-                    row = dict(rule=rname, impl=iname, dtype=dname, n=n)
-                    try:
-                        step = IMPLS[iname](rule, n, dname, ctx)
-                        t, number, samples = time_step(step, repeats, min_sample_s)
-                    except Skip as e:
-                        row["skipped"] = str(e)
-                        rows.append(row)
+                for name in order:
+                    r = index.get((rname, name, dname, n))
+                    if r is None:
                         continue
-                    finally:
-                        step = None
-                        gc.collect()
-                    gbs = rule.arrays * itemsize * n / t / 1e9
-                    row.update(time_s=t, number=number, samples_s=samples, gb_s=gbs,
-                               frac_bw=gbs / ref_bw[dname] if dname in ref_bw else None)
-                    if iname == BASELINE:
-                        base = t
-                    row["ratio_vs_npopt"] = t / base if base else None
-                    rows.append(row)
-                    print(f"  {rname:<8}{iname:<18}{dname:<9}{fmt_n(n):>5}{fmt_time(t):>13}",
-                          flush=True)
+                    if "time_s" in r:
+                        r["frac_bw"] = r["gb_s"] / ref_bw[dname] if dname in ref_bw else None
+                        b = base.get((rname, dname, n))
+                        r["ratio_vs_npopt"] = r["time_s"] / b if b else None
+                    rows.append(r)
     print_bandwidth(bw)
     print_table(rows)
 
@@ -655,8 +729,7 @@ def main(argv=None):
         pass
     total = time.perf_counter() - t_start
     print(f"\ntotal benchmark time: {total:.0f} s")
-    result = dict(environment=env, quick=args.quick, repeats=repeats,
-                  min_sample_s=min_sample_s, lr=LR,
+    result = dict(environment=env, config=cfg, quick=args.quick, lr=LR,
                   rules={k: dict(arrays=RULES[k].arrays, note=RULES[k].note) for k in rules},
                   bandwidth=bw, steps=rows, startup=startup, total_s=total)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

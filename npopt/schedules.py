@@ -609,7 +609,24 @@ def piecewise_constant_schedule(init_value, boundaries_and_scales=None):
                 v = v * indicator + (1 - indicator) * scale * v
         return v
 
-    return _make(schedule, "schedule")
+    xla = None
+    items = sorted(boundaries_and_scales.items()) if boundaries_and_scales else []
+    if (items and _is_plain(init_value, *[sc for _, sc in items])
+            and all(isinstance(b, int) for b, _ in items)
+            and all(math.isfinite(x) for x in (init_value, *[sc for _, sc in items]))):
+        # The indicators are exactly 0 or 1, so each step is ``v`` or ``v * scale``
+        # (one float64 rounding), whatever XLA fuses.
+        init64 = np.float64(init_value)
+        steps = [(b, np.float64(sc)) for b, sc in items]
+
+        def xla(count):
+            v = init64
+            for b, sc in steps:
+                if count >= b:
+                    v = _ftz(v * sc)
+            return v
+
+    return _make(schedule, "schedule", xla)
 
 
 def exponential_decay(init_value, transition_steps, decay_rate, transition_begin=0,
