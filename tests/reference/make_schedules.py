@@ -156,7 +156,7 @@ CONFIGS = [
 
 
 def decode(module, obj):
-    """Turn the JSON kwargs back into Python objects (``module``: optax.schedules or npopt.schedules)."""
+    """JSON kwargs -> Python objects (``module``: optax.schedules or npopt.schedules)."""
     if isinstance(obj, dict):
         if "__pairs__" in obj:
             return {int(k): v for k, v in obj["__pairs__"]}
