@@ -40,24 +40,24 @@ def adam_rule(g, mu, nu, hp, nesterov):
 
 
 @cpu_kernel
-def adam_cpu(g, mu, nu, p, out, mu_out, nu_out, hp, nesterov, post, fused):
+def adam_cpu(g, mu, nu, dst, hp, nesterov, post, fused):
     """Adam over flat arrays.
 
-    g, mu, nu, p: inputs (1-D, contiguous, length n); out, mu_out, nu_out:
-    outputs (may be the inputs themselves: the fused step runs in place).
-    out receives u, or the new params when ``fused`` (see apply.finish).
+    In place: mu and nu are overwritten with the new moments; dst receives
+    u, or, when ``fused``, holds the params and receives the new params (see
+    apply.finish). All arrays 1-D, contiguous, length n, and distinct.
     """
     for i in prange(g.shape[0]):
         u, m, v = adam_rule(g[i], mu[i], nu[i], hp, nesterov)
-        mu_out[i] = m
-        nu_out[i] = v
-        out[i] = finish(u, p[i], post, fused)
+        mu[i] = m
+        nu[i] = v
+        dst[i] = finish(u, dst[i], post, fused)
 
 
 @cuda_kernel
-def adam_cuda(g, mu, nu, p, out, mu_out, nu_out, hp, nesterov, post, fused):
+def adam_cuda(g, mu, nu, dst, hp, nesterov, post, fused):
     for i in range(cuda.grid(1), g.shape[0], cuda.gridsize(1)):
         u, m, v = adam_rule(g[i], mu[i], nu[i], hp, nesterov)
-        mu_out[i] = m
-        nu_out[i] = v
-        out[i] = finish(u, p[i], post, fused)
+        mu[i] = m
+        nu[i] = v
+        dst[i] = finish(u, dst[i], post, fused)

@@ -55,50 +55,50 @@ def rss_rule(g, s, hp):
 
 
 @cpu_kernel
-def rms_cpu(g, nu, p, out, nu_out, hp, eps_in_sqrt, post, fused):
+def rms_cpu(g, nu, dst, hp, eps_in_sqrt, post, fused):
     for i in prange(g.shape[0]):
         u, v = rms_rule(g[i], nu[i], hp, eps_in_sqrt)
-        nu_out[i] = v
-        out[i] = finish(u, p[i], post, fused)
+        nu[i] = v
+        dst[i] = finish(u, dst[i], post, fused)
 
 
 @cuda_kernel
-def rms_cuda(g, nu, p, out, nu_out, hp, eps_in_sqrt, post, fused):
+def rms_cuda(g, nu, dst, hp, eps_in_sqrt, post, fused):
     for i in range(cuda.grid(1), g.shape[0], cuda.gridsize(1)):
         u, v = rms_rule(g[i], nu[i], hp, eps_in_sqrt)
-        nu_out[i] = v
-        out[i] = finish(u, p[i], post, fused)
+        nu[i] = v
+        dst[i] = finish(u, dst[i], post, fused)
 
 
 @cpu_kernel
-def stddev_cpu(g, mu, nu, p, out, mu_out, nu_out, hp, eps_in_sqrt, post, fused):
+def stddev_cpu(g, mu, nu, dst, hp, eps_in_sqrt, post, fused):
     for i in prange(g.shape[0]):
         u, m, v = stddev_rule(g[i], mu[i], nu[i], hp, eps_in_sqrt)
-        mu_out[i] = m
-        nu_out[i] = v
-        out[i] = finish(u, p[i], post, fused)
+        mu[i] = m
+        nu[i] = v
+        dst[i] = finish(u, dst[i], post, fused)
 
 
 @cuda_kernel
-def stddev_cuda(g, mu, nu, p, out, mu_out, nu_out, hp, eps_in_sqrt, post, fused):
+def stddev_cuda(g, mu, nu, dst, hp, eps_in_sqrt, post, fused):
     for i in range(cuda.grid(1), g.shape[0], cuda.gridsize(1)):
         u, m, v = stddev_rule(g[i], mu[i], nu[i], hp, eps_in_sqrt)
-        mu_out[i] = m
-        nu_out[i] = v
-        out[i] = finish(u, p[i], post, fused)
+        mu[i] = m
+        nu[i] = v
+        dst[i] = finish(u, dst[i], post, fused)
 
 
 @cpu_kernel
-def rss_cpu(g, s, p, out, s_out, hp, post, fused):
+def rss_cpu(g, s, dst, hp, post, fused):
     for i in prange(g.shape[0]):
         u, ss = rss_rule(g[i], s[i], hp)
-        s_out[i] = ss
-        out[i] = finish(u, p[i], post, fused)
+        s[i] = ss
+        dst[i] = finish(u, dst[i], post, fused)
 
 
 @cuda_kernel
-def rss_cuda(g, s, p, out, s_out, hp, post, fused):
+def rss_cuda(g, s, dst, hp, post, fused):
     for i in range(cuda.grid(1), g.shape[0], cuda.gridsize(1)):
         u, ss = rss_rule(g[i], s[i], hp)
-        s_out[i] = ss
-        out[i] = finish(u, p[i], post, fused)
+        s[i] = ss
+        dst[i] = finish(u, dst[i], post, fused)

@@ -24,17 +24,17 @@ def trace_rule(g, t, hp, nesterov):
 
 
 @cpu_kernel
-def trace_cpu(g, t, p, out, t_out, hp, nesterov, post, fused):
-    """g, t, p: inputs; out, t_out: outputs (out gets u, or new params if fused)."""
+def trace_cpu(g, t, dst, hp, nesterov, post, fused):
+    """In place: t <- new trace; dst <- u (or, when fused, params -> new params)."""
     for i in prange(g.shape[0]):
         u, tt = trace_rule(g[i], t[i], hp, nesterov)
-        t_out[i] = tt
-        out[i] = finish(u, p[i], post, fused)
+        t[i] = tt
+        dst[i] = finish(u, dst[i], post, fused)
 
 
 @cuda_kernel
-def trace_cuda(g, t, p, out, t_out, hp, nesterov, post, fused):
+def trace_cuda(g, t, dst, hp, nesterov, post, fused):
     for i in range(cuda.grid(1), g.shape[0], cuda.gridsize(1)):
         u, tt = trace_rule(g[i], t[i], hp, nesterov)
-        t_out[i] = tt
-        out[i] = finish(u, p[i], post, fused)
+        t[i] = tt
+        dst[i] = finish(u, dst[i], post, fused)

@@ -64,6 +64,15 @@ class Layout:
     def empty(self, dtype=None):
         return [self.target.empty(g.size, dtype or g.dtype) for g in self.groups]
 
+    def copy(self, bufs):
+        """New buffers holding copies of ``bufs`` (one per group)."""
+        out = []
+        for b in bufs:
+            c = self.target.empty(b.shape[0], b.dtype)
+            self.target.copy_into(c, b)
+            out.append(c)
+        return out
+
     def views(self, bufs):
         """The tree whose leaves are views into ``bufs`` (one buffer per group)."""
         leaves = [None] * self.num_leaves

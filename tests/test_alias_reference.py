@@ -18,12 +18,11 @@ from npopt.tree import tree_leaves
 from reference import cases, problem
 
 DATA = os.path.join(os.path.dirname(__file__), "reference", "data", "optax")
-# The cases replayed here: every alias of issue 2 (sgd, adam, adamw, rmsprop,
-# adagrad, lamb) with defaults, non-default settings and schedules, chains of
-# their blocks, and the combinators (clipping, masks, inject_hyperparams,
-# MultiSteps, apply_if_finite, zero_nans, named_chain, multi_transform).
-# ema (signum's and adafactor's block) comes with issue 3, and its case with it.
-ISSUE2 = [c for c in cases.CASES if c != "ema_trace_chain"]
+# Every case: each alias with defaults, non-default settings and schedules,
+# chains of their blocks, and the combinators (clipping, masks,
+# inject_hyperparams, MultiSteps, apply_if_finite, zero_nans, named_chain,
+# multi_transform).
+ALL_CASES = list(cases.CASES)
 
 
 def _load(case):
@@ -56,7 +55,7 @@ def replay(case, dtype, path):
 
 @pytest.mark.parametrize("path", ["update", "step"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case", ISSUE2)
+@pytest.mark.parametrize("case", ALL_CASES)
 def test_matches_optax(case, dtype, path):
     z, meta = _load(case)
     tol = TOL[np.dtype(dtype)]
@@ -99,6 +98,6 @@ def _segments(meta):
 
 
 def test_every_issue2_alias_has_reference_cases():
-    names = {cases.CASES[c]["expr"].split("(")[0] for c in ISSUE2}
+    names = {cases.CASES[c]["expr"].split("(")[0] for c in ALL_CASES}
     for alias in ("ox.sgd", "ox.adam", "ox.adamw", "ox.rmsprop", "ox.adagrad", "ox.lamb"):
         assert alias in names

@@ -78,4 +78,4 @@ def test_float32_stays_float32_in_kernels():
     from npopt.kernels import adam as k
     for sig in k.adam_cpu.serial.signatures:
         if str(sig[0].dtype) == "float32":
-            assert all(str(t) == "float32" for t in sig[7]), sig   # hp tuple
+            assert all(str(t) == "float32" for t in sig[4]), sig   # hp tuple

@@ -3,12 +3,14 @@
 Such a transformation keeps k moment buffers shaped like the params (and
 maybe an int32 ``count``), and its kernel has the signature::
 
-    kernel(g, *moments_in, p, out, *moments_out, hp, *flags, post, fused)
+    kernel(g, *moments, dst, hp, *flags, post, fused)
 
-``hp`` is the tuple of per-step scalars (cast to the leaf dtype on the host,
-see each transform's ``hyperparams``). ``update`` writes new buffers (inputs
-are never modified); the fused ``step`` passes the same buffers as inputs
-and outputs, so it runs in place and writes the new params into ``p``.
+It works in place: the moments are overwritten, ``dst`` receives the update
+(or, fused, holds the params and receives the new params). ``hp`` is the
+tuple of per-step scalars (cast to the leaf dtype on the host, see each
+transform's ``hyperparams``). ``update`` never modifies its inputs: it runs
+the kernel on fresh copies of the moments; the fused ``step`` runs on the
+state's own buffers and the params.
 """
 from .. import _checks, _flat
 from ..base import ZERO, GradientTransformation, safe_increment
@@ -49,13 +51,12 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
             copied = copied or c
         return out, copied
 
-    def launch(lay, g, ins, p, out, outs, t, runs, fused):
+    def launch(lay, g, moments, dst, t, runs, fused):
         cpu, cuda = kernels
         for gi, grp in enumerate(lay.groups):
             hp = hyperparams(grp.dtype, t)
             for a, b, post in runs[gi]:
-                args = ([g[gi][a:b]] + [m[gi][a:b] for m in ins] + [p[gi][a:b], out[gi][a:b]]
-                        + [m[gi][a:b] for m in outs])
+                args = [g[gi][a:b]] + [m[gi][a:b] for m in moments] + [dst[gi][a:b]]
                 lay.target.launch(cpu, cuda, *args, hp, *flags, post, fused)
 
     def new_state(count, trees):
@@ -68,15 +69,15 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         ins, _ = buffers(lay, state)
         count = safe_increment(state.count) if counted else None
         out = lay.empty()
-        outs = [lay.empty(mdt.get(f)) for f in fields]
+        outs = [lay.copy(b) for b in ins]
         runs = [[(0, grp.size, (grp.dtype.type(0), grp.dtype.type(0)))] for grp in lay.groups]
-        launch(lay, g, ins, g, out, outs, int(count) if counted else 0, runs, False)
+        launch(lay, g, outs, out, int(count) if counted else 0, runs, False)
         return lay.views(out), new_state(count, [lay.views(b) for b in outs])
 
     def run(lay, g, p, state, posts):
         ins, copied = buffers(lay, state)
         count = safe_increment(state.count) if counted else None
-        launch(lay, g, ins, p, p, ins, int(count) if counted else 0, posts, True)
+        launch(lay, g, ins, p, int(count) if counted else 0, posts, True)
         trees = ([lay.views(b) for b in ins] if copied
                  else [getattr(state, f) for f in fields])
         return new_state(count, trees)

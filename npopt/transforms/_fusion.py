@@ -47,7 +47,7 @@ def _run_identity(lay, g_bufs, p_bufs, state, posts):
     # plain SGD: p + (-lr) * (g + wd * p)
     for grp, g, p, runs in zip(lay.groups, g_bufs, p_bufs, posts):
         for a, b, post in runs:
-            lay.target.launch(kapply.step_cpu, kapply.step_cuda, g[a:b], p[a:b], p[a:b], post)
+            lay.target.launch(kapply.step_cpu, kapply.step_cuda, g[a:b], p[a:b], post)
     return state
 
 

@@ -1,5 +1,9 @@
 """Case table for the optax reference trajectories.
 
+The core cases (issue 2's rules and the combinators) are below; every
+``cases_<family>.py`` module beside this file adds its own ``CASES`` dict
+(one module per rule family, so families can be added independently).
+
 ``CASES = {name: dict(expr=..., nan_steps=(...))}``.  ``expr`` is a Python
 expression over the module name ``ox``; it is evaluated as
 ``eval(expr, {"ox": module, "np": numpy})`` with ``module = optax`` in the
@@ -109,6 +113,23 @@ CASES = {
     "adam_onecycle": dict(
         expr="ox.adam(ox.schedules.cosine_onecycle_schedule(100, 2e-2, pct_start=0.3), b1=0.9)"),
 }
+
+
+def _merge_family_modules():
+    import importlib
+    import os
+    here = os.path.dirname(os.path.abspath(__file__))
+    for fname in sorted(os.listdir(here)):
+        if fname.startswith("cases_") and fname.endswith(".py"):
+            mod = importlib.import_module(__package__ + "." + fname[:-3] if __package__
+                                          else fname[:-3])
+            dup = set(mod.CASES) & set(CASES)
+            if dup:
+                raise ValueError(f"{fname}: case names already used: {sorted(dup)}")
+            CASES.update(mod.CASES)
+
+
+_merge_family_modules()
 
 
 def build(name, module):
