@@ -27,3 +27,10 @@ from .transforms.wrappers import (ApplyIfFiniteState, InjectHyperparamsState,
                                   apply_if_finite, inject_hyperparams,
                                   inject_stateful_hyperparams, skip_large_updates,
                                   skip_not_finite, zero_nans)
+
+# issue 3 rule families (one staging module each, see npopt/_alias_*.py)
+from ._alias_adam_variants import *  # noqa: E402,F401,F403
+from ._alias_misc import *  # noqa: E402,F401,F403
+from ._alias_per_leaf import *  # noqa: E402,F401,F403
+from ._alias_adafactor import *  # noqa: E402,F401,F403
+from ._alias_lbfgs import *  # noqa: E402,F401,F403

@@ -36,16 +36,18 @@ def replay(case, dtype, path):
     state = opt.init(params)
     nan_steps = cases.nan_steps(case)
     snaps, first = {}, None
+    with_value = cases.needs_value(case)
     for t in range(problem.STEPS):
         g = problem.grads(params, consts, t, nan_steps)
+        kw = {"value": problem.loss(params, consts)} if with_value else {}
         if path == "update":
-            updates, state = opt.update(g, state, params)
+            updates, state = opt.update(g, state, params, **kw)
             if t == 0:
                 first = problem.ravel(updates)
             params = npopt.apply_updates(params, updates)
         else:
             before = problem.ravel(params)
-            params, state = opt.step(params, g, state)
+            params, state = opt.step(params, g, state, **kw)
             if t == 0:
                 first = problem.ravel(params) - before
         if t + 1 in problem.CHECKPOINTS:

@@ -9,7 +9,8 @@ expression over the module name ``ox``; it is evaluated as
 ``eval(expr, {"ox": module, "np": numpy})`` with ``module = optax`` in the
 generator (make_reference.py) and ``module = npopt`` in the tests.
 ``nan_steps`` (optional, default ``()``) lists the steps whose gradient has a
-NaN in leaf 'b' (see problem.grads).
+NaN in leaf 'b' (see problem.grads). ``value=True`` (optional) passes the
+loss at the current params as ``update(..., value=loss)`` (polyak_sgd).
 
 The masks / labels follow the params pytree of problem.py:
 ``{'b': (160,), 'extra': [(3, 5), ()], 'w': (128, 160)}``.
@@ -140,3 +141,7 @@ def build(name, module):
 
 def nan_steps(name):
     return tuple(CASES[name].get("nan_steps", ()))
+
+
+def needs_value(name):
+    return bool(CASES[name].get("value", False))

@@ -86,12 +86,14 @@ def run_case(name, case, dtype, sample_idx):
     update = jax.jit(opt.update)
     apply = jax.jit(optax.apply_updates)
 
+    with_value = bool(case.get("value", False))
     sampled = []
     updates_1 = None
     for t in range(problem.STEPS):
         g = problem.grads(to_numpy(params), consts, t, nan_steps)
         g = jax.tree_util.tree_map(jnp.asarray, g)
-        updates, state = update(g, state, params)
+        kw = {"value": jnp.asarray(problem.loss(to_numpy(params), consts))} if with_value else {}
+        updates, state = update(g, state, params, **kw)
         params = apply(params, updates)
         if t == 0:
             updates_1 = problem.ravel(to_numpy(updates))[sample_idx]
@@ -145,6 +147,7 @@ def main(argv):
             case=name,
             expr=case["expr"],
             nan_steps=list(case.get("nan_steps", ())),
+            value=bool(case.get("value", False)),
             steps=problem.STEPS,
             checkpoints=list(problem.CHECKPOINTS),
             dtypes=list(DTYPES),
