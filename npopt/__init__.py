@@ -34,3 +34,4 @@ from ._alias_misc import *  # noqa: E402,F401,F403
 from ._alias_per_leaf import *  # noqa: E402,F401,F403
 from ._alias_adafactor import *  # noqa: E402,F401,F403
 from ._alias_lbfgs import *  # noqa: E402,F401,F403
+from ._alias_classic import *  # noqa: E402,F401,F403
