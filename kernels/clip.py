@@ -2,15 +2,12 @@
 
 * ``clip``: ``u -> min(max(u, lo), hi)`` (optax.clip; a NaN stays NaN, as
   ``jnp.clip`` keeps it).
-* ``chunk_sumsq``: deterministic chunked sums of squares per segment (the
-  one-array form of ``reduce.chunk_sumsq``): the global norm of
-  ``clip_by_global_norm`` and the per-leaf RMS of ``clip_by_block_rms``.
 * ``segment_div_mul``: ``u -> (u / d[s]) * m[s]`` for the element's segment
   ``s``: ``(u / ||u||) * max_norm`` for the global norm (one factor for every
   segment) and ``u / max(1, rms/threshold)`` per leaf (``m = 1``, exact).
 
-The host computes the factors from the sums (in the leaf dtype, as optax
-does) and passes them as arrays of the buffer's dtype.
+The host computes the factors from per-leaf sums of squares
+(``reduce.chunk_sumsq``, in the leaf dtype, as optax does) and passes them as arrays of the buffer's dtype.
 """
 from numba import prange
 
@@ -38,29 +35,6 @@ def clip_cpu(u, out, lo, hi):
 def clip_cuda(u, out, lo, hi):
     for i in range(cuda.grid(1), u.shape[0], cuda.gridsize(1)):
         out[i] = clip_rule(u[i], lo, hi)
-
-
-@cpu_kernel
-def chunk_sumsq_cpu(x, chunks, zero, out):
-    """out[k] = sum of x^2 over chunk k (rows of ``chunks``: start, stop,
-    segment; see reduce.chunk_table), serially, in the dtype of ``zero``.
-
-    x comes first so that its length picks the serial or parallel loop (and
-    the CUDA grid); threads beyond the chunk count do nothing."""
-    for k in prange(chunks.shape[0]):
-        s = zero
-        for i in range(chunks[k, 0], chunks[k, 1]):
-            s += x[i] * x[i]
-        out[k] = s
-
-
-@cuda_kernel
-def chunk_sumsq_cuda(x, chunks, zero, out):
-    for k in range(cuda.grid(1), chunks.shape[0], cuda.gridsize(1)):
-        s = zero
-        for i in range(chunks[k, 0], chunks[k, 1]):
-            s += x[i] * x[i]
-        out[k] = s
 
 
 @rule

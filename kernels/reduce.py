@@ -25,9 +25,13 @@ def chunk_table(segments):
 
 
 @cpu_kernel
-def chunk_sumsq_cpu(chunks, x, y, zero, out):
+def chunk_sumsq_cpu(x, y, chunks, zero, out):
     """out[k, 0] = sum x^2 and out[k, 1] = sum y^2 over chunk k, serially,
-    accumulated in the dtype of ``zero`` (x's dtype, as XLA does)."""
+    accumulated in the dtype of ``zero`` (x's dtype, as XLA does).
+
+    x comes first so that its length picks the serial or parallel loop (and
+    the CUDA grid); threads beyond the chunk count do nothing. Pass y = x for
+    a single array (column 1 is then a copy of column 0)."""
     for k in prange(chunks.shape[0]):
         a, b = chunks[k, 0], chunks[k, 1]
         sx = zero
@@ -40,7 +44,7 @@ def chunk_sumsq_cpu(chunks, x, y, zero, out):
 
 
 @cuda_kernel
-def chunk_sumsq_cuda(chunks, x, y, zero, out):
+def chunk_sumsq_cuda(x, y, chunks, zero, out):
     for k in range(cuda.grid(1), chunks.shape[0], cuda.gridsize(1)):
         a, b = chunks[k, 0], chunks[k, 1]
         sx = zero

@@ -16,51 +16,14 @@ import numpy as np
 from .. import _checks, _flat
 from ..base import EmptyState, GradientTransformation, init_empty_state
 from ..kernels import clip as kclip
-from ..kernels import reduce as kreduce
+from . import _segments
 
 ClipState = EmptyState
 ClipByGlobalNormState = EmptyState
 
-_TABLES = {}
-
-
-def _tables(lay):
-    """Per group: (chunks, offsets) as the kernels need them (cached per layout)."""
-    t = _TABLES.get(lay)
-    if t is None:
-        t = []
-        for grp in lay.groups:
-            chunks = kreduce.chunk_table(grp.segments)
-            offsets = np.asarray(grp.offsets, np.int64)
-            if lay.target.device:
-                from ..kernels._jit import cuda
-                t.append((chunks, cuda.to_device(chunks), cuda.to_device(offsets)))
-            else:
-                t.append((chunks, chunks, offsets))
-        if len(_TABLES) > 256:
-            _TABLES.clear()
-        _TABLES[lay] = t
-    return t
-
-
 def _segment_sumsq(lay, bufs):
     """Per group: the sums of squares of its segments (leaves), in its dtype."""
-    out = []
-    for grp, buf, (chunks, chunks_dev, _) in zip(lay.groups, bufs, _tables(lay)):
-        k = len(chunks)
-        totals = np.zeros((len(grp.leaf_ids), 1), grp.dtype)
-        if k:
-            if lay.target.device:
-                partial = lay.target.empty(k, grp.dtype)
-                lay.target.launch(kclip.chunk_sumsq_cpu, kclip.chunk_sumsq_cuda,
-                                  buf, chunks_dev, grp.dtype.type(0), partial)
-                partial = partial.copy_to_host()
-            else:
-                partial = np.empty(k, grp.dtype)
-                kclip.chunk_sumsq_cpu(buf, chunks, grp.dtype.type(0), partial)
-            kreduce.combine_chunks(chunks, partial.reshape(k, 1), totals)
-        out.append(totals[:, 0])
-    return out
+    return [_segments.group_sumsq(lay, gi, buf)[:, 0] for gi, buf in enumerate(bufs)]
 
 
 def _leaf_sums(lay, sums):
@@ -82,7 +45,7 @@ def _global_norm(lay, bufs):
 def _div_mul(lay, bufs, d, m):
     """(u / d[leaf]) * m[leaf] into new buffers; d, m: per-group arrays per segment."""
     out = lay.empty()
-    for grp, ub, ob, (_, chunks, offsets), dg, mg in zip(lay.groups, bufs, out, _tables(lay),
+    for grp, ub, ob, (_, chunks, offsets), dg, mg in zip(lay.groups, bufs, out, _segments.tables(lay),
                                                           d, m):
         if grp.size == 0:
             continue

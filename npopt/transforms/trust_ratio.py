@@ -2,32 +2,21 @@
 
 Per leaf: ``r = trust_coefficient * ||p|| / (||u|| + eps)``, with both norms
 floored at ``min_norm``, and ``r = 1`` where either norm is 0; ``u <- r u``.
-Norms are deterministic chunked sums (``npopt.kernels.reduce``).
+Norms are deterministic chunked sums (``npopt.transforms._segments``).
 """
 import numpy as np
 
 from .. import _checks, _flat
 from ..base import NO_PARAMS_MSG, EmptyState, GradientTransformation, init_empty_state
-from ..kernels import reduce as kreduce
 from ..kernels import trust_ratio as ktr
+from . import _segments
 
 ScaleByTrustRatioState = EmptyState
 
 
 def segment_sumsq(lay, grp, x, y):
     """Per-leaf (sum x^2, sum y^2) of one group's buffers, shape (k, 2)."""
-    segs = grp.segments
-    chunks = kreduce.chunk_table(segs)
-    partial = lay.target.empty(len(chunks) * 2, grp.dtype).reshape(len(chunks), 2) \
-        if lay.target.device else np.empty((len(chunks), 2), grp.dtype)
-    if len(chunks):
-        lay.target.launch(kreduce.chunk_sumsq_cpu, kreduce.chunk_sumsq_cuda,
-                          chunks, x, y, grp.dtype.type(0), partial)
-    if lay.target.device:
-        partial = partial.copy_to_host()
-    totals = np.empty((len(segs), 2), grp.dtype)
-    kreduce.combine_chunks(chunks, partial, totals)
-    return totals
+    return _segments.group_sumsq(lay, lay.groups.index(grp), x, y)
 
 
 def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
