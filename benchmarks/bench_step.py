@@ -207,6 +207,27 @@ def numpy_rmsprop(p, g, dt, decay=0.9, eps=1e-8):
     return step
 
 
+def numpy_lion(p, g, dt, b1=0.9, b2=0.99, wd=1e-3):
+    mu = np.zeros_like(p)
+    tmp = np.empty_like(p)
+    tmp2 = np.empty_like(p)
+    c1, b1_, c2, b2_, wd_, nlr = dt(1 - b1), dt(b1), dt(1 - b2), dt(b2), dt(wd), dt(-LR)
+
+    def step():
+        np.multiply(g, c1, out=tmp)
+        np.multiply(mu, b1_, out=tmp2)
+        np.add(tmp, tmp2, out=tmp)
+        np.sign(tmp, out=tmp)
+        np.multiply(p, wd_, out=tmp2)
+        np.add(tmp, tmp2, out=tmp)
+        np.multiply(tmp, nlr, out=tmp)
+        np.add(p, tmp, out=p)
+        np.multiply(mu, b2_, out=mu)
+        np.multiply(g, c2, out=tmp)
+        np.add(mu, tmp, out=mu)
+    return step
+
+
 def numpy_adagrad(p, g, dt, init=0.1, eps=1e-7):
     s = np.full_like(p, init)
     tmp = np.empty_like(p)
@@ -236,6 +257,7 @@ class Rule:
     torch_variants: tuple = ("foreach", "fused")
     numpy: Optional[Callable] = None  # (p, g, dtype) -> step()
     note: str = ""
+    matrix: bool = False             # params as an (N/1000, 1000) matrix (adafactor factors it)
 
 
 def _npopt():
@@ -274,25 +296,49 @@ RULES = {
             ps, lr=LR, initial_accumulator_value=0.1, eps=1e-7, **kw),
         numpy=numpy_adagrad,
         note="read p, g, s; write p, s"),
+    "lamb": Rule(
+        "lamb", 9,
+        npopt=lambda: _npopt().lamb(LR),
+        optax=lambda optax: optax.lamb(LR),
+        note="adam's traffic + a norm pass over p and u (read p, g, mu, nu, p, u; write p, mu, nu)"),
+    "lion": Rule(
+        "lion", 5,
+        npopt=lambda: _npopt().lion(LR),
+        optax=lambda optax: optax.lion(LR),
+        numpy=numpy_lion,
+        note="weight decay 1e-3; read p, g, mu; write p, mu"),
+    "adafactor": Rule(
+        "adafactor", 4,
+        npopt=lambda: _npopt().adafactor(LR),
+        optax=lambda optax: optax.adafactor(LR),
+        # torch's Adafactor (2.5+) follows the paper's schedule with other
+        # defaults: same traffic and work, not the same numbers
+        torch=lambda torch, ps, **kw: torch.optim.Adafactor(ps, lr=LR, **kw),
+        torch_variants=("foreach",),
+        matrix=True,
+        note="(N/1000, 1000) matrix, factored second moments: minimum traffic read p, g; "
+             "write p (+ the update pass); row/column moments are O(sqrt N)"),
 }
-DEFAULT_RULES = ("adam", "sgd", "rmsprop")
+DEFAULT_RULES = ("adam", "sgd", "rmsprop", "lamb", "lion", "adafactor")
 
 
 # --------------------------------------------------------------------------
 # Implementations: make(rule, n, dtype_name) -> step() that runs one
 # optimizer step and returns once its results are ready.
 
-def _data(n, dt):
+def _data(n, dt, matrix=False):
     rng = np.random.default_rng(1)
     p = rng.standard_normal(n).astype(dt)
     g = (rng.standard_normal(n) * 0.1).astype(dt)
+    if matrix:
+        p, g = p.reshape(-1, 1000), g.reshape(-1, 1000)
     return p, g
 
 
 def make_npopt_step(rule, n, dname):
     dt = DTYPES[dname]
     opt = rule.npopt()
-    p, g = _data(n, dt)
+    p, g = _data(n, dt, rule.matrix)
     box = [p, opt.init(p)]
 
     def step():
@@ -304,7 +350,7 @@ def make_npopt_update(rule, n, dname):
     npopt = _npopt()
     dt = DTYPES[dname]
     opt = rule.npopt()
-    p, g = _data(n, dt)
+    p, g = _data(n, dt, rule.matrix)
     box = [p, opt.init(p)]
 
     def step():
@@ -329,7 +375,7 @@ def _make_optax(donate):
             return optax.apply_updates(params, updates), state
 
         f = jax.jit(train, donate_argnums=(0, 1) if donate else ())
-        p, g = _data(n, dt)
+        p, g = _data(n, dt, rule.matrix)
         params, grads = jnp.asarray(p), jnp.asarray(g)
         box = [params, opt.init(params)]
 
@@ -351,7 +397,7 @@ def _make_torch(variant):
         if rule.torch is None or variant not in rule.torch_variants:
             raise Skip(f"no torch {variant} variant")
         dt = DTYPES[dname]
-        p, g = _data(n, dt)
+        p, g = _data(n, dt, rule.matrix)
         param = torch.from_numpy(p).requires_grad_(True)
         param.grad = torch.from_numpy(g)
         kw = {"foreach": True} if variant == "foreach" else {"fused": True}
@@ -368,7 +414,7 @@ def make_numpy(rule, n, dname):
     if rule.numpy is None:
         raise Skip("no NumPy reference")
     dt = DTYPES[dname]
-    p, g = _data(n, dt)
+    p, g = _data(n, dt, rule.matrix)
     return rule.numpy(p, g, dt)
 
 
