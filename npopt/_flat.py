@@ -80,6 +80,8 @@ class Layout:
             off = g.offsets
             for k, i in enumerate(g.leaf_ids):
                 leaves[i] = buf[off[k]:off[k + 1]].reshape(g.shapes[k])
+                if self.target.device:
+                    leaves[i]._npopt_base = buf   # device views do not know their base
         return tree_unflatten(self.treedef, leaves)
 
     def gather(self, tree, name, dtype_of=None):
@@ -133,21 +135,38 @@ def _gather_group(g, leaves, dtype, name, target):
         if target.device or x.flags.c_contiguous:
             return (x if x.ndim == 1 else x.reshape(-1)), False
         return np.ascontiguousarray(x).reshape(-1), True
-    if not target.device:
-        first = leaves[ids[0]]
-        base = first.base
-        if (type(base) is np.ndarray and base.ndim == 1 and base.shape[0] == g.size
-                and base.dtype == dtype):
-            b0 = base.__array_interface__["data"][0]
-            isz = base.itemsize
-            if all(leaves[i].__array_interface__["data"][0] == b0 + o * isz
-                   and leaves[i].flags.c_contiguous for i, o in zip(ids, g.offsets)):
-                return base, False
+    base = _base_buffer(g, leaves, dtype, target)
+    if base is not None:
+        return base, False
     buf = target.empty(g.size, dtype)
     for k, i in enumerate(ids):
         if g.offsets[k + 1] > g.offsets[k]:
             target.copy_into(buf[g.offsets[k]:g.offsets[k + 1]], leaves[i].reshape(-1))
     return buf, True
+
+
+def _base_buffer(g, leaves, dtype, target):
+    """The buffer ``leaves`` (group g's) are views of, laid out as ``views``
+    makes them, or None."""
+    ids = g.leaf_ids
+    first = leaves[ids[0]]
+    if target.device:
+        ptr = _target.device_ptr
+        base = getattr(first, "_npopt_base", None)
+        if base is None or base.shape != (g.size,) or base.dtype != dtype:
+            return None
+        contiguous = [leaves[i].is_c_contiguous() for i in ids]
+    else:
+        ptr = lambda x: x.__array_interface__["data"][0]  # noqa: E731
+        base = first.base
+        if not (type(base) is np.ndarray and base.ndim == 1 and base.shape[0] == g.size
+                and base.dtype == dtype):
+            return None
+        contiguous = [leaves[i].flags.c_contiguous for i in ids]
+    b0, isz = ptr(base), base.dtype.itemsize
+    if all(contiguous) and all(ptr(leaves[i]) == b0 + o * isz for i, o in zip(ids, g.offsets)):
+        return base
+    return None
 
 
 _LAYOUTS = {}

@@ -17,6 +17,15 @@ def is_device_array(x):
     return hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray"
 
 
+def device_ptr(x):
+    """The device address of a CUDA array's first element (simulated arrays:
+    the host address of the NumPy array they wrap)."""
+    cai = getattr(x, "__cuda_array_interface__", None)
+    if cai is not None:
+        return cai["data"][0]
+    return x._ary.__array_interface__["data"][0]
+
+
 class Host:
     """NumPy buffers and the CPU kernels."""
     device = False

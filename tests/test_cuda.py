@@ -82,3 +82,18 @@ def test_mixed_host_and_device_leaves_are_refused():
     params = {"a": np.zeros(3, np.float32), "b": cuda.to_device(np.zeros(3, np.float32))}
     with pytest.raises(TypeError, match="params: expected all leaves on the host"):
         npopt.adam(0.1).init(params)
+
+
+def test_device_step_is_zero_copy_in_steady_state():
+    """After the first step, a multi-leaf device tree is updated in place: the
+    params and moments handed back are views of the same device buffers."""
+    from npopt._target import device_ptr
+    params, grads = _problem(np.float32)
+    opt = npopt.adam(0.05)
+    dev_p = _to_device(params)
+    dev_s = opt.init(dev_p)
+    dev_p, dev_s = opt.step(dev_p, _to_device(grads[0]), dev_s)   # params now views
+    ptrs = [device_ptr(x) for x in tree_leaves((dev_p, dev_s[0].mu, dev_s[0].nu))]
+    for g in grads[1:]:
+        dev_p, dev_s = opt.step(dev_p, _to_device(g), dev_s)
+        assert [device_ptr(x) for x in tree_leaves((dev_p, dev_s[0].mu, dev_s[0].nu))] == ptrs
