@@ -94,9 +94,12 @@ class Layout:
         """
         return self.gather_report(tree, name, dtype_of)[0]
 
-    def gather_report(self, tree, name, dtype_of=None):
-        """(buffers, copied): copied is True when a buffer had to be assembled."""
-        leaves = self.leaves_of(tree, name)
+    def gather_report(self, tree, name, dtype_of=None, leaves=None):
+        """(buffers, copied): copied is True when a buffer had to be assembled.
+
+        ``leaves``: the tree's leaves when already known (from ``layout_of``)."""
+        if leaves is None:
+            leaves = self.leaves_of(tree, name)
         bufs, copied = [], False
         for gi, g in enumerate(self.groups):
             dt = g.dtype if dtype_of is None else dtype_of[gi]

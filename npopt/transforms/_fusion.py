@@ -113,7 +113,7 @@ def fuse(txs):
             raise TypeError(
                 f"state: expected the {len(txs)}-tuple made by this chain's init, "
                 f"got {type(state).__name__}")
-        lay, _ = _flat.layout_of(params, "params")
+        lay, p_leaves = _flat.layout_of(params, "params")
         g_bufs = lay.gather(grads, "grads")
         scale = rate_role.value(state[ir])
         wd_leaf = None
@@ -121,7 +121,7 @@ def fuse(txs):
             on = (mask_per_leaf(decay.mask, params) if decay.mask is not None
                   else [True] * lay.num_leaves)
             wd_leaf = [decay.weight_decay if m else 0.0 for m in on]
-        p_bufs, copied = lay.gather_report(params, "params")
+        p_bufs, copied = lay.gather_report(params, "params", leaves=p_leaves)
         posts = []
         for grp in lay.groups:
             dt = grp.dtype.type

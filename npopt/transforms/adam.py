@@ -23,13 +23,11 @@ def bias_correction_inverse(decay, t, dtype):
     """``1 / (1 - decay**t)`` with optax's roundings: power in float64 (or in
     the hyperparameter's own dtype when it is a NumPy scalar), cast, invert."""
     dt = dtype.type
-    return dt(1) / dt(1 - decay ** _count_like(decay, t))
-
-
-def _count_like(decay, t):
-    # A Python float meets the int32 count as float64 under x64; a float32
-    # hyperparameter (inject_hyperparams) keeps the power in float32.
-    return type(decay)(t) if hasattr(decay, "dtype") else float(t)
+    # A Python float meets the int32 count as float64 under x64 (Python's
+    # float ** int is that float64 pow); a NumPy float32 hyperparameter
+    # (inject_hyperparams) keeps the power in float32.
+    power = decay ** type(decay)(t) if hasattr(decay, "dtype") else decay ** t
+    return dt(1) / dt(1 - power)
 
 
 def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, nesterov=False):
@@ -63,11 +61,16 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, ne
     mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
     nesterov = _checks.check_bool("nesterov", nesterov)
 
+    consts = {}   # per dtype: the hyperparameters that do not change with t
+
     def hyperparams(dtype, t):
-        dt = dtype.type
-        return (dt(1 - b1), dt(b1), dt(1 - b2), dt(b2),
-                bias_correction_inverse(b1, t, dtype), bias_correction_inverse(b1, t + 1, dtype),
-                bias_correction_inverse(b2, t, dtype), dt(eps), dt(eps_root))
+        c = consts.get(dtype)
+        if c is None:
+            dt = dtype.type
+            c = consts[dtype] = ((dt(1 - b1), dt(b1), dt(1 - b2), dt(b2)), (dt(eps), dt(eps_root)))
+        return (c[0] + (bias_correction_inverse(b1, t, dtype),
+                        bias_correction_inverse(b1, t + 1, dtype),
+                        bias_correction_inverse(b2, t, dtype)) + c[1])
 
     return elementwise_transform(
         name="scale_by_adam", state_cls=ScaleByAdamState, moments={"mu": 0, "nu": 0},
