@@ -1,0 +1,3 @@
+"""jaxopt's solvers for NumPy: the solver API (``base``) and the solvers."""
+from .base import KKTSolution, OptStep
+from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient, ProxGradState

@@ -1,0 +1,124 @@
+"""Test problems for the jaxopt solver references, written once for NumPy
+(value and gradient, for npopt) and once for jax.numpy (value only; jaxopt
+differentiates it), on the same seeded data.
+
+Each entry of PROBLEMS: name -> dict(make=data(), np_fun, jnp_fun) where the
+funs take ``(params, *args)`` with ``args`` from ``data()['args']``.
+"""
+import numpy as np
+
+
+def data(seed=0, n=60, d=12):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    w_true = rng.standard_normal(d) * (rng.random(d) < 0.5)
+    y = X @ w_true + 0.1 * rng.standard_normal(n)
+    labels = (X @ w_true + 0.3 * rng.standard_normal(n) > 0).astype(np.float64)
+    return dict(X=X, y=y, labels=labels, d=d, n=n)
+
+
+# ---- NumPy: (value, grad) ------------------------------------------------
+
+def ridge_np(w, lam, X, y):
+    """0.5/n ||Xw - y||^2 + 0.5 lam ||w||^2."""
+    r = X @ w - y
+    n = y.shape[0]
+    return 0.5 * (r @ r) / n + 0.5 * lam * (w @ w), X.T @ r / n + lam * w
+
+
+def least_squares_np(w, X, y):
+    """0.5/n ||Xw - y||^2 (the smooth part of the lasso and of the constrained problems)."""
+    r = X @ w - y
+    n = y.shape[0]
+    return 0.5 * (r @ r) / n, X.T @ r / n
+
+
+def logreg_np(w, lam, X, labels):
+    """mean softplus(z) - labels * z + 0.5 lam ||w||^2 with z = Xw."""
+    z = X @ w
+    n = labels.shape[0]
+    lse = np.logaddexp(0.0, z)
+    value = np.mean(lse - labels * z) + 0.5 * lam * (w @ w)
+    sig = np.exp(z - lse)              # jax's derivative of logaddexp(0, z)
+    return value, X.T @ (sig - labels) / n + lam * w
+
+
+def tree_ls_np(params, X, y):
+    """A pytree version of least squares: params = {'w': (d,), 'b': ()}."""
+    r = X @ params["w"] + params["b"] - y
+    n = y.shape[0]
+    return 0.5 * (r @ r) / n, {"w": X.T @ r / n, "b": np.sum(r) / n}
+
+
+# ---- jax.numpy: value only ------------------------------------------------
+
+def jnp_funs():
+    import jax.numpy as jnp
+
+    def ridge(w, lam, X, y):
+        r = X @ w - y
+        return 0.5 * (r @ r) / y.shape[0] + 0.5 * lam * (w @ w)
+
+    def least_squares(w, X, y):
+        r = X @ w - y
+        return 0.5 * (r @ r) / y.shape[0]
+
+    def logreg(w, lam, X, labels):
+        z = X @ w
+        return jnp.mean(jnp.logaddexp(0.0, z) - labels * z) + 0.5 * lam * (w @ w)
+
+    def tree_ls(params, X, y):
+        r = X @ params["w"] + params["b"] - y
+        return 0.5 * (r @ r) / y.shape[0]
+
+    return dict(ridge=ridge, least_squares=least_squares, logreg=logreg, tree_ls=tree_ls)
+
+
+NP_FUNS = dict(ridge=ridge_np, least_squares=least_squares_np, logreg=logreg_np,
+               tree_ls=tree_ls_np)
+
+
+def args_of(fun_name, D):
+    return {"ridge": (0.1, D["X"], D["y"]), "least_squares": (D["X"], D["y"]),
+            "logreg": (0.05, D["X"], D["labels"]), "tree_ls": (D["X"], D["y"])}[fun_name]
+
+
+# name -> (solver class name, solver kwargs, fun name, kind, hyperparams)
+#   kind: "plain" (GradientDescent: run(x0, *args)), "prox" (run(x0, hyper, *args)),
+#   "proj" (run(x0, hyper, *args)); hyperparams: python literal evaluated with np
+CASES = {
+    "gd_ridge": ("GradientDescent", dict(tol=1e-8, maxiter=500), "ridge", "plain", None),
+    "gd_ridge_noaccel_fixed": ("GradientDescent",
+                               dict(tol=1e-8, maxiter=2000, acceleration=False, stepsize=0.3),
+                               "ridge", "plain", None),
+    "gd_ridge_noaccel_ls": ("GradientDescent", dict(tol=1e-8, maxiter=2000, acceleration=False),
+                            "ridge", "plain", None),
+    # tol 1e-6, not 1e-9: closer to the optimum the line search's sufficient
+    # decrease test compares quantities at the rounding level of the value, so
+    # the accepted steps (and the iteration count: 66 vs 67) depend on the
+    # summation order of the loss, not on the algorithm.
+    "gd_logreg": ("GradientDescent", dict(tol=1e-6, maxiter=1000), "logreg", "plain", None),
+    "gd_tree": ("GradientDescent", dict(tol=1e-8, maxiter=1000), "tree_ls", "plain", None),
+    # FISTA + line search: tol 1e-7 for the same reason (at ~5e-9 the
+    # line search's decision is decided by rounding: jaxopt halves the step at
+    # iteration 57 of the lasso and npopt does not, or the other way round).
+    "pg_lasso": ("ProximalGradient", dict(tol=1e-7, maxiter=2000), "least_squares", "prox_lasso",
+                 "0.05"),
+    "pg_lasso_noaccel": ("ProximalGradient", dict(tol=1e-9, maxiter=5000, acceleration=False),
+                         "least_squares", "prox_lasso", "0.05"),
+    "pg_elastic_net": ("ProximalGradient", dict(tol=1e-7, maxiter=2000), "least_squares",
+                       "prox_elastic_net", "(0.05, 0.5)"),
+    "proj_simplex": ("ProjectedGradient", dict(tol=1e-7, maxiter=2000), "least_squares",
+                     "projection_simplex", "1.0"),
+    "proj_box": ("ProjectedGradient", dict(tol=1e-7, maxiter=2000), "least_squares",
+                 "projection_box", "(np.full(12, -0.2), np.full(12, 0.3))"),
+    "proj_box_fixed": ("ProjectedGradient", dict(tol=1e-9, maxiter=5000, stepsize=0.2,
+                                                 acceleration=False),
+                       "least_squares", "projection_box", "(-0.2, 0.3)"),
+}
+
+
+def init_params(fun_name, D):
+    if fun_name == "tree_ls":
+        return {"w": np.zeros(D["d"]), "b": np.asarray(0.0)}
+    return np.zeros(D["d"])
