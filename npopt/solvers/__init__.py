@@ -1,3 +1,5 @@
 """jaxopt's solvers for NumPy: the solver API (``base``) and the solvers."""
 from .base import KKTSolution, OptStep
 from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient, ProxGradState
+from .stochastic import (ArmijoSGD, ArmijoState, OptaxSolver, OptaxState, PolyakSGD,
+                         PolyakSGDState)

@@ -50,6 +50,22 @@ def main():
                           stepsize=float(state.stepsize))
         print(f"{name:26s} iters {int(state.iter_num):5d}  error {float(state.error):.3e}  "
               f"stepsize {float(state.stepsize):.4g}")
+    import optax
+    B = sp.batches()
+    fun = sp.batch_logreg_jnp()
+    for name, (cls, kw, epochs) in sp.STOCH_CASES.items():
+        kw = dict(kw)
+        if "opt" in kw:
+            kw["opt"] = eval(kw["opt"], {"ox": optax})
+        solver = getattr(jaxopt, cls)(fun=fun, **kw)
+        it = iter([tuple(jnp.asarray(a) for a in b) for b in B] * epochs)
+        sol, state = solver.run_iterator(jnp.zeros(12), it, sp.STOCH_L2REG)
+        arrays[f"{name}/params_0"] = np.asarray(sol)
+        meta[name] = dict(iter_num=int(state.iter_num), error=float(state.error),
+                          stepsize=float(getattr(state, "stepsize", np.nan)),
+                          value=float(state.value))
+        print(f"{name:26s} iters {int(state.iter_num):5d}  error {float(state.error):.3e}  "
+              f"value {float(state.value):.6g}")
     arrays["meta"] = np.array(json.dumps(dict(
         cases=meta, versions=dict(jax=jax.__version__, jaxopt=_version("jaxopt")), x64=True)))
     os.makedirs(os.path.dirname(OUT), exist_ok=True)

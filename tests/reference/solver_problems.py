@@ -122,3 +122,45 @@ def init_params(fun_name, D):
     if fun_name == "tree_ls":
         return {"w": np.zeros(D["d"]), "b": np.asarray(0.0)}
     return np.zeros(D["d"])
+
+
+# ---- stochastic solvers: fixed minibatches through run_iterator ------------
+
+def batches(seed=1, n_batches=12, batch=20, d=12):
+    """A list of (X, labels) minibatches of a logistic regression problem."""
+    rng = np.random.default_rng(seed)
+    w_true = rng.standard_normal(d)
+    out = []
+    for _ in range(n_batches):
+        X = rng.standard_normal((batch, d))
+        out.append((X, (X @ w_true + 0.5 * rng.standard_normal(batch) > 0).astype(np.float64)))
+    return out
+
+
+def batch_logreg_np(w, l2reg, data):
+    """logreg_np on one minibatch (jaxopt's stochastic convention: data=batch)."""
+    X, labels = data
+    return logreg_np(w, l2reg, X, labels)
+
+
+def batch_logreg_jnp():
+    logreg = jnp_funs()["logreg"]
+
+    def fun(w, l2reg, data):
+        X, labels = data
+        return logreg(w, l2reg, X, labels)
+    return fun
+
+
+# name -> (solver class, solver kwargs (python literal strings allowed for opt), epochs)
+STOCH_CASES = {
+    "polyak_sgd": ("PolyakSGD", dict(maxiter=30, max_stepsize=0.5), 3),
+    "polyak_sgd_momentum_plus": ("PolyakSGD", dict(maxiter=30, momentum=0.5, variant="SPS+",
+                                                   fun_min=0.1), 3),
+    "armijo_sgd": ("ArmijoSGD", dict(maxiter=30), 3),
+    "armijo_sgd_goldstein_momentum": ("ArmijoSGD", dict(maxiter=30, reset_option="goldstein",
+                                                        momentum=0.3), 3),
+    "optax_adam": ("OptaxSolver", dict(maxiter=30, opt="ox.adam(0.05)"), 3),
+    "optax_sgd_maxiter": ("OptaxSolver", dict(maxiter=17, opt="ox.sgd(0.3, momentum=0.9)"), 3),
+}
+STOCH_L2REG = 0.01
