@@ -84,3 +84,4 @@ def test_bad_hyperparameters(cls, kw, match):
         return
     with pytest.raises(ValueError, match=match):
         cls(fun=sp.batch_logreg_np, **kw)
+

@@ -3,3 +3,4 @@ from .base import KKTSolution, OptStep
 from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient, ProxGradState
 from .stochastic import (ArmijoSGD, ArmijoState, OptaxSolver, OptaxState, PolyakSGD,
                          PolyakSGDState)
+from .mirror_descent import MirrorDescent, MirrorDescentState

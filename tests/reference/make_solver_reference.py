@@ -66,6 +66,17 @@ def main():
                           value=float(state.value))
         print(f"{name:26s} iters {int(state.iter_num):5d}  error {float(state.error):.3e}  "
               f"value {float(state.value):.6g}")
+    ls = funs["least_squares"]
+    args = (jnp.asarray(D["X"]), jnp.asarray(D["y"]))
+    kl_proj = lambda x, hp: jax.nn.softmax(x)  # noqa: E731
+    for name, (stepsize, maxiter, tol) in sp.MIRROR_CASES.items():
+        pg = jaxopt.MirrorDescent.make_projection_grad(kl_proj, jnp.log)
+        solver = jaxopt.MirrorDescent(fun=ls, projection_grad=pg, stepsize=stepsize,
+                                      maxiter=maxiter, tol=tol)
+        sol, state = solver.run(jnp.ones(12) / 12, None, *args)
+        arrays[f"{name}/params_0"] = np.asarray(sol)
+        meta[name] = dict(iter_num=int(state.iter_num), error=float(state.error))
+        print(f"{name:26s} iters {int(state.iter_num):5d}  error {float(state.error):.3e}")
     arrays["meta"] = np.array(json.dumps(dict(
         cases=meta, versions=dict(jax=jax.__version__, jaxopt=_version("jaxopt")), x64=True)))
     os.makedirs(os.path.dirname(OUT), exist_ok=True)

@@ -164,3 +164,18 @@ STOCH_CASES = {
     "optax_sgd_maxiter": ("OptaxSolver", dict(maxiter=17, opt="ox.sgd(0.3, momentum=0.9)"), 3),
 }
 STOCH_L2REG = 0.01
+
+
+# ---- mirror descent: exponentiated gradient on the simplex -----------------
+
+def softmax_np(x, hyperparams=None):
+    """The KL (entropic) projection of exp(x) onto the simplex."""
+    e = np.exp(x - np.max(x))
+    return e / np.sum(e)
+
+
+# name -> (stepsize, maxiter, tol); problem: least_squares over the simplex
+MIRROR_CASES = {
+    "mirror_eg": (0.5, 500, 1e-6),
+    "mirror_eg_short": (1.0, 20, 1e-9),
+}
