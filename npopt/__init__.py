@@ -12,8 +12,9 @@ from .transforms.scale import (AddDecayedWeightsState, ScaleByScheduleState, Sca
                                scale_by_learning_rate, scale_by_schedule)
 
 __version__ = "0.1.0"
-from .solvers import (ArmijoSGD, GradientDescent, KKTSolution, OptaxSolver, OptStep,
-                      PolyakSGD, ProjectedGradient, ProximalGradient, ProxGradState)
+from . import solvers
+from .solvers import (ArmijoSGD, GradientDescent, KKTSolution, MirrorDescent, OptaxSolver,
+                      OptStep, PolyakSGD, ProjectedGradient, ProximalGradient, ProxGradState)
 from .transforms.rms import (ScaleByRmsState, ScaleByRmsWithCountState, ScaleByRssState,
                              ScaleByRStdDevState, ScaleByRStdDevWithCountState, scale_by_rms,
                              scale_by_rss, scale_by_stddev)
