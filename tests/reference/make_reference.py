@@ -112,6 +112,8 @@ def run_case(name, case, dtype, sample_idx):
     }
     state_meta = []
     for i, (path, leaf) in enumerate(state_flat):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)   # add_noise's rng_key -> uint32 (2,)
         a = np.asarray(leaf)
         arrays[f"{dtype}/state_{i}"] = a
         state_meta.append(dict(path=jax.tree_util.keystr(path), dtype=str(a.dtype), shape=list(a.shape)))
