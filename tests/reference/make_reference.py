@@ -10,13 +10,15 @@ For every case of cases.CASES and every dtype in (float32, float64) this runs
 gradients computed in NumPy) with ``jax_enable_x64`` on, and stores
 
     sample_idx                     int64 (S,)  indices into the raveled params
-    {dtype}/params_100             (N,)        final params, raveled (JAX leaf order)
     {dtype}/params_sampled         (C, S)      raveled params at sample_idx after
                                                k steps, k in problem.CHECKPOINTS
     {dtype}/updates_1_sampled      (S,)        first step's updates at sample_idx
     {dtype}/state_{i}              leaf i of the final optimizer state
                                                (jax.tree_util.tree_leaves order,
-                                               original dtype: int32/bool/float)
+                                               original dtype: int32/bool/float);
+                                               leaves of > 4096 elements: 512
+                                               samples of the raveled leaf, at
+    {dtype}/state_{i}_idx                      (see storage.py)
     meta                           0-d str     JSON, see below
 
 ``meta`` has case, expr, nan_steps, steps, checkpoints, dtypes, versions,
@@ -41,6 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cases as cases_mod  # noqa: E402
 import problem  # noqa: E402
+import storage  # noqa: E402
 
 try:
     from importlib.metadata import version as _dist_version
@@ -177,6 +180,7 @@ def main(argv):
         if not rel <= ILL_CONDITIONED:
             warnings.append(f"{name}: float32 and float64 final params differ by {rel:.1e} (relative to "
                             f"max |p|): the trajectory amplifies rounding, pick better-conditioned settings")
+        arrays = storage.shrink(arrays)
         arrays["meta"] = np.array(json.dumps(meta))
         path = os.path.join(OUT_DIR, f"{name}.npz")
         np.savez_compressed(path, **arrays)
