@@ -25,11 +25,13 @@ from .apply import finish
 def adam_rule(g, mu, nu, hp, nesterov):
     """One element of scale_by_adam. Returns (u, mu, nu).
 
-    hp = (c1, b1, c2, b2, inv_bc1, inv_bc1_next, inv_bc2, eps, eps_root),
-    all of g's dtype.
+    hp = (c1, b1, c2, b2, inv_bc1, inv_bc1_next, inv_bc2, eps, eps_root, b1_mu),
+    all of g's dtype but ``b1_mu``: b1 in mu's dtype (``mu_dtype``), so that
+    ``b1 * mu`` rounds in that dtype before meeting ``(1 - b1) * g``, as
+    JAX's weakly typed ``b1`` does.
     """
-    c1, b1, c2, b2, inv_bc1, inv_bc1_next, inv_bc2, eps, eps_root = hp
-    mu = c1 * g + b1 * mu
+    c1, b1, c2, b2, inv_bc1, inv_bc1_next, inv_bc2, eps, eps_root, b1_mu = hp
+    mu = c1 * g + b1_mu * mu
     nu = c2 * (g * g) + b2 * nu
     if nesterov:
         mu_hat = b1 * (mu * inv_bc1_next) + c1 * (g * inv_bc1)

@@ -361,7 +361,7 @@ def test_cuda_kernels_match_cpu(kernel, dtype, fused):
         mu = (0.1 * rng.standard_normal(g.size)).astype(dtype)
         nu = rng.uniform(0, 1, g.size).astype(dtype)
         hp_adam = tuple(dt(x) for x in (0.1, 0.9, 0.001, 0.999, 1 / 0.19, 1 / 0.271, 1 / 0.002,
-                                        1e-8, 0.0))
+                                        1e-8, 0.0, 0.9))
         bufs = [g, mu, nu, prev, dst]
         static = (hp_adam, True, (dt(0.04), dt(0.03)), False)
     elif kernel == "rprop":

@@ -30,6 +30,24 @@ def bias_correction_inverse(decay, t, dtype):
     return dt(1) / dt(1 - power)
 
 
+def adam_hyperparams(b1, b2, eps, eps_root, mu_dtype=None):
+    """``hyperparams(dtype, t)``: the ``hp`` tuple of ``kernels.adam.adam_rule``
+    for leaves of ``dtype`` at step ``t`` (constants cached per dtype)."""
+    consts = {}
+
+    def hyperparams(dtype, t):
+        c = consts.get(dtype)
+        if c is None:
+            dt = dtype.type
+            b1_mu = (mu_dtype or dtype).type(b1)
+            c = consts[dtype] = ((dt(1 - b1), dt(b1), dt(1 - b2), dt(b2)),
+                                 (dt(eps), dt(eps_root), b1_mu))
+        return (c[0] + (bias_correction_inverse(b1, t, dtype),
+                        bias_correction_inverse(b1, t + 1, dtype),
+                        bias_correction_inverse(b2, t, dtype)) + c[1])
+    return hyperparams
+
+
 def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, nesterov=False):
     r"""Rescales updates with Adam's bias-corrected moment estimates.
 
@@ -61,16 +79,7 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, ne
     mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
     nesterov = _checks.check_bool("nesterov", nesterov)
 
-    consts = {}   # per dtype: the hyperparameters that do not change with t
-
-    def hyperparams(dtype, t):
-        c = consts.get(dtype)
-        if c is None:
-            dt = dtype.type
-            c = consts[dtype] = ((dt(1 - b1), dt(b1), dt(1 - b2), dt(b2)), (dt(eps), dt(eps_root)))
-        return (c[0] + (bias_correction_inverse(b1, t, dtype),
-                        bias_correction_inverse(b1, t + 1, dtype),
-                        bias_correction_inverse(b2, t, dtype)) + c[1])
+    hyperparams = adam_hyperparams(b1, b2, eps, eps_root, mu_dtype)
 
     return elementwise_transform(
         name="scale_by_adam", state_cls=ScaleByAdamState, moments={"mu": 0, "nu": 0},

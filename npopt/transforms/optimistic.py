@@ -18,7 +18,7 @@ from .. import _checks, _flat
 from ..base import GradientTransformation, safe_increment
 from ..kernels import optimistic as kopt
 from . import _fusion
-from .adam import ScaleByAdamState, bias_correction_inverse
+from .adam import ScaleByAdamState, adam_hyperparams
 
 
 class ScaleByOptimisticGradientState(NamedTuple):
@@ -105,20 +105,14 @@ def scale_by_optimistic_gradient(alpha=1.0, beta=1.0):
     return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run))
 
 
-def _adam_hyperparams(b1, b2, eps, eps_root, dtype, t):
-    # kernels.adam.adam_rule's hp, cast exactly as scale_by_adam's closure does
-    dt = dtype.type
-    return (dt(1 - b1), dt(b1), dt(1 - b2), dt(b2),
-            bias_correction_inverse(b1, t, dtype), bias_correction_inverse(b1, t + 1, dtype),
-            bias_correction_inverse(b2, t, dtype), dt(eps), dt(eps_root))
-
-
 def adam_optimistic_precond(b1, b2, eps, eps_root, nesterov, alpha, beta):
     """The fused role of ``chain(scale_by_adam(b1, b2, eps, eps_root,
     nesterov=nesterov), scale_by_optimistic_gradient(alpha, beta))``: one
     kernel pass (``kernels.optimistic.optimistic_adam_cpu``) whose state is
     the pair of the two states. For ``mu_dtype=None`` only.
     """
+    adam_hp = adam_hyperparams(b1, b2, eps, eps_root)
+
     def run(lay, g, p, pair, posts):
         s_adam, s_opt = pair
         _checks.check_state("state", s_adam, ScaleByAdamState, "scale_by_adam")
@@ -130,7 +124,7 @@ def adam_optimistic_precond(b1, b2, eps, eps_root, nesterov, alpha, beta):
         prev, c_prev = lay.gather_report(s_opt.previous_gradient, "state.previous_gradient")
         count = safe_increment(s_adam.count)
         for gi, grp in enumerate(lay.groups):
-            hp_adam = _adam_hyperparams(b1, b2, eps, eps_root, grp.dtype, int(count))
+            hp_adam = adam_hp(grp.dtype, int(count))
             hp = hyperparams(alpha, beta, grp.dtype)
             for a, b, post in posts[gi]:
                 lay.target.launch(kopt.optimistic_adam_cpu, kopt.optimistic_adam_cuda,

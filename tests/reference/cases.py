@@ -28,6 +28,8 @@ CASES = {
     "adam_default": dict(expr="ox.adam(1e-2)"),
     "adam_nesterov": dict(
         expr="ox.adam(3e-3, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-8, nesterov=True)"),
+    # float32 first moment under float64 params: b1 * mu rounds in float32
+    "adam_mu_dtype": dict(expr="ox.adam(1e-2, mu_dtype=np.float32, nesterov=True)"),
     "adam_sched": dict(
         expr="ox.adam(ox.schedules.warmup_cosine_decay_schedule(0.0, 1e-2, 10, 100, end_value=1e-4))"),
     # --- adamw ---------------------------------------------------------
