@@ -1,6 +1,9 @@
 """npopt: Optax and JAXopt for NumPy, as numba kernels for the CPU and CUDA."""
 from . import schedules, tree
-from .alias import adagrad, adam, adamw, lamb, nadam, nadamw, rmsprop, sgd
+from .alias import (adabelief, adadelta, adagrad, adam, adamax, adamaxw, adamw, adan, amsgrad,
+                    fromage, lamb, lars, lion, nadam, nadamw, noisy_sgd, novograd,
+                    optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,
+                    radam, rmsprop, rprop, sgd, sign_sgd, signum, sm3, yogi)
 from .base import (EmptyState, GradientTransformation, GradientTransformationExtraArgs,
                    apply_updates, identity, incremental_update, init_empty_state,
                    periodic_update, safe_increment, safe_int32_increment, set_to_zero,
@@ -30,11 +33,20 @@ from .transforms.wrappers import (ApplyIfFiniteState, InjectHyperparamsState,
                                   apply_if_finite, inject_hyperparams,
                                   inject_stateful_hyperparams, skip_large_updates,
                                   skip_not_finite, zero_nans)
+from .transforms.adadelta import ScaleByAdaDeltaState, scale_by_adadelta
+from .transforms.adam_variants import (ScaleByAdanState, ScaleByAmsgradState, ScaleByBeliefState,
+                                       scale_by_adamax, scale_by_adan, scale_by_amsgrad,
+                                       scale_by_belief, scale_by_radam, scale_by_yogi)
+from .transforms.ema import EmaState, ema
+from .transforms.lion import ScaleByLionState, scale_by_lion
+from .transforms.noise import AddNoiseState, add_noise
+from .transforms.novograd import ScaleByNovogradState, scale_by_novograd
+from .transforms.optimistic import ScaleByOptimisticGradientState, scale_by_optimistic_gradient
+from .transforms.polyak import scale_by_polyak
+from .transforms.rprop import ScaleByRpropState, scale_by_rprop
+from .transforms.sign import scale_by_sign
+from .transforms.sm3 import ScaleBySM3State, scale_by_sm3
 
-# issue 3 rule families (one staging module each, see npopt/_alias_*.py)
-from ._alias_adam_variants import *  # noqa: E402,F401,F403
-from ._alias_misc import *  # noqa: E402,F401,F403
-from ._alias_per_leaf import *  # noqa: E402,F401,F403
+# issue 3 families still in their staging modules
 from ._alias_adafactor import *  # noqa: E402,F401,F403
 from ._alias_lbfgs import *  # noqa: E402,F401,F403
-from ._alias_classic import *  # noqa: E402,F401,F403

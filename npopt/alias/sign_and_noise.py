@@ -1,16 +1,13 @@
-"""Issue 3 staging module for the 'misc' family: its aliases, and the public
-transforms/states it exports through __all__ (merged into npopt/alias.py and
-npopt/__init__.py when the family is complete).
-
-Aliases: sign_sgd, signum, lion, noisy_sgd. Blocks: ema, scale_by_sign,
-scale_by_lion, add_noise.
+"""Sign-based and noisy rules: sign_sgd, signum, lion and noisy_sgd, as the
+chains optax 0.2.8 builds (blocks: ema, scale_by_sign, scale_by_lion,
+add_noise).
 """
-from .transforms.combine import chain
-from .transforms.ema import EmaState, ema
-from .transforms.lion import ScaleByLionState, scale_by_lion
-from .transforms.noise import AddNoiseState, add_noise
-from .transforms.scale import add_decayed_weights, scale_by_learning_rate
-from .transforms.sign import scale_by_sign
+from ..transforms.combine import chain
+from ..transforms.ema import EmaState, ema
+from ..transforms.lion import ScaleByLionState, scale_by_lion
+from ..transforms.noise import AddNoiseState, add_noise
+from ..transforms.scale import add_decayed_weights, scale_by_learning_rate
+from ..transforms.sign import scale_by_sign
 
 
 def sign_sgd(learning_rate):
@@ -135,10 +132,4 @@ def noisy_sgd(learning_rate, eta=0.01, gamma=0.55, key=None, *, seed=None):
     return chain(add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
 
 
-__all__ = [
-    # aliases
-    "lion", "noisy_sgd", "sign_sgd", "signum",
-    # building blocks and their states
-    "AddNoiseState", "EmaState", "ScaleByLionState",
-    "add_noise", "ema", "scale_by_lion", "scale_by_sign",
-]
+__all__ = ["lion", "noisy_sgd", "sign_sgd", "signum"]

@@ -6,13 +6,13 @@ one kernel pass where it can (see ``npopt.transforms._fusion``).
 """
 import functools
 
-from .base import identity
-from .transforms.adam import scale_by_adam
-from .transforms.rms import scale_by_rms, scale_by_rss, scale_by_stddev
-from .transforms.sgd import trace
-from .transforms.trust_ratio import scale_by_trust_ratio
-from .transforms.combine import chain
-from .transforms.scale import add_decayed_weights, scale_by_learning_rate
+from ..base import identity
+from ..transforms.adam import scale_by_adam
+from ..transforms.rms import scale_by_rms, scale_by_rss, scale_by_stddev
+from ..transforms.sgd import trace
+from ..transforms.trust_ratio import scale_by_trust_ratio
+from ..transforms.combine import chain
+from ..transforms.scale import add_decayed_weights, scale_by_learning_rate
 
 
 def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,

@@ -1,22 +1,19 @@
-"""Issue 3 staging module for the 'per_leaf' family: its aliases, and the public
-transforms/states it exports through __all__ (merged into npopt/alias.py and
-npopt/__init__.py when the family is complete).
-
-The rules here need per-leaf or global reductions over the flat buffers:
+"""Rules with per-leaf or global reductions: fromage, lars, novograd,
+polyak_sgd and sm3, as the chains optax 0.2.8 builds. The rules here need per-leaf or global reductions over the flat buffers:
 fromage and lars (per-leaf trust ratios), novograd (a per-leaf second
 moment), polyak_sgd (the global gradient norm) and sm3 (per-axis maxima of
 each leaf).
 """
-from . import _checks
-from .alias import sgd
-from .base import GradientTransformation
-from .transforms.combine import chain, masked
-from .transforms.novograd import ScaleByNovogradState, scale_by_novograd
-from .transforms.polyak import check_polyak_args, polyak_sgd_step, scale_by_polyak
-from .transforms.scale import add_decayed_weights, scale, scale_by_learning_rate
-from .transforms.sgd import trace
-from .transforms.sm3 import ScaleBySM3State, scale_by_sm3
-from .transforms.trust_ratio import scale_by_trust_ratio
+from .. import _checks
+from .core import sgd
+from ..base import GradientTransformation
+from ..transforms.combine import chain, masked
+from ..transforms.novograd import ScaleByNovogradState, scale_by_novograd
+from ..transforms.polyak import check_polyak_args, polyak_sgd_step, scale_by_polyak
+from ..transforms.scale import add_decayed_weights, scale, scale_by_learning_rate
+from ..transforms.sgd import trace
+from ..transforms.sm3 import ScaleBySM3State, scale_by_sm3
+from ..transforms.trust_ratio import scale_by_trust_ratio
 
 
 def fromage(learning_rate, min_norm=1e-6):
@@ -215,7 +212,4 @@ def sm3(learning_rate, momentum=0.9):
     return chain(scale_by_sm3(momentum), scale(-learning_rate))
 
 
-__all__ = ["fromage", "lars", "novograd", "polyak_sgd", "sm3",
-           "scale_by_novograd", "ScaleByNovogradState",
-           "scale_by_polyak",
-           "scale_by_sm3", "ScaleBySM3State"]
+__all__ = ["fromage", "lars", "novograd", "polyak_sgd", "sm3"]

@@ -1,19 +1,16 @@
-"""Issue 3 staging module for the 'adam_variants' family: amsgrad, adamax,
-adamaxw, adabelief, yogi, radam and adan, as the chains optax 0.2.8 builds,
-plus their ``scale_by_*`` blocks and state classes (exported through
-``__all__``; merged into npopt/alias.py and npopt/__init__.py when the family
-is complete).
+"""Adam's relatives: amsgrad, adamax, adamaxw, adabelief, yogi, radam and
+adan, as the chains optax 0.2.8 builds.
 
 Every alias is ``chain(scale_by_X(...), [add_decayed_weights(...)],
 scale_by_learning_rate(learning_rate))``, so ``step`` is one fused kernel
 pass (a schedule as ``weight_decay`` falls back to update + apply_updates).
 """
-from .transforms.adam_variants import (ScaleByAdanState, ScaleByAmsgradState,
+from ..transforms.adam_variants import (ScaleByAdanState, ScaleByAmsgradState,
                                        ScaleByBeliefState, scale_by_adamax, scale_by_adan,
                                        scale_by_amsgrad, scale_by_belief, scale_by_radam,
                                        scale_by_yogi)
-from .transforms.combine import chain
-from .transforms.scale import add_decayed_weights, scale_by_learning_rate
+from ..transforms.combine import chain
+from ..transforms.scale import add_decayed_weights, scale_by_learning_rate
 
 
 def amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
@@ -178,7 +175,4 @@ def adan(learning_rate, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=1e-8,
                  scale_by_learning_rate(learning_rate))
 
 
-__all__ = ["adabelief", "adamax", "adamaxw", "adan", "amsgrad", "radam", "yogi",
-           "scale_by_adamax", "scale_by_adan", "scale_by_amsgrad", "scale_by_belief",
-           "scale_by_radam", "scale_by_yogi",
-           "ScaleByAdanState", "ScaleByAmsgradState", "ScaleByBeliefState"]
+__all__ = ["adabelief", "adamax", "adamaxw", "adan", "amsgrad", "radam", "yogi"]

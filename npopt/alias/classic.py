@@ -1,7 +1,5 @@
-"""Issue 3 staging module for the 'classic' family (optimistic gradient,
-rprop, adadelta): its aliases, and the public transforms/states it exports
-through __all__ (merged into npopt/alias.py and npopt/__init__.py when the
-family is complete).
+"""Optimistic gradient descent, optimistic Adam, rprop and adadelta, as the
+chains optax 0.2.8 builds.
 
 Every alias is the chain optax 0.2.8 builds (same state structure, same
 ``update``). Two of them do not have ``chain``'s fusable shape
@@ -17,18 +15,16 @@ Every alias is the chain optax 0.2.8 builds (same state structure, same
 import types
 import warnings
 
-from .transforms import _fusion
-from .transforms.adadelta import ScaleByAdaDeltaState, _adadelta, scale_by_adadelta
-from .transforms.adam import scale_by_adam
-from .transforms.combine import chain
-from .transforms.optimistic import (ScaleByOptimisticGradientState, adam_optimistic_precond,
+from ..transforms import _fusion
+from ..transforms.adadelta import ScaleByAdaDeltaState, _adadelta, scale_by_adadelta
+from ..transforms.adam import scale_by_adam
+from ..transforms.combine import chain
+from ..transforms.optimistic import (ScaleByOptimisticGradientState, adam_optimistic_precond,
                                     scale_by_optimistic_gradient)
-from .transforms.rprop import ScaleByRpropState, scale_by_rprop
-from .transforms.scale import add_decayed_weights, scale, scale_by_learning_rate
+from ..transforms.rprop import ScaleByRpropState, scale_by_rprop
+from ..transforms.scale import add_decayed_weights, scale, scale_by_learning_rate
 
-__all__ = ["adadelta", "optimistic_adam", "optimistic_adam_v2", "optimistic_gradient_descent",
-           "rprop", "scale_by_adadelta", "scale_by_optimistic_gradient", "scale_by_rprop",
-           "ScaleByAdaDeltaState", "ScaleByOptimisticGradientState", "ScaleByRpropState"]
+__all__ = ["adadelta", "optimistic_adam", "optimistic_adam_v2", "optimistic_gradient_descent", "rprop"]
 
 
 def _reordered_step(n, txs, picks):
