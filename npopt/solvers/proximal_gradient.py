@@ -22,6 +22,7 @@ References:
   Nesterov, "Gradient methods for minimizing composite functions",
   Mathematical Programming, 2013.
 """
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional, Union
 
@@ -103,7 +104,7 @@ class ProximalGradient(base.IterativeSolver):
         """The initial ProxGradState (``velocity`` only with acceleration)."""
         aux = self._fun_with_aux(init_params, *args, **kwargs)[1] if self.has_aux else None
         dtype = base.dtype_of(init_params)
-        common = dict(iter_num=np.asarray(0), t=np.asarray(1.0),
+        common = dict(iter_num=np.asarray(0), t=1.0,
                       stepsize=np.asarray(1.0, dtype), error=np.asarray(np.inf, dtype), aux=aux)
         if self.acceleration:
             return ProxGradState(velocity=init_params, **common)
@@ -164,11 +165,13 @@ class ProximalGradient(base.IterativeSolver):
         return base.OptStep(next_x, next_state)
 
     def _update_accel(self, x, state, hyperparams_prox, args, kwargs, dtype):
-        y, t = state.velocity, state.t
+        # t is a Python float: weakly typed as jaxopt's jnp.asarray(1.0), so
+        # float32 params stay float32
+        y, t = state.velocity, float(state.t)
         value, aux, grad = self._value_and_grad(y, args, kwargs)
         next_x, next_stepsize = self._iter(state.iter_num, y, value, grad, state.stepsize,
                                            hyperparams_prox, args, kwargs)
-        next_t = 0.5 * (1 + np.sqrt(1 + 4 * t ** 2))
+        next_t = 0.5 * (1 + math.sqrt(1 + 4 * t ** 2))
         diff_x = T.tree_sub(next_x, x)
         next_y = T.tree_add_scalar_mul(next_x, (t - 1) / next_t, diff_x)
         error = T.tree_l2_norm(diff_x) / next_stepsize
