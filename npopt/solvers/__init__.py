@@ -4,3 +4,4 @@ from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradi
 from .stochastic import (ArmijoSGD, ArmijoState, OptaxSolver, OptaxState, PolyakSGD,
                          PolyakSGDState)
 from .mirror_descent import MirrorDescent, MirrorDescentState
+from .block_cd import BlockCDState, BlockCoordinateDescent

@@ -77,6 +77,16 @@ def main():
         arrays[f"{name}/params_0"] = np.asarray(sol)
         meta[name] = dict(iter_num=int(state.iter_num), error=float(state.error))
         print(f"{name:26s} iters {int(state.iter_num):5d}  error {float(state.error):.3e}")
+    for name, (obj, prox, hyper, maxiter, tol, shape) in sp.BCD_CASES.items():
+        data = tuple(jnp.asarray(a) for a in sp.bcd_data(obj, D))
+        solver = jaxopt.BlockCoordinateDescent(fun=getattr(jaxopt.objective, obj),
+                                               block_prox=getattr(jaxopt.prox, prox),
+                                               maxiter=maxiter, tol=tol)
+        h = eval(hyper, {"np": np})
+        sol, state = solver.run(jnp.zeros(shape), h, data)
+        arrays[f"{name}/params_0"] = np.asarray(sol)
+        meta[name] = dict(iter_num=int(state.iter_num), error=float(state.error))
+        print(f"{name:26s} iters {int(state.iter_num):5d}  error {float(state.error):.3e}")
     arrays["meta"] = np.array(json.dumps(dict(
         cases=meta, versions=dict(jax=jax.__version__, jaxopt=_version("jaxopt")), x64=True)))
     os.makedirs(os.path.dirname(OUT), exist_ok=True)

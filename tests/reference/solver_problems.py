@@ -179,3 +179,21 @@ MIRROR_CASES = {
     "mirror_eg": (0.5, 500, 1e-6),
     "mirror_eg_short": (1.0, 20, 1e-9),
 }
+
+
+# ---- block coordinate descent (npopt.objective / jaxopt.objective) ---------
+
+# name -> (objective name, block prox name, hyperparams literal, maxiter, tol, params shape)
+BCD_CASES = {
+    "bcd_lasso": ("least_squares", "prox_lasso", "0.05", 200, 1e-8, (12,)),
+    "bcd_elastic_net": ("least_squares", "prox_elastic_net", "(0.05, 0.5)", 200, 1e-8, (12,)),
+    "bcd_group_lasso_multiclass": ("multiclass_logreg", "prox_group_lasso", "0.02", 200, 1e-6,
+                                   (12, 3)),
+}
+
+
+def bcd_data(name, D):
+    if name == "multiclass_logreg":
+        y = (np.digitize(D["X"][:, 0] + 0.5 * D["X"][:, 1], [-0.5, 0.5])).astype(np.int64)
+        return (D["X"], y)
+    return (D["X"], D["y"])
