@@ -1,5 +1,5 @@
 """npopt: Optax and JAXopt for NumPy, as numba kernels for the CPU and CUDA."""
-from . import loss, objective, prox, schedules, tree
+from . import isotonic, loss, objective, projection, prox, schedules, tree
 from .alias import (adabelief, adadelta, adagrad, adam, adamax, adamaxw, adamw, adan, amsgrad,
                     fromage, lamb, lars, lion, nadam, nadamw, noisy_sgd, novograd,
                     optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,
