@@ -1,6 +1,6 @@
 """npopt: Optax and JAXopt for NumPy, as numba kernels for the CPU and CUDA."""
 from . import isotonic, loss, objective, projection, prox, schedules, tree
-from .alias import (adabelief, adadelta, adagrad, adam, adamax, adamaxw, adamw, adan, amsgrad,
+from .alias import (adabelief, adafactor, adadelta, adagrad, adam, adamax, adamaxw, adamw, adan, amsgrad,
                     fromage, lamb, lars, lion, nadam, nadamw, noisy_sgd, novograd,
                     optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,
                     radam, rmsprop, rprop, sgd, sign_sgd, signum, sm3, yogi)
@@ -39,6 +39,8 @@ from .transforms.adam_variants import (ScaleByAdanState, ScaleByAmsgradState, Sc
                                        scale_by_adamax, scale_by_adan, scale_by_amsgrad,
                                        scale_by_belief, scale_by_radam, scale_by_yogi)
 from .transforms.ema import EmaState, ema
+from .transforms.factored import (FactoredState, scale_by_factored_rms, scale_by_param_block_norm,
+                                  scale_by_param_block_rms)
 from .transforms.lion import ScaleByLionState, scale_by_lion
 from .transforms.noise import AddNoiseState, add_noise
 from .transforms.novograd import ScaleByNovogradState, scale_by_novograd
@@ -49,5 +51,4 @@ from .transforms.sign import scale_by_sign
 from .transforms.sm3 import ScaleBySM3State, scale_by_sm3
 
 # issue 3 families still in their staging modules
-from ._alias_adafactor import *  # noqa: E402,F401,F403
 from ._alias_lbfgs import *  # noqa: E402,F401,F403

@@ -167,7 +167,10 @@ def _base_buffer(g, leaves, dtype, target):
             return None
         contiguous = [leaves[i].flags.c_contiguous for i in ids]
     b0, isz = ptr(base), base.dtype.itemsize
-    if all(contiguous) and all(ptr(leaves[i]) == b0 + o * isz for i, o in zip(ids, g.offsets)):
+    # empty leaves have no meaningful address (an empty view's pointer need
+    # not equal base + offset): only the others are checked
+    if all(contiguous) and all(ptr(leaves[i]) == b0 + o * isz or leaves[i].size == 0
+                               for i, o in zip(ids, g.offsets)):
         return base
     return None
 

@@ -12,6 +12,7 @@ Where they live:
 * ``per_leaf``: fromage, lars, novograd, polyak_sgd, sm3 (per-leaf reductions);
 * ``adafactor`` and ``lbfgs``.
 """
+from .adafactor import adafactor
 from .adam_variants import adabelief, adamax, adamaxw, adan, amsgrad, radam, yogi
 from .classic import adadelta, optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, rprop
 from .core import adagrad, adam, adamw, lamb, nadam, nadamw, rmsprop, sgd
