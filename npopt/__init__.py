@@ -16,9 +16,10 @@ from .transforms.scale import (AddDecayedWeightsState, ScaleByScheduleState, Sca
 
 __version__ = "0.1.0"
 from . import solvers
-from .solvers import (ArmijoSGD, BlockCoordinateDescent, GradientDescent, KKTSolution,
-                      MirrorDescent, OptaxSolver, OptStep, PolyakSGD, ProjectedGradient,
-                      ProximalGradient, ProxGradState)
+from .solvers import (AndersonAcceleration, AndersonWrapper, ArmijoSGD, Bisection,
+                      BlockCoordinateDescent, Broyden, FixedPointIteration, GradientDescent,
+                      KKTSolution, MirrorDescent, OptaxSolver, OptStep, PolyakSGD,
+                      ProjectedGradient, ProximalGradient, ProxGradState)
 from .transforms.rms import (ScaleByRmsState, ScaleByRmsWithCountState, ScaleByRssState,
                              ScaleByRStdDevState, ScaleByRStdDevWithCountState, scale_by_rms,
                              scale_by_rss, scale_by_stddev)

@@ -5,3 +5,7 @@ from .stochastic import (ArmijoSGD, ArmijoState, OptaxSolver, OptaxState, Polyak
                          PolyakSGDState)
 from .mirror_descent import MirrorDescent, MirrorDescentState
 from .block_cd import BlockCDState, BlockCoordinateDescent
+from .anderson import AndersonAcceleration, AndersonState, AndersonWrapper, AndersonWrapperState
+from .bisection import Bisection, BisectionState
+from .broyden import Broyden, BroydenState
+from .fixed_point import FixedPointIteration, FixedPointState

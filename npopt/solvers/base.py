@@ -194,9 +194,9 @@ class IterativeSolver:
 
     def _warn_if_not_finite(self, state):
         err = getattr(state, "error", 0.0)
-        value = getattr(state, "value", 0.0)
-        if not (np.all(np.isfinite(err)) and np.all(np.isfinite(value if value is not None
-                                                                  else 0.0))):
+        value = getattr(state, "value", None)
+        values = [err] + (T.tree_leaves(value) if value is not None else [])
+        if not all(np.all(np.isfinite(np.asarray(v, dtype=float))) for v in values):
             warnings.warn(f"npopt.{type(self).__name__}: stopped at iteration "
                           f"{int(state.iter_num)} on a non-finite value or error "
                           f"(error={err}); see the returned state", RuntimeWarning,
