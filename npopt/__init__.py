@@ -19,7 +19,9 @@ from . import solvers
 from .solvers import (AndersonAcceleration, AndersonWrapper, ArmijoSGD, Bisection,
                       BlockCoordinateDescent, Broyden, FixedPointIteration, GradientDescent,
                       KKTSolution, MirrorDescent, OptaxSolver, OptStep, PolyakSGD,
-                      ProjectedGradient, ProximalGradient, ProxGradState)
+                      ProjectedGradient, ProximalGradient, ProxGradState,
+                      ScipyBoundedLeastSquares, ScipyBoundedMinimize, ScipyLeastSquares,
+                      ScipyMinimize, ScipyRootFinding)
 from .transforms.rms import (ScaleByRmsState, ScaleByRmsWithCountState, ScaleByRssState,
                              ScaleByRStdDevState, ScaleByRStdDevWithCountState, scale_by_rms,
                              scale_by_rss, scale_by_stddev)

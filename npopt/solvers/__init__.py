@@ -9,3 +9,6 @@ from .anderson import AndersonAcceleration, AndersonState, AndersonWrapper, Ande
 from .bisection import Bisection, BisectionState
 from .broyden import Broyden, BroydenState
 from .fixed_point import FixedPointIteration, FixedPointState
+from .scipy_wrappers import (ScipyBoundedLeastSquares, ScipyBoundedMinimize, ScipyLeastSquares,
+                             ScipyLeastSquaresInfo, ScipyMinimize, ScipyMinimizeInfo,
+                             ScipyRootFinding, ScipyRootInfo)
