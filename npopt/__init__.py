@@ -1,7 +1,7 @@
 """npopt: Optax and JAXopt for NumPy, as numba kernels for the CPU and CUDA."""
 from . import isotonic, loss, objective, projection, prox, schedules, tree
 from .alias import (adabelief, adafactor, adadelta, adagrad, adam, adamax, adamaxw, adamw, adan, amsgrad,
-                    fromage, lamb, lars, lion, nadam, nadamw, noisy_sgd, novograd,
+                    fromage, lamb, lars, lbfgs, lion, nadam, nadamw, noisy_sgd, novograd,
                     optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,
                     radam, rmsprop, rprop, sgd, sign_sgd, signum, sm3, yogi)
 from .base import (EmptyState, GradientTransformation, GradientTransformationExtraArgs,
@@ -52,6 +52,8 @@ from .transforms.polyak import scale_by_polyak
 from .transforms.rprop import ScaleByRpropState, scale_by_rprop
 from .transforms.sign import scale_by_sign
 from .transforms.sm3 import ScaleBySM3State, scale_by_sm3
-
-# issue 3 families still in their staging modules
-from ._alias_lbfgs import *  # noqa: E402,F401,F403
+from .transforms.lbfgs import ScaleByLBFGSState, scale_by_lbfgs
+from .transforms.linesearch import (BacktrackingLinesearchInfo, ScaleByBacktrackingLinesearchState,
+                                    ScaleByZoomLinesearchState, ZoomLinesearchInfo,
+                                    scale_by_backtracking_linesearch, scale_by_zoom_linesearch,
+                                    value_and_grad_from_state)

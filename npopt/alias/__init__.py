@@ -10,11 +10,13 @@ Where they live:
 * ``sign_and_noise``: sign_sgd, signum, lion, noisy_sgd;
 * ``classic``: optimistic_gradient_descent, optimistic_adam(_v2), rprop, adadelta;
 * ``per_leaf``: fromage, lars, novograd, polyak_sgd, sm3 (per-leaf reductions);
-* ``adafactor`` and ``lbfgs``.
+* ``adafactor``; ``lbfgs`` (its ``update`` takes ``value``, ``grad`` and
+  ``value_fn`` plus ``grad_fn`` or ``value_and_grad_fn``, see its docstring).
 """
 from .adafactor import adafactor
 from .adam_variants import adabelief, adamax, adamaxw, adan, amsgrad, radam, yogi
 from .classic import adadelta, optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, rprop
+from .lbfgs import lbfgs
 from .core import adagrad, adam, adamw, lamb, nadam, nadamw, rmsprop, sgd
 from .per_leaf import fromage, lars, novograd, polyak_sgd, sm3
 from .sign_and_noise import lion, noisy_sgd, sign_sgd, signum
