@@ -1,5 +1,6 @@
 """npopt: Optax and JAXopt for NumPy, as numba kernels for the CPU and CUDA."""
-from . import isotonic, loss, objective, projection, prox, schedules, tree
+from . import (implicit_diff, isotonic, linear_solve, loss, objective, projection, prox,
+               schedules, tree)
 from .alias import (adabelief, adafactor, adadelta, adagrad, adam, adamax, adamaxw, adamw, adan, amsgrad,
                     fromage, lamb, lars, lbfgs, lion, nadam, nadamw, noisy_sgd, novograd,
                     optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,

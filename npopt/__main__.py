@@ -12,6 +12,10 @@ Then jaxopt-style solvers on problems with known answers: ridge regression
 by GradientDescent (against the closed form), a lasso by ProximalGradient
 (checked by its optimality conditions), and a stochastic logistic
 regression over a minibatch iterator by PolyakSGD and OptaxSolver(adam).
+Last, implicit differentiation: the L2 strength of a multiclass logistic
+regression tuned by gradient descent on the validation loss (digits from
+scikit-learn when installed, else synthetic data), and a sensitivity
+analysis of the solution.
 """
 import time
 
@@ -165,6 +169,14 @@ def solvers_demo():
               f"{ms:>8.1f}  full loss {loss:.4f}, accuracy {acc:.1%}")
 
 
+def implicit_diff_demo():
+    from npopt.examples.hyperopt import run_hyperopt, run_sensitivity
+    print("\nimplicit differentiation (no autodiff: exact derivatives of the optimality")
+    print("condition, the implicit function theorem, a CG solve):")
+    run_hyperopt()
+    run_sensitivity()
+
+
 def main():
     print("npopt demo: each optimizer trains two models from the same start\n")
     print(f"{'model':<22}{'rule':<15}{'final loss':>12}{'steps':>7}{'us/step':>10}")
@@ -179,6 +191,7 @@ def main():
     print("\nus/step: one fused opt.step (kernel pass over all leaves), first-call "
           "compilation included in the average.")
     solvers_demo()
+    implicit_diff_demo()
 
 
 if __name__ == "__main__":

@@ -201,6 +201,8 @@ class AndersonAcceleration(base.IterativeSolver):
     implicit_diff_solve: Optional[Callable] = None
     jit: bool = True
     unroll: Any = "auto"
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -296,6 +298,8 @@ class AndersonWrapper(base.IterativeSolver):
     implicit_diff_solve: Optional[Callable] = None
     jit: bool = True
     unroll: Any = "auto"
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
 
     def __post_init__(self):
         s = self.solver

@@ -215,6 +215,41 @@ class IterativeSolver:
         print(f"INFO: npopt.{type(self).__name__}: Iter: {int(state.iter_num)} "
               f"{error_name} (stopping criterion): {state.error}{extra}", flush=True)
 
+    # -- implicit differentiation (npopt.implicit_diff) ---------------------
+    def jacobian(self, init_params, *args, argnums=1, **kwargs):
+        """The Jacobian of the solution of ``run(init_params, *args, **kwargs)``
+        with respect to the positional arguments in ``argnums`` (as in ``run``:
+        0 is ``init_params``, whose derivative is zero; an int or a tuple), by
+        the implicit function theorem on ``optimality_fun``. Laid out as
+        ``jax.jacobian``'s: leaves of shape ``sol_leaf.shape + arg_leaf.shape``.
+
+        The linear solver is ``implicit_diff_solve`` (None: conjugate gradient
+        when ``optimality_fun`` is a gradient, GMRES otherwise); the
+        derivatives of ``optimality_fun`` come from the solver's
+        ``optimality_jvp``/``optimality_vjp`` when it has them, else from
+        finite differences (see ``npopt.implicit_diff``).
+        """
+        return self._implicit_function().jacobian(init_params, *args, argnums=argnums,
+                                                  **kwargs)
+
+    def jvp(self, init_params, *args, tangents, argnums=1, **kwargs):
+        """The tangent of the solution along ``tangents`` (one per argnum: a
+        single tangent for an int ``argnums``, a tuple for a tuple); see
+        ``jacobian``."""
+        return self._implicit_function().jvp(init_params, *args, tangents=tangents,
+                                             argnums=argnums, **kwargs)
+
+    def vjp(self, init_params, *args, cotangent, argnums=1, **kwargs):
+        """The cotangents of the arguments in ``argnums`` for a ``cotangent``
+        of the solution (one tree for an int ``argnums``, a tuple for a
+        tuple); see ``jacobian``."""
+        return self._implicit_function().vjp(init_params, *args, cotangent=cotangent,
+                                             argnums=argnums, **kwargs)
+
+    def _implicit_function(self):
+        from .. import implicit_diff
+        return implicit_diff.for_solver(self)
+
     def attribute_names(self):
         return tuple(f.name for f in dataclasses.fields(self))
 

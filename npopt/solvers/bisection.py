@@ -86,6 +86,8 @@ class Bisection(base.IterativeSolver):
     has_aux: bool = False
     jit: bool = True
     unroll: Any = "auto"
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
 
     def __post_init__(self):
         super().__post_init__()

@@ -61,6 +61,8 @@ class BlockCoordinateDescent(base.IterativeSolver):
     implicit_diff_solve: Optional[Callable] = None
     jit: bool = True
     unroll: Any = "auto"
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
 
     def __post_init__(self):
         super().__post_init__()

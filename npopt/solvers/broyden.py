@@ -304,6 +304,8 @@ class Broyden(base.IterativeSolver):
     unroll: Any = "auto"
     verbose: Union[bool, int] = False
     jac: Optional[Callable] = None
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
 
     def __post_init__(self):
         super().__post_init__()

@@ -63,6 +63,8 @@ class MirrorDescent(base.IterativeSolver):
     unroll: Any = "auto"
     value_and_grad: Union[bool, Callable] = False
     grad: Optional[Callable] = None
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
 
     def __post_init__(self):
         super().__post_init__()

@@ -84,6 +84,8 @@ class ProximalGradient(base.IterativeSolver):
     jit: bool = True
     unroll: Any = "auto"
     grad: Optional[Callable] = None
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -234,6 +236,8 @@ class ProjectedGradient(base.IterativeSolver):
     jit: bool = True
     unroll: Any = "auto"
     grad: Optional[Callable] = None
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
 
     def __post_init__(self):
         super().__post_init__()

@@ -90,6 +90,8 @@ class OptaxSolver(_Common, base.StochasticSolver):
     jit: bool = True
     unroll: Any = "auto"
     grad: Optional[Callable] = None
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
 
     def __post_init__(self):
         self._setup()
@@ -181,6 +183,8 @@ class PolyakSGD(_Common, base.StochasticSolver):
     jit: bool = True
     unroll: Any = "auto"
     grad: Optional[Callable] = None
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
 
     def __post_init__(self):
         self._setup()
@@ -279,6 +283,8 @@ class ArmijoSGD(_Common, base.StochasticSolver):
     jit: bool = True
     unroll: Any = "auto"
     grad: Optional[Callable] = None
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
 
     def __post_init__(self):
         self._setup()
