@@ -490,3 +490,20 @@ def test_other_bad_input():
     with pytest.raises(ValueError, match="optimality_fun: .*structure"):
         ScipyRootFinding(optimality_fun=lambda p: p["u"]).run({"u": np.zeros(2),
                                                                "v": np.zeros(2)})
+
+
+def test_jacobian_of_the_solution_by_implicit_differentiation():
+    """d w*/d lam = -(X^T X / n + lam I)^-1 w* for ridge, through ScipyMinimize."""
+    import npopt
+    rng = np.random.default_rng(3)
+    X, y, lam = rng.standard_normal((40, 5)), rng.standard_normal(40), 0.3
+
+    def ridge(w, lam):
+        r = X @ w - y
+        return 0.5 * r @ r / 40 + 0.5 * lam * w @ w, X.T @ r / 40 + lam * w
+    solver = npopt.ScipyMinimize(fun=ridge, value_and_grad=True, method="BFGS", tol=1e-12)
+    w = solver.run(np.zeros(5), lam).params
+    H = X.T @ X / 40 + lam * np.eye(5)
+    want = -np.linalg.solve(H, w)
+    got = solver.jacobian(np.zeros(5), lam, argnums=1)
+    np.testing.assert_allclose(np.asarray(got).reshape(-1), want, rtol=1e-5, atol=1e-8)

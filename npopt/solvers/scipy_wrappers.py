@@ -339,9 +339,18 @@ class _ScipyWrapper:
       method: the scipy ``method`` (None: scipy's default).
       dtype: the dtype of the flat vectors scipy sees (float64 by default;
         MINPACK and L-BFGS-B need float64). None keeps the params' dtype.
-      jit, implicit_diff_solve: accepted for compatibility; no effect.
+      jit: accepted for compatibility; no effect.
+      implicit_diff_solve: the linear solver of ``jacobian``/``jvp``/``vjp``
+        (the derivatives of the solution, ``npopt.implicit_diff``).
       has_aux: ``fun`` returns ``(value, aux)``; aux is dropped.
     """
+    # derivatives of the solution by the implicit function theorem, as on
+    # every iterative solver
+    jacobian = base.IterativeSolver.jacobian
+    jvp = base.IterativeSolver.jvp
+    vjp = base.IterativeSolver.vjp
+    _implicit_function = base.IterativeSolver._implicit_function
+
     method: Optional[Any] = None
     dtype: Optional[Any] = np.float64
     jit: bool = True
