@@ -17,9 +17,11 @@ from .transforms.scale import (AddDecayedWeightsState, ScaleByScheduleState, Sca
 
 __version__ = "0.1.0"
 from . import solvers
-from .solvers import (AndersonAcceleration, AndersonWrapper, ArmijoSGD, Bisection,
-                      BlockCoordinateDescent, Broyden, FixedPointIteration, GradientDescent,
-                      KKTSolution, MirrorDescent, OptaxSolver, OptStep, PolyakSGD,
+from .solvers import (BFGS, LBFGS, LBFGSB, AndersonAcceleration, AndersonWrapper, ArmijoSGD,
+                      BacktrackingLineSearch, Bisection, BlockCoordinateDescent, Broyden,
+                      FixedPointIteration, GradientDescent, HagerZhangLineSearch, KKTSolution,
+                      MirrorDescent, NonlinearCG, OptaxSolver, OptStep, PolyakSGD,
+                      ZoomLineSearch,
                       ProjectedGradient, ProximalGradient, ProxGradState,
                       ScipyBoundedLeastSquares, ScipyBoundedMinimize, ScipyLeastSquares,
                       ScipyMinimize, ScipyRootFinding)

@@ -12,3 +12,10 @@ from .fixed_point import FixedPointIteration, FixedPointState
 from .scipy_wrappers import (ScipyBoundedLeastSquares, ScipyBoundedMinimize, ScipyLeastSquares,
                              ScipyLeastSquaresInfo, ScipyMinimize, ScipyMinimizeInfo,
                              ScipyRootFinding, ScipyRootInfo)
+from .bfgs import BFGS, BfgsState
+from .lbfgs import LBFGS, LbfgsState
+from .lbfgsb import LBFGSB, LbfgsbState
+from .linesearch import (BacktrackingLineSearch, BacktrackingLineSearchState, HagerZhangLineSearch,
+                         HagerZhangLineSearchState, LineSearchStep, ZoomLineSearch,
+                         ZoomLineSearchState)
+from .nonlinear_cg import NonlinearCG, NonlinearCGState
