@@ -19,7 +19,8 @@ __version__ = "0.1.0"
 from . import solvers
 from .solvers import (BFGS, LBFGS, LBFGSB, AndersonAcceleration, AndersonWrapper, ArmijoSGD,
                       BacktrackingLineSearch, Bisection, BlockCoordinateDescent, Broyden,
-                      FixedPointIteration, GradientDescent, HagerZhangLineSearch, KKTSolution,
+                      FixedPointIteration, GaussNewton, GradientDescent, HagerZhangLineSearch,
+                      KKTSolution, LevenbergMarquardt,
                       MirrorDescent, NonlinearCG, OptaxSolver, OptStep, PolyakSGD,
                       ZoomLineSearch,
                       ProjectedGradient, ProximalGradient, ProxGradState,

@@ -19,3 +19,5 @@ from .linesearch import (BacktrackingLineSearch, BacktrackingLineSearchState, Ha
                          HagerZhangLineSearchState, LineSearchStep, ZoomLineSearch,
                          ZoomLineSearchState)
 from .nonlinear_cg import NonlinearCG, NonlinearCGState
+from .gauss_newton import GaussNewton, GaussNewtonState
+from .levenberg_marquardt import LevenbergMarquardt, LevenbergMarquardtState

@@ -1,0 +1,343 @@
+r"""Levenberg-Marquardt for nonlinear least squares (jaxopt 0.8.5's
+``LevenbergMarquardt``).
+
+It minimises :math:`F(x) = \tfrac12\|r(x)\|^2` (``r = residual_fun(x, *args,
+**kwargs)``) with damped Gauss-Newton steps (Madsen & Nielsen, algorithm
+6.18): with :math:`J` the Jacobian and :math:`g = J^\top r`,
+
+.. math::
+
+    (J^\top J + \mu I)\, v = g, \qquad h = -v, \qquad
+    \rho = \frac{F(x) - F(x + h)}{\tfrac12 h^\top (\mu h - g)} .
+
+The step is taken when :math:`\rho > 0` and the damping decreases,
+:math:`\mu \leftarrow \mu \max(\tfrac13, 1 - (2\rho - 1)^3)`,
+:math:`\nu \leftarrow 2`; otherwise :math:`x` stays and
+:math:`\mu \leftarrow \min(\mu\nu, 2^{32})`,
+:math:`\nu \leftarrow \min(2\nu, 2^{32})`. Initially
+:math:`\mu_0 = \text{damping\_parameter} \cdot \max_j (J^\top J)_{jj}`,
+:math:`\nu = 2`.
+
+``geodesic=True`` adds half the geodesic acceleration (Transtrum & Sethna
+2012): :math:`a = (J^\top J + \mu I)^{-1} J^\top r''[v, v]`, the step is
+:math:`-(v + a/2)`, accepted only if also :math:`\|a\|/\|v\| \le 0.75`
+(``contribution_ratio_threshold``).
+
+The linear solve (``solver``):
+
+* ``materialize_jac=False`` (default): products with :math:`J^\top J`
+  only; a callable ``solver(matvec, b, ridge=mu, init=state.delta)``
+  (default ``npopt.linear_solve.solve_cg``; jaxopt's quirk: ``init`` is the
+  previous step ``-v``), or ``'cholesky'``/``'lu'``/``'inv'``, which form
+  :math:`J^\top J` from ``n`` products (a ``UserWarning`` says so, as jaxopt).
+  ``'qr'`` needs ``materialize_jac=True``.
+* ``materialize_jac=True``: the dense :math:`J`, :math:`J^\top`,
+  :math:`J^\top J` are kept in the state. ``'lu'``, ``'inv'``, ``'qr'``
+  (of the augmented :math:`[J; \sqrt\mu I]`, which avoids squaring the
+  condition number), and Cholesky for ``'cholesky'`` *and for a callable
+  solver* (jaxopt ignores the callable there).
+
+The dense solves raise ``npopt.linear_solve.LinearSolveError`` on a singular
+or indefinite system instead of returning NaN.
+
+``stop_criterion``: ``'grad-l2-norm'``, stop when :math:`\|g\|_2 \le`
+``tol``; ``'madsen-nielsen'``, stop when :math:`\|g\|_\infty \le` ``gtol`` or
+:math:`\|h\|_2 \le \text{xtol}(\|x\|_2 - \text{xtol})` (jaxopt's code; its
+docstring says ``+ xtol``).
+
+The Jacobian comes from ``jac_fun`` (dense ``(m, n)`` on the ravelled
+params), ``jvp_fun``/``vjp_fun``, or central finite differences: see
+``npopt.solvers.gauss_newton``. Second derivatives (``geodesic``) are
+central differences of ``jac_fun``/``jvp_fun`` (or second differences of
+``residual_fun``): about :math:`\epsilon^{2/3}` (:math:`\epsilon^{1/2}`)
+relative error, which only perturbs the acceleration term.
+
+Departures from jaxopt: params may be any pytree (solved on the ravelled
+vector; jaxopt needs a 1-D array); jaxopt blends the accepted and rejected
+branches as ``ok * a + (1 - ok) * b``, which turns a rejected step whose
+residuals overflowed into NaN params; npopt selects the branch (the same
+numbers whenever both are finite) and evaluates the Jacobian only for
+accepted steps. ``contribution_ratio_threshold`` is a class attribute, as
+in jaxopt.
+
+References:
+  K. Madsen & H. B. Nielsen, "Introduction to Optimization and Data
+  Fitting", DTU 2010, §6.3 (pp. 120-122).
+  M. K. Transtrum & J. P. Sethna, "Improvements to the Levenberg-Marquardt
+  algorithm for nonlinear least-squares minimization", arXiv:1201.5885.
+"""
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+import numpy as np
+import scipy.linalg
+
+from .. import linear_solve
+from .. import tree as T
+from .._checks import check_number
+from . import base
+from .gauss_newton import _Residuals
+
+_DENSE = ("cholesky", "lu", "qr", "inv")
+
+
+class LevenbergMarquardtState(NamedTuple):
+    """jaxopt's LevenbergMarquardtState."""
+    iter_num: int
+    damping_factor: float
+    increase_factor: float
+    residual: Any
+    value: Any
+    delta: Any
+    error: float
+    gradient: Any
+    jac: Any
+    jt: Any
+    jtj: Any
+    hess_res: Any
+    aux: Optional[Any] = None
+
+
+@dataclass(eq=False)
+class LevenbergMarquardt(base.IterativeSolver):
+    """Levenberg-Marquardt nonlinear least-squares solver (module docstring).
+
+    Attributes:
+      residual_fun: ``residual_fun(x, *args, **kwargs)`` -> array of residuals
+        (``(residuals, aux)`` with ``has_aux``).
+      maxiter: maximum number of iterations (30).
+      damping_parameter: :math:`\\mu_0 / \\max_j (J^\\top J)_{jj}` (1e-6).
+      stop_criterion: ``'grad-l2-norm'`` (uses tol) or ``'madsen-nielsen'``
+        (uses xtol, gtol).
+      tol, xtol, gtol: tolerances (1e-3 each).
+      solver: a callable ``solver(matvec, b, ridge=, init=)`` (default
+        ``npopt.linear_solve.solve_cg``; it sees ravelled vectors), or
+        ``'cholesky'``, ``'lu'``, ``'qr'``, ``'inv'``.
+      geodesic: add the geodesic acceleration.
+      verbose: print one line per iteration.
+      jac_fun: ``jac_fun(x, *args, **kwargs)``, the dense Jacobian ``(m, n)``.
+      materialize_jac: keep dense J, J^T, J^T J (and dense solves).
+      implicit_diff, implicit_diff_solve: see ``npopt.implicit_diff``.
+      has_aux: ``residual_fun`` returns ``(residuals, aux)``.
+      jit, unroll: accepted for compatibility; nothing is compiled.
+      jvp_fun, vjp_fun: matrix-free Jacobian products (npopt; see
+        ``npopt.solvers.gauss_newton``).
+      optimality_jvp, optimality_vjp: exact derivatives of ``optimality_fun``
+        for implicit differentiation.
+    """
+    residual_fun: Callable
+    maxiter: int = 30
+    damping_parameter: float = 1e-6
+    stop_criterion: str = "grad-l2-norm"
+    tol: float = 1e-3
+    xtol: float = 1e-3
+    gtol: float = 1e-3
+    solver: Union[str, Callable] = linear_solve.solve_cg
+    geodesic: bool = False
+    contribution_ratio_threshold = 0.75         # a class attribute, as in jaxopt
+    verbose: Union[bool, int] = False
+    jac_fun: Optional[Callable] = None
+    materialize_jac: bool = False
+    implicit_diff: bool = True
+    implicit_diff_solve: Optional[Callable] = None
+    has_aux: bool = False
+    jit: bool = True
+    unroll: Any = "auto"
+    jvp_fun: Optional[Callable] = None
+    vjp_fun: Optional[Callable] = None
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
+
+    implicit_diff_symmetric = True      # optimality_fun is the gradient J^T r
+    damping_factor_max = float(2 ** 32)
+    increase_factor_max = float(2 ** 32)
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("damping_parameter", "xtol", "gtol"):
+            check_number(name, getattr(self, name), low=0)
+        if self.stop_criterion not in ("grad-l2-norm", "madsen-nielsen"):
+            raise ValueError(f"stop_criterion: expected 'grad-l2-norm' or 'madsen-nielsen', "
+                             f"got {self.stop_criterion!r}")
+        if callable(self.solver):
+            self._solver_fn = self.solver
+        elif isinstance(self.solver, str) and self.solver in _DENSE:
+            self._solver_fn = getattr(linear_solve, "solve_" + self.solver)
+        else:
+            raise ValueError(f"solver: expected a callable or one of {_DENSE}, got "
+                             f"{self.solver!r}")
+        if not self.materialize_jac:
+            if self.solver == "qr":
+                raise ValueError(
+                    "solver: 'qr' factorizes the augmented Jacobian instead of solving the "
+                    "normal equation, which needs materialize_jac=True")
+            if isinstance(self.solver, str):
+                warnings.warn(
+                    f"The linear solver {self.solver} that requires materialization of J^T.J "
+                    "matrix is used with materialize_jac=False, which may cause a "
+                    "computational overhead. Consider using either a matrix-free iterative "
+                    "solver such as cg or bicg or using materialize_jac=True.", UserWarning,
+                    stacklevel=3)
+        self._res = _Residuals(self.residual_fun, self.has_aux, self.jac_fun, self.jvp_fun,
+                               self.vjp_fun)
+
+    # -- the linearisation at x --------------------------------------------
+    def _at(self, x, unravel, r, args, kwargs):
+        """``(gradient, jac, jt, jtj, hess_res)`` at the ravelled ``x``."""
+        if self.materialize_jac:
+            jac = self._res.dense_jacobian(x, unravel, r, args, kwargs)
+            jt = jac.T
+            jtj = jt @ jac
+            gradient = jt @ r.ravel()
+            hess_res = (self._res.hessians(x, unravel, r, args, kwargs)
+                        if self.geodesic else None)
+            return gradient, jac, jt, jtj, hess_res
+        lin = self._res.linearize(x, unravel, r, args, kwargs)
+        return lin.vjp(r.ravel()), None, None, None, None
+
+    def init_state(self, init_params, *args, **kwargs):
+        """The state at ``init_params``: mu_0 = damping_parameter * max diag(J^T J)."""
+        base.dtype_of(init_params)
+        self._res.reset()
+        r, aux = self._res(init_params, args, kwargs)
+        x, unravel = T.ravel(init_params)
+        gradient, jac, jt, jtj, hess_res = self._at(x, unravel, r, args, kwargs)
+        if self.materialize_jac:
+            diag = np.diag(jtj)
+        else:
+            diag = self._res.linearize(x, unravel, r, args, kwargs).jtj_diag(x.size, x.dtype)
+        damping_factor = self.damping_parameter * np.max(diag)
+        return LevenbergMarquardtState(
+            iter_num=np.asarray(0), damping_factor=damping_factor, increase_factor=2,
+            error=np.linalg.norm(gradient), residual=r, value=0.5 * np.sum(np.square(r)),
+            delta=unravel(np.zeros_like(x)), gradient=unravel(gradient), jac=jac, jt=jt,
+            jtj=jtj, hess_res=hess_res, aux=aux)
+
+    # -- the step -------------------------------------------------------------
+    def _dense_step(self, state, n, g, r):
+        """``(velocity, acceleration)`` from the dense J (materialize_jac=True)."""
+        mu = state.damping_factor
+        if self.solver == "qr":
+            aug_jac = np.vstack([state.jac, np.sqrt(mu) * np.identity(n)])
+            aug_res = np.hstack([r, np.zeros(n)])
+            q, rr = scipy.linalg.qr(aug_jac, mode="economic")
+            _check_triangular(rr)
+            velocity = scipy.linalg.solve_triangular(rr, q.T @ aug_res)
+        else:
+            jtj_corr = state.jtj + mu * np.identity(n)
+            kind = self.solver if self.solver in ("lu", "inv") else "cholesky"
+            velocity = getattr(linear_solve, "solve_" + kind)(jtj_corr, g)
+        if not self.geodesic:
+            return velocity, None
+        rpp = (state.hess_res @ velocity) @ velocity
+        if self.solver == "qr":
+            acceleration = scipy.linalg.solve_triangular(rr, q.T @ np.hstack([rpp, np.zeros(n)]))
+        elif self.solver == "lu":
+            acceleration = np.linalg.solve(jtj_corr, state.jt) @ rpp
+        elif self.solver == "inv":
+            acceleration = np.linalg.inv(jtj_corr) @ state.jt @ rpp
+        else:
+            acceleration = scipy.linalg.solve(jtj_corr, state.jt, assume_a="pos") @ rpp
+        return velocity, acceleration
+
+    def _matrix_free_step(self, state, x, unravel, g, r, args, kwargs):
+        """``(velocity, acceleration)`` from products with J^T J."""
+        lin = self._res.linearize(x, unravel, r, args, kwargs)
+        mu = state.damping_factor
+        if callable(self.solver):
+            velocity = self._solver_fn(lin.jtj, g, ridge=mu, init=T.ravel(state.delta)[0])
+        else:
+            velocity = self._solver_fn(lin.jtj, g, ridge=mu)
+        velocity = np.asarray(velocity)
+        if not self.geodesic:
+            return velocity, None
+        rpp = self._res.second_directional(x, unravel, r, velocity, args, kwargs)
+        acceleration = np.asarray(self._solver_fn(lin.jtj, lin.vjp(rpp), ridge=mu))
+        return velocity, acceleration
+
+    def update(self, params, state, *args, **kwargs):
+        """One LM iteration: solve for the step, accept or reject it by the
+        gain ratio, update the damping. Returns OptStep."""
+        x, unravel = T.ravel(params)
+        r = np.asarray(state.residual)
+        g = T.ravel(state.gradient)[0]
+        loss_curr = state.value
+        if self.materialize_jac:
+            velocity, acceleration = self._dense_step(state, x.size, g, r.ravel())
+        else:
+            velocity, acceleration = self._matrix_free_step(state, x, unravel, g, r, args, kwargs)
+        delta = velocity
+        if self.geodesic:
+            delta = delta + 0.5 * acceleration
+            with np.errstate(divide="ignore", invalid="ignore"):
+                contribution_ratio_diff = (np.linalg.norm(acceleration) / np.linalg.norm(velocity)
+                                           - self.contribution_ratio_threshold)
+        else:
+            contribution_ratio_diff = 0.0
+        delta = -delta
+
+        updated = x + delta
+        r_next, aux_next = self._res(unravel(updated), args, kwargs, r.shape)
+        mu, nu = state.damping_factor, state.increase_factor
+        with np.errstate(all="ignore"):
+            gain_ratio_denom = (0.5 * delta) @ (mu * delta - g)
+            loss_next = 0.5 * np.sum(np.square(r_next))
+            gain_ratio = (loss_curr - loss_next) / gain_ratio_denom
+
+        if gain_ratio > 0.0 and contribution_ratio_diff <= 0.0:
+            x, residual, aux = updated, r_next, aux_next
+            gradient, jac, jt, jtj, hess_res = self._at(x, unravel, residual, args, kwargs)
+            with np.errstate(all="ignore"):
+                damping_factor = mu * max(1 / 3, 1 - (2 * gain_ratio - 1) ** 3)
+            increase_factor = 2.0
+        else:
+            residual, aux, gradient = r, state.aux, g
+            jac, jt, jtj, hess_res = state.jac, state.jt, state.jtj, state.hess_res
+            damping_factor = min(mu * nu, self.damping_factor_max)
+            increase_factor = min(2 * nu, self.increase_factor_max)
+
+        new_value = 0.5 * np.sum(np.square(residual))
+        state = LevenbergMarquardtState(
+            iter_num=state.iter_num + 1, damping_factor=damping_factor,
+            increase_factor=increase_factor, error=np.linalg.norm(gradient), residual=residual,
+            value=new_value, delta=unravel(delta), gradient=unravel(gradient), jac=jac, jt=jt,
+            jtj=jtj, hess_res=hess_res, aux=aux)
+        self.log_info(state, "Gradient Norm", {"Objective Value": new_value,
+                                               "Damping Factor": damping_factor})
+        return base.OptStep(unravel(x), state)
+
+    # -- the loop -------------------------------------------------------------
+    def _cond_fun(self, params, state):
+        if self.stop_criterion == "madsen-nielsen":
+            mul_term = self.xtol * (T.tree_l2_norm(params) - self.xtol)
+            return bool(T.tree_inf_norm(state.gradient) > self.gtol
+                        and T.tree_l2_norm(state.delta) > mul_term)
+        return bool(state.error > self.tol)
+
+    def run(self, init_params, *args, **kwargs):
+        """``init_state``, one ``update``, then updates while the stopping
+        criterion is not met, at most ``maxiter`` in all. Returns OptStep."""
+        state = self.init_state(init_params, *args, **kwargs)
+        if self.maxiter == 0:
+            return base.OptStep(init_params, state)
+        params, state = self.update(init_params, state, *args, **kwargs)
+        for _ in range(self.maxiter - 1):
+            if not self._cond_fun(params, state):
+                break
+            params, state = self.update(params, state, *args, **kwargs)
+        self._warn_if_not_finite(state)
+        return base.OptStep(params, state)
+
+    def optimality_fun(self, params, *args, **kwargs):
+        """The gradient ``J^T r`` of ``0.5 ||r||^2``: zero at a stationary point."""
+        r, _ = self._res(params, args, kwargs)
+        x, unravel = T.ravel(params)
+        return unravel(self._res.linearize(x, unravel, r, args, kwargs).vjp(r.ravel()))
+
+
+def _check_triangular(rr):
+    if not np.all(np.isfinite(rr)) or not np.all(np.diagonal(rr)):
+        raise linear_solve.LinearSolveError(
+            "npopt.LevenbergMarquardt: the augmented Jacobian [J; sqrt(mu) I] is rank "
+            "deficient (a zero on R's diagonal; mu = 0 and J rank deficient?)")
