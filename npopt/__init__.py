@@ -17,7 +17,8 @@ from .transforms.scale import (AddDecayedWeightsState, ScaleByScheduleState, Sca
 
 __version__ = "0.1.0"
 from . import solvers
-from .solvers import (BFGS, LBFGS, LBFGSB, AndersonAcceleration, AndersonWrapper, ArmijoSGD,
+from .solvers import (BFGS, LBFGS, LBFGSB, OSQP, AndersonAcceleration, BoxCDQP, BoxOSQP,
+                      CvxpyQP, EqualityConstrainedQP, IterativeRefinement, AndersonWrapper, ArmijoSGD,
                       BacktrackingLineSearch, Bisection, BlockCoordinateDescent, Broyden,
                       FixedPointIteration, GaussNewton, GradientDescent, HagerZhangLineSearch,
                       KKTSolution, LevenbergMarquardt,

@@ -21,3 +21,6 @@ from .linesearch import (BacktrackingLineSearch, BacktrackingLineSearchState, Ha
 from .nonlinear_cg import NonlinearCG, NonlinearCGState
 from .gauss_newton import GaussNewton, GaussNewtonState
 from .levenberg_marquardt import LevenbergMarquardt, LevenbergMarquardtState
+from .cvxpy_qp import CvxpyQP
+from .qp import (OSQP, BoxCDQP, BoxCDQPState, BoxOSQP, BoxOSQPState, EqualityConstrainedQP,
+                 IterativeRefinement, IterativeRefinementState, OSQPState)

@@ -1,0 +1,1045 @@
+r"""Quadratic programming: jaxopt 0.8.5's QP solvers with NumPy.
+
+All of them minimise a convex quadratic :math:`\tfrac12 x^\top Q x + c^\top x`
+(``Q`` positive semidefinite) under linear constraints, with jaxopt's calling
+conventions: ``params_obj = (params_Q, c)``, ``params_eq = (params_A, b)``,
+``params_ineq = (G, h)`` or ``(l, u)``, and solutions as
+``KKTSolution(primal, dual_eq, dual_ineq)``.
+
+* ``EqualityConstrainedQP``: ``Ax = b`` only; one linear solve of the KKT
+  system :math:`\begin{bmatrix}Q & A^\top\\ A & 0\end{bmatrix}
+  \begin{bmatrix}x\\ y\end{bmatrix} = \begin{bmatrix}-c\\ b\end{bmatrix}`
+  (GMRES by default), optionally regularised into a quasi-definite system
+  and corrected by iterative refinement (Vanderbei 1995).
+* ``BoxCDQP``: ``l <= x <= u``; cyclic coordinate descent, each coordinate
+  minimised exactly and clipped: :math:`x_i \leftarrow
+  \mathrm{clip}(x_i - (Qx + c)_i / Q_{ii}, l_i, u_i)`.
+* ``IterativeRefinement``: ``Ax = b`` by :math:`x \leftarrow x +
+  \mathrm{solve}(\bar A, b - Ax)` (Wilkinson 1963).
+* ``BoxOSQP``: ``Ax = z, l <= z <= u``; OSQP's ADMM (Stellato et al. 2020)
+  with over-relaxation, adaptive step :math:`\rho`, and primal/dual
+  infeasibility certificates reported in ``state.status``.
+* ``OSQP``: ``Ax = b, Gx <= h``, rewritten as a BoxOSQP problem.
+
+Operators: ``params_Q``/``params_A`` are matrices (or pytrees of matrices
+matching the primal's structure, leaf by leaf) unless ``matvec_Q(params_Q,
+x)`` / ``matvec_A(params_A, x)`` are given. jaxopt transposes a matvec with
+``jax.vjp``; npopt has no autodiff, so the transpose of a matvec is formed
+once per problem from ``n`` products with the unit vectors (the operator's
+dense matrix, cached for the ``params`` object of the current ``run``).
+``fun(x, params_obj)`` (a quadratic given as a function) is supported with
+``Qx = grad f(x) - grad f(0)`` by central finite differences, exact for a
+quadratic up to rounding (about 1e-11 relative in float64): slow, prefer
+``matvec_Q``.
+
+Implicit differentiation (``solver.jacobian``/``jvp``/``vjp``) uses each
+solver's ``optimality_fun`` (the KKT conditions, as jaxopt's
+``make_kkt_optimality_fun``: stationarity, primal feasibility,
+complementary slackness), whose derivatives default to finite differences
+(exact up to rounding: the KKT map is bilinear).
+
+References:
+  Stellato, Banjac, Goulart, Bemporad & Boyd, "OSQP: an operator splitting
+  solver for quadratic programs", Math. Prog. Comp., 2020.
+  Boyd, Parikh, Chu, Peleato & Eckstein, "Distributed optimization and
+  statistical learning via the alternating direction method of
+  multipliers", 2010.
+  Vanderbei, "Symmetric quasidefinite matrices", SIAM J. Optim., 1995.
+  Wilkinson, "Rounding Errors in Algebraic Processes", 1963.
+"""
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+import numpy as np
+import scipy.linalg
+
+from .. import linear_solve
+from .. import tree as T
+from . import base
+
+KKTSolution = base.KKTSolution
+
+
+# --------------------------------------------------------------------------
+# Linear operators (jaxopt/_src/linear_operator.py).
+
+class DenseLinearOperator:
+    """``x -> Q x`` for a pytree of matrices, leaf by leaf (jaxopt's)."""
+
+    def __init__(self, pytree):
+        self.pytree = pytree
+
+    def __call__(self, x):
+        return self.matvec(x)
+
+    def matvec(self, x):
+        return T.tree_map(np.dot, self.pytree, x)
+
+    def rmatvec(self, _, y):
+        return T.tree_map(lambda w, yi: np.dot(np.transpose(w), yi), self.pytree, y)
+
+    def matvec_and_rmatvec(self, x, y):
+        return self.matvec(x), self.rmatvec(x, y)
+
+    def normal_matvec(self, x):
+        """``A^T A x``."""
+        return self.rmatvec(x, self.matvec(x))
+
+    def diag(self):
+        return T.tree_map(np.diag, self.pytree)
+
+    def columns_l2_norms(self, squared=False):
+        def col_norm(w):
+            n = np.sum(np.square(w), axis=0)
+            return n if squared else np.sqrt(n)
+        return T.tree_map(col_norm, self.pytree)
+
+    def dense(self, x):
+        return self.pytree
+
+
+class FunctionalLinearOperator:
+    """``x -> fun(params, x)`` for a linear ``fun``; its transpose comes from
+    the dense matrix built column by column (``n`` products, once)."""
+
+    def __init__(self, fun, params):
+        self.fun, self.params = fun, params
+        self._mat = None
+
+    def __call__(self, x):
+        return self.matvec(x)
+
+    def matvec(self, x):
+        return self.fun(self.params, x)
+
+    def _matrix(self, x):
+        if self._mat is None:
+            flat, unravel = T.ravel(x)
+            n = flat.size
+            e = np.zeros(n, flat.dtype)
+            cols = []
+            for j in range(n):
+                e[j] = 1
+                cols.append(T.ravel(self.fun(self.params, unravel(e)))[0])
+                e[j] = 0
+            self._mat = (np.stack(cols, axis=1) if cols else np.zeros((0, 0)), unravel)
+        return self._mat
+
+    def rmatvec(self, x, y):
+        mat, unravel = self._matrix(x)
+        return unravel(mat.T @ T.ravel(y)[0])
+
+    def matvec_and_rmatvec(self, x, y):
+        return self.matvec(x), self.rmatvec(x, y)
+
+    def normal_matvec(self, x):
+        return self.rmatvec(x, self.matvec(x))
+
+
+class _OperatorFactory:
+    """``make(params) -> operator``, caching the last operator so that a
+    matvec's transpose is built once per ``params`` object."""
+
+    def __init__(self, matvec):
+        self.matvec = matvec
+        self._last = None
+
+    def __call__(self, params):
+        if self.matvec is None:
+            return DenseLinearOperator(params)
+        if self._last is not None and self._last[0] is params:
+            return self._last[1]
+        op = FunctionalLinearOperator(self.matvec, params)
+        self._last = (params, op)
+        return op
+
+    def reset(self):
+        self._last = None
+
+
+def _check_matvec(name, f):
+    if f is not None and not callable(f):
+        raise TypeError(f"{name}: expected None or a callable {name}(params, x), "
+                        f"got {type(f).__name__}")
+
+
+def _fun_matvec_Q(fun):
+    """``matvec_Q((params, c, cste), x) = grad f(x) - c`` for a quadratic ``fun``."""
+    def matvec_Q(params_obj, x):
+        params, c, _ = params_obj
+        return T.tree_sub(base.finite_difference_grad(fun, x, params), c)
+    return matvec_Q
+
+
+def extract_Qc_from_obj(x, params_obj, fun):
+    """``(params_Q, c)``: ``params_obj`` itself, or with ``fun`` ``((params_obj,
+    c, cste), c)`` where ``c = grad f(0)`` and ``cste = f(0)``."""
+    if fun is None:
+        params_Q, c = params_obj
+        return params_Q, c
+    if x is None:
+        raise ValueError("init_params: must be provided when fun is not None")
+    zeros = T.tree_zeros_like(x)
+    cste = fun(zeros, params_obj)
+    c = base.finite_difference_grad(fun, zeros, params_obj)
+    return (params_obj, c, cste), c
+
+
+def _quadratic(Q, c, x):
+    """``c^T x + 0.5 x^T Q x``."""
+    return T.tree_vdot(c, x) + 0.5 * T.tree_vdot(x, Q(x))
+
+
+def _stationarity_Q(Q, x):
+    """The gradient of ``0.5 x^T Q x``: ``(Q + Q^T) x / 2``, as autodiff gives
+    (``Qx`` for a symmetric ``Q``)."""
+    Qx, QTx = Q.matvec_and_rmatvec(x, x)
+    return T.tree_scalar_mul(0.5, T.tree_add(Qx, QTx))
+
+
+# --------------------------------------------------------------------------
+# IterativeRefinement.
+
+class IterativeRefinementState(NamedTuple):
+    """jaxopt's IterativeRefinementState."""
+    iter_num: int
+    error: float
+    target_residuals: Any
+    init: Any
+    num_matvec_eval: int = 0
+    num_matvec_bar_eval: int = 0
+    num_solve_eval: int = 0
+
+
+@dataclass(eq=False)
+class IterativeRefinement(base.IterativeSolver):
+    r"""Iterative refinement for ``A x = b``.
+
+    Starting from :math:`(r_0, x_0) = (b, x_\text{init})` it iterates
+
+    .. math::
+
+        \delta = \text{solve}(\bar A, r_{t-1}),\quad x_t = x_{t-1} + \delta,
+        \quad r_t = b - A x_t
+
+    while :math:`\|r_t\|_2 >` ``tol``, where :math:`\bar A` (default
+    :math:`A`) approximates :math:`A` (lower precision, a ridge): the true
+    residual corrects an inaccurate inner solve. As jaxopt: the first
+    residual is ``b`` itself (not ``b - A x_init``) and the first inner solve
+    is warm-started at ``init_params``, later ones at zero.
+
+    ``run(init_params, A, b, A_bar=None)``; ``matvec_A(A, x)`` /
+    ``matvec_A_bar(A_bar, x)`` default to dense products. The inner
+    ``solve(matvec, b, init=...)`` defaults to GMRES with ``ridge=1e-6``;
+    npopt's solvers are called with ``check='ignore'`` (an inexact inner solve
+    is expected).
+    """
+    matvec_A: Optional[Callable] = None
+    matvec_A_bar: Optional[Callable] = None
+    solve: Callable = functools.partial(linear_solve.solve_gmres, ridge=1e-6)
+    maxiter: int = 10
+    tol: float = 1e-7
+    verbose: Union[bool, int] = False
+    implicit_diff_solve: Optional[Callable] = None
+    jit: bool = True
+    unroll: Any = "auto"
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_matvec("matvec_A", self.matvec_A)
+        _check_matvec("matvec_A_bar", self.matvec_A_bar)
+        if not callable(self.solve):
+            raise TypeError(f"solve: expected a callable solve(matvec, b, init=...), got "
+                            f"{type(self.solve).__name__}")
+        self._copy_A = self.matvec_A_bar is None
+        self._op_A = _OperatorFactory(self.matvec_A)
+        self._op_A_bar = self._op_A if self._copy_A else _OperatorFactory(self.matvec_A_bar)
+        self._solve = linear_solve._quiet(self.solve)
+
+    def init_params(self, A, b, A_bar=None):
+        return T.tree_zeros_like(b)
+
+    def init_state(self, init_params, A, b, A_bar=None):
+        return IterativeRefinementState(
+            iter_num=np.asarray(0), error=np.asarray(np.inf), target_residuals=b,
+            init=init_params, num_matvec_eval=np.asarray(0, np.int32),
+            num_matvec_bar_eval=np.asarray(0, np.int32), num_solve_eval=np.asarray(0, np.int32))
+
+    def update(self, params, state, A, b, A_bar=None):
+        """One refinement step: solve with ``A_bar``, correct with ``A``."""
+        if self._copy_A:
+            A_bar = A
+        matvec_A, matvec_A_bar = self._op_A(A), self._op_A_bar(A_bar)
+        delta = self._solve(matvec_A_bar, state.target_residuals, init=state.init)
+        params = T.tree_add(params, delta)
+        target_residuals = T.tree_sub(b, matvec_A(params))
+        error = T.tree_l2_norm(target_residuals)
+        state = IterativeRefinementState(
+            iter_num=state.iter_num + 1, error=np.asarray(error),
+            target_residuals=target_residuals, init=self.init_params(A, b, A_bar),
+            num_matvec_eval=state.num_matvec_eval + 1,
+            num_matvec_bar_eval=state.num_matvec_bar_eval + 1,
+            num_solve_eval=state.num_solve_eval + 1)
+        self.log_info(state, "Residual Norm")
+        return base.OptStep(params, state)
+
+    def run(self, init_params, A, b, A_bar=None):
+        """Solves ``A x = b``; ``init_params=None`` starts from zeros."""
+        self._op_A.reset()
+        self._op_A_bar.reset()
+        if init_params is None:
+            init_params = self.init_params(A, b, A_bar)
+        return super().run(init_params, A, b, A_bar)
+
+    def optimality_fun(self, params, A, b, A_bar=None):
+        """``b - A x``: zero at the solution."""
+        return T.tree_sub(b, self._op_A(A)(params))
+
+
+# --------------------------------------------------------------------------
+# EqualityConstrainedQP.
+
+@dataclass(eq=False)
+class EqualityConstrainedQP(base.IterativeSolver):
+    r"""Quadratic programming with equality constraints only.
+
+    Solves :math:`\min \tfrac12 x^\top Q x + c^\top x` s.t. :math:`Ax = b`
+    through its KKT system, one call of ``solve`` (GMRES by default, with
+    ``tol`` and ``maxiter``)::
+
+        [[Q  A^T]  [x     [-c
+         [A  0  ]]  y]  =   b]
+
+    With ``refine_regularization = delta > 0`` the system solved is the
+    quasi-definite :math:`[[Q + \delta I, A^\top], [A, -\delta I]]`, never
+    singular even with redundant constraints, and ``IterativeRefinement``
+    (``refine_maxiter`` steps) removes the error this introduces.
+
+    ``run(init_params=None, params_obj=(Q, c), params_eq=(A, b))`` returns
+    ``OptStep(KKTSolution(x, y, None), None)``; ``init_params`` (a
+    KKTSolution) warm-starts the solve. ``matvec_Q(params_Q, x)``,
+    ``matvec_A(params_A, x)`` replace the dense products; ``fun(x,
+    params_obj)`` replaces ``(Q, c)`` by a quadratic function (see the module
+    docstring).
+    """
+    matvec_Q: Optional[Callable] = None
+    matvec_A: Optional[Callable] = None
+    fun: Optional[Callable] = None
+    solve: Callable = linear_solve.solve_gmres
+    refine_regularization: float = 0.0
+    refine_maxiter: int = 10
+    maxiter: int = 1000
+    tol: float = 1e-5
+    implicit_diff_solve: Optional[Callable] = None
+    jit: bool = True
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_matvec("matvec_Q", self.matvec_Q)
+        _check_matvec("matvec_A", self.matvec_A)
+        if self.fun is not None and self.matvec_Q is not None:
+            raise ValueError("fun: incompatible with matvec_Q (give one of them)")
+        if self.fun is not None and not callable(self.fun):
+            raise TypeError(f"fun: expected None or a callable, got {type(self.fun).__name__}")
+        if not callable(self.solve):
+            raise TypeError(f"solve: expected a callable, got {type(self.solve).__name__}")
+        r = self.refine_regularization
+        if not (isinstance(r, (int, float, np.number)) and math.isfinite(r) and r >= 0):
+            raise ValueError(f"refine_regularization: expected a finite number >= 0, got {r!r}")
+        self._op_Q = _OperatorFactory(_fun_matvec_Q(self.fun) if self.fun is not None
+                                      else self.matvec_Q)
+        self._op_A = _OperatorFactory(self.matvec_A)
+
+    def _refined_solve(self, matvec, b, init, maxiter, tol):
+        ridge = self.refine_regularization
+
+        def matvec_regularized_qp(_, x):
+            primal, dual_eq = x
+            top, bottom = matvec(x)
+            return (T.tree_add_scalar_mul(top, ridge, primal),
+                    T.tree_add_scalar_mul(bottom, -ridge, dual_eq))
+
+        solver = IterativeRefinement(
+            matvec_A=lambda _, x: matvec(x), matvec_A_bar=matvec_regularized_qp,
+            solve=functools.partial(self.solve, maxiter=maxiter, tol=tol),
+            maxiter=self.refine_maxiter, tol=tol)
+        return solver.run(init, None, b)[0]
+
+    def run(self, init_params=None, params_obj=None, params_eq=None):
+        """Solves the QP; returns ``OptStep(KKTSolution(x, y, None), None)``."""
+        if params_obj is None or params_eq is None:
+            raise ValueError("params_obj, params_eq: expected (Q, c) and (A, b), got None")
+        self._op_Q.reset()
+        self._op_A.reset()
+        primal0 = None if init_params is None else init_params.primal
+        params_Q, c = extract_Qc_from_obj(primal0, params_obj, self.fun)
+        params_A, b = params_eq
+        Q, A = self._op_Q(params_Q), self._op_A(params_A)
+
+        def matvec(u):
+            primal_u, dual_u = u
+            mv_A, rmv_A = A.matvec_and_rmatvec(primal_u, dual_u)
+            return T.tree_add(Q(primal_u), rmv_A), mv_A
+
+        target = (T.tree_negative(c), b)
+        init = None if init_params is None else (init_params.primal, init_params.dual_eq)
+        if self.refine_regularization == 0.0:
+            primal, dual_eq = self.solve(matvec, target, init=init, tol=self.tol,
+                                         maxiter=self.maxiter)
+        else:
+            primal, dual_eq = self._refined_solve(matvec, target, init, tol=self.tol,
+                                                  maxiter=self.maxiter)
+        return base.OptStep(KKTSolution(primal, dual_eq, None), None)
+
+    def init_state(self, *args, **kwargs):
+        return None
+
+    def optimality_fun(self, params, params_obj, params_eq):
+        """KKT residuals ``(Qx + c + A^T y, Ax - b, None)``."""
+        x, y = params.primal, params.dual_eq
+        params_Q, c = extract_Qc_from_obj(x, params_obj, self.fun)
+        Q, A = self._op_Q(params_Q), self._op_A(params_eq[0])
+        stationarity = T.tree_add(_stationarity_Q(Q, x), c)
+        Ax, ATy = A.matvec_and_rmatvec(x, y)
+        return KKTSolution(T.tree_add(stationarity, ATy), T.tree_sub(Ax, params_eq[1]), None)
+
+
+# --------------------------------------------------------------------------
+# BoxCDQP.
+
+class BoxCDQPState(NamedTuple):
+    """jaxopt's BoxCDQPState."""
+    iter_num: int
+    error: float
+
+
+@dataclass(eq=False)
+class BoxCDQP(base.IterativeSolver):
+    r"""Coordinate descent for box-constrained QPs.
+
+    Minimises :math:`\tfrac12 x^\top Q x + c^\top x` s.t. :math:`l \le x \le
+    u` (dense ``Q``). One ``update`` is a sweep over the coordinates in order,
+    each minimised exactly then clipped:
+
+    .. math::
+
+        x_i \leftarrow \mathrm{clip}\big(x_i - (Q_i x + c_i)/Q_{ii},\ l_i,\ u_i\big)
+
+    (no step when :math:`Q_{ii} = 0`). ``state.error`` is
+    :math:`\sum_i |\Delta x_i|` over the sweep.
+
+    ``run(init_params, params_obj=(Q, c), params_ineq=(l, u))``.
+    """
+    maxiter: int = 500
+    tol: float = 1e-4
+    verbose: Union[bool, int] = False
+    implicit_diff: bool = True
+    implicit_diff_solve: Optional[Callable] = None
+    jit: bool = True
+    unroll: Any = "auto"
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
+
+    def init_state(self, init_params, params_obj=None, params_ineq=None):
+        return BoxCDQPState(iter_num=np.asarray(0), error=np.asarray(np.inf))
+
+    @staticmethod
+    def _check(params, params_obj, params_ineq):
+        Q, c = params_obj
+        l, u = params_ineq
+        Q = np.asarray(Q)
+        n = np.shape(params)[0] if np.ndim(params) == 1 else None
+        if n is None or Q.shape != (n, n):
+            raise ValueError(f"params_obj: expected Q of shape (n, n) for params of shape "
+                             f"(n,), got Q {Q.shape} and params {np.shape(params)}")
+        if np.any(np.asarray(l) > np.asarray(u)):
+            raise ValueError("params_ineq: expected l <= u, got l > u in some coordinates")
+        return Q, np.asarray(c), np.asarray(l), np.asarray(u)
+
+    def update(self, params, state, params_obj, params_ineq):
+        """One sweep of coordinate descent."""
+        Q, c, l, u = self._check(params, params_obj, params_ineq)
+        x = np.array(params, copy=True)
+        x = x if x.dtype.kind == "f" else x.astype(np.float64)
+        error = 0.0
+        for i in range(x.shape[0]):
+            g_i = np.dot(Q[i], x) + c[i]
+            h_i = Q[i, i]
+            step = 0.0 if h_i == 0 else g_i / h_i
+            x_i = min(max(x[i] - step, l[i]), u[i])
+            error += abs(x_i - x[i])
+            x[i] = x_i
+        state = BoxCDQPState(iter_num=state.iter_num + 1, error=np.asarray(error, x.dtype))
+        self.log_info(state)
+        return base.OptStep(x, state)
+
+    def optimality_fun(self, sol, params_obj, params_ineq):
+        """``clip(x - (Qx + c), l, u) - x``: zero at the solution."""
+        Q, c = params_obj
+        l, u = params_ineq
+        grad = np.dot(Q, sol) + c
+        return np.clip(sol - grad, l, u) - sol
+
+
+# --------------------------------------------------------------------------
+# BoxOSQP.
+
+class BoxOSQPState(NamedTuple):
+    """jaxopt's BoxOSQPState."""
+    iter_num: int
+    error: float
+    status: int
+    primal_residuals: Any
+    dual_residuals: Any
+    rho_bar: Any
+    solver_state: Any
+
+
+def _projection_box(x, box):
+    lower, upper = box
+    return T.tree_map(lambda xi, li, ui: np.clip(np.asarray(xi), li, ui), x, lower, upper)
+
+
+def _relu(x):
+    return np.maximum(x, 0)
+
+
+class _OSQPIndirectSolver:
+    """``(Q + sigma I + rho A^T A) x = b`` by warm-started CG (optionally
+    Jacobi-preconditioned), with ``atol = 0.15 sqrt(|r_p|_inf |r_d|_inf)``."""
+
+    def __init__(self, make_Q, make_A, tol, jacobi_preconditioner=False):
+        self.make_Q, self.make_A = make_Q, make_A
+        self.tol, self.jacobi = tol, jacobi_preconditioner
+
+    def init_state(self, init_params, params_Q, params_A, sigma, rho_bar):
+        precond = None
+        if self.jacobi:
+            Q, A = self.make_Q(params_Q), self.make_A(params_A)
+            if not isinstance(Q, DenseLinearOperator) or not isinstance(A, DenseLinearOperator):
+                raise ValueError("eq_qp_solve: Jacobi preconditioning ('cg+jacobi') is only "
+                                 "available for pytrees of matrices, not matvecs")
+            precond = (Q.diag(), A.columns_l2_norms(squared=True))
+        return init_params, (params_Q, params_A, sigma, rho_bar), precond
+
+    def update_stepsize(self, solver_state, rho_bar):
+        prev, (params_Q, params_A, sigma, _), precond = solver_state
+        return prev, (params_Q, params_A, sigma, rho_bar), precond
+
+    def run(self, b, osqp_state):
+        prev, (params_Q, params_A, sigma, rho_bar), precond = osqp_state.solver_state
+        Q, A = self.make_Q(params_Q), self.make_A(params_A)
+        atol = 0.15 * np.sqrt(T.tree_inf_norm(osqp_state.primal_residuals)
+                              * T.tree_inf_norm(osqp_state.dual_residuals))
+
+        def matvec(v):
+            Qv = T.tree_add_scalar_mul(Q(v), sigma, v)
+            return T.tree_add_scalar_mul(Qv, rho_bar, A.normal_matvec(v))
+
+        M = None
+        if precond is not None:
+            d = T.tree_add(T.tree_add_scalar_mul(precond[0], rho_bar, precond[1]),
+                           T.tree_map(lambda _: sigma, precond[0]))
+            inv = T.tree_map(lambda m: 1 / m, d)
+            M = lambda v: T.tree_mul(inv, v)    # noqa: E731
+        sol = linear_solve.solve_cg(matvec, b, init=prev, M=M, maxiter=None, atol=float(atol),
+                                    tol=self.tol, check="ignore")
+        return sol, (sol, (params_Q, params_A, sigma, rho_bar), precond)
+
+
+class _OSQPLUSolver:
+    """The same system by a dense LU factorisation, refactored when rho changes."""
+
+    @staticmethod
+    def _factor(params_Q, params_A, sigma, rho_bar):
+        def lu(Q, A):
+            Q, A = np.asarray(Q), np.asarray(A)
+            return scipy.linalg.lu_factor(Q + sigma * np.eye(len(Q)) + rho_bar * A.T @ A)
+        return T.tree_map(lu, params_Q, params_A, is_leaf=lambda x: isinstance(x, np.ndarray))
+
+    def init_state(self, init_params, params_Q, params_A, sigma, rho_bar):
+        return (params_Q, params_A, sigma), self._factor(params_Q, params_A, sigma, rho_bar)
+
+    def update_stepsize(self, solver_state, rho_bar):
+        (params_Q, params_A, sigma), _ = solver_state
+        return (params_Q, params_A, sigma), self._factor(params_Q, params_A, sigma, rho_bar)
+
+    def run(self, b, osqp_state):
+        _, factors = osqp_state.solver_state
+        sol = T.tree_map(lambda bi, f: scipy.linalg.lu_solve(f, bi, check_finite=False), b,
+                         factors)
+        return sol, osqp_state.solver_state
+
+
+@dataclass(eq=False)
+class BoxOSQP(base.IterativeSolver):
+    r"""OSQP (ADMM) for :math:`\min \tfrac12 x^\top Qx + c^\top x` s.t.
+    :math:`Ax = z,\ l \le z \le u` (``l = u`` for equalities, ``np.inf``
+    bounds for one-sided constraints).
+
+    One ``update`` (Stellato et al. 2020, Algorithm 1, with
+    :math:`\alpha` = ``momentum``, :math:`\rho` = ``rho_bar``):
+
+    .. math::
+
+        (Q + \sigma I + \rho A^\top A)\,\tilde x &= \sigma x - c - A^\top(y - \rho z),
+        \quad \tilde z = A \tilde x\\
+        x^+ &= x + \alpha(\tilde x - x)\\
+        z^+ &= \Pi_{[l, u]}\big(z + \alpha(\tilde z - z) + y / \rho\big)\\
+        y^+ &= y + \rho\big(z + \alpha(\tilde z - z) - z^+\big)
+
+    the linear system by warm-started CG (``eq_qp_solve='cg'``, tolerance
+    ``1e-7 tol``), Jacobi-preconditioned CG (``'cg+jacobi'``) or LU
+    (``'lu'``). Every ``stepsize_updates_frequency`` iterations
+    :math:`\rho \leftarrow \mathrm{clip}(\rho \sqrt{(\|r_p\|_\infty/\|Ax\|_\infty)
+    / (\|r_d\|_\infty / \max(\|Qx\|_\infty, \|A^\top y\|_\infty, \|c\|_\infty) +
+    \epsilon)}, \rho_{min}, \rho_{max})`; every ``termination_check_frequency``
+    iterations ``error`` = :math:`\max(\|Ax - z\|_\infty, \|Qx + c + A^\top
+    y\|_\infty)` and ``status`` becomes ``SOLVED`` below ``tol``.
+
+    With ``check_primal_dual_infeasability`` (``'auto'``: ``not jit``, as
+    jaxopt) the iterate differences are tested as infeasibility certificates:
+    :math:`\delta y` with :math:`\|A^\top\delta y\|_\infty \le \epsilon_p
+    \|\delta y\|_\infty` and :math:`u^\top\delta y_+ + l^\top\delta y_- \le
+    \epsilon_p\|\delta y\|_\infty` proves the primal infeasible
+    (``PRIMAL_INFEASIBLE``); :math:`\delta x` with :math:`\|Q\delta x\|`,
+    :math:`c^\top\delta x` small and :math:`A\delta x` in the recession cone
+    of the box proves the dual infeasible (``DUAL_INFEASIBLE``). Either sets
+    ``error = 0`` (the loop stops) and ``state.status``; with ``jit=False``
+    ``update`` raises ValueError instead, as jaxopt. Reproduced quirk: a dual
+    step :math:`\delta y = 0` passes the primal certificate (``0 <= 0``), so a
+    problem whose ``y`` stays 0 over the first check (``iter_num`` 0) is
+    reported ``PRIMAL_INFEASIBLE`` at once, as jaxopt does; check
+    ``state.status`` together with the residuals.
+
+    ``run(init_params=None, params_obj=(Q, c), params_eq=A, params_ineq=(l, u))``
+    returns ``KKTSolution(primal=(x, z), dual_eq=y, dual_ineq=(mu, phi))``
+    with :math:`\mu = y_+`, :math:`\phi = (-y)_+`.
+    """
+    matvec_Q: Optional[Callable] = None
+    matvec_A: Optional[Callable] = None
+    fun: Optional[Callable] = None
+    check_primal_dual_infeasability: Any = "auto"
+    sigma: float = 1e-6
+    momentum: float = 1.6
+    eq_qp_solve: str = "cg"
+    rho_start: float = 0.1
+    rho_min: float = 1e-6
+    rho_max: float = 1e6
+    stepsize_updates_frequency: int = 10
+    primal_infeasible_tol: float = 1e-3
+    dual_infeasible_tol: float = 1e-3
+    maxiter: int = 4000
+    tol: float = 1e-3
+    termination_check_frequency: int = 5
+    verbose: Union[bool, int] = False
+    implicit_diff: bool = True
+    implicit_diff_solve: Optional[Callable] = None
+    jit: bool = True
+    unroll: Any = "auto"
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
+
+    UNSOLVED = 0            # stopping criterion not reached yet
+    SOLVED = 1              # feasible solution within tol
+    DUAL_INFEASIBLE = 2     # dual infeasible (primal infeasible or unbounded)
+    PRIMAL_INFEASIBLE = 3   # primal infeasible
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_matvec("matvec_Q", self.matvec_Q)
+        _check_matvec("matvec_A", self.matvec_A)
+        if self.fun is not None and self.matvec_Q is not None:
+            raise ValueError("fun: incompatible with matvec_Q (give one of them)")
+        if not 0 < self.momentum < 2:
+            raise ValueError(f"momentum: expected a number in (0, 2), got {self.momentum!r}")
+        if not (self.sigma >= 0 and 0 < self.rho_min <= self.rho_start <= self.rho_max):
+            raise ValueError(f"rho_min, rho_start, rho_max, sigma: expected sigma >= 0 and "
+                             f"0 < rho_min <= rho_start <= rho_max, got {self.sigma!r}, "
+                             f"{self.rho_min!r}, {self.rho_start!r}, {self.rho_max!r}")
+        for name in ("stepsize_updates_frequency", "termination_check_frequency"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+        self._op_Q = _OperatorFactory(_fun_matvec_Q(self.fun) if self.fun is not None
+                                      else self.matvec_Q)
+        self._op_A = _OperatorFactory(self.matvec_A)
+        kind = self.eq_qp_solve.lower() if isinstance(self.eq_qp_solve, str) else None
+        if kind == "cg":
+            self._eq_qp_solve_impl = _OSQPIndirectSolver(self._op_Q, self._op_A, 1e-7 * self.tol)
+        elif kind == "cg+jacobi":
+            self._eq_qp_solve_impl = _OSQPIndirectSolver(self._op_Q, self._op_A, 1e-7 * self.tol,
+                                                         jacobi_preconditioner=True)
+        elif kind == "lu":
+            self._eq_qp_solve_impl = _OSQPLUSolver()
+        else:
+            raise ValueError(f"eq_qp_solve: expected 'cg', 'cg+jacobi' or 'lu', got "
+                             f"{self.eq_qp_solve!r}")
+        self._check_infeasible = (not self.jit if self.check_primal_dual_infeasability == "auto"
+                                  else bool(self.check_primal_dual_infeasability))
+
+    # -- init ------------------------------------------------------------
+    def init_params(self, init_x, params_obj, params_eq, params_ineq):
+        """The default KKTSolution: ``x = init_x`` (zeros like ``c``),
+        ``z = clip(Ax, l, u)``, zero duals."""
+        if init_x is None:
+            if self.fun is not None:
+                raise ValueError("init_x: must be provided when fun is not None")
+            init_x = T.tree_zeros_like(params_obj[1])
+        init_z = _projection_box(self._op_A(params_eq)(init_x), params_ineq)
+        init_y = T.tree_zeros_like(init_z)
+        return KKTSolution((init_x, init_z), init_y, (init_y, init_y))
+
+    def init_state(self, init_params, params_obj, params_eq, params_ineq):
+        x, z = init_params.primal
+        y = init_params.dual_eq
+        params_Q, c = extract_Qc_from_obj(x, params_obj, self.fun)
+        Q, A = self._op_Q(params_Q), self._op_A(params_eq)
+        primal_res, dual_res = self._compute_residuals(Q, c, A, x, z, y)
+        solver_state = self._eq_qp_solve_impl.init_state(x, params_Q, params_eq, self.sigma,
+                                                         self.rho_start)
+        return BoxOSQPState(iter_num=0, error=np.inf, status=BoxOSQP.UNSOLVED,
+                            primal_residuals=primal_res, dual_residuals=dual_res,
+                            rho_bar=self.rho_start, solver_state=solver_state)
+
+    # -- pieces ----------------------------------------------------------
+    @staticmethod
+    def _get_full_KKT_solution(primal, y):
+        """``mu = y_+`` (with ``mu = y`` at 0), ``phi = (-y)_+``."""
+        mu = T.tree_map(lambda yi: np.where(yi >= 0, yi, 0), y)
+        phi = T.tree_map(lambda yi: _relu(-yi), y)
+        return KKTSolution(primal=primal, dual_eq=y, dual_ineq=(mu, phi))
+
+    @staticmethod
+    def _compute_residuals(Q, c, A, x, z, y):
+        Ax, ATy = A.matvec_and_rmatvec(x, y)
+        return T.tree_sub(Ax, z), T.tree_add(T.tree_add(Q(x), c), ATy)
+
+    def _update_stepsize(self, rho_bar, solver_state, primal_res, dual_res, Q, c, A, x, y):
+        Ax, ATy = A.matvec_and_rmatvec(x, y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            primal_coef = T.tree_inf_norm(primal_res) / T.tree_inf_norm(Ax)
+            max_inf = max(T.tree_inf_norm(Q(x)), max(T.tree_inf_norm(ATy), T.tree_inf_norm(c)))
+            dual_coef = T.tree_inf_norm(dual_res) / max_inf
+            eps = np.finfo(np.result_type(dual_coef, np.float32)).eps
+            coef = np.sqrt(primal_coef / (dual_coef + eps))
+        rho_bar = float(np.clip(rho_bar * coef, self.rho_min, self.rho_max))
+        return rho_bar, self._eq_qp_solve_impl.update_stepsize(solver_state, rho_bar)
+
+    def _compute_error(self, primal_res, dual_res):
+        criterion = max(T.tree_inf_norm(primal_res), T.tree_inf_norm(dual_res))
+        return criterion, (BoxOSQP.SOLVED if criterion <= self.tol else BoxOSQP.UNSOLVED)
+
+    def _check_dual_infeasability(self, error, status, delta_x, Q, c, Adx, l, u):
+        criterion = self.dual_infeasible_tol * T.tree_inf_norm(delta_x)
+        certif_Q = T.tree_inf_norm(Q(delta_x))
+        certif_c = T.tree_vdot(c, delta_x)
+        ok_l = T.tree_map(lambda adx, li: bool(np.all(np.where(li == -np.inf, -np.inf,
+                                                               -criterion) <= adx)), Adx, l)
+        ok_u = T.tree_map(lambda adx, ui: bool(np.all(adx <= np.where(ui == np.inf, np.inf,
+                                                                      criterion))), Adx, u)
+        certif_A = all(T.tree_leaves(ok_l)) and all(T.tree_leaves(ok_u))
+        if certif_Q <= criterion and certif_c <= criterion and certif_A:
+            return 0.0, BoxOSQP.DUAL_INFEASIBLE
+        return error, status
+
+    def _check_primal_infeasability(self, error, status, delta_y, ATdy, l, u):
+        criterion = self.primal_infeasible_tol * T.tree_inf_norm(delta_y)
+        certif_A = T.tree_inf_norm(ATdy)
+        bounded_l = T.tree_map(lambda li: np.where(li == -np.inf, 0.0, li), l)
+        bounded_u = T.tree_map(lambda ui: np.where(ui == np.inf, 0.0, ui), u)
+        dy_plus = T.tree_map(_relu, delta_y)
+        dy_minus = T.tree_map(lambda d: -_relu(-d), delta_y)
+        certif_lu = T.tree_vdot(bounded_l, dy_minus) + T.tree_vdot(bounded_u, dy_plus)
+        if certif_A <= criterion and certif_lu <= criterion:
+            return 0.0, BoxOSQP.PRIMAL_INFEASIBLE
+        return error, status
+
+    def _check_termination_conditions(self, primal_res, dual_res, old, new, Q, c, A, l, u):
+        error, status = self._compute_error(primal_res, dual_res)
+        if self._check_infeasible:
+            delta_x = T.tree_sub(new.primal[0], old.primal[0])
+            delta_y = T.tree_sub(new.dual_eq, old.dual_eq)
+            Adx, ATdy = A.matvec_and_rmatvec(delta_x, delta_y)
+            error, status = self._check_dual_infeasability(error, status, delta_x, Q, c, Adx,
+                                                           l, u)
+            error, status = self._check_primal_infeasability(error, status, delta_y, ATdy, l, u)
+        return error, status
+
+    def _admm_step(self, params, Q, c, A, box, rho_bar, state):
+        x, z = params.primal
+        y = params.dual_eq
+        # line 3: (x_bar, z_bar) from the KKT system of the augmented Lagrangian
+        bxq = T.tree_sub(T.tree_scalar_mul(self.sigma, x), c)
+        byz = T.tree_add_scalar_mul(y, -rho_bar, z)
+        b = T.tree_sub(bxq, A.rmatvec(bxq, byz))
+        x_bar, solver_state = self._eq_qp_solve_impl.run(b, state)
+        z_bar = A(x_bar)                                                      # line 4
+        x_next = T.tree_add(x, T.tree_scalar_mul(self.momentum, T.tree_sub(x_bar, x)))  # 5
+        z_momentum = T.tree_add(z, T.tree_scalar_mul(self.momentum, T.tree_sub(z_bar, z)))
+        z_free = T.tree_add(z_momentum, T.tree_scalar_mul(1 / rho_bar, y))
+        z_next = _projection_box(z_free, box)                                 # line 6
+        y_next = T.tree_add(y, T.tree_scalar_mul(rho_bar, T.tree_sub(z_momentum, z_next)))  # 7
+        return (x_next, z_next), y_next, solver_state
+
+    # -- one iteration ---------------------------------------------------
+    def update(self, params, state, params_obj, params_eq, params_ineq):
+        """One ADMM iteration (plus the periodic step-size update and
+        termination check)."""
+        params_Q, c = extract_Qc_from_obj(params.primal[0], params_obj, self.fun)
+        Q, A = self._op_Q(params_Q), self._op_A(params_eq)
+        l, u = params_ineq
+        rho_bar = state.rho_bar
+        if int(self.verbose) >= 2:
+            print(f"rho_bar: {rho_bar}")
+        (x, z), y, solver_state = self._admm_step(params, Q, c, A, (l, u), rho_bar, state)
+        if int(self.verbose) >= 3:
+            print(f"x: {x} z: {z} y: {y}")
+        primal_res, dual_res = self._compute_residuals(Q, c, A, x, z, y)
+        if state.iter_num % self.stepsize_updates_frequency == 0:
+            rho_bar, solver_state = self._update_stepsize(rho_bar, solver_state, primal_res,
+                                                          dual_res, Q, c, A, x, y)
+        sol = BoxOSQP._get_full_KKT_solution((x, z), y)
+        if state.iter_num % self.termination_check_frequency == 0:
+            error, status = self._check_termination_conditions(primal_res, dual_res, params,
+                                                               sol, Q, c, A, l, u)
+        else:
+            error, status = state.error, state.status
+        if not self.jit:
+            if status == BoxOSQP.PRIMAL_INFEASIBLE:
+                raise ValueError("Primal infeasible.")
+            if status == BoxOSQP.DUAL_INFEASIBLE:
+                raise ValueError("Dual infeasible.")
+        state = BoxOSQPState(iter_num=state.iter_num + 1, error=error, status=status,
+                             primal_residuals=primal_res, dual_residuals=dual_res,
+                             rho_bar=rho_bar, solver_state=solver_state)
+        self.log_info(state)
+        return base.OptStep(sol, state)
+
+    def run(self, init_params=None, params_obj=None, params_eq=None, params_ineq=None):
+        """Solves the QP from ``init_params`` (None: ``init_params(None, ...)``)."""
+        if params_obj is None or params_ineq is None:
+            raise ValueError("params_obj, params_ineq: expected (Q, c) and (l, u), got None")
+        for lo, hi in zip(T.tree_leaves(params_ineq[0]), T.tree_leaves(params_ineq[1])):
+            if np.any(np.asarray(lo) > np.asarray(hi)):
+                raise ValueError("params_ineq: expected l <= u, got l > u in some coordinates")
+        self._op_Q.reset()
+        self._op_A.reset()
+        if init_params is None:
+            init_params = self.init_params(None, params_obj, params_eq, params_ineq)
+        return super().run(init_params, params_obj, params_eq, params_ineq)
+
+    # -- optimality ------------------------------------------------------
+    def optimality_fun(self, params, params_obj, params_eq, params_ineq):
+        """KKT residuals of the Lagrangian :math:`\\tfrac12 x^\\top Qx + c^\\top x +
+        y^\\top(Ax - z) + \\mu^\\top(z - u) + \\phi^\\top(l - z)`: stationarity
+        in ``(x, z)``, ``Ax - z``, and ``(mu (z - u), phi (l - z))`` (terms
+        of infinite bounds set to zero)."""
+        (x, z), y, (mu, phi) = params
+        params_Q, c = extract_Qc_from_obj(x, params_obj, self.fun)
+        Q, A = self._op_Q(params_Q), self._op_A(params_eq)
+        l, u = params_ineq
+        u_fin = T.tree_map(lambda ui: ui != np.inf, u)
+        l_fin = T.tree_map(lambda li: li != -np.inf, l)
+        Ax, ATy = A.matvec_and_rmatvec(x, y)
+        grad_x = T.tree_add(T.tree_add(_stationarity_Q(Q, x), c), ATy)
+        grad_z = T.tree_map(lambda yi, m, p, uf, lf: -yi + np.where(uf, m, 0) - np.where(lf, p, 0),
+                            y, mu, phi, u_fin, l_fin)
+        upper = T.tree_map(lambda uf, zi, ui: np.where(uf, zi - ui, 0), u_fin, z, u)
+        lower = T.tree_map(lambda lf, li, zi: np.where(lf, li - zi, 0), l_fin, l, z)
+        return KKTSolution((grad_x, grad_z), T.tree_sub(Ax, z),
+                           (T.tree_mul(upper, mu), T.tree_mul(lower, phi)))
+
+
+# --------------------------------------------------------------------------
+# OSQP.
+
+class OSQPState(NamedTuple):
+    """jaxopt's OSQPState."""
+    iter_num: int
+    error: float
+    status: int
+
+
+class _OSQPToBoxOSQP:
+    """``Ax = b, Gx <= h`` as ``[A; G] x = z``, ``[b; -inf] <= z <= [b; h]``."""
+
+    @staticmethod
+    def transform_matvec(matvec_A, matvec_G):
+        if matvec_A is None and matvec_G is None:
+            return None
+
+        def matvec_A_box(params, x):
+            params_A, params_G = params
+            out = []
+            if matvec_A is not None:
+                out.append(matvec_A(params_A, x))
+            elif params_A is not None:
+                out.append(DenseLinearOperator(params_A)(x))
+            if matvec_G is not None:
+                out.append(matvec_G(params_G, x))
+            elif params_G is not None:
+                out.append(DenseLinearOperator(params_G)(x))
+            return out
+        return matvec_A_box
+
+    @staticmethod
+    def _concat(trees):
+        return T.tree_map(lambda *leaves: np.concatenate(leaves, axis=0), *trees)
+
+    @staticmethod
+    def transform(matvec_A_box, make_A_box, params, params_obj, params_eq, params_ineq):
+        if params_eq is None and params_ineq is None:
+            raise ValueError("params_eq, params_ineq: expected at least one of them, got None "
+                             "for both (an unconstrained QP is a linear system: use "
+                             "npopt.linear_solve.solve_cg)")
+        eq_size = ineq_neg_size = None
+        A = G = None
+        l, u, y = [], [], []
+        if params_eq is not None:
+            A, b = params_eq
+            l.append(b)
+            u.append(b)
+            eq_size = T.tree_map(lambda bi: np.shape(bi)[0], b)
+            if params is not None:
+                y.append(params.dual_eq)
+        if params_ineq is not None:
+            G, h = params_ineq
+            l.append(T.tree_map(lambda hi: np.full(np.shape(hi), -np.inf,
+                                                   np.result_type(hi, np.float32)), h))
+            u.append(h)
+            ineq_neg_size = T.tree_map(lambda hi: -np.shape(hi)[0], h)
+            if params is not None:
+                y.append(params.dual_ineq)
+        A_box = [None if A is None else T.tree_map(np.asarray, A),
+                 None if G is None else T.tree_map(np.asarray, G)]
+        if matvec_A_box is None:
+            A_box = [a for a in A_box if a is not None]
+            A_box = _OSQPToBoxOSQP._concat(A_box)
+            l = _OSQPToBoxOSQP._concat(l)
+            u = _OSQPToBoxOSQP._concat(u)
+        if params is not None:
+            x = params.primal
+            z = make_A_box(A_box)(x)
+            if matvec_A_box is None:
+                y = _OSQPToBoxOSQP._concat(y)
+            params = BoxOSQP._get_full_KKT_solution((x, z), y)
+        hyper = dict(params_obj=params_obj, params_eq=A_box, params_ineq=(l, u))
+        return params, hyper, (eq_size, ineq_neg_size)
+
+    @staticmethod
+    def _split(tree, sizes):
+        if sizes is None:
+            return None
+        return T.tree_map(lambda leaf, s: leaf[:s] if s > 0 else leaf[s:], tree, sizes)
+
+    @staticmethod
+    def inverse_transform(matvec_A_box, sizes, kkt):
+        (x, _), dual_eq, (mu, _) = kkt
+        eq_size, ineq_neg_size = sizes
+        if matvec_A_box is not None:
+            dual_eq, mu = dual_eq[0], mu[-1]
+        return KKTSolution(x, _OSQPToBoxOSQP._split(dual_eq, eq_size),
+                           _OSQPToBoxOSQP._split(mu, ineq_neg_size))
+
+
+class OSQP(base.IterativeSolver):
+    r"""OSQP for general QPs: :math:`\min \tfrac12 x^\top Qx + c^\top x` s.t.
+    :math:`Ax = b,\ Gx \le h`, solved as the ``BoxOSQP`` problem
+    :math:`[A; G]\,x = z`, :math:`[b; -\infty] \le z \le [b; h]`.
+
+    Keyword-only constructor: ``matvec_Q``, ``matvec_A``, ``matvec_G``,
+    ``fun``, and every other ``BoxOSQP`` field (``tol``, ``maxiter``,
+    ``eq_qp_solve``, ``check_primal_dual_infeasability``, ...) with its
+    defaults; ``implicit_diff`` is always True.
+
+    ``run(init_params=None, params_obj=(Q, c), params_eq=(A, b) or None,
+    params_ineq=(G, h) or None)`` returns ``OptStep(KKTSolution(x, y_eq,
+    y_ineq), OSQPState(iter_num, error, status))``; ``status`` is one of
+    ``BoxOSQP.UNSOLVED, SOLVED, DUAL_INFEASIBLE, PRIMAL_INFEASIBLE``.
+    """
+    implicit_diff = True
+
+    def __init__(self, *, matvec_Q=None, matvec_A=None, matvec_G=None, fun=None,
+                 optimality_jvp=None, optimality_vjp=None, **kwargs):
+        if fun is not None and matvec_Q is not None:
+            raise ValueError("fun: incompatible with matvec_Q (give one of them)")
+        _check_matvec("matvec_G", matvec_G)
+        kwargs.pop("implicit_diff", None)
+        self.matvec_A_box = _OSQPToBoxOSQP.transform_matvec(matvec_A, matvec_G)
+        self.matvec_Q, self.matvec_A, self.matvec_G, self.fun = matvec_Q, matvec_A, matvec_G, fun
+        self.optimality_jvp, self.optimality_vjp = optimality_jvp, optimality_vjp
+        self._box_osqp = BoxOSQP(matvec_Q=matvec_Q, matvec_A=self.matvec_A_box, fun=fun,
+                                 implicit_diff=True, **kwargs)
+        self.maxiter, self.tol = self._box_osqp.maxiter, self._box_osqp.tol
+        self.verbose = self._box_osqp.verbose
+        self.implicit_diff_solve = self._box_osqp.implicit_diff_solve
+        self._op_A_box = _OperatorFactory(self.matvec_A_box)
+        self._op_G = _OperatorFactory(matvec_G)
+        self._op_Aeq = _OperatorFactory(matvec_A)
+
+    def _transform(self, params, params_obj, params_eq, params_ineq):
+        return _OSQPToBoxOSQP.transform(self.matvec_A_box, self._op_A_box, params, params_obj,
+                                        params_eq, params_ineq)
+
+    def init_params(self, init_x, params_obj, params_eq, params_ineq):
+        """The default KKTSolution (BoxOSQP's, mapped back)."""
+        _, hyper, sizes = self._transform(None, params_obj, params_eq, params_ineq)
+        box = self._box_osqp.init_params(init_x, **hyper)
+        return _OSQPToBoxOSQP.inverse_transform(self.matvec_A_box, sizes, box)
+
+    def run(self, init_params=None, params_obj=None, params_eq=None, params_ineq=None):
+        """Solves the QP; see the class docstring."""
+        if params_obj is None:
+            raise ValueError("params_obj: expected (Q, c), got None")
+        self._op_A_box.reset()
+        if init_params is None:
+            init_params = self.init_params(None, params_obj, params_eq, params_ineq)
+        init_params, hyper, sizes = self._transform(init_params, params_obj, params_eq,
+                                                    params_ineq)
+        sol, st = self._box_osqp.run(init_params, **hyper)
+        sol = _OSQPToBoxOSQP.inverse_transform(self.matvec_A_box, sizes, sol)
+        return base.OptStep(sol, OSQPState(iter_num=st.iter_num, error=st.error,
+                                           status=st.status))
+
+    def init_state(self, *args, **kwargs):
+        raise NotImplementedError("OSQP: use run (or BoxOSQP for init_state/update)")
+
+    def update(self, *args, **kwargs):
+        raise NotImplementedError("OSQP: use run (or BoxOSQP for init_state/update)")
+
+    def optimality_fun(self, params, params_obj, params_eq=None, params_ineq=None):
+        """KKT residuals of the original problem: ``(Qx + c + A^T y + G^T lam,
+        Ax - b, lam * (Gx - h))`` (None for absent constraints)."""
+        x, y, lam = params
+        params_Q, c = extract_Qc_from_obj(x, params_obj, self.fun)
+        Q = self._box_osqp._op_Q(params_Q)
+        stat = T.tree_add(_stationarity_Q(Q, x), c)
+        feas = slack = None
+        if params_eq is not None:
+            A = self._op_Aeq(params_eq[0])
+            Ax, ATy = A.matvec_and_rmatvec(x, y)
+            stat, feas = T.tree_add(stat, ATy), T.tree_sub(Ax, params_eq[1])
+        if params_ineq is not None:
+            G = self._op_G(params_ineq[0])
+            Gx, GTl = G.matvec_and_rmatvec(x, lam)
+            stat, slack = T.tree_add(stat, GTl), T.tree_mul(T.tree_sub(Gx, params_ineq[1]), lam)
+        return KKTSolution(stat, feas, slack)
+
+    def l2_optimality_error(self, params, params_obj, params_eq=None, params_ineq=None):
+        return T.tree_l2_norm(self.optimality_fun(params, params_obj, params_eq, params_ineq))
+
+    def attribute_names(self):
+        return ("matvec_Q", "matvec_A", "matvec_G", "fun") + tuple(
+            n for n in self._box_osqp.attribute_names()
+            if n not in ("matvec_Q", "matvec_A", "fun"))
+
+    def attribute_values(self):
+        return tuple(getattr(self, n, None) if n in ("matvec_Q", "matvec_A", "matvec_G", "fun")
+                     else getattr(self._box_osqp, n) for n in self.attribute_names())
