@@ -33,3 +33,28 @@ def scale_segments_cuda(u, segments, factors, out):
             else:
                 hi = mid - 1
         out[i] = factors[lo] * u[i]
+
+
+@cpu_kernel
+def scale_segments_apply_cpu(u, segments, factors, p, neg_lr):
+    """The last pass of a fused trust-ratio step, in place on p:
+    ``p[i] = p[i] + neg_lr * (factors[s] * u[i])`` for i in segment s
+    (optax: scale_by_trust_ratio, then the learning rate, then apply_updates)."""
+    for s in range(segments.shape[0]):
+        f = factors[s]
+        for i in prange(segments[s, 0], segments[s, 1]):
+            p[i] = p[i] + neg_lr * (f * u[i])
+
+
+@cuda_kernel
+def scale_segments_apply_cuda(u, segments, factors, p, neg_lr):
+    for i in range(cuda.grid(1), u.shape[0], cuda.gridsize(1)):
+        lo = 0
+        hi = segments.shape[0] - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if segments[mid, 0] <= i:
+                lo = mid
+            else:
+                hi = mid - 1
+        p[i] = p[i] + neg_lr * (factors[lo] * u[i])

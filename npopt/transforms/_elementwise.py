@@ -82,4 +82,13 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
                  else [getattr(state, f) for f in fields])
         return new_state(count, trees)
 
-    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run))
+    def run_into(lay, g, u, state):
+        ins, copied = buffers(lay, state)
+        count = safe_increment(state.count) if counted else None
+        runs = [[(0, grp.size, (grp.dtype.type(0), grp.dtype.type(0)))] for grp in lay.groups]
+        launch(lay, g, ins, u, int(count) if counted else 0, runs, False)
+        trees = ([lay.views(b) for b in ins] if copied
+                 else [getattr(state, f) for f in fields])
+        return new_state(count, trees)
+
+    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run, run_into))

@@ -9,7 +9,7 @@ import numpy as np
 from .. import _checks, _flat
 from ..base import NO_PARAMS_MSG, EmptyState, GradientTransformation, init_empty_state
 from ..kernels import trust_ratio as ktr
-from . import _segments
+from . import _fusion, _segments
 
 ScaleByTrustRatioState = EmptyState
 
@@ -17,6 +17,18 @@ ScaleByTrustRatioState = EmptyState
 def segment_sumsq(lay, grp, x, y):
     """Per-leaf (sum x^2, sum y^2) of one group's buffers, shape (k, 2)."""
     return _segments.group_sumsq(lay, lay.groups.index(grp), x, y)
+
+
+def trust_ratios(ss, dtype, min_norm, trust_coefficient, eps):
+    """Per leaf ``tau * max(||p||, m) / (max(||u||, m) + eps)``, 1 where a norm
+    is 0, from the sums of squares ``ss[:, 0] = sum p^2``, ``ss[:, 1] = sum u^2``
+    (in the leaf dtype, as optax)."""
+    dt = np.dtype(dtype).type
+    pn = np.maximum(np.sqrt(ss[:, 0]), dt(min_norm))
+    un = np.maximum(np.sqrt(ss[:, 1]), dt(min_norm))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = dt(trust_coefficient) * pn / (un + dt(eps))
+    return np.where((pn == 0) | (un == 0), dt(1), ratio).astype(dtype)
 
 
 def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
@@ -39,13 +51,8 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
         p = lay.gather(params, "params")
         out = lay.empty()
         for grp, ub, pb, ob in zip(lay.groups, u, p, out):
-            dt = grp.dtype.type
             ss = segment_sumsq(lay, grp, pb, ub)
-            pn = np.maximum(np.sqrt(ss[:, 0]), dt(min_norm))
-            un = np.maximum(np.sqrt(ss[:, 1]), dt(min_norm))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = dt(trust_coefficient) * pn / (un + dt(eps))
-            ratio = np.where((pn == 0) | (un == 0), dt(1), ratio).astype(grp.dtype)
+            ratio = trust_ratios(ss, grp.dtype, min_norm, trust_coefficient, eps)
             segs = grp.segments
             if lay.target.device:
                 from ..kernels._jit import cuda
@@ -54,4 +61,5 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
                               ub, segs, ratio, ob)
         return lay.views(out), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(init_empty_state, update_fn,
+                                  fusion=_fusion.TrustRatio(min_norm, trust_coefficient, eps))
