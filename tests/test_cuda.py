@@ -116,3 +116,29 @@ def test_fused_lamb_step_is_used_and_matches_update():
         dev_p, dev_s = opt.step(dev_p, _to_device(g), dev_s)
     for a, b, c in zip(tree_leaves(p1), tree_leaves(p2), tree_leaves(_to_host(dev_p))):
         assert rel_err(b, a) <= 1e-14 and rel_err(c, a) <= 1e-14
+
+
+@pytest.mark.parametrize("make", [
+    lambda: npopt.rmsprop(0.05, momentum=0.9, nesterov=True),
+    lambda: npopt.chain(npopt.scale_by_adam(), npopt.scale(-0.01), npopt.trace(0.9)),
+])
+def test_fused_momentum_after_rate_matches_update(make):
+    """chain(preconditioner, rate, trace) has a three-pass fused step with
+    optax's roundings: equal to update + apply_updates to a few ulps, on the
+    host and on the (simulated) device."""
+    params, grads = _problem(np.float64)
+    opt = make()
+    assert opt.fused_step is not None
+    p1, s1 = params, opt.init(params)
+    p2, s2 = tree_map(np.copy, params), opt.init(params)
+    dev_p = _to_device(params)
+    dev_s = opt.init(dev_p)
+    for g in grads:
+        u, s1 = opt.update(g, s1, p1)
+        p1 = npopt.apply_updates(p1, u)
+        p2, s2 = opt.step(p2, g, s2)
+        dev_p, dev_s = opt.step(dev_p, _to_device(g), dev_s)
+    for a, b, c in zip(tree_leaves(p1), tree_leaves(p2), tree_leaves(_to_host(dev_p))):
+        assert rel_err(b, a) <= 1e-14 and rel_err(c, a) <= 1e-14
+    for a, b in zip(tree_leaves(s1), tree_leaves(s2)):
+        assert rel_err(np.asarray(b), np.asarray(a)) <= 1e-14

@@ -112,6 +112,8 @@ def fuse(txs):
         return _fuse_trust_ratio(txs, roles)
     if TrustRatio in kinds:
         return None
+    if kinds == [Precond, Rate, Precond]:
+        return _fuse_momentum_after_rate(txs, roles)
     if kinds == [Rate]:
         pre, dec, rate = (None, IDENTITY_PRECOND), None, roles[0]
     elif kinds == [Precond, Rate]:
@@ -236,6 +238,49 @@ def _fuse_trust_ratio(txs, roles):
             if grp.size:
                 lay.target.launch(ktr.scale_segments_apply_cpu, ktr.scale_segments_apply_cuda,
                                   u, segs, ratio, p, dt(scale))
+        new[ir] = rate_role.advance(state[ir])
+        out = lay.views(p_bufs) if copied else params
+        return out, tuple(new)
+    return step
+
+
+def _fuse_momentum_after_rate(txs, roles):
+    """``chain(A, learning rate, B)`` with elementwise preconditioners A and B
+    (rmsprop with momentum: ``scale_by_rms``, the rate, ``trace``) in three
+    passes, with optax's roundings:
+
+    1. A writes ``u`` into a scratch buffer kept between steps (its moments
+       in place);
+    2. ``u <- (-lr) * u``;
+    3. B runs fused on ``u`` and finishes ``p <- p + 1 * B(u)``.
+    """
+    (ia, first), (ir, rate_role), (ib, second) = roles
+    if first.run_into is None:
+        return None
+    scratch = {}
+
+    def step(params, grads, state, **extra_args):
+        if not isinstance(state, tuple) or len(state) != len(txs):
+            raise TypeError(
+                f"state: expected the {len(txs)}-tuple made by this chain's init, "
+                f"got {type(state).__name__}")
+        lay, p_leaves = _flat.layout_of(params, "params")
+        g_bufs = lay.gather(grads, "grads")
+        p_bufs, copied = lay.gather_report(params, "params", leaves=p_leaves)
+        scale = rate_role.value(state[ir])
+        u_bufs = scratch.get(lay)
+        if u_bufs is None:
+            scratch.clear()
+            u_bufs = scratch[lay] = lay.empty()
+        new = list(state)
+        new[ia] = first.run_into(lay, g_bufs, u_bufs, state[ia])
+        posts = []
+        for grp, u in zip(lay.groups, u_bufs):
+            dt = grp.dtype.type
+            if grp.size:
+                lay.target.launch(kapply.scale_cpu, kapply.scale_cuda, u, u, dt(scale))
+            posts.append([(0, grp.size, (dt(1), dt(0)))])
+        new[ib] = second.run(lay, u_bufs, p_bufs, state[ib], posts)
         new[ir] = rate_role.advance(state[ir])
         out = lay.views(p_bufs) if copied else params
         return out, tuple(new)
