@@ -55,6 +55,15 @@ def check_scalar_or_schedule(name, x, *, allow_none=False):
             f"the step count), got {_describe(x)}") from None
 
 
+def check_callable(name, f, *, allow_none=False):
+    """A callable (or None when allowed)."""
+    if f is None and allow_none:
+        return f
+    if not callable(f):
+        raise TypeError(f"{name}: expected a callable, got {type(f).__name__}")
+    return f
+
+
 def check_bool(name, x):
     if not isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{name}: expected True or False, got {_describe(x)}")

@@ -25,9 +25,9 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
-from .._checks import check_number
+from .._checks import check_callable, check_number
 from . import base
-from .fixed_point import check_callable, fun_with_aux
+from .fixed_point import fun_with_aux
 
 _EVAL = np.int32
 

@@ -47,9 +47,9 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 import numpy as np
 
 from .. import tree as T
-from .._checks import check_number
+from .._checks import check_callable, check_number
 from . import base
-from .fixed_point import check_callable, check_same_structure, fun_with_aux
+from .fixed_point import check_same_structure, fun_with_aux
 
 _EVAL = np.int32
 _CONDITIONS = ("armijo", "goldstein", "strong-wolfe", "wolfe")

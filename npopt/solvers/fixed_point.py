@@ -21,6 +21,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 import numpy as np
 
 from .. import tree as T
+from .._checks import check_callable
 from . import base
 
 _EVAL = np.int32      # jaxopt's NUM_EVAL_DTYPE
@@ -65,11 +66,6 @@ def fun_with_aux(fun, has_aux):
             return out
         return f
     return lambda p, *args, **kwargs: (fun(p, *args, **kwargs), None)
-
-
-def check_callable(name, f):
-    if not callable(f):
-        raise TypeError(f"{name}: expected a callable, got {type(f).__name__}")
 
 
 @dataclass(eq=False)

@@ -45,6 +45,7 @@ import numpy as np
 
 from .. import linear_solve
 from .. import tree as T
+from .._checks import check_callable
 from . import base
 
 
@@ -61,13 +62,6 @@ class GaussNewtonState(NamedTuple):
 
 # --------------------------------------------------------------------------
 # Residuals and their Jacobian, shared with LevenbergMarquardt.
-
-def _check_callable(name, f, allow_none=True):
-    if f is None and allow_none:
-        return
-    if not callable(f):
-        raise TypeError(f"{name}: expected a callable, got {type(f).__name__}")
-
 
 class _Linearization:
     """:math:`J` at one point, on the ravelled params and residual:
@@ -109,10 +103,10 @@ class _Residuals:
     run from several threads at once."""
 
     def __init__(self, residual_fun, has_aux, jac_fun, jvp_fun, vjp_fun):
-        _check_callable("residual_fun", residual_fun, allow_none=False)
-        _check_callable("jac_fun", jac_fun)
-        _check_callable("jvp_fun", jvp_fun)
-        _check_callable("vjp_fun", vjp_fun)
+        check_callable("residual_fun", residual_fun)
+        check_callable("jac_fun", jac_fun, allow_none=True)
+        check_callable("jvp_fun", jvp_fun, allow_none=True)
+        check_callable("vjp_fun", vjp_fun, allow_none=True)
         self.fun, self.has_aux = residual_fun, has_aux
         self.jac_fun, self.jvp_fun, self.vjp_fun = jac_fun, jvp_fun, vjp_fun
         self._cache = None

@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import _target
 from .. import tree as T
+from .._checks import check_callable
 from ..kernels import _jit
 from ..kernels import lbfgs_solver as K
 from . import base
@@ -199,8 +200,7 @@ class LbfgsState(NamedTuple):
 
 def check_solver_knobs(solver):
     """The line-search knobs LBFGS, BFGS and NonlinearCG share."""
-    if not callable(solver.fun):
-        raise TypeError(f"fun: expected a callable, got {type(solver.fun).__name__}")
+    check_callable("fun", solver.fun)
     ls_mod.check_linesearch(solver.linesearch)
     ls_mod.check_linesearch_init(solver.linesearch_init)
     v = solver.maxls

@@ -23,6 +23,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 import numpy as np
 
 from .. import tree as T
+from .._checks import check_callable
 from . import base
 
 _EVAL = np.int32
@@ -68,8 +69,7 @@ class MirrorDescent(base.IterativeSolver):
 
     def __post_init__(self):
         super().__post_init__()
-        if not callable(self.fun):
-            raise TypeError(f"fun: expected a callable, got {type(self.fun).__name__}")
+        check_callable("fun", self.fun)
         if not callable(self.projection_grad):
             raise TypeError("projection_grad: expected a callable projection_grad(x, grad, "
                             f"stepsize, hyperparams_proj), got {self.projection_grad!r}")

@@ -29,6 +29,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 import numpy as np
 
 from .. import tree as T
+from .._checks import check_callable
 from . import base
 
 
@@ -89,8 +90,7 @@ class ProximalGradient(base.IterativeSolver):
 
     def __post_init__(self):
         super().__post_init__()
-        if not callable(self.fun):
-            raise TypeError(f"fun: expected a callable, got {type(self.fun).__name__}")
+        check_callable("fun", self.fun)
         if not callable(self.stepsize):
             v = self.stepsize
             if not (isinstance(v, (int, float, np.number)) and np.isfinite(v)):

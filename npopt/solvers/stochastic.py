@@ -12,6 +12,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 import numpy as np
 
 from .. import tree as T
+from .._checks import check_callable
 from . import base
 
 _EVAL = np.int32   # jaxopt's NUM_EVAL_DTYPE
@@ -22,8 +23,7 @@ class _Common:
 
     def _setup(self):
         base.IterativeSolver.__post_init__(self)
-        if not callable(self.fun):
-            raise TypeError(f"fun: expected a callable, got {type(self.fun).__name__}")
+        check_callable("fun", self.fun)
         self._fun_with_aux, self._value_and_grad_with_aux = base.make_value_and_grad(
             self.fun, self.value_and_grad, self.has_aux, self.grad)
 

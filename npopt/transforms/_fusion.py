@@ -128,19 +128,9 @@ def fuse(txs):
     decay = dec[1] if dec is not None else None
 
     def step(params, grads, state, **extra_args):
-        if not isinstance(state, tuple) or len(state) != len(txs):
-            raise TypeError(
-                f"state: expected the {len(txs)}-tuple made by this chain's init, "
-                f"got {type(state).__name__}")
-        lay, p_leaves = _flat.layout_of(params, "params")
-        g_bufs = lay.gather(grads, "grads")
+        lay, g_bufs, p_bufs, copied = _gather(txs, params, grads, state)
         scale = rate_role.value(state[ir])
-        wd_leaf = None
-        if decay is not None and decay.weight_decay != 0:
-            on = (mask_per_leaf(decay.mask, params) if decay.mask is not None
-                  else [True] * lay.num_leaves)
-            wd_leaf = [decay.weight_decay if m else 0.0 for m in on]
-        p_bufs, copied = lay.gather_report(params, "params", leaves=p_leaves)
+        wd_leaf = _weight_decays(lay, decay, params)
         posts = []
         for grp in lay.groups:
             dt = grp.dtype.type
@@ -163,9 +153,32 @@ def fuse(txs):
         else:
             _run_identity(lay, g_bufs, p_bufs, None, posts)
         new[ir] = rate_role.advance(state[ir])
-        out = lay.views(p_bufs) if copied else params
-        return out, tuple(new)
+        return (lay.views(p_bufs) if copied else params), tuple(new)
     return step
+
+
+def _gather(txs, params, grads, state):
+    """The common start of a fused step: (layout, grads buffers, params
+    buffers, whether the params were copied), after checking the state."""
+    if not isinstance(state, tuple) or len(state) != len(txs):
+        raise TypeError(
+            f"state: expected the {len(txs)}-tuple made by this chain's init, "
+            f"got {type(state).__name__}")
+    lay, p_leaves = _flat.layout_of(params, "params")
+    g_bufs = lay.gather(grads, "grads")
+    p_bufs, copied = lay.gather_report(params, "params", leaves=p_leaves)
+    return lay, g_bufs, p_bufs, copied
+
+
+def _scratch(cache, lay):
+    """A params-sized buffer per group, kept in ``cache`` between steps of the
+    same layout: a fresh large buffer per step costs more in page faults
+    (62 ms at 1e7 float32) than the step itself."""
+    bufs = cache.get(lay)
+    if bufs is None:
+        cache.clear()
+        bufs = cache[lay] = lay.empty()
+    return bufs
 
 
 def _weight_decays(lay, decay, params):
@@ -198,24 +211,13 @@ def _fuse_trust_ratio(txs, roles):
     decay = roles[1][1] if len(roles) == 4 else None
     if precond.run_into is None:
         return None
-    # the scratch buffer of u, kept between steps: a fresh 40 MB buffer per
-    # step cost more in page faults (62 ms at 1e7 float32) than the step itself
     scratch = {}
 
     def step(params, grads, state, **extra_args):
-        if not isinstance(state, tuple) or len(state) != len(txs):
-            raise TypeError(
-                f"state: expected the {len(txs)}-tuple made by this chain's init, "
-                f"got {type(state).__name__}")
-        lay, p_leaves = _flat.layout_of(params, "params")
-        g_bufs = lay.gather(grads, "grads")
-        p_bufs, copied = lay.gather_report(params, "params", leaves=p_leaves)
+        lay, g_bufs, p_bufs, copied = _gather(txs, params, grads, state)
         scale = rate_role.value(state[ir])
         wd_leaf = _weight_decays(lay, decay, params)
-        u_bufs = scratch.get(lay)
-        if u_bufs is None:
-            scratch.clear()
-            u_bufs = scratch[lay] = lay.empty()
+        u_bufs = _scratch(scratch, lay)
         new = list(state)
         new[ip] = precond.run_into(lay, g_bufs, u_bufs, state[ip])
         for gi, grp in enumerate(lay.groups):
@@ -239,8 +241,7 @@ def _fuse_trust_ratio(txs, roles):
                 lay.target.launch(ktr.scale_segments_apply_cpu, ktr.scale_segments_apply_cuda,
                                   u, segs, ratio, p, dt(scale))
         new[ir] = rate_role.advance(state[ir])
-        out = lay.views(p_bufs) if copied else params
-        return out, tuple(new)
+        return (lay.views(p_bufs) if copied else params), tuple(new)
     return step
 
 
@@ -260,18 +261,9 @@ def _fuse_momentum_after_rate(txs, roles):
     scratch = {}
 
     def step(params, grads, state, **extra_args):
-        if not isinstance(state, tuple) or len(state) != len(txs):
-            raise TypeError(
-                f"state: expected the {len(txs)}-tuple made by this chain's init, "
-                f"got {type(state).__name__}")
-        lay, p_leaves = _flat.layout_of(params, "params")
-        g_bufs = lay.gather(grads, "grads")
-        p_bufs, copied = lay.gather_report(params, "params", leaves=p_leaves)
+        lay, g_bufs, p_bufs, copied = _gather(txs, params, grads, state)
         scale = rate_role.value(state[ir])
-        u_bufs = scratch.get(lay)
-        if u_bufs is None:
-            scratch.clear()
-            u_bufs = scratch[lay] = lay.empty()
+        u_bufs = _scratch(scratch, lay)
         new = list(state)
         new[ia] = first.run_into(lay, g_bufs, u_bufs, state[ia])
         posts = []
@@ -282,6 +274,5 @@ def _fuse_momentum_after_rate(txs, roles):
             posts.append([(0, grp.size, (dt(1), dt(0)))])
         new[ib] = second.run(lay, u_bufs, p_bufs, state[ib], posts)
         new[ir] = rate_role.advance(state[ir])
-        out = lay.views(p_bufs) if copied else params
-        return out, tuple(new)
+        return (lay.views(p_bufs) if copied else params), tuple(new)
     return step
