@@ -95,6 +95,7 @@ import warnings
 
 import numpy as np
 
+from . import _dense
 from . import tree as T
 
 __all__ = ["custom_root", "custom_fixed_point", "root_jvp", "root_vjp",
@@ -123,7 +124,7 @@ def _ravel_float(tree):
 
 
 def _norm(v):
-    return float(np.sqrt(np.dot(v, v))) if v.size else 0.0
+    return float(np.sqrt(_dense.dot(v, v))) if v.size else 0.0
 
 
 def _cbrt_eps(dtype):
@@ -289,7 +290,7 @@ class _Linearization:
         out = []
         for i in idx:
             theta = self.arg(i)[0]
-            out.append(np.array([np.dot(u, self.arg_column(i, j)) for j in range(theta.size)],
+            out.append(np.array([_dense.dot(u, self.arg_column(i, j)) for j in range(theta.size)],
                                 dtype=theta.dtype))
         return out
 
@@ -416,7 +417,7 @@ def _vjp(lin, solve, v, idx):
         u = _solve_checked(solve, lin.rmatvec, -v, "d1F(sol)^T u = -cotangent", lin.matvec)
         return lin.args_vjp(u, idx)
     # no products with A^T: forward mode over the arguments' coordinates
-    return [v @ _forward_columns(lin, solve, i) for i in idx]
+    return [_dense.dot(v, _forward_columns(lin, solve, i)) for i in idx]
 
 
 def _jacobians(lin, solve, idx):
@@ -767,16 +768,16 @@ def jvp_vjp_from_jacobian(optimality_jac):
 
     def optimality_jvp(params, args, dparams, dargs, **kwargs):
         Jp, Ja = jac(params, args, kwargs)
-        out = np.asarray(Jp) @ T.ravel(dparams)[0]
+        out = _dense.dot(Jp, T.ravel(dparams)[0])
         for J, d in zip(Ja, dargs):
             if J is not None and d is not None:
-                out = out + np.asarray(J) @ T.ravel(d)[0]
+                out = out + _dense.dot(J, T.ravel(d)[0])
         return out
 
     def optimality_vjp(params, args, w, **kwargs):
         Jp, Ja = jac(params, args, kwargs)
         wf = T.ravel(w)[0]
-        return wf @ np.asarray(Jp), tuple(None if J is None else wf @ np.asarray(J) for J in Ja)
+        return _dense.dot(wf, Jp), tuple(None if J is None else _dense.dot(wf, J) for J in Ja)
 
     return optimality_jvp, optimality_vjp
 

@@ -95,9 +95,8 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-import scipy.linalg
-import scipy.linalg.lapack
 
+from . import _dense
 from ._checks import _describe, check_bool, check_number
 from .tree import (ravel, tree_add, tree_add_scalar_mul, tree_leaves, tree_map,
                    tree_scalar_mul, tree_structure, tree_sub, tree_vdot, tree_vdot_real)
@@ -298,6 +297,8 @@ def _matrix_matvec(op, name, x_space, b_space):
                 else f"({b_space.size}, {b_space.size}), with {b_space.size} the size of b")
         raise ValueError(f"{name}: expected a callable or a 2-D matrix of shape {want}, got "
                          f"{type(op).__name__} of shape {shape}")
+    if isinstance(op, np.ndarray):
+        return lambda v: b_space.tree(_dense.dot(op, x_space.flat(v)))
     return lambda v: b_space.tree(op @ x_space.flat(v))
 
 
@@ -442,10 +443,6 @@ def _check_rcond(name, rcond, dtype):
                               f"number {rcond:.1e} < eps = {eps:.1e}")
 
 
-def _lapack(names, A):
-    return scipy.linalg.lapack.get_lapack_funcs(names, (A,))
-
-
 def _direct(name, factor_solve, matvec, b, ridge, return_info):
     """The frame shared by the dense solvers."""
     b = _as_rhs(b)
@@ -466,26 +463,24 @@ def _direct(name, factor_solve, matvec, b, ridge, return_info):
     if not return_info:
         return x
     with np.errstate(all="ignore"):
-        res = float(np.linalg.norm(A @ x_vec - b_vec))
+        res = float(_dense.norm(_dense.dot(A, x_vec) - b_vec))
     return x, LinearSolveInfo(True, 0, res, float("nan"), products, "converged")
 
 
 def _lu_factor(name, A):
-    """LAPACK ``getrf`` (partial pivoting) plus the ``gecon`` condition check."""
-    getrf, gecon = _lapack(("getrf", "gecon"), A)
-    lu, piv, info = getrf(A)
-    if info > 0:
-        raise _singular(name, f"LU found an exactly zero pivot U[{info - 1}, {info - 1}]")
-    rcond, _ = gecon(lu, np.linalg.norm(A, 1), norm="1")
-    _check_rcond(name, rcond, A.dtype)
+    """LU with partial pivoting (LAPACK ``getrf``'s algorithm, in
+    ``npopt._dense``) plus the condition check."""
+    lu, piv, k = _dense.lu_factor(A)
+    if k >= 0:
+        raise _singular(name, f"LU found an exactly zero pivot U[{k}, {k}]")
+    _check_rcond(name, _dense.rcond1(A, lu, piv), A.dtype)
     return lu, piv
 
 
 def _lu(A, b):
     # getrf + getrs is LAPACK gesv, what numpy.linalg.solve calls.
     lu, piv = _lu_factor("solve_lu", A)
-    x, _ = _lapack(("getrs",), A)[0](lu, piv, b)
-    return x
+    return _dense.lu_solve(lu, piv, b)
 
 
 def solve_lu(matvec, b, ridge=None, *, return_info=False):
@@ -531,18 +526,26 @@ def _cholesky(A, b):
             f"npopt.linear_solve.solve_cholesky: A is not symmetric (max |A - A^H| / "
             f"max |A| = {asym / scale:.1e}); only its upper triangle is used, as in "
             f"jaxopt/jax.scipy", LinearSolveWarning, stacklevel=4)
-    # potrf(lower=0) + potrs is scipy.linalg.cho_factor(lower=False) + cho_solve,
-    # what jax.scipy.linalg.solve(assume_a='pos') does.
-    potrf, pocon, potrs = _lapack(("potrf", "pocon", "potrs"), A)
-    c, info = potrf(A, lower=0)
-    if info > 0:
-        raise _not_pd(f"its leading minor of order {info} is not positive")
-    upper = np.triu(A)
-    anorm = np.linalg.norm(upper + np.triu(A, 1).conj().T, 1)
-    rcond, _ = pocon(c, anorm, uplo="U")
-    _check_rcond("solve_cholesky", rcond, A.dtype)
-    x, _ = potrs(c, b, lower=0)
-    return x
+    # A = U^H U from the upper triangle, as LAPACK potrf(lower=0) does for
+    # jax.scipy.linalg.solve(assume_a='pos'); npopt._dense, not LAPACK, so
+    # that the bits do not depend on the CPU.
+    try:
+        L = _dense.cholesky(A, lower=False).conj().T        # A = U^H U, L = U^H
+    except np.linalg.LinAlgError as e:
+        raise _not_pd(str(e).replace("Matrix is not positive definite: ", "its ")
+                      + " is not positive") from None
+    _check_rcond("solve_cholesky", _cholesky_rcond(L), A.dtype)
+    return _dense.cho_solve(L, b)
+
+
+def _cholesky_rcond(L):
+    """rcond1 of ``L L^H`` (the symmetric matrix actually factored)."""
+    Linv = _dense.solve_triangular(L, np.eye(L.shape[0], dtype=L.dtype), lower=True)
+    Ainv = _dense.dot(Linv.conj().T, Linv)
+    A = _dense.dot(L, L.conj().T)
+    anorm = np.max(np.sum(np.abs(A), axis=0), initial=0.0)
+    inorm = np.max(np.sum(np.abs(Ainv), axis=0), initial=0.0)
+    return float(1.0 / (anorm * inorm)) if anorm > 0 and np.isfinite(inorm) else 0.0
 
 
 def solve_cholesky(matvec, b, ridge=None, *, return_info=False):
@@ -578,12 +581,11 @@ def solve_cholesky(matvec, b, ridge=None, *, return_info=False):
 
 
 def _qr(A, b):
-    q, r = scipy.linalg.qr(A, check_finite=False)
+    q, r = _dense.qr(A)
     if not np.all(np.diagonal(r)):
         raise _singular("solve_qr", "R has an exact zero on its diagonal")
-    rcond, _ = _lapack(("trcon",), r)[0](r, norm="1", uplo="U", diag="N")
-    _check_rcond("solve_qr", rcond, A.dtype)
-    return scipy.linalg.solve_triangular(r, q.conj().T @ b, check_finite=False)
+    _check_rcond("solve_qr", _dense.tri_rcond1(r), A.dtype)
+    return _dense.solve_triangular(r, _dense.dot(q.conj().T, b))
 
 
 def solve_qr(matvec, b, ridge=None, *, return_info=False):
@@ -618,8 +620,8 @@ def solve_qr(matvec, b, ridge=None, *, return_info=False):
 def _inv(A, b):
     # numpy.linalg.inv is gesv(A, I): getrf, then getrs on the identity.
     lu, piv = _lu_factor("solve_inv", A)
-    inv, _ = _lapack(("getrs",), A)[0](lu, piv, np.eye(A.shape[0], dtype=A.dtype))
-    return inv @ b
+    inv = _dense.lu_solve(lu, piv, np.eye(A.shape[0], dtype=A.dtype))
+    return _dense.dot(inv, b)
 
 
 def solve_inv(matvec, b, ridge=None, *, return_info=False):
@@ -671,7 +673,7 @@ class _VectorOps(NamedTuple):
 _TREE_OPS = _VectorOps(tree_add_scalar_mul, tree_add, tree_sub, tree_scalar_mul, tree_vdot,
                        tree_vdot_real)
 _ARRAY_OPS = _VectorOps(lambda x, a, y: x + a * y, np.add, np.subtract, lambda a, x: a * x,
-                        np.vdot, lambda x, y: np.real(np.vdot(x, y)))
+                        _dense.vdot, lambda x, y: np.real(_dense.vdot(x, y)))
 
 
 def _vector_ops(b):
@@ -791,6 +793,8 @@ def _dense_adjoint(matrix, b, x_like):
     """``y -> A^H y`` for a matrix (ndarray, scipy.sparse, LinearOperator)."""
     b_space, x_space = _Flat(b), _Flat(x_like)
     mat_h = matrix.adjoint() if hasattr(matrix, "adjoint") else matrix.conj().T
+    if isinstance(mat_h, np.ndarray):
+        return lambda y: x_space.tree(_dense.dot(mat_h, b_space.flat(y)))
     return lambda y: x_space.tree(mat_h @ b_space.flat(y))
 
 
@@ -1004,7 +1008,7 @@ def solve_bicgstab(matvec, b, ridge=None, init=None, *, tol=1e-5, atol=0.0,
 # ---------------------------------------------------------------------------
 
 def _vnorm(v):
-    return np.sqrt(np.real(np.vdot(v, v)))
+    return np.sqrt(np.real(_dense.vdot(v, v)))
 
 
 def _safe_normalize(v, thresh, keep_nan=False):
@@ -1033,8 +1037,8 @@ def _arnoldi_step(k, A, M, V, H, eps):
     """
     v = A(V[k]) if M is None else M(A(V[k]))
     _, v_norm_0 = _safe_normalize(v, eps)
-    h = (V.conj() if np.iscomplexobj(V) else V) @ v
-    v = v - V.T @ h
+    h = _dense.dot(V.conj() if np.iscomplexobj(V) else V, v)
+    v = v - _dense.dot(V.T, h)
     unit_v, v_norm_1 = _safe_normalize(v, eps * v_norm_0)
     V[k + 1] = unit_v
     h[k + 1] = v_norm_1
@@ -1085,8 +1089,7 @@ def _gmres_incremental(A, M, b, x0, unit_residual, residual_norm, ptol, restart,
         err = abs(beta[k + 1])
         k += 1
     try:
-        y = scipy.linalg.solve_triangular(R[:, :-1].T, beta[:-1], lower=False,
-                                          check_finite=False)
+        y = _dense.solve_triangular(R[:, :-1].T, beta[:-1], lower=False)
     except np.linalg.LinAlgError:
         y = np.full(restart, np.nan, dtype)
     return _gmres_update(A, M, b, x0, V, y, zero)
@@ -1108,15 +1111,15 @@ def _gmres_batched(A, M, b, x0, unit_residual, residual_norm, ptol, restart, eps
     beta[0] = residual_norm
     a = H.T
     try:
-        factor = scipy.linalg.cho_factor(a.conj().T @ a, lower=False, check_finite=False)
-        y = scipy.linalg.cho_solve(factor, a.conj().T @ beta, check_finite=False)
+        L = _dense.cholesky(_dense.dot(a.conj().T, a), lower=False).conj().T
+        y = _dense.cho_solve(L, _dense.dot(a.conj().T, beta))
     except np.linalg.LinAlgError:
         y = np.full(restart, np.nan, dtype)
     return _gmres_update(A, M, b, x0, V, y, zero)
 
 
 def _gmres_update(A, M, b, x0, V, y, zero):
-    x = x0 + V[:-1].T @ y
+    x = x0 + _dense.dot(V[:-1].T, y)
     residual = b - A(x)
     if M is not None:
         residual = M(residual)

@@ -43,6 +43,7 @@ implementation of multiclass kernel-based vector machines", JMLR 2001
 """
 import numpy as np
 
+from . import _dense, _math
 from ._checks import _describe, check_number
 
 __all__ = [
@@ -162,7 +163,7 @@ def _one_hot(label, scores):
 def _softplus(z):
     """log(1 + e^z) = max(z, 0) + log1p(exp(-|z|)) (jnp.logaddexp(z, 0))."""
     with np.errstate(invalid="ignore"):
-        return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+        return np.maximum(z, 0) + _math.log1p(_math.exp(-np.abs(z)))
 
 
 def _softplus_vg(z):
@@ -170,7 +171,7 @@ def _softplus_vg(z):
     v = _softplus(z)
     inf = np.isposinf
     with np.errstate(invalid="ignore", over="ignore"):
-        d = np.exp(np.where(inf(z), 0, z) - np.where(inf(v), 0, v)).astype(z.dtype)
+        d = _math.exp(np.where(inf(z), 0, z) - np.where(inf(v), 0, v)).astype(z.dtype)
     return v, d
 
 
@@ -496,9 +497,9 @@ def multiclass_logistic_loss_value_and_grad(label, logits):
     z = _relative_to_label(label, logits)
     amax = z.max(axis=-1, keepdims=True)
     amax = np.where(np.isfinite(amax), amax, 0)
-    e = np.exp(z - amax)
+    e = _math.exp(z - amax)
     sumexp = e.sum(axis=-1, keepdims=True)
-    value = (np.log(sumexp) + amax)[..., 0]
+    value = (_math.log(sumexp) + amax)[..., 0]
     g = e * (1 / sumexp)
     return _out(value), _out(_label_column_grad(g, label))
 
@@ -678,7 +679,7 @@ def make_fenchel_young_loss(max_fun, *, max_fun_grad=None):
                         f"{_describe(max_fun_grad)}")
 
     def fy_loss(y_true, scores, *args, **kwargs):
-        return max_fun(scores, *args, **kwargs) - np.vdot(y_true, scores)
+        return max_fun(scores, *args, **kwargs) - _dense.vdot(y_true, scores)
 
     def fy_loss_grad(y_true, scores, *args, **kwargs):
         if max_fun_grad is None:

@@ -49,6 +49,7 @@ training via Euclidean projection onto the simplex", ICPR 2014.
 """
 import numpy as np
 
+from . import _dense
 from . import loss as _loss
 from ._checks import _describe, check_number
 
@@ -166,19 +167,19 @@ class LinearOperator:
 
     def matvec(self, x):
         """Computes dot(A, x)."""
-        return np.dot(self.A, x)
+        return _dense.dot(self.A, x)
 
     def matvec_element(self, x, idx):
         """Computes dot(A, x)[idx]."""
-        return np.dot(self.A[idx], x)
+        return _dense.dot(self.A[idx], x)
 
     def rmatvec(self, x):
         """Computes dot(A.T, x)."""
-        return np.dot(self.A.T, x)
+        return _dense.dot(self.A.T, x)
 
     def rmatvec_element(self, x, idx):
         """Computes dot(A.T, x)[idx]."""
-        return np.dot(self.A[:, idx], x)
+        return _dense.dot(self.A[:, idx], x)
 
     def update_matvec(self, Ax, delta, idx):
         """Updates dot(A, x) when x[idx] += delta."""
@@ -246,7 +247,7 @@ class CompositeLinearFunction:
         ret = self.subfun(predictions, *args, **kwargs)
         b = self.b(*args, **kwargs)
         if b is not None:
-            ret = ret + np.vdot(params, b)
+            ret = ret + _dense.vdot(params, b)
         return _scalar(ret)
 
     def value_and_grad(self, params, *args, **kwargs):
@@ -257,7 +258,7 @@ class CompositeLinearFunction:
         grad = linop.rmatvec(g)
         b = self.b(*args, **kwargs)
         if b is not None:
-            value = value + np.vdot(params, b)
+            value = value + _dense.vdot(params, b)
             grad = grad + b
         return _scalar(value), grad
 
@@ -452,9 +453,9 @@ def _intercept_vg(params, l2reg, data):
     if b.shape != (W.shape[1],):
         raise ValueError(f"params[1] (b): expected shape ({W.shape[1]},) (one intercept per "
                          f"class), got shape {b.shape}")
-    y_pred = np.dot(X, W) + b
+    y_pred = _dense.dot(X, W) + b
     value, g = _mean_loss_vg(_loss.multiclass_logistic_loss_value_and_grad, y, y_pred)
-    gW, gb = np.dot(X.T, g), g.sum(axis=0)
+    gW, gb = _dense.dot(X.T, g), g.sum(axis=0)
     if l2reg is not None:
         t = gW.dtype.type
         value = value + t(0.5 * l2reg) * np.sum(W ** 2)
@@ -650,14 +651,14 @@ class MulticlassLinearSvmDual(CompositeLinearFunction):
         # The dual objective is:
         # fun(beta) = vdot(beta, 1 - Y) - 0.5 / l2reg * ||V(beta)||^2
         # where V(beta) = dot(X.T, Y) - dot(X.T, beta); with opposite sign here.
-        V = np.dot(X.T, Y) - Xbeta
-        return 0.5 / l2reg * np.vdot(V, V)
+        V = _dense.dot(X.T, Y) - Xbeta
+        return 0.5 / l2reg * _dense.vdot(V, V)
 
     def subfun_value_and_grad(self, Xbeta, l2reg, data):
         X, Y = data
-        V = np.dot(X.T, Y) - Xbeta
+        V = _dense.dot(X.T, Y) - Xbeta
         t = V.dtype.type
-        return t(0.5 / l2reg) * np.vdot(V, V), -V * t(1.0 / l2reg)
+        return t(0.5 / l2reg) * _dense.vdot(V, V), -V * t(1.0 / l2reg)
 
     def subfun_grad(self, Xbeta, l2reg, data):
         return self.subfun_value_and_grad(Xbeta, l2reg, data)[1]

@@ -69,8 +69,8 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy.optimize import nnls
 
+from . import _dense, _math
 from . import tree as _tree
 from ._checks import _describe, check_bool, check_number
 from ._target import is_device_array
@@ -619,15 +619,15 @@ def _affine_part(x, A, b, rtol):
     n = x.shape[0]
     if A.shape[0] == 0:
         return np.zeros(n), np.eye(n)
-    U, s, Vt = np.linalg.svd(A, full_matrices=True)
+    U, s, V = _dense.svd(A)                 # fixed-order Jacobi SVD, not LAPACK
     tol_rank = s[0] * max(A.shape) * np.finfo(np.float64).eps if s.size else 0.0
     r = int(np.sum(s > tol_rank))
-    y_p = Vt[:r].T @ ((U[:, :r].T @ b) / s[:r])
-    resid = np.linalg.norm(A @ y_p - b)
-    if resid > rtol * (np.linalg.norm(A, 2) * np.linalg.norm(y_p) + np.linalg.norm(b) + 1e-300) \
+    y_p = _dense.dot(V[:, :r], _dense.dot(U[:, :r].T, b) / s[:r])
+    resid = _dense.norm(_dense.dot(A, y_p) - b)
+    if resid > rtol * ((s[0] if s.size else 0.0) * _dense.norm(y_p) + _dense.norm(b) + 1e-300) \
             and resid > 0:
         raise ValueError("The polyhedron is empty.")
-    return y_p, Vt[r:].T
+    return y_p, np.ascontiguousarray(V[:, r:])
 
 
 def projection_affine_set(x, hyperparams):
@@ -655,10 +655,12 @@ def projection_affine_set(x, hyperparams):
     x64 = x.astype(np.float64)
     if A.shape[0] == 0:
         return x.copy()
-    d = np.linalg.lstsq(A, A @ x64 - b, rcond=None)[0]
+    U, s, V = _dense.svd(A)                 # fixed-order Jacobi SVD, not LAPACK
+    r = int(np.sum(s > s[0] * max(A.shape) * np.finfo(np.float64).eps)) if s.size else 0
+    d = _dense.dot(V[:, :r], _dense.dot(U[:, :r].T, _dense.dot(A, x64) - b) / s[:r])
     y = x64 - d
-    resid = np.linalg.norm(A @ y - b)
-    scale = np.linalg.norm(A, 2) * np.linalg.norm(y) + np.linalg.norm(b)
+    resid = _dense.norm(_dense.dot(A, y) - b)
+    scale = (s[0] if s.size else 0.0) * _dense.norm(y) + _dense.norm(b)
     if resid > 1e-8 * scale and resid > 0:
         raise ValueError("hyperparams: the affine set {y : A y = b} is empty (b is not in the "
                          f"range of A; residual {resid:.3g})")
@@ -686,8 +688,8 @@ def _ldp(G, e, tol):
     E = np.vstack([-Gn.T, -en[None, :]])
     f = np.zeros(k + 1)
     f[k] = 1.0
-    u, rnorm = nnls(E, f, maxiter=max(50 * E.shape[1], 1000))
-    r = E @ u - f
+    u, rnorm = _dense.nnls(E, f, maxiter=max(50 * E.shape[1], 1000))
+    r = _dense.dot(E, u) - f
     if rnorm <= tol or -r[k] <= tol:
         return None, None
     w = -r[:k] / r[k]
@@ -737,11 +739,11 @@ def projection_polyhedron(x, hyperparams, check_feasible=True, *, tol=1e-10):
     G, h = _matrix_rhs(x, G, h, "hyperparams[2] (G)", "hyperparams[3] (h)")
     x64 = x.astype(np.float64)
     y_p, N = _affine_part(x64, A, b, max(tol, 1e-12))
-    z0 = N.T @ (x64 - y_p)
+    z0 = _dense.dot(N.T, x64 - y_p)
     if G.shape[0] == 0:
-        return (y_p + N @ z0).astype(x.dtype)
-    Gz = G @ N
-    e = h - G @ y_p - Gz @ z0             # constraints on w = z - z0: Gz w <= e
+        return (y_p + _dense.dot(N, z0)).astype(x.dtype)
+    Gz = _dense.dot(G, N)
+    e = h - _dense.dot(G, y_p) - _dense.dot(Gz, z0)             # constraints on w = z - z0: Gz w <= e
     if N.shape[1] == 0:                    # a single point: is it in {G y <= h}?
         if np.all(e >= -tol * (1 + np.abs(h))):
             return y_p.astype(x.dtype)
@@ -755,15 +757,15 @@ def projection_polyhedron(x, hyperparams, check_feasible=True, *, tol=1e-10):
         # polish on the active set: min ||w|| s.t. Gz_I w = e_I
         if np.any(active):
             GI = Gz[active]
-            lam, *_ = np.linalg.lstsq(GI @ GI.T, -e[active], rcond=None)
-            w_pol = -GI.T @ lam
-            viol = Gz @ w_pol - e
-            gscale = np.sqrt(np.sum(Gz * Gz, axis=1)) * (np.linalg.norm(w_pol) + 1) + np.abs(e)
+            lam = _dense.lstsq(_dense.dot(GI, GI.T), -e[active])[0]
+            w_pol = -_dense.dot(GI.T, lam)
+            viol = _dense.dot(Gz, w_pol) - e
+            gscale = np.sqrt(np.sum(Gz * Gz, axis=1)) * (_dense.norm(w_pol) + 1) + np.abs(e)
             if (np.all(viol <= tol * gscale) and np.all(lam >= -tol * (1 + np.abs(lam).max()))
-                    and np.allclose(GI @ w_pol, e[active], rtol=0,
+                    and np.allclose(_dense.dot(GI, w_pol), e[active], rtol=0,
                                     atol=tol * (1 + np.abs(e[active]).max()))):
                 w = w_pol
-    return (y_p + N @ (z0 + w)).astype(x.dtype)
+    return (y_p + _dense.dot(N, z0 + w)).astype(x.dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -818,9 +820,9 @@ def projection_box_section(x, hyperparams, check_feasible=False):
     if not np.all(w > 0):
         raise ValueError("hyperparams[2] (w): expected w > 0 everywhere")
     if check_feasible:
-        if np.dot(w, alpha) > c:
+        if _dense.dot(w, alpha) > c:
             raise ValueError("alpha should satisfy dot(w, alpha) <= c")
-        if np.dot(w, beta) < c:
+        if _dense.dot(w, beta) < c:
             raise ValueError("beta should satisfy dot(w, beta) >= c")
     # bracket, in the inputs' dtype, then float64 (jnp.asarray(lower, float))
     lower = np.float64(np.min((alpha - x) / w))
@@ -828,7 +830,7 @@ def projection_box_section(x, hyperparams, check_feasible=False):
 
     def phi(tau):
         p = np.clip(w * tau + x, alpha, beta)
-        return np.dot(w, p) - c
+        return _dense.dot(w, p) - c
 
     tau = _bisection(phi, lower, upper, maxiter=30, tol=1e-5)
     return np.clip(w * tau + x, alpha, beta).astype(x.dtype)
@@ -870,7 +872,7 @@ def _bisection(fun, lower, upper, maxiter, tol):
 def _logsumexp_cols(X):
     m = np.max(X, axis=0)
     m = np.where(np.isfinite(m), m, 0.0)
-    return m + np.log(np.sum(np.exp(X - m), axis=0))
+    return m + _math.log(np.sum(_math.exp(X - m), axis=0))
 
 
 def _semi_dual(kind, alpha, C, a, b):
@@ -887,10 +889,10 @@ def _semi_dual(kind, alpha, C, a, b):
         vals = np.sum(X * Q, axis=0) - 0.5 * b * np.sum(Q * Q, axis=0)
     else:
         lse = _logsumexp_cols(X)
-        Q = np.exp(X - lse)
-        vals = lse - np.log(b)
+        Q = _math.exp(X - lse)
+        vals = lse - _math.log(b)
     P = Q * b
-    F = b @ vals - alpha @ a
+    F = _dense.dot(b, vals) - _dense.dot(alpha, a)
     return F, P.sum(axis=1) - a, P, Q
 
 
@@ -903,8 +905,8 @@ def _semi_dual_hessian(kind, P, Q, b):
     if kind == "l2":
         S = (P > 0).astype(np.float64)
         cnt = np.maximum(S.sum(axis=0), 1.0)
-        return np.diag(S.sum(axis=1)) - (S / cnt) @ S.T
-    return np.diag(P.sum(axis=1)) - P @ Q.T
+        return np.diag(S.sum(axis=1)) - _dense.dot(S / cnt, S.T)
+    return np.diag(P.sum(axis=1)) - _dense.dot(P, Q.T)
 
 
 def _newton_transport(kind, C, a, b, tol, maxiter):
@@ -931,11 +933,11 @@ def _newton_transport(kind, C, a, b, tol, maxiter):
             break
         H = _semi_dual_hessian(kind, P, Q, b)
         mu = min(1.0, gn)
-        d = np.linalg.solve(H + mu * np.eye(m), -gc)
+        d = _dense.solve(H + mu * np.eye(m), -gc)
         d -= d.mean()
-        slope = g @ d
+        slope = _dense.dot(g, d)
         if not slope < 0:
-            d, slope = -gc, -(gc @ gc)
+            d, slope = -gc, -_dense.dot(gc, gc)
         t = 1.0
         slack = 64 * np.finfo(np.float64).eps * (1.0 + abs(F))
         while True:
@@ -978,9 +980,9 @@ class _Objective:
         alpha, beta = (np.asarray(p, np.float64) for p in params)
         P = _dual_plan(self.kind, alpha, beta, C)
         if self.kind == "l2":
-            F = 0.5 * np.sum(P * P) - alpha @ a - beta @ b
+            F = 0.5 * np.sum(P * P) - _dense.dot(alpha, a) - _dense.dot(beta, b)
         else:
-            F = np.sum(P) - alpha @ a - beta @ b
+            F = np.sum(P) - _dense.dot(alpha, a) - _dense.dot(beta, b)
         return F, (P.sum(axis=1) - a, P.sum(axis=0) - b)
 
     def __call__(self, params, cost_matrix, marginals_a, marginals_b):
@@ -994,7 +996,7 @@ def _dual_plan(kind, alpha, beta, C):
     """Plan of the dual (eq. 7): relu(alpha_i + beta_j - C_ij) (l2) or
     exp(alpha_i + beta_j - C_ij - 1) (kl)."""
     D = alpha[:, None] + beta[None, :] - C
-    return np.maximum(D, 0.0) if kind == "l2" else np.exp(D - 1.0)
+    return np.maximum(D, 0.0) if kind == "l2" else _math.exp(D - 1.0)
 
 
 def _transport(kind, sim_matrix, marginals, make_solver, use_semi_dual, tol, maxiter):

@@ -32,6 +32,8 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from . import _dense
+
 __all__ = [
     # structure
     "TreeDef", "tree_flatten", "tree_unflatten", "tree_leaves",
@@ -565,7 +567,7 @@ def _sum_in_order(values, start):
 
 def tree_vdot(tree_x, tree_y):
     """``sum_i vdot(x_i, y_i)`` (conjugating x), summed in leaf order."""
-    vdots = [np.vdot(a, b) for a, b in
+    vdots = [_dense.vdot(a, b) for a, b in
              zip(tree_leaves(tree_x), tree_structure(tree_x).flatten_up_to(
                  tree_y, "tree_vdot: tree_y"))]
     if not vdots:
@@ -575,7 +577,7 @@ def tree_vdot(tree_x, tree_y):
 
 def tree_vdot_real(tree_x, tree_y):
     """Real part of ``tree_vdot(tree_x, tree_y)``, leaf by leaf then summed."""
-    vdots = [np.real(np.vdot(a, b)) for a, b in
+    vdots = [np.real(_dense.vdot(a, b)) for a, b in
              zip(tree_leaves(tree_x), tree_structure(tree_x).flatten_up_to(
                  tree_y, "tree_vdot_real: tree_y"))]
     if not vdots:
@@ -585,7 +587,7 @@ def tree_vdot_real(tree_x, tree_y):
 
 def tree_dot(tree_x, tree_y):
     """``np.dot`` leaf by leaf (a pytree, not a scalar; jaxopt)."""
-    return tree_map(np.dot, tree_x, tree_y)
+    return tree_map(_dense.dot, tree_x, tree_y)
 
 
 def tree_sum(tree):
@@ -768,9 +770,17 @@ def tree_single_dtype(tree):
     raise ValueError("Found more than one dtype in the tree.")
 
 
+def _weighted_sum(weights, x):
+    x = np.asarray(x)
+    w = np.asarray(weights)
+    if x.ndim == 0 or w.ndim != 1 or w.shape[0] != x.shape[0]:
+        return np.tensordot(w, x, axes=1)     # numpy's error for mismatched shapes
+    return _dense.dot(w, x.reshape(x.shape[0], -1)).reshape(x.shape[1:])
+
+
 def tree_average(trees, weights):
     """``tensordot(weights, x, axes=1)`` per leaf: a weighted sum over axis 0."""
-    return tree_map(lambda x: np.tensordot(weights, x, axes=1), trees)
+    return tree_map(lambda x: _weighted_sum(weights, x), trees)
 
 
 def tree_allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):

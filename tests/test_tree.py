@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from npopt import _dense
 from npopt import tree as T
 
 P = collections.namedtuple("P", "y x")
@@ -364,7 +365,11 @@ def test_elementwise_helpers():
     _check_map(T.tree_where(cond, X, Y),
                [np.where(x > 0, x, y) for x, y in zip(XL, YL)])
     yt = T.tree_map(np.transpose, Y)
-    _check_map(T.tree_dot(X, yt), [np.dot(x, y.T) for x, y in zip(XL, YL)])
+    # npopt's own fixed-order dot (np.dot's BLAS rounding depends on the CPU)
+    _check_map(T.tree_dot(X, yt), [_dense.dot(x, y.T) for x, y in zip(XL, YL)])
+    for got, x, y in zip(T.tree_leaves(T.tree_dot(X, yt)), XL, YL):
+        np.testing.assert_allclose(got, np.dot(x, y.T), rtol=1e-5 if x.dtype == np.float32
+                                   else 1e-13)
     _check_map(T.tree_cast(X, np.float32), [x.astype(np.float32) for x in XL])
     assert T.tree_cast(X, None) is X
     _check_map(T.tree_cast_like(X, _fixed(0, np.float32)),

@@ -41,6 +41,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
+from .. import _dense
 from .. import tree as T
 from .._checks import check_callable, check_number
 from . import base
@@ -62,7 +63,7 @@ def minimize_residuals(residual_gram, ridge):
     c = np.zeros(m + 1)
     c[0] = 1.0
     try:
-        return np.linalg.solve(H, c)
+        return _dense.solve(H, c)
     except np.linalg.LinAlgError:       # singular (ridge = 0): JAX gives inf/NaN
         return np.full(m + 1, np.nan)
 
@@ -109,7 +110,7 @@ def update_history(pos, params_history, residuals_history, residual_gram, extrap
     m = residual_gram.shape[0]
     # <r_j, r> for every slot j: per-leaf matrix-vector products, leaves
     # summed in order (jax.vmap(tree_vdot))
-    rows = [np.conj(h.reshape(m, -1)) @ np.ravel(r) for h, r in
+    rows = [_dense.dot(np.conj(h.reshape(m, -1)), np.ravel(r)) for h, r in
             zip(T.tree_leaves(residuals_history), T.tree_leaves(residual))]
     new_row = rows[0]
     for row in rows[1:]:

@@ -29,6 +29,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
+from .. import _dense
 from .. import tree as T
 from . import base
 from . import linesearch as ls_mod
@@ -55,13 +56,13 @@ def bfgs_update(H, s, y):
     """The BFGS inverse-Hessian update (see the module docstring); H unchanged
     (a copy) when ``1 / <y, s>`` is not finite."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        rho = np.reciprocal(np.dot(y, s))
+        rho = np.reciprocal(_dense.dot(y, s))
         if not np.isfinite(rho):
             return H.copy()
-        u = H @ y
-        v = y @ H
+        u = _dense.dot(H, y)
+        v = _dense.dot(y, H)
         new_H = H - rho * (np.outer(s, v) + np.outer(u, s))
-        new_H += (rho * rho * np.dot(y, u) + rho) * np.outer(s, s)
+        new_H += (rho * rho * _dense.dot(y, u) + rho) * np.outer(s, s)
     return new_H
 
 
@@ -127,7 +128,7 @@ class BFGS(base.IterativeSolver):
         value, grad = state.value, state.grad
         g = flat_of(grad).astype(dtype, copy=False)
         _, unravel = T.ravel(params)
-        descent_direction = unravel(-(state.H @ g))
+        descent_direction = unravel(-_dense.dot(state.H, g))
 
         if not callable(self.stepsize) and self.stepsize <= 0:
             init = ls_mod.init_stepsize(self.linesearch_init, self.max_stepsize,

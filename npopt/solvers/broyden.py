@@ -46,6 +46,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
+from .. import _dense
 from .. import tree as T
 from .._checks import check_callable, check_number
 from . import base
@@ -63,8 +64,9 @@ _C1, _C2 = 1e-4, 0.9     # BacktrackingLineSearch's defaults
 def _matvec(d_history, c_history, x, indices):
     """``C D^T x`` over the history slots in ``indices``."""
     m = d_history.shape[0]
-    dtx = d_history[indices].reshape(m, -1) @ np.ravel(x)
-    return np.tensordot(dtx, c_history[indices], axes=1)
+    dtx = _dense.dot(d_history[indices].reshape(m, -1), np.ravel(x))
+    c = c_history[indices]
+    return _dense.dot(dtx, c.reshape(m, -1)).reshape(c.shape[1:])
 
 
 def inv_jacobian_product(pytree, d_history, c_history, gamma=1.0, start=0):
@@ -144,7 +146,7 @@ class _Phi:
             raise ValueError(f"jac: expected a ({flat_F.size}, {flat_x.size}) Jacobian of the "
                              f"ravelled fun output w.r.t. the ravelled params, got shape "
                              f"{J.shape}")
-        return unravel(J.T @ (2 * flat_F))
+        return unravel(_dense.dot(J.T, 2 * flat_F))
 
 
 class _LineSearchResult(NamedTuple):

@@ -44,6 +44,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 import numpy as np
 
 from .. import linear_solve
+from .. import _dense
 from .. import tree as T
 from .._checks import check_callable
 from . import base
@@ -71,10 +72,10 @@ class _Linearization:
         self.jac, self._jvp, self._vjp = jac, jvp, vjp
 
     def jvp(self, v):
-        return self.jac @ v if self.jac is not None else self._jvp(v)
+        return _dense.dot(self.jac, v) if self.jac is not None else self._jvp(v)
 
     def vjp(self, w):
-        return self.jac.T @ w if self.jac is not None else self._vjp(w)
+        return _dense.dot(self.jac.T, w) if self.jac is not None else self._vjp(w)
 
     def jtj(self, v):
         """:math:`J^\\top J v`."""
@@ -83,13 +84,13 @@ class _Linearization:
     def jtj_diag(self, n, dtype):
         """The diagonal of :math:`J^\\top J`: column norms :math:`\\|J e_j\\|^2`."""
         if self.jac is not None:
-            return np.einsum("ij,ij->j", self.jac, self.jac)
+            return np.sum(self.jac * self.jac, axis=0)
         e = np.zeros(n, dtype)
         out = np.empty(n, dtype)
         for j in range(n):
             e[j] = 1
             c = self._jvp(e)
-            out[j] = c @ c
+            out[j] = _dense.dot(c, c)
             e[j] = 0
         return out
 
@@ -229,11 +230,11 @@ class _Residuals:
         r""":math:`r''(x)[v, v]` by central differences: of ``J v`` when the
         Jacobian is known (:math:`h = \epsilon^{1/3}\max(1,\|x\|)/\|v\|`),
         else the second difference of ``r`` (:math:`h = \epsilon^{1/4}\ldots`)."""
-        nv = np.linalg.norm(v)
+        nv = _dense.norm(v)
         if not nv > 0:
             return np.zeros(r.size, r.dtype)
         eps = np.finfo(x.dtype).eps
-        scale = max(1.0, float(np.linalg.norm(x))) / nv
+        scale = max(1.0, float(_dense.norm(x))) / nv
         if self.jac_fun is not None or self.jvp_fun is not None:
             h = eps ** (1.0 / 3.0) * scale
 
@@ -341,7 +342,7 @@ class GaussNewton(base.IterativeSolver):
         delta = unravel(d)
         value = 0.5 * np.sum(np.square(r))
         state = GaussNewtonState(iter_num=state.iter_num + 1, residual=r, value=value,
-                                 delta=delta, error=np.asarray(np.linalg.norm(d), x.dtype),
+                                 delta=delta, error=np.asarray(_dense.norm(d), x.dtype),
                                  gradient=gradient, aux=aux)
         self.log_info(state, "Norm GN Update", {"Objective Value": value})
         return base.OptStep(unravel(x - d), state)

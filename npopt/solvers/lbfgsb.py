@@ -39,6 +39,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
+from .. import _dense
 from .. import tree as T
 from ..kernels import lbfgs_solver as K
 from . import base
@@ -114,17 +115,17 @@ def compact_matrices(S, Y, theta, num_updates):
     from the (m, n) ring buffers (jaxopt's construction, slot order)."""
     m = S.shape[0]
     W = np.concatenate([Y, theta * S], axis=0).T
-    s_dot_yt = S @ Y.T
+    s_dot_yt = _dense.dot(S, Y.T)
     diagonal_ones = (np.arange(m) >= num_updates).astype(S.dtype)
     prev = num_updates % m - 1
     fill_syt = s_dot_yt[prev, prev] if num_updates > 0 else 1.0
     lower_tril = np.tril(s_dot_yt, -1)
     diag = -np.diag(np.diag(s_dot_yt)) + np.diag(diagonal_ones * fill_syt)
-    s_dot_st = S @ S.T
+    s_dot_st = _dense.dot(S, S.T)
     fill_sst = s_dot_st[prev, prev] if num_updates > 0 else 1.0
     sst_adj = np.diag(diagonal_ones * fill_sst) * theta
     m_inv = np.block([[diag, lower_tril.T], [lower_tril, sst_adj + theta * s_dot_st]])
-    return W, np.linalg.inv(m_inv)
+    return W, _dense.inv(m_inv)
 
 
 def cauchy_point(x, g, lower, upper, theta, W, M):
@@ -145,9 +146,9 @@ def cauchy_point(x, g, lower, upper, theta, W, M):
     mask_sorted = t_sorted > eps
     start = int(np.argmax(np.concatenate([mask_sorted, [True]])))
     c = np.zeros(M.shape[-1], M.dtype)
-    p = W.T @ d
-    df = -(d @ d)
-    ddf = -theta * df - (M @ p) @ p
+    p = _dense.dot(W.T, d)
+    df = -_dense.dot(d, d)
+    ddf = -theta * df - _dense.dot(_dense.dot(M, p), p)
     i, df, ddf = K.cauchy_walk(start, df, ddf, t_ind, dt, g, x_bound, x, W, M,
                                np.asarray(theta, M.dtype)[()], np.asarray(eps, M.dtype)[()],
                                c, p, mask_sorted)
@@ -166,11 +167,11 @@ def minimize_subspace(x, g, lower, upper, x_cauchy, c, theta, W, M, free):
     """The direct primal subspace minimisation (Section 5.1 of Byrd et al.),
     backtracked into the box."""
     Wf = W * free[:, None].astype(W.dtype)
-    r_c = g + theta * (x_cauchy - x) - Wf @ (M @ c)            # eq. (5.4)
-    v = M @ (Wf.T @ r_c)
-    N = np.eye(M.shape[-1], dtype=W.dtype) - M @ ((Wf.T @ Wf) / theta)
-    v = np.linalg.solve(N, v)
-    du = -r_c / theta - (Wf @ v) / theta ** 2
+    r_c = g + theta * (x_cauchy - x) - _dense.dot(Wf, _dense.dot(M, c))            # eq. (5.4)
+    v = _dense.dot(M, _dense.dot(Wf.T, r_c))
+    N = np.eye(M.shape[-1], dtype=W.dtype) - _dense.dot(M, _dense.dot(Wf.T, Wf) / theta)
+    v = _dense.solve(N, v)
+    du = -r_c / theta - _dense.dot(Wf, v) / theta ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = np.maximum((upper - x_cauchy) / du, (lower - x_cauchy) / du)
     alpha = np.where(free & (np.abs(du) > 0.0), alpha, 1.0)
@@ -307,9 +308,9 @@ class LBFGSB(base.IterativeSolver):
         new_x, new_g = flat_of(new_params), flat_of(new_grad)
         s = new_x - x
         y = new_g - g
-        curvature = np.vdot(y, s)
+        curvature = _dense.vdot(y, s)
         with np.errstate(divide="ignore", invalid="ignore"):
-            gamma_inv = np.vdot(y, y) / curvature if self.use_gamma \
+            gamma_inv = _dense.vdot(y, y) / curvature if self.use_gamma \
                 else np.ones((), curvature.dtype)[()]
         s_history, y_history = state.s_history, state.y_history
         new_theta, new_num_updates = state.theta, state.num_updates

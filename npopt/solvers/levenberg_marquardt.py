@@ -71,8 +71,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
-import scipy.linalg
 
+from .. import _dense
 from .. import linear_solve
 from .. import tree as T
 from .._checks import check_number
@@ -188,8 +188,8 @@ class LevenbergMarquardt(base.IterativeSolver):
         if self.materialize_jac:
             jac = self._res.dense_jacobian(x, unravel, r, args, kwargs)
             jt = jac.T
-            jtj = jt @ jac
-            gradient = jt @ r.ravel()
+            jtj = _dense.dot(jt, jac)
+            gradient = _dense.dot(jt, r.ravel())
             hess_res = (self._res.hessians(x, unravel, r, args, kwargs)
                         if self.geodesic else None)
             return gradient, jac, jt, jtj, hess_res
@@ -210,7 +210,7 @@ class LevenbergMarquardt(base.IterativeSolver):
         damping_factor = self.damping_parameter * np.max(diag)
         return LevenbergMarquardtState(
             iter_num=np.asarray(0), damping_factor=damping_factor, increase_factor=2,
-            error=np.linalg.norm(gradient), residual=r, value=0.5 * np.sum(np.square(r)),
+            error=_dense.norm(gradient), residual=r, value=0.5 * np.sum(np.square(r)),
             delta=unravel(np.zeros_like(x)), gradient=unravel(gradient), jac=jac, jt=jt,
             jtj=jtj, hess_res=hess_res, aux=aux)
 
@@ -221,24 +221,24 @@ class LevenbergMarquardt(base.IterativeSolver):
         if self.solver == "qr":
             aug_jac = np.vstack([state.jac, np.sqrt(mu) * np.identity(n)])
             aug_res = np.hstack([r, np.zeros(n)])
-            q, rr = scipy.linalg.qr(aug_jac, mode="economic")
+            q, rr = _dense.qr(aug_jac, mode="economic")
             _check_triangular(rr)
-            velocity = scipy.linalg.solve_triangular(rr, q.T @ aug_res)
+            velocity = _dense.solve_triangular(rr, _dense.dot(q.T, aug_res))
         else:
             jtj_corr = state.jtj + mu * np.identity(n)
             kind = self.solver if self.solver in ("lu", "inv") else "cholesky"
             velocity = getattr(linear_solve, "solve_" + kind)(jtj_corr, g)
         if not self.geodesic:
             return velocity, None
-        rpp = (state.hess_res @ velocity) @ velocity
+        rpp = _dense.dot(_dense.dot(state.hess_res, velocity), velocity)
         if self.solver == "qr":
-            acceleration = scipy.linalg.solve_triangular(rr, q.T @ np.hstack([rpp, np.zeros(n)]))
+            acceleration = _dense.solve_triangular(rr, _dense.dot(q.T, np.hstack([rpp, np.zeros(n)])))
         elif self.solver == "lu":
-            acceleration = np.linalg.solve(jtj_corr, state.jt) @ rpp
+            acceleration = _dense.dot(_dense.solve(jtj_corr, state.jt), rpp)
         elif self.solver == "inv":
-            acceleration = np.linalg.inv(jtj_corr) @ state.jt @ rpp
+            acceleration = _dense.dot(_dense.dot(_dense.inv(jtj_corr), state.jt), rpp)
         else:
-            acceleration = scipy.linalg.solve(jtj_corr, state.jt, assume_a="pos") @ rpp
+            acceleration = _dense.dot(_dense.cho_solve(_dense.cholesky(jtj_corr), state.jt), rpp)
         return velocity, acceleration
 
     def _matrix_free_step(self, state, x, unravel, g, r, args, kwargs):
@@ -271,7 +271,7 @@ class LevenbergMarquardt(base.IterativeSolver):
         if self.geodesic:
             delta = delta + 0.5 * acceleration
             with np.errstate(divide="ignore", invalid="ignore"):
-                contribution_ratio_diff = (np.linalg.norm(acceleration) / np.linalg.norm(velocity)
+                contribution_ratio_diff = (_dense.norm(acceleration) / _dense.norm(velocity)
                                            - self.contribution_ratio_threshold)
         else:
             contribution_ratio_diff = 0.0
@@ -281,7 +281,7 @@ class LevenbergMarquardt(base.IterativeSolver):
         r_next, aux_next = self._res(unravel(updated), args, kwargs, r.shape)
         mu, nu = state.damping_factor, state.increase_factor
         with np.errstate(all="ignore"):
-            gain_ratio_denom = (0.5 * delta) @ (mu * delta - g)
+            gain_ratio_denom = _dense.dot(0.5 * delta, mu * delta - g)
             loss_next = 0.5 * np.sum(np.square(r_next))
             gain_ratio = (loss_curr - loss_next) / gain_ratio_denom
 
@@ -300,7 +300,7 @@ class LevenbergMarquardt(base.IterativeSolver):
         new_value = 0.5 * np.sum(np.square(residual))
         state = LevenbergMarquardtState(
             iter_num=state.iter_num + 1, damping_factor=damping_factor,
-            increase_factor=increase_factor, error=np.linalg.norm(gradient), residual=residual,
+            increase_factor=increase_factor, error=_dense.norm(gradient), residual=residual,
             value=new_value, delta=unravel(delta), gradient=unravel(gradient), jac=jac, jt=jt,
             jtj=jtj, hess_res=hess_res, aux=aux)
         self.log_info(state, "Gradient Norm", {"Objective Value": new_value,

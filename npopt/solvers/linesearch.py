@@ -46,6 +46,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 
+from .. import _dense
 from .. import tree as T
 from ..kernels import lbfgs_solver as K
 from . import base
@@ -102,12 +103,12 @@ def slope(grad, d):
     """``Re <conj(grad), d> = Re sum_i grad_i d_i`` over all leaves, added in leaf
     order (jaxopt's ``tree_vdot_real(tree_conj(grad), d)``)."""
     if type(grad) is np.ndarray and type(d) is np.ndarray:
-        return np.dot(grad.reshape(-1), d.reshape(-1)).real
+        return _dense.dot(grad.reshape(-1), d.reshape(-1)).real
     lg = T.tree_leaves(grad)
     ld = T.tree_structure(grad).flatten_up_to(d, "descent_direction")
     total = None
     for a, b in zip(lg, ld):
-        v = np.dot(np.ravel(a), np.ravel(b)).real
+        v = _dense.dot(np.ravel(a), np.ravel(b)).real
         total = v if total is None else total + v
     return total
 

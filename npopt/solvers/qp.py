@@ -53,8 +53,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
-import scipy.linalg
 
+from .. import _dense
 from .. import linear_solve
 from .. import tree as T
 from . import base
@@ -75,10 +75,10 @@ class DenseLinearOperator:
         return self.matvec(x)
 
     def matvec(self, x):
-        return T.tree_map(np.dot, self.pytree, x)
+        return T.tree_map(_dense.dot, self.pytree, x)
 
     def rmatvec(self, _, y):
-        return T.tree_map(lambda w, yi: np.dot(np.transpose(w), yi), self.pytree, y)
+        return T.tree_map(lambda w, yi: _dense.dot(np.transpose(w), yi), self.pytree, y)
 
     def matvec_and_rmatvec(self, x, y):
         return self.matvec(x), self.rmatvec(x, y)
@@ -129,7 +129,7 @@ class FunctionalLinearOperator:
 
     def rmatvec(self, x, y):
         mat, unravel = self._matrix(x)
-        return unravel(mat.T @ T.ravel(y)[0])
+        return unravel(_dense.dot(mat.T, T.ravel(y)[0]))
 
     def matvec_and_rmatvec(self, x, y):
         return self.matvec(x), self.rmatvec(x, y)
@@ -469,7 +469,7 @@ class BoxCDQP(base.IterativeSolver):
         x = x if x.dtype.kind == "f" else x.astype(np.float64)
         error = 0.0
         for i in range(x.shape[0]):
-            g_i = np.dot(Q[i], x) + c[i]
+            g_i = _dense.dot(Q[i], x) + c[i]
             h_i = Q[i, i]
             step = 0.0 if h_i == 0 else g_i / h_i
             x_i = min(max(x[i] - step, l[i]), u[i])
@@ -483,7 +483,7 @@ class BoxCDQP(base.IterativeSolver):
         """``clip(x - (Qx + c), l, u) - x``: zero at the solution."""
         Q, c = params_obj
         l, u = params_ineq
-        grad = np.dot(Q, sol) + c
+        grad = _dense.dot(Q, sol) + c
         return np.clip(sol - grad, l, u) - sol
 
 
@@ -560,7 +560,7 @@ class _OSQPLUSolver:
     def _factor(params_Q, params_A, sigma, rho_bar):
         def lu(Q, A):
             Q, A = np.asarray(Q), np.asarray(A)
-            return scipy.linalg.lu_factor(Q + sigma * np.eye(len(Q)) + rho_bar * A.T @ A)
+            return _dense.lu_factor(Q + sigma * np.eye(len(Q)) + rho_bar * _dense.dot(A.T, A))
         return T.tree_map(lu, params_Q, params_A, is_leaf=lambda x: isinstance(x, np.ndarray))
 
     def init_state(self, init_params, params_Q, params_A, sigma, rho_bar):
@@ -572,7 +572,7 @@ class _OSQPLUSolver:
 
     def run(self, b, osqp_state):
         _, factors = osqp_state.solver_state
-        sol = T.tree_map(lambda bi, f: scipy.linalg.lu_solve(f, bi, check_finite=False), b,
+        sol = T.tree_map(lambda bi, f: _dense.lu_solve(f[0], f[1], bi), b,
                          factors)
         return sol, osqp_state.solver_state
 

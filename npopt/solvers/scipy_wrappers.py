@@ -75,6 +75,7 @@ import scipy.optimize
 import scipy.sparse
 from scipy.sparse.linalg import LinearOperator
 
+from .. import _dense
 from .. import tree as T
 from .._checks import check_float_dtype
 from . import base
@@ -674,7 +675,7 @@ class ScipyLeastSquares(_ScipyWrapper):
         if isinstance(J, LinearOperator):
             g = J.rmatvec(w)
         else:
-            g = np.asarray(J).T @ w
+            g = _dense.dot(np.asarray(J).T, w)
         return x, np.asarray(g).astype(x.dtype), unravel
 
     def optimality_fun(self, sol, *args, **kwargs):
