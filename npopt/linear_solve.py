@@ -299,7 +299,7 @@ def _matrix_matvec(op, name, x_space, b_space):
                          f"{type(op).__name__} of shape {shape}")
     if isinstance(op, np.ndarray):
         return lambda v: b_space.tree(_dense.dot(op, x_space.flat(v)))
-    return lambda v: b_space.tree(op @ x_space.flat(v))
+    return lambda v: b_space.tree(op @ x_space.flat(v))   # cpu-ok: sparse/LinearOperator
 
 
 class _Operator:
@@ -406,8 +406,10 @@ def _materialize(matvec, b, ridge):
         _matrix_matvec(matvec, "matvec", space, space)          # shape check
         if hasattr(matvec, "toarray"):                           # scipy.sparse
             A = matvec.toarray()
-        else:                                                    # ndarray, LinearOperator
-            A = matvec @ np.eye(n, dtype=space.dtype)
+        elif isinstance(matvec, np.ndarray):
+            A = matvec
+        else:                                                    # LinearOperator
+            A = matvec @ np.eye(n, dtype=space.dtype)            # cpu-ok: the user's operator
         A = np.array(A, dtype=np.result_type(A, space.dtype))    # a copy: ridge is added
         products = 0
     elif callable(matvec):
@@ -795,7 +797,7 @@ def _dense_adjoint(matrix, b, x_like):
     mat_h = matrix.adjoint() if hasattr(matrix, "adjoint") else matrix.conj().T
     if isinstance(mat_h, np.ndarray):
         return lambda y: x_space.tree(_dense.dot(mat_h, b_space.flat(y)))
-    return lambda y: x_space.tree(mat_h @ b_space.flat(y))
+    return lambda y: x_space.tree(mat_h @ b_space.flat(y))   # cpu-ok: sparse/LinearOperator
 
 
 def solve_normal_cg(matvec, b, ridge=None, init=None, *, rmatvec=None, tol=1e-5,

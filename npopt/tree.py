@@ -774,7 +774,7 @@ def _weighted_sum(weights, x):
     x = np.asarray(x)
     w = np.asarray(weights)
     if x.ndim == 0 or w.ndim != 1 or w.shape[0] != x.shape[0]:
-        return np.tensordot(w, x, axes=1)     # numpy's error for mismatched shapes
+        return np.tensordot(w, x, axes=1)     # cpu-ok: raises numpy's error for these shapes
     return _dense.dot(w, x.reshape(x.shape[0], -1)).reshape(x.shape[1:])
 
 
