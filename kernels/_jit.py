@@ -11,19 +11,62 @@
   least ``PARALLEL_THRESHOLD`` elements. Thread start-up costs microseconds,
   so small arrays stay serial. Set ``NPOPT_PARALLEL_THRESHOLD`` (or
   ``npopt.kernels._jit.PARALLEL_THRESHOLD``) to tune it; a huge value forces
-  serial kernels.
+  serial kernels. Both loops give bit-identical results (every iteration
+  computes its elements alone; reductions add fixed ``CHUNK``-sized partial
+  sums in index order), so which one runs never changes a number.
+* Threads and fork (see ``parallel_gate``): npopt leaves numba's threading
+  layer to the user and to numba (``NUMBA_THREADING_LAYER``; numba's
+  default takes 'tbb' if installed, else 'omp', else 'workqueue') and makes
+  its own parallel launches safe under whichever layer runs, falling back
+  to the serial loop where a parallel launch would not be:
+
+  - 'tbb': always parallel (thread-safe and fork-safe);
+  - 'omp': parallel, except in a process forked from the one that started
+    GNU OpenMP, where a parallel region kills the process ("fork() called
+    from a process already using GNU OpenMP"): such a child runs serially;
+  - 'workqueue' (fork-safe, but a second concurrent launch aborts the
+    process): one npopt parallel launch at a time, behind a non-blocking
+    lock; a thread that finds it taken runs the serial loop meanwhile.
+    npopt cannot guard other code's parallel numba functions: with
+    'workqueue', do not run those from several threads at once.
+
+  (One case goes undetected: npopt imported for the first time in a child
+  forked from a process whose own code had started GNU OpenMP.)
+
+  npopt never sets the threading layer itself: it is process-global, and
+  any choice would be imposed on every other numba user in the process. To
+  keep forked children parallel too, install ``tbb`` or set
+  ``NUMBA_THREADING_LAYER=workqueue`` (or ``forksafe``).
 * CUDA: ``numba.cuda.jit(cache=True)`` without signatures, so nothing is
   compiled before an array lives on a device. Kernels call the same scalar
-  ``rule`` functions as the CPU loops. ``numba.cuda`` is optional (the
-  ``cuda`` extra): without it, ``cuda`` below is None and CUDA kernels raise
-  when launched.
+  ``rule`` functions as the CPU loops, but never the CPU's compilation of
+  them: numba-cuda, when a kernel calls an ``njit`` function, compiles it
+  for the GPU with that function's CPU options, and turns any non-empty
+  fast-math set, ``{'contract'}`` included, into *all* fast-math flags
+  (``div.approx.f32``, ``tanh.approx.f32``, ``ex2/lg2.approx`` for ``**``).
+  So ``CudaKernel`` compiles ``device_function()``: the kernel's source
+  bound to globals in which every numba CPU function it calls (rules, and
+  recursively the rules those call) is a ``cuda.jit(device=True)`` function
+  of the same Python source, without fast-math flags (so call rules by
+  their global name, ``from .apply import finish``, never as a module
+  attribute or through a closure). CUDA contracts FMAs by default, which
+  is the CPU's one flag. ``tools/ptx_check.py`` compiles
+  every kernel to PTX and fails on any approximate instruction. Under
+  numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) kernels run as Python
+  and call the CPU-compiled rules, as the CPU loops do. ``numba.cuda`` is
+  optional (the ``cuda`` extra): without it, ``cuda`` below is None and CUDA
+  kernels raise when launched.
 * Compilation is lazy and per dtype: float32 and float64 are the only
   specialisations that occur.
 """
 import os
+import sys
+import threading
 import types
 
+import numba
 from numba import njit
+from numba.core.registry import CPUDispatcher
 
 try:  # the CUDA target is optional (pip install npopt[cuda])
     from numba import cuda
@@ -32,6 +75,7 @@ except ImportError:  # pragma: no cover - depends on the installation
 
 FASTMATH = frozenset({"contract"})
 CPU_OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=set(FASTMATH))
+CUDA_OPTIONS = dict(cache=True)          # no fastmath: see the module docstring
 PARALLEL_THRESHOLD = int(os.environ.get("NPOPT_PARALLEL_THRESHOLD", 1 << 17))
 BLOCK_SIZE = 256          # CUDA threads per block
 MAX_BLOCKS = 1024         # CUDA grid cap; kernels use grid-stride loops
@@ -39,25 +83,111 @@ CHUNK = 4096              # reduction chunk: partial sums over fixed chunks, com
 
 
 def rule(fn):
-    """A scalar update rule: called per element by CPU loops and CUDA kernels."""
+    """A scalar update rule: called per element by CPU loops and CUDA kernels.
+
+    Returns the CPU compilation (an njit dispatcher); CUDA kernels get a
+    device function of ``fn`` instead (``CudaKernel.device_function``).
+    """
     return njit(**CPU_OPTIONS)(fn)
 
 
-def _renamed(fn, suffix):
-    # numba names its cache files after the function's qualified name, so the
-    # parallel compilation of a loop needs its own name to get its own file.
-    clone = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix,
-                               fn.__defaults__, fn.__closure__)
+def _renamed(fn, suffix, globals_=None):
+    # A copy of fn named name+suffix (numba names its cache files after the
+    # qualified name: the parallel compilation of a loop needs its own file),
+    # optionally bound to other globals (the CUDA retargeting below).
+    clone = types.FunctionType(fn.__code__, fn.__globals__ if globals_ is None else globals_,
+                               fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
     clone.__qualname__ = fn.__qualname__ + suffix
     clone.__module__ = fn.__module__
     clone.__doc__ = fn.__doc__
+    clone.__kwdefaults__ = fn.__kwdefaults__
     return clone
+
+
+# --- threads and fork: which launches may run the parallel loop ----------------------
+
+class _Always:
+    """A gate that always opens (the layer is safe here)."""
+
+    def acquire(self, blocking=True):
+        return True
+
+    def release(self):
+        pass
+
+
+class _Never(_Always):
+    """A gate that never opens (a parallel launch would kill the process)."""
+
+    def acquire(self, blocking=True):
+        return False
+
+
+_ALWAYS, _NEVER = _Always(), _Never()
+_state_lock = threading.Lock()
+_layer = None            # numba's threading layer, once started
+_layer_pid = None        # the process that started it
+_workqueue_lock = threading.Lock()
+
+
+def _started_layer():
+    """Start numba's threading layer (the one numba's configuration picks,
+    as the first parallel launch would) and return its name."""
+    global _layer, _layer_pid
+    if _layer is None:
+        with _state_lock:
+            if _layer is None:
+                from numba.np.ufunc import parallel
+                parallel._launch_threads()
+                if _layer_pid is None:
+                    _layer_pid = os.getpid()
+                _layer = numba.threading_layer()
+    return _layer
+
+
+def _gnu_openmp():
+    from numba.np.ufunc import omppool
+    return getattr(omppool, "openmp_vendor", "GNU") == "GNU"
+
+
+def parallel_gate():
+    """The gate a parallel launch must acquire (non-blocking) in this process
+    and thread; when it does not open, the serial loop runs instead (same
+    numbers). See the module docstring."""
+    layer = _started_layer()
+    if layer == "workqueue":
+        return _workqueue_lock
+    if layer == "omp" and os.getpid() != _layer_pid and _gnu_openmp():
+        return _NEVER
+    return _ALWAYS
+
+
+def _before_fork():
+    # A layer started by someone else before npopt looked was still started
+    # by this process: a forked child must know that.
+    global _layer_pid
+    parallel = sys.modules.get("numba.np.ufunc.parallel")   # no import in a fork hook
+    if _layer_pid is None and getattr(parallel, "_is_initialized", False):
+        _layer_pid = os.getpid()
+
+
+def _after_fork_in_child():
+    # The child has one thread: a lock held by another of the parent's
+    # threads at the fork would never be released.
+    global _workqueue_lock, _state_lock
+    _workqueue_lock = threading.Lock()
+    _state_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):   # POSIX
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 class CpuKernel:
     """A CPU loop over flat arrays, serial below PARALLEL_THRESHOLD elements.
 
-    The first argument's length decides: ``kernel(x, ...)``.
+    The first argument's length decides: ``kernel(x, ...)``. Large arrays run
+    the parallel loop when ``parallel_gate()`` lets them, else the serial one.
     """
 
     def __init__(self, fn):
@@ -69,13 +199,59 @@ class CpuKernel:
 
     def __call__(self, *args):
         if args[0].shape[0] >= PARALLEL_THRESHOLD:
-            return self.parallel(*args)
+            gate = parallel_gate()
+            if gate.acquire(blocking=False):
+                try:
+                    return self.parallel(*args)
+                finally:
+                    gate.release()
         return self.serial(*args)
 
 
 def cpu_kernel(fn):
     """Decorator: compile a flat-array loop for the CPU (see CpuKernel)."""
     return CpuKernel(fn)
+
+
+# --- CUDA: the rules as device functions without fast-math ---------------------------
+
+def _global_names(code):
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _retargeted(fn, suffix, memo):
+    """``fn`` bound to a copy of its globals in which each numba CPU function
+    it refers to is replaced by a CUDA device function of its Python source
+    (compiled without fast-math), recursively."""
+    for cell in fn.__closure__ or ():
+        if isinstance(cell.cell_contents, CPUDispatcher):
+            raise TypeError(f"npopt: {fn.__qualname__} calls the numba function "
+                            f"{cell.cell_contents.__name__} through a closure; CUDA kernels "
+                            "and rules must call rules as module globals")
+    swaps = {}
+    for name in _global_names(fn.__code__):
+        obj = fn.__globals__.get(name)
+        if isinstance(obj, CPUDispatcher):
+            swaps[name] = _device_function(obj.py_func, memo)
+    return _renamed(fn, suffix, {**fn.__globals__, **swaps})
+
+
+def _device_function(fn, memo):
+    if fn not in memo:
+        memo[fn] = None
+        memo[fn] = cuda.jit(device=True)(_retargeted(fn, "", memo))
+    elif memo[fn] is None:
+        raise TypeError(f"npopt: {fn.__qualname__} is recursive; CUDA device functions "
+                        "cannot be")
+    return memo[fn]
+
+
+def _simulated():
+    return bool(getattr(numba.config, "ENABLE_CUDASIM", 0))
 
 
 class CudaKernel:
@@ -87,13 +263,24 @@ class CudaKernel:
         self.__name__ = fn.__name__
         self._kernel = None
 
+    def device_function(self):
+        """The Python function compiled for the GPU: ``py_func`` calling CUDA
+        device functions (no fast-math) instead of the CPU-compiled rules.
+
+        Renamed ``<name>__exact`` so that numba's cache never serves a kernel
+        compiled before this policy (the cache is keyed by the kernel's own
+        file, which did not change). Each call builds fresh device functions.
+        """
+        return _retargeted(self.py_func, "__exact", {})
+
     def __call__(self, n, *args):
         if self._kernel is None:
             if cuda is None:
                 raise RuntimeError(
                     "npopt: a CUDA array was given but numba's CUDA target is not "
                     "installed; pip install 'npopt[cuda]' (numba-cuda)")
-            self._kernel = cuda.jit(cache=True)(self.py_func)
+            fn = self.py_func if _simulated() else self.device_function()
+            self._kernel = cuda.jit(**CUDA_OPTIONS)(fn)
         blocks = max(1, min(MAX_BLOCKS, (n + BLOCK_SIZE - 1) // BLOCK_SIZE))
         self._kernel[blocks, BLOCK_SIZE](*args)
 

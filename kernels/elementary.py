@@ -67,3 +67,9 @@ def cos(x, out):
 def tanh(x, out):
     for i in range(x.shape[0]):
         out[i] = math.tanh(x[i])
+
+
+@njit(**CPU_OPTIONS)
+def arctan(x, out):
+    for i in range(x.shape[0]):
+        out[i] = math.atan(x[i])

@@ -78,7 +78,7 @@ def check_float_dtype(name, dtype, allow_none=True):
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in FLOAT_DTYPES:
+    if dt is None or dt not in FLOAT_DTYPES:     # np.dtype('float64') == None is True
         raise TypeError(f"{name}: expected None, float32 or float64, got {dtype!r}")
     return dt
 
@@ -92,7 +92,20 @@ def check_state(name, state, cls, owner):
     return state
 
 
-def fail_leaf_dtype(name, dtype):
+def fail_leaf_dtype(name, dtype, what="params"):
+    """``what``: the argument the leaf belongs to, as the user calls it."""
+    what = what.split(".")[0].split(" ")[0]
     raise TypeError(
         f"{name}: expected floating-point leaves (float32 or float64), got a leaf "
-        f"of dtype {dtype}; integer and complex params are not supported by this rule")
+        f"of dtype {dtype}; integer and complex {what} are not supported by this rule")
+
+
+def check_finite_scalar(name, x, when=""):
+    """A per-step hyperparameter (a schedule's value) must be finite."""
+    try:
+        ok = bool(np.all(np.isfinite(x)))
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name}: expected a finite number{when}, got {_describe(x)}")
+    return x

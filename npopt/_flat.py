@@ -10,14 +10,164 @@ Buffers made here are handed back to the user as trees of *views* into
 them. When such a tree comes back (the state or params of the next step),
 ``gather`` recognises it and uses the buffer as it is: the steady state of
 ``step`` copies nothing.
+
+What a fused ``step`` needs on top of that (``params_in_place``,
+``grads_for``, ``Layout.bind``) lives here too, so that every fused rule
+makes the same checks, before its first kernel:
+
+* params: scalars (Python or NumPy) and non-contiguous leaves are copied
+  (the step then returns new arrays), read-only leaves are refused;
+* grads: structure, shapes, host/device, and dtypes; integer, boolean and
+  Python-scalar gradients take the params' dtype (as JAX's promotion does
+  in every rule but plain sgd, whose update alone is computed in float64),
+  a float dtype other than the params' raises ``Promote`` (the step then
+  runs ``update`` + ``apply_updates``, which promote as optax does);
+* state: structure, shapes, dtypes (``Promote`` again for another float
+  dtype), read-only leaves, and *consumption*. ``step`` works in place and
+  consumes the state it is given, like a donated buffer in JAX: a consumed
+  state raises ``ConsumedStateError`` when it comes back (to ``step`` or
+  ``update``). The mark is one token per state field: the field's first
+  leaf is recorded (by identity, weakly) once the step has passed its
+  checks, and the new state holds a fresh view in its place. It costs two
+  dict operations and one ``ndarray.view`` per field.
 """
+import weakref
 from typing import NamedTuple, Tuple
 
 import numpy as np
 
 from . import _target
 from ._checks import FLOAT_DTYPES, fail_leaf_dtype
-from .tree import tree_flatten, tree_unflatten
+from .tree import _LEAF, _key_str, tree_flatten, tree_unflatten
+
+
+class Promote(TypeError):
+    """A grads or state leaf of another float dtype than the fused kernels
+    expect. Raised before any buffer is touched; ``GradientTransformation.step``
+    catches it and runs ``update`` + ``apply_updates`` instead, which promote
+    dtypes as optax does (float32 params with float64 grads get float64
+    moments and updates, rounded back to float32 by ``apply_updates``)."""
+
+
+class DtypeMismatch(TypeError):
+    """A leaf of the other float dtype than ``update`` expects, in a
+    transformation whose ``update`` does not promote dtypes as optax does."""
+
+
+class ConsumedStateError(ValueError):
+    """A state that ``step`` consumed (updated in place) was used again."""
+
+
+def leaf_path(treedef, i):
+    """The path of leaf ``i`` of ``treedef`` (``"['w'][0]"``), "" for a bare leaf."""
+    spec, parts = treedef._spec, []
+    if i < 0 or i >= treedef.num_leaves:
+        return ""
+
+    def count(s):
+        if s is _LEAF:
+            return 1
+        return sum(count(k) for k in s[2])
+    while spec is not _LEAF:
+        t, aux, kids = spec
+        for k, kid in enumerate(kids):
+            n = count(kid)
+            if i < n:
+                parts.append(_key_str(t, aux, k))
+                spec = kid
+                break
+            i -= n
+        else:  # pragma: no cover - i is in range
+            return ""
+    return "".join(parts)
+
+
+def _at(treedef, i):
+    p = leaf_path(treedef, i)
+    return f" at {p}" if p else ""
+
+
+# -- consumed states ------------------------------------------------------
+_CONSUMED = {}      # id(token leaf) -> weak reference to it
+
+
+def _prune(table, alive):
+    """Drops the entries of dead objects (an id is only trusted while its
+    weak reference is alive, so dead entries are harmless until pruned)."""
+    for k in [k for k, e in list(table.items()) if not alive(e)]:
+        table.pop(k, None)
+
+
+def mark_consumed(leaf):
+    """Records that the state field whose first leaf is ``leaf`` was consumed."""
+    try:
+        r = weakref.ref(leaf)
+    except TypeError:          # an object without weak references: not tracked
+        return
+    if len(_CONSUMED) >= _PRUNE_AT[0]:
+        _prune(_CONSUMED, lambda r: r() is not None)
+        _PRUNE_AT[0] = max(1024, 2 * len(_CONSUMED))
+    _CONSUMED[id(leaf)] = r
+
+
+_PRUNE_AT = [1024]
+
+
+def is_consumed(leaf):
+    r = _CONSUMED.get(id(leaf))
+    return r is not None and r() is leaf
+
+
+def bind_custom(tree, name, bufs, rebuild, target):
+    """``Layout.bind`` for a state field gathered by its own code (per-leaf
+    scalars, per-axis accumulators): checks that ``tree`` was not consumed
+    and that the buffers the kernels will overwrite are writable; returns
+    ``(new_tree, token)``, new_tree = ``rebuild(bufs)`` (fresh views)."""
+    leaves = tree_flatten(tree)[0]
+    first = leaves[0] if leaves else None
+    if first is not None and is_consumed(first):
+        _fail_consumed(name)
+    if not target.device:
+        for i, x in enumerate(leaves):
+            if isinstance(x, np.ndarray) and not x.flags.writeable:
+                raise ValueError(
+                    f"{name}: leaf {i} is read-only; step updates the state in place: pass "
+                    f"a writable copy (npopt.tree.tree_map(np.array, state)) or use update()")
+    if first is None:
+        return tree, None
+    return rebuild(bufs), first
+
+
+# -- what a state was made for ---------------------------------------------
+_ORIGIN = {}        # id(first leaf of a state field) -> (weak reference, key)
+
+
+def set_origin(leaf, key):
+    """Records what the state holding ``leaf`` was made for (e.g. the params'
+    shapes, where the state's own shapes cannot tell)."""
+    try:
+        r = weakref.ref(leaf)
+    except TypeError:
+        return
+    if len(_ORIGIN) >= 1024:
+        _prune(_ORIGIN, lambda e: e[0]() is not None)
+    _ORIGIN[id(leaf)] = (r, key)
+
+
+def origin_of(leaf):
+    """What ``set_origin`` recorded for ``leaf``, or None."""
+    e = _ORIGIN.get(id(leaf))
+    if e is not None and e[0]() is leaf:
+        return e[1]
+    return None
+
+
+def _fail_consumed(name):
+    raise ConsumedStateError(
+        f"{name}: this state was consumed by an earlier step(), which updates the "
+        f"state in place (like a donated buffer in JAX) and returns the new one; "
+        f"use the state that step returned (or a copy made before the step), or "
+        f"update() + apply_updates(), which never modify their inputs")
 
 
 class Group(NamedTuple):
@@ -84,7 +234,7 @@ class Layout:
                     leaves[i]._npopt_base = buf   # device views do not know their base
         return tree_unflatten(self.treedef, leaves)
 
-    def gather(self, tree, name, dtype_of=None):
+    def gather(self, tree, name, dtype_of=None, ref="params"):
         """Flat buffers (one per group) holding ``tree``'s leaves.
 
         ``tree`` must have this layout's structure and shapes (a ValueError
@@ -92,47 +242,169 @@ class Layout:
         ``dtype_of[group index]`` when given (states with their own dtype).
         Zero-copy when the leaves are views laid out as ``views`` makes them.
         """
-        return self.gather_report(tree, name, dtype_of)[0]
+        return self.gather_report(tree, name, dtype_of, ref=ref)[0]
 
-    def gather_report(self, tree, name, dtype_of=None, leaves=None):
+    def gather_report(self, tree, name, dtype_of=None, leaves=None, ref="params"):
         """(buffers, copied): copied is True when a buffer had to be assembled.
 
-        ``leaves``: the tree's leaves when already known (from ``layout_of``)."""
+        ``leaves``: the tree's leaves when already known (from ``layout_of``).
+        ``ref``: what the layout was made from, for messages ("updates" in
+        ``update``)."""
         if leaves is None:
-            leaves = self.leaves_of(tree, name)
+            leaves = self.leaves_of(tree, name, ref)
         bufs, copied = [], False
         for gi, g in enumerate(self.groups):
             dt = g.dtype if dtype_of is None else dtype_of[gi]
-            buf, c = _gather_group(g, leaves, dt, name, self.target)
+            buf, c = _gather_group(g, leaves, dt, name, self.target, self.treedef, ref=ref)
             bufs.append(buf)
             copied = copied or c
         return bufs, copied
 
-    def leaves_of(self, tree, name):
-        """Leaves of tree, checked against this layout's structure and shapes."""
+    def gather_promoted(self, tree, name, min_dtypes=None, ref="params", own=False):
+        """(buffers, dtypes) of a state field in ``update``, promoted as optax
+        (jnp) would: group ``gi``'s buffer has the dtype promoting
+        ``min_dtypes[gi]`` (default: the group's dtype; with ``own``, none:
+        the leaves' own dtype) with its leaves' dtypes. Leaves of another
+        dtype are converted (copied)."""
+        leaves = self.leaves_of(tree, name, ref)
+        bufs, dts = [], []
+        for gi, g in enumerate(self.groups):
+            if own and g.leaf_ids:
+                dt = np.dtype(leaves[g.leaf_ids[0]].dtype)
+            else:
+                dt = np.dtype(g.dtype if min_dtypes is None else min_dtypes[gi])
+            for i in g.leaf_ids:
+                ldt = leaves[i].dtype
+                if ldt != dt:
+                    if np.dtype(ldt) not in FLOAT_DTYPES:
+                        fail_leaf_dtype(f"{name} (leaf {i}{_at(self.treedef, i)})", ldt, name)
+                    dt = np.promote_types(dt, ldt)
+            bufs.append(self.gather_group_as(gi, leaves, dt, name, ref))
+            dts.append(dt)
+        return bufs, dts
+
+    def gather_group_as(self, gi, leaves, dtype, name, ref="params"):
+        """Group ``gi``'s buffer of ``leaves``, converted to ``dtype`` where needed."""
+        g = self.groups[gi]
+        if any(leaves[i].dtype != dtype for i in g.leaf_ids):
+            if self.target.device:
+                raise TypeError(
+                    f"{name}: leaves of dtype {leaves[g.leaf_ids[0]].dtype} where "
+                    f"{dtype} is needed; npopt does not convert dtypes on a CUDA device: "
+                    f"give grads and state the params' dtype")
+            leaves = list(leaves)
+            for i in g.leaf_ids:
+                leaves[i] = np.asarray(leaves[i]).astype(dtype)
+        return _gather_group(g, leaves, dtype, name, self.target, self.treedef, ref=ref)[0]
+
+    def leaves_of(self, tree, name, ref="params"):
+        """Leaves of tree, checked against this layout's structure and shapes.
+
+        ``ref`` names what the layout was made from (in messages). The first
+        leaf of a state (``name`` starting with "state") must not have been
+        consumed by a step."""
+        return self._leaves(tree, name, ref)[0]
+
+    def _leaves(self, tree, name, ref="params"):
+        """(leaves, converted): converted is True when a leaf was not an array
+        (a Python or NumPy scalar) and was made one."""
+        if type(tree) is np.ndarray and self.treedef._spec is _LEAF:     # fast path
+            if tree.shape != self.shapes[0]:
+                raise ValueError(
+                    f"{name}: leaf 0 has shape {tree.shape}, expected {self.shapes[0]} "
+                    f"(the shape of the matching {ref} leaf)")
+            if name[:5] == "state" and is_consumed(tree):
+                _fail_consumed(name)
+            return [tree], False
         try:
             leaves = self.treedef.flatten_up_to(tree)
         except (ValueError, TypeError) as e:
+            also = (" (the state and the updates do not match: the state was made by "
+                    "init for other params, or the updates do not have the params' "
+                    "structure)" if ref == "updates" and name[:5] == "state" else "")
             raise ValueError(
-                f"{name}: expected a tree with the structure of the params "
-                f"{self.treedef}, got {tree_flatten(tree)[1]}") from e
+                f"{name}: expected a tree with the structure of the {ref} "
+                f"{self.treedef}, got {tree_flatten(tree)[1]}{also}") from e
+        converted = False
         for i, (x, shape) in enumerate(zip(leaves, self.shapes)):
-            if not hasattr(x, "dtype"):
+            if _needs_array(x):
+                if not isinstance(x, (bool, int, float, complex, np.generic)):
+                    raise TypeError(
+                        f"{name}: leaf {i}{_at(self.treedef, i)} is a "
+                        f"{type(x).__name__}, expected an array or a number")
                 leaves[i] = x = np.asarray(x)
+                converted = True
             if x.shape != shape:
                 raise ValueError(
                     f"{name}: leaf {i} has shape {x.shape}, expected {shape} "
-                    f"(the shape of the matching params leaf)")
-        return leaves
+                    f"(the shape of the matching {ref} leaf{_at(self.treedef, i)})")
+        if leaves and name[:5] == "state" and is_consumed(leaves[0]):
+            _fail_consumed(name)
+        return leaves, converted
+
+    # -- fused steps ------------------------------------------------------
+    def bind(self, tree, name, dtype_of=None):
+        """A state field for a fused step, which overwrites it in place.
+
+        Returns ``(bufs, new_tree, token)``: the flat buffers (one per group)
+        the kernels may overwrite, the tree to put in the new state (views of
+        those buffers, with a fresh first leaf), and the leaf to mark
+        consumed once every check of the step has passed (None for a tree
+        without leaves). Raises, before anything is written: ValueError
+        (structure, shapes, a read-only leaf, a consumed state), TypeError
+        (a non-float leaf) or ``Promote`` (a leaf of the other float dtype).
+        """
+        if (type(tree) is np.ndarray and self.treedef._spec is _LEAF     # fast path
+                and tree.shape == self.shapes[0] and not self.target.device
+                and tree.dtype == (self.dtypes[0] if dtype_of is None else dtype_of[0])):
+            f = tree.flags
+            if f.c_contiguous and f.writeable and not is_consumed(tree):
+                return [tree if tree.ndim == 1 else tree.reshape(-1)], tree.view(), tree
+        leaves, converted = self._leaves(tree, name)
+        bufs, copied = [], converted
+        for gi, g in enumerate(self.groups):
+            dt = g.dtype if dtype_of is None else dtype_of[gi]
+            buf, c = _gather_group(g, leaves, dt, name, self.target, self.treedef, True)
+            i = None if self.target.device else _readonly_leaf(g, leaves, buf, c)
+            if i is not None:
+                raise ValueError(
+                    f"{name}: leaf {i}{_at(self.treedef, i)} is read-only; step updates "
+                    f"the state in place: pass a writable copy (npopt.tree.tree_map("
+                    f"np.array, state)) or use update() + apply_updates()")
+            bufs.append(buf)
+            copied = copied or c
+        if not leaves:
+            return bufs, tree, None
+        if copied or self.target.device:
+            return bufs, self.views(bufs), leaves[0]
+        if self.treedef._spec is _LEAF:
+            return bufs, leaves[0].view(), leaves[0]
+        fresh = list(leaves)
+        fresh[0] = leaves[0].view()
+        return bufs, tree_unflatten(self.treedef, fresh), leaves[0]
 
 
-def _gather_group(g, leaves, dtype, name, target):
+def _gather_group(g, leaves, dtype, name, target, treedef=None, promote=False,
+                  ref="params/state"):
     ids = g.leaf_ids
     for i in ids:
         if leaves[i].dtype != dtype:
-            raise TypeError(
+            at = _at(treedef, i) if treedef is not None else ""
+            if ref == "params":
+                ref = "params/state"
+            if promote and np.dtype(leaves[i].dtype) in FLOAT_DTYPES:
+                raise Promote(f"{name}: leaf {i}{at} has dtype {leaves[i].dtype}, "
+                              f"expected {dtype}")
+            mismatch = (DtypeMismatch if np.dtype(leaves[i].dtype) in FLOAT_DTYPES
+                        and np.dtype(dtype) in FLOAT_DTYPES else TypeError)
+            if ref == "updates":        # update(): the updates disagree with params/state
+                raise mismatch(
+                    f"{name}: leaf {i}{at} has dtype {leaves[i].dtype}, expected {dtype} (the "
+                    f"dtype the updates call for); this transformation does not promote "
+                    f"dtypes as optax would: give the updates (grads) the params' dtype")
+            raise mismatch(
                 f"{name}: leaf {i} has dtype {leaves[i].dtype}, expected {dtype} "
-                f"(the dtype of the matching params/state leaf)")
+                f"(the dtype of the matching {ref} leaf{at})")
     if len(ids) == 1:
         x = leaves[ids[0]]
         if target.device or x.flags.c_contiguous:
@@ -146,6 +418,20 @@ def _gather_group(g, leaves, dtype, name, target):
         if g.offsets[k + 1] > g.offsets[k]:
             target.copy_into(buf[g.offsets[k]:g.offsets[k + 1]], leaves[i].reshape(-1))
     return buf, True
+
+
+def _readonly_leaf(g, leaves, buf, copied):
+    """The first read-only leaf of group g, or None. A step refuses them even
+    when it would work on a copy (a non-contiguous leaf), so that read-only
+    params or state fail the same way whatever their layout."""
+    if not copied and not buf.flags.writeable:
+        return g.leaf_ids[0]
+    if copied or len(g.leaf_ids) > 1:
+        for i in g.leaf_ids:
+            x = leaves[i]
+            if isinstance(x, np.ndarray) and not x.flags.writeable:
+                return i
+    return None
 
 
 def _base_buffer(g, leaves, dtype, target):
@@ -178,12 +464,41 @@ def _base_buffer(g, leaves, dtype, target):
 _LAYOUTS = {}
 
 
+def _needs_array(x):
+    """True for a leaf that is not an array: a Python or NumPy scalar."""
+    return type(x) is not np.ndarray and (
+        isinstance(x, np.generic) or not (hasattr(x, "dtype") and hasattr(x, "shape")))
+
+
 def layout_of(tree, name="params"):
     """(Layout, leaves) of a tree of float arrays; cached per structure/shapes/dtypes."""
+    lay, leaves, _ = _layout(tree, name)
+    return lay, leaves
+
+
+_BARE = {}       # (shape, dtype) -> Layout of a bare host array (the fast path)
+
+
+def _layout(tree, name):
+    if type(tree) is np.ndarray:
+        lay = _BARE.get((tree.shape, tree.dtype))
+        if lay is not None:
+            return lay, [tree], False
+        lay, leaves, converted = _layout_slow(tree, name)
+        if len(_BARE) > 256:
+            _BARE.clear()
+        _BARE[(tree.shape, tree.dtype)] = lay
+        return lay, leaves, converted
+    return _layout_slow(tree, name)
+
+
+def _layout_slow(tree, name):
     leaves, treedef = tree_flatten(tree)
+    converted = False
     for i, x in enumerate(leaves):
-        if not hasattr(x, "dtype") or not hasattr(x, "shape"):
+        if _needs_array(x):
             leaves[i] = np.asarray(x)
+            converted = True
     target = _target.target_of(leaves, name)
     dtypes = tuple(x.dtype for x in leaves)
     shapes = tuple(x.shape for x in leaves)
@@ -192,9 +507,142 @@ def layout_of(tree, name="params"):
     if lay is None:
         for i, dt in enumerate(dtypes):
             if np.dtype(dt) not in FLOAT_DTYPES:
-                fail_leaf_dtype(f"{name} (leaf {i})", dt)
+                fail_leaf_dtype(f"{name} (leaf {i}{_at(treedef, i)})", dt, name)
         lay = Layout(treedef, shapes, tuple(np.dtype(d) for d in dtypes), target)
         if len(_LAYOUTS) > 256:
             _LAYOUTS.clear()
         _LAYOUTS[key] = lay
-    return lay, leaves
+    return lay, leaves, converted
+
+
+# ---------------------------------------------------------------------------
+# the start of a fused step
+# ---------------------------------------------------------------------------
+
+def params_in_place(tree, name="params"):
+    """(layout, buffers, copied) of the params of a fused step.
+
+    The buffers are overwritten with the new params. ``copied`` is True when
+    they are not the params' own memory (a scalar leaf, a non-contiguous one,
+    leaves not laid out as one buffer): the step must then return new views.
+    Read-only leaves raise (ValueError naming the leaf), as do non-float ones.
+    """
+    lay, leaves, copied = _layout(tree, name)
+    bufs = []
+    for g in lay.groups:
+        buf, c = _gather_group(g, leaves, g.dtype, name, lay.target, lay.treedef)
+        i = None if lay.target.device else _readonly_leaf(g, leaves, buf, c)
+        if i is not None:
+            raise ValueError(
+                f"{name}: leaf {i}{_at(lay.treedef, i)} is read-only; step updates the "
+                f"params in place: pass a writable copy (np.array(x)), or use update() + "
+                f"apply_updates(), which return new arrays")
+        bufs.append(buf)
+        copied = copied or c
+    return lay, bufs, copied
+
+
+def grads_for(lay, tree, name="grads"):
+    """The gradient buffers of a fused step whose params have layout ``lay``.
+
+    Checks structure, shapes, host/device and dtypes against the params.
+    Integer and boolean leaves, and Python numbers (weakly typed in JAX),
+    are converted to the params' dtype. A leaf of the other float dtype
+    raises ``Promote``: optax promotes (float64 moments and updates for
+    float32 params), which the in-place kernels cannot do.
+    """
+    if (type(tree) is np.ndarray and lay.treedef._spec is _LEAF and not lay.target.device
+            and tree.shape == lay.shapes[0] and tree.dtype == lay.dtypes[0]):   # fast path
+        return [tree if tree.ndim == 1 and tree.flags.c_contiguous
+                else np.ascontiguousarray(tree).reshape(-1)]
+    try:
+        flat = lay.treedef.flatten_up_to(tree)
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"{name}: expected a tree with the structure of the params "
+            f"{lay.treedef}, got {tree_flatten(tree)[1]}") from e
+    leaves = list(flat)
+    for i, x in enumerate(flat):
+        weak = isinstance(x, (bool, int, float))
+        if _needs_array(x):
+            if not weak and not isinstance(x, np.generic):
+                raise TypeError(f"{name}: leaf {i}{_at(lay.treedef, i)} is a "
+                                f"{type(x).__name__}, expected an array or a number")
+            x = np.asarray(x)
+        elif _target.is_device_array(x) != lay.target.device:
+            where = "a CUDA device" if lay.target.device else "the host (NumPy)"
+            raise TypeError(
+                f"{name}: leaf {i}{_at(lay.treedef, i)} is a {type(x).__name__}; the "
+                f"params live on {where} and so must the grads (npopt does not copy "
+                f"between host and device)")
+        if x.shape != lay.shapes[i]:
+            raise ValueError(
+                f"{name}: leaf {i} has shape {x.shape}, expected {lay.shapes[i]} "
+                f"(the shape of the matching params leaf{_at(lay.treedef, i)})")
+        dt = lay.dtypes[i]
+        if x.dtype != dt:
+            kind = np.dtype(x.dtype).kind
+            if weak or kind in "biu":
+                if lay.target.device:
+                    raise TypeError(f"{name}: leaf {i}{_at(lay.treedef, i)} has dtype "
+                                    f"{x.dtype}; on a CUDA device grads need the params' "
+                                    f"dtype {dt}")
+                x = np.asarray(x).astype(dt)
+            elif np.dtype(x.dtype) in FLOAT_DTYPES:
+                raise Promote(f"{name}: leaf {i}{_at(lay.treedef, i)} has dtype {x.dtype}, "
+                              f"the params leaf {dt}")
+            else:
+                raise TypeError(
+                    f"{name}: leaf {i}{_at(lay.treedef, i)} has dtype {x.dtype}; expected the "
+                    f"params' dtype {dt}, the other of float32/float64 (promoted as optax "
+                    f"does), or an integer or boolean dtype (converted to {dt})")
+        leaves[i] = x
+    return [_gather_group(g, leaves, g.dtype, name, lay.target, lay.treedef)[0]
+            for g in lay.groups]
+
+
+def check_like(ref, tree, name, ref_name="params"):
+    """``tree`` must have ``ref``'s structure and leaf shapes (ValueError naming
+    ``name`` otherwise): how ``update`` blames the updates, not the state,
+    when the updates do not match the params."""
+    ref_leaves, treedef = tree_flatten(ref)
+    try:
+        leaves = treedef.flatten_up_to(tree)
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"{name}: expected a tree with the structure of the {ref_name} {treedef}, "
+            f"got {tree_flatten(tree)[1]}") from e
+    for i, (a, b) in enumerate(zip(ref_leaves, leaves)):
+        sa, sb = np.shape(a), np.shape(b)
+        if sa != sb:
+            raise ValueError(
+                f"{name}: leaf {i} has shape {sb}, expected {sa} (the shape of the "
+                f"matching {ref_name} leaf{_at(treedef, i)})")
+
+
+def overlaps(target, a, b):
+    """Whether two flat buffers may share memory."""
+    if not target.device:
+        return np.may_share_memory(a, b)
+    na, nb = a.shape[0] * a.dtype.itemsize, b.shape[0] * b.dtype.itemsize
+    if not na or not nb:
+        return False
+    pa, pb = _target.device_ptr(a), _target.device_ptr(b)
+    return pa < pb + nb and pb < pa + na
+
+
+def as_dtype(target, buf, dtype):
+    """``buf`` converted to ``dtype`` (a new buffer), or ``buf`` itself."""
+    if buf.dtype == dtype:
+        return buf
+    if target.device:
+        raise TypeError(f"npopt does not convert dtypes on a CUDA device ({buf.dtype} "
+                        f"to {dtype}): give grads and state the params' dtype")
+    return buf.astype(dtype)
+
+
+def fresh_copy(target, buf):
+    c = target.empty(buf.shape[0], buf.dtype)
+    if buf.shape[0]:
+        target.copy_into(c, buf)
+    return c

@@ -60,6 +60,10 @@ def tanh(x):
     return _unary(_k.tanh, x)
 
 
+def arctan(x):
+    return _unary(_k.arctan, x)
+
+
 def power(x, y):
     """``np.power(x, y)`` for floats (broadcasting as NumPy)."""
     x, y = np.asarray(x), np.asarray(y)

@@ -55,10 +55,37 @@ class GradientTransformation(_Pair):
 
         Same numbers as ``update`` + ``apply_updates``. Fused and in place
         where a kernel exists for this transformation: the given params and
-        state buffers are reused for the result.
+        state buffers are reused for the result, so
+
+        * the params are updated in place and returned (the same tree);
+          params that are not writable arrays of their own are not modified
+          and new arrays are returned instead: a scalar (a Python float
+          comes back as a 0-d float64 ``np.ndarray``, a NumPy scalar as a
+          0-d array of its dtype), a non-contiguous leaf, params sharing
+          memory with the state. Read-only params raise;
+        * the state is *consumed*, like a donated buffer in JAX: use the
+          state returned; passing a consumed state again (to ``step`` or
+          ``update``) raises ``ConsumedStateError``;
+        * grads that overlap the params or the state in memory give the
+          numbers a copy would; grads of the other float dtype than the
+          params (float64 grads for float32 params) take the unfused path,
+          ``update`` + ``apply_updates``, which promotes as optax does.
+
+        Every check runs before the first buffer is written: after an
+        error, params and state are as they were.
         """
         if self.fused_step is not None:
-            return self.fused_step(params, grads, state, **extra_args)
+            try:
+                return self.fused_step(params, grads, state, **extra_args)
+            except _flat.Promote as e:
+                why = e       # nothing was written: promote through update
+            try:
+                updates, new_state = self.update(grads, state, params, **extra_args)
+            except _flat.DtypeMismatch as e:
+                raise TypeError(f"{why}; optax would promote the dtypes, which this "
+                                f"transformation's update does not support ({e}): give "
+                                f"the grads the params' dtype") from e
+            return apply_updates(params, updates), new_state
         updates, state = self.update(grads, state, params, **extra_args)
         return apply_updates(params, updates), state
 
@@ -118,12 +145,55 @@ def with_extra_args_support(tx):
 def apply_updates(params, updates):
     """``p + u`` leaf by leaf, rounded back to ``p``'s dtype (optax.apply_updates).
 
-    None leaves are kept. Inputs are not modified.
+    As optax: the result has the params' dtype (``(p + u).astype(p.dtype)``:
+    float64 updates of float32 params are added in float64 and rounded once),
+    and None leaves of ``params`` are kept (whatever ``updates`` holds there).
+    Inputs are not modified.
+
+    ``updates`` must have the params' tree structure and, leaf by leaf, the
+    params' shape: optax documents this contract but broadcasts silently
+    (``(3,)`` params plus ``(2, 3)`` updates give ``(2, 3)`` params); npopt
+    raises ``ValueError`` naming ``updates``. Complex updates for real params
+    raise ``TypeError`` (optax would drop the imaginary part with a
+    warning), as does a None update for a param. Every leaf is checked
+    before any is added.
     """
+    from .tree import tree_flatten, tree_unflatten
+
+    p_leaves, treedef = tree_flatten(params, is_leaf=lambda x: x is None)
+    try:
+        u_leaves = treedef.flatten_up_to(updates, "updates")
+    except ValueError as e:
+        msg = str(e)
+        raise ValueError(msg if msg.startswith("updates") else f"updates: {msg}") from None
+    n = len(p_leaves)
+    where = (lambda i: "") if n == 1 else (lambda i: f" (leaf {i} of {n}, in the params' "
+                                                       "leaf order)")
+    ps = []
+    for i, (p, u) in enumerate(zip(p_leaves, u_leaves)):
+        if p is None:
+            ps.append(None)
+            continue
+        if u is None:
+            raise TypeError(f"updates: None where params has a leaf{where(i)}; expected an "
+                            "update of the param's shape")
+        p = p if hasattr(p, "dtype") and hasattr(p, "shape") else np.asarray(p)
+        u_shape = u.shape if hasattr(u, "shape") else np.shape(u)
+        if tuple(u_shape) != tuple(p.shape):
+            raise ValueError(
+                f"updates: shape {tuple(u_shape)} where params has shape {tuple(p.shape)}"
+                f"{where(i)}; apply_updates does not broadcast: the updates must have the "
+                "params' shapes")
+        u_dtype = u.dtype if hasattr(u, "dtype") else np.asarray(u).dtype
+        if np.dtype(u_dtype).kind == "c" and np.dtype(p.dtype).kind != "c":
+            raise TypeError(
+                f"updates: complex updates (dtype {u_dtype}) for real params (dtype "
+                f"{p.dtype}){where(i)}; the imaginary part would be dropped")
+        ps.append(p)
+
     def add(p, u):
         if p is None:
             return None
-        p = np.asarray(p) if not hasattr(p, "dtype") else p
         if _is_device(p):
             from .kernels import apply as k
             lay, _ = _flat.layout_of(p)
@@ -132,7 +202,7 @@ def apply_updates(params, updates):
                               p.reshape(-1), u.reshape(-1), out)
             return out.reshape(p.shape)
         return np.asarray(p + u).astype(p.dtype, copy=False)
-    return tree_map(add, params, updates)
+    return tree_unflatten(treedef, [add(p, u) for p, u in zip(ps, u_leaves)])
 
 
 def _is_device(x):

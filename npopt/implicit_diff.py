@@ -75,10 +75,34 @@ Nothing fails silently. Every solution is checked: a relative residual
 :math:`\|A x - b\| / \|b\|` above 1e-3 (or not finite) raises
 ``np.linalg.LinAlgError`` with the residual, since a singular or
 ill-conditioned :math:`\partial_1 F` has no (stable) implicit derivative
-(between the solver's tolerance and 1e-3 the solver itself warns). A
-``sol`` with :math:`\|F(sol)\| > \max(10^{-6}, \sqrt\epsilon)\max(1,
-\|sol\|)` (for a solver: and above ``10 * tol``) warns with that norm: the
-theorem holds at a root only, and the derivatives are off by about as much.
+(between the solver's tolerance and 1e-3 the solver itself warns).
+
+The theorem holds at a root only, and the derivatives are off by about as
+much as ``sol`` is. When is ``sol`` a root? (A RuntimeWarning otherwise,
+given **once** per solver object or decorated function, not on every call:
+a hyperparameter loop makes hundreds of calls.)
+
+* A solver's ``jacobian``/``jvp``/``vjp``: the tolerance is the one the user
+  gave the solver. ``sol`` counts as a root when the run that produced it
+  met its own stopping criterion: ``state.error <= tol`` (``error`` is the
+  optimality residual or the step the solver stops on), ``status ==
+  SOLVED`` for OSQP/BoxOSQP, ``success`` for the scipy wrappers. A run
+  stopped by ``maxiter`` (or on NaN) warns.
+* A function decorated with ``custom_root``/``custom_fixed_point``, and
+  ``root_jvp``/``root_vjp`` (no tolerance known): the relative residual
+  :math:`\rho = \|F(sol)\| / (\|\partial_1 F(sol)\, u\| \max(1, \|sol\|))`,
+  :math:`u = sol / \|sol\|` (the scale of ``F``'s terms at ``sol``; one
+  more product with :math:`\partial_1 F`), is compared with
+  ``max(ROOT_RTOL, sqrt(eps))`` (``ROOT_RTOL = 1e-4``, eps of ``sol``'s dtype):
+  :math:`\rho` is about the relative error of ``sol`` (up to the condition
+  number of :math:`\partial_1 F`), so above 1e-4 the derivatives have fewer
+  than about four correct digits. A solve to jaxopt's usual tolerances
+  (1e-5 relative for its linear solves, 1e-3 on gradient norms of
+  unit-scale problems) passes; a ``sol`` that is off (wrong problem, a
+  solver stopped far too early) warns. ``root_jvp``/``root_vjp`` check on
+  every call.
+
+A non-finite :math:`F(sol)` raises ValueError.
 
 Unlike jaxopt, npopt has no autodiff to hook into: a function decorated with
 ``custom_root`` runs as before and gains the methods ``jacobian``, ``jvp``
@@ -103,9 +127,9 @@ __all__ = ["custom_root", "custom_fixed_point", "root_jvp", "root_vjp",
 
 # a linear solve whose relative residual exceeds this did not converge
 RESIDUAL_RTOL = 1e-3
-# sol is taken for a root when ||F(sol)|| <= max(1e-6, sqrt(eps)) max(1, ||sol||)
-# (or the solver's own 10 * tol)
-ROOT_RTOL = 1e-6
+# sol is taken for a root when ||F(sol)|| <= max(ROOT_RTOL, sqrt(eps)) times the
+# scale of F at sol (decorated functions; a solver's own criterion decides for it)
+ROOT_RTOL = 1e-4
 
 
 # --------------------------------------------------------------------------
@@ -295,19 +319,44 @@ class _Linearization:
         return out
 
     # -- is sol a root? -------------------------------------------------------
-    def check_root(self, root_tol=0.0, stacklevel=3):
+    def residual_norm(self):
+        """``||F(sol, *args)||``; ValueError when it is not finite."""
         res = _norm(self.f0)
         if not np.isfinite(res):
             raise ValueError(f"sol: the optimality function is not finite at sol "
                              f"(||F(sol, *args)|| = {res}); no derivative can be taken there")
-        tol = max(ROOT_RTOL, float(np.finfo(self.dtype).eps) ** 0.5) * max(1.0, _norm(self.x))
-        tol = max(tol, root_tol)
-        if res > tol:
+        return res
+
+    def relative_residual(self):
+        """``(||F(sol)||, rho, scale)`` with ``rho = ||F(sol)|| / scale`` and
+        ``scale = ||d1F(sol) u|| max(1, ||sol||)``, ``u = sol / ||sol||`` (a
+        normalised vector of ones when sol is 0): the scale of F's terms."""
+        res = self.residual_norm()
+        if res == 0.0:
+            return res, 0.0, 0.0
+        nx = _norm(self.x)
+        u = self.x / nx if nx > 0 else np.full(self.n, 1.0 / np.sqrt(self.n), self.dtype)
+        with np.errstate(all="ignore"):
+            scale = _norm(np.asarray(self.matvec(u.astype(self.dtype)), self.dtype)) \
+                * max(1.0, nx)
+        rho = res / scale if scale > 0 and np.isfinite(scale) else float("inf")
+        return res, rho, scale
+
+    def check_root(self, stacklevel=3):
+        """Warn when ``sol`` is not a root to ``max(ROOT_RTOL, sqrt(eps))`` in
+        relative terms (see the module docstring); returns True when it warned."""
+        res, rho, scale = self.relative_residual()
+        rtol = max(ROOT_RTOL, float(np.finfo(self.dtype).eps) ** 0.5)
+        if rho > rtol:
             warnings.warn(
                 f"npopt.implicit_diff: sol is not a root of the optimality function: "
-                f"||F(sol, *args)|| = {res:.3e} > {tol:.1e}; the implicit function theorem "
-                f"holds at a root only, so the derivatives are off by about this much "
-                f"(solve to a smaller tol)", RuntimeWarning, stacklevel=stacklevel)
+                f"||F(sol, *args)|| = {res:.3e}, {rho:.1e} relative to the scale of F at sol "
+                f"(||d1F(sol) u|| max(1, ||sol||) = {scale:.3e}) > {rtol:.1e}; the "
+                f"implicit function theorem holds at a root only, so the derivatives are off "
+                f"by about that relative amount (solve more accurately)", RuntimeWarning,
+                stacklevel=stacklevel)
+            return True
+        return False
 
 
 # --------------------------------------------------------------------------
@@ -578,7 +627,7 @@ class ImplicitFunction:
 
     def __init__(self, solver_fun, optimality_fun, has_aux=False, solve=None,
                  reference_signature=None, optimality_jvp=None, optimality_vjp=None,
-                 default_solve="cg", root_tol=0.0):
+                 default_solve="cg", converged=None, owner=None):
         if not callable(solver_fun):
             raise TypeError(f"solver_fun: expected a callable, got {type(solver_fun).__name__}")
         self.solver_fun = solver_fun
@@ -589,7 +638,12 @@ class ImplicitFunction:
         self.optimality_jvp = optimality_jvp
         self.optimality_vjp = optimality_vjp
         self.default_solve = default_solve
-        self.root_tol = root_tol
+        # converged(res) -> None (unknown: the relative-residual rule) or
+        # (bool, detail): the solver's own verdict on the run that made sol
+        self.converged = converged
+        # the object whose "not a root" warning is given once (a solver: its
+        # ImplicitFunction is made again on every call)
+        self._owner = self if owner is None else owner
         self._stacklevel = 4        # warnings point at the caller of jacobian/jvp/vjp
         functools.update_wrapper(self, solver_fun)
 
@@ -620,11 +674,32 @@ class ImplicitFunction:
         solve = _resolve_solve(self.solve, self.default_solve, lin.dtype, _exact(lin),
                                lin.n)
         lin.symmetric = _is_symmetric_solve(solve)
-        lin.check_root(self.root_tol, stacklevel=self._stacklevel)
+        self._check_root(lin, res)
         for i in idx:
             if i >= 0:
                 lin.arg(i)
         return lin, solve, idx, f_args[0]
+
+    def _check_root(self, lin, res):
+        """The module docstring's rule, warning once per owner."""
+        lin.residual_norm()                     # raises on a non-finite F(sol)
+        if self._owner.__dict__.get("_npopt_root_warned", False):
+            return
+        verdict = self.converged(res) if self.converged is not None else None
+        if verdict is None:
+            warned = lin.check_root(stacklevel=self._stacklevel + 1)
+        else:
+            ok, detail = verdict
+            warned = not ok
+            if warned:
+                warnings.warn(
+                    f"npopt.implicit_diff: sol is not a root of the optimality function to the "
+                    f"solver's tolerance: {detail} (||F(sol, *args)|| = {lin.residual_norm():.3e})"
+                    f"; the implicit function theorem holds at a root only, so the derivatives "
+                    f"are off accordingly (raise maxiter). Given once per solver",
+                    RuntimeWarning, stacklevel=self._stacklevel)
+        if warned:
+            self._owner.__dict__["_npopt_root_warned"] = True
 
     # -- the three derivatives -----------------------------------------------
     def jacobian(self, *args, argnums=1, **kwargs):
@@ -803,11 +878,51 @@ def _solver_is_symmetric(solver):
     return type(solver).__name__ in _GRADIENT_OPTIMALITY
 
 
+def _solver_verdict(solver):
+    """``converged(res)`` for ``ImplicitFunction``: did the run that returned
+    ``res = OptStep(sol, state)`` meet the solver's own stopping criterion?
+    ``(ok, detail)``, or None when the state cannot tell (no state, no error:
+    then the relative-residual rule decides)."""
+    name = type(solver).__name__
+
+    def converged(res):
+        try:
+            sol, state = res
+        except (TypeError, ValueError):
+            return None
+        if state is None:
+            return None
+        if hasattr(state, "success"):               # the scipy wrappers
+            ok = bool(state.success)
+            return ok, f"{name} reports success = False (status {getattr(state, 'status', '?')})"
+        if name in ("OSQP", "BoxOSQP") and hasattr(state, "status"):
+            status = int(state.status)
+            return status == 1, f"{name} ended with state.status = {status} (SOLVED is 1)"
+        error, tol = getattr(state, "error", None), getattr(solver, "tol", None)
+        if error is None or not isinstance(tol, (int, float, np.number)):
+            return None
+        try:
+            error = float(error)
+        except (TypeError, ValueError):
+            return None
+        it = getattr(state, "iter_num", None)
+        after = f" after {int(it)} iterations" if it is not None else ""
+        if name == "LevenbergMarquardt" and getattr(solver, "stop_criterion", "") \
+                == "madsen-nielsen":
+            ok = np.isfinite(error) and not solver._cond_fun(sol, state)
+            return ok, f"{name} stopped before its madsen-nielsen criterion was met{after}"
+        ok = bool(np.isfinite(error) and error <= tol)
+        return ok, (f"{name} stopped without meeting its stopping criterion (state.error = "
+                    f"{error:.3e} > tol = {float(tol):g}{after})")
+    return converged
+
+
 def for_solver(solver):
     """The ``ImplicitFunction`` of a solver's ``run``: its ``optimality_fun``,
     its ``implicit_diff_solve`` (None: CG for gradient conditions, GMRES
     otherwise), its ``optimality_jvp``/``optimality_vjp`` if it has them, and
-    ``10 * tol`` as the root tolerance below which no warning is given."""
+    the solver's own stopping criterion as the test of ``sol`` being a root
+    (warned once per solver object; see the module docstring)."""
     if not getattr(solver, "implicit_diff", True):
         raise ValueError(
             f"implicit_diff: {type(solver).__name__} was built with implicit_diff=False and "
@@ -821,14 +936,12 @@ def for_solver(solver):
         def fun(params, *args, **kwargs):
             return user_fun(params, *args, **kwargs)[0]
         fun.__signature__ = inspect.signature(user_fun)
-    tol = getattr(solver, "tol", 0.0)
-    tol = float(tol) if isinstance(tol, (int, float, np.number)) else 0.0
     out = ImplicitFunction(
         solver.run, fun, has_aux=True, solve=getattr(solver, "implicit_diff_solve", None),
         reference_signature=getattr(solver, "reference_signature", None) or fun,
         optimality_jvp=getattr(solver, "optimality_jvp", None),
         optimality_vjp=getattr(solver, "optimality_vjp", None),
         default_solve="cg" if _solver_is_symmetric(solver) else "gmres",
-        root_tol=10 * tol)
+        converged=_solver_verdict(solver), owner=solver)
     out._stacklevel = 5         # through IterativeSolver.jacobian/jvp/vjp
     return out

@@ -15,6 +15,12 @@ The value-and-grad form is what solvers take with ``value_and_grad=True``::
                          value_and_grad=True)
     params, state = solver.run(w0, data=(X, y))
 
+and jaxopt's spelling works as well, exactly (not by finite differences): a
+solver given one of these objectives as ``fun``, without ``value_and_grad``
+or ``grad``, uses the gradient it carries::
+
+    solver = npopt.LBFGS(fun=npopt.objective.binary_logreg)
+
 ==========================================  ==============================================
 objective                                   value (``X, y = data``, n samples)
 ==========================================  ==============================================
@@ -149,6 +155,7 @@ def _with_grad(value_fn, vg_fn):
     grad.__doc__ = f"Gradient of ``{value_fn.__name__}`` with respect to its first argument."
     value_fn.value_and_grad = vg_fn
     value_fn.grad = grad
+    value_fn._npopt_value_and_grad = vg_fn     # solvers given fun=value_fn use it
     return grad
 
 
@@ -265,6 +272,19 @@ class CompositeLinearFunction:
     def grad(self, params, *args, **kwargs):
         """Gradient of ``fun`` with respect to ``params``."""
         return self.value_and_grad(params, *args, **kwargs)[1]
+
+    @property
+    def _npopt_value_and_grad(self):
+        """``value_and_grad`` when this function has a gradient (its class
+        implements ``subfun_grad``, ``subfun_value_and_grad`` or
+        ``value_and_grad``), else None: a solver given ``fun=self`` without
+        ``value_and_grad``/``grad`` then uses it instead of finite differences."""
+        cls, base_cls = type(self), CompositeLinearFunction
+        if (cls.subfun_grad is base_cls.subfun_grad
+                and cls.subfun_value_and_grad is base_cls.subfun_value_and_grad
+                and cls.value_and_grad is base_cls.value_and_grad):
+            return None
+        return self.value_and_grad
 
 
 # ---------------------------------------------------------------------------

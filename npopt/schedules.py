@@ -7,7 +7,9 @@ Python int gives the same number as ``jnp.int32``).  The result is a NumPy
 scalar (``np.float32`` / ``np.float64``; an integer or array for integer or
 array hyper-parameters) whose value *and dtype* are what optax's schedule
 returns when it is called the way optax's transforms call it: with an
-``int32`` count inside ``jax.jit``, ``jax_enable_x64`` on.
+``int32`` count inside ``jax.jit``, ``jax_enable_x64`` on (except where
+jitted optax ends a polynomial transition on NaN or a negative value, where
+npopt returns the exact end value: see "Policy" below).
 
 Dtypes (float hyper-parameters given as Python floats)
 ------------------------------------------------------
@@ -54,13 +56,48 @@ arithmetic), and the libm functions XLA calls (``cos``/``pow`` through
 ``math``; ``cosf``/``powf``/``exp2f`` through ctypes).
 
 Measured against optax 0.2.8 (jax 0.10.2, XLA-CPU on x86-64 with FMA,
-glibc): bit-identical at every count 0..300 for the 42 stored
-configurations and for ~1000 random configurations of all schedules.
-What remains platform-dependent is libm: another libm's ``cos``/``cosf``/
-``powf`` may differ by 1 ulp of that function's result (if ``cosf`` cannot
-be loaded, ``float32(cos(float64(x)))`` is used: within 1 float32 ulp).
-Hyper-parameters given as NumPy scalars use the generic op-for-op path
-(right dtype, no FMA/reciprocal emulation: within a few ulps).
+glibc): bit-identical for the stored configurations
+(tests/reference/data/schedules.npz: counts 0..300 and every count within
+5 of each boundary and end, up to the int32 maximum) and for ~4000 random
+configurations of all schedules, except where jitted optax ends a
+polynomial transition on NaN or a negative value (below). What remains
+platform-dependent is libm: another libm's ``cos``/``cosf``/``powf`` may
+differ by 1 ulp of that function's result (if ``cosf`` cannot be loaded,
+``float32(cos(float64(x)))`` is used: within 1 float32 ulp).
+Hyper-parameters given as NumPy scalars (strongly typed in JAX:
+``np.float64`` makes a float64 schedule, ``np.float32`` a float32 one) use
+the generic op-for-op path: optax's dtype, and the numbers of optax's jnp
+program run op by op (un-jitted optax, bit for bit where measured), which
+differ from jitted optax's by its reciprocal/FMA rewrites (e.g. ``c / T``
+vs ``c * (1/T)``: about 1e-7 relative).
+
+Policy: the end of a transition, and what the optimizers accept
+---------------------------------------------------------------
+* ``polynomial_schedule``, ``linear_schedule`` and
+  ``warmup_constant_schedule`` (alone or inside ``join_schedules``) end
+  where ``count >= transition_begin + transition_steps``: optax's formula is
+  then ``1 - T/T = 0``, the value exactly ``end_value``, and optax run op by
+  op returns ``float32(end_value)``.  Jitted optax computes ``1 - T *
+  (1/T)`` with an FMA and keeps a residue of about ``(init - end) * 2**-24``
+  whose sign depends on how ``1/T`` rounds: ``optax.linear_schedule(1, 0,
+  99)`` ends at ``9.3e-10`` (``1/99`` rounds down), but
+  ``optax.linear_schedule(1, 0, 3)`` at ``-2.98e-8``, a negative learning
+  rate, and a fractional ``power`` turns a negative residue into NaN
+  (``optax.polynomial_schedule(1., 0., 0.5, 3)(3)``); with ``power=0.5`` a
+  positive residue gives ``end + (init - end) * 2.4e-4``.  npopt keeps
+  jitted optax's numbers (optimizer trajectories that run past the end of a
+  schedule then match optax's to float64 precision), residue included,
+  except where they are NaN, or negative while ``init_value`` and
+  ``end_value`` are not: there it returns the formula's value,
+  ``float32(end_value)`` (for ``transition_steps > 2**24``, where the
+  rounding of ``1/T`` can make the residue negative before the end, too).
+  So with non-negative ``init_value`` and ``end_value`` no npopt schedule
+  returns a negative or NaN value, and no value differs from optax's by
+  more than this residue.
+* The optimizers check every value a ``learning_rate`` schedule returns,
+  at every step, before any buffer is touched: NaN, an infinity or a
+  negative value raises ``ValueError`` naming ``learning_rate`` and the
+  step count (see ``npopt.transforms.scale.scale_by_learning_rate``).
 
 For the consumer: cast the result, do not recompute it.  E.g.
 ``linear_schedule(1e-2, 1e-3, 50)(0)`` is ``np.float32(0.01)``; optax's
@@ -191,8 +228,11 @@ def _fma64(a, b, c):
 
 
 def _is_plain(*xs):
-    """Python numbers (weakly typed scalars): the case the XLA paths reproduce."""
-    return all(isinstance(x, (int, float)) for x in xs)
+    """Python numbers (weakly typed scalars): the case the XLA paths reproduce.
+
+    NumPy scalars are not (``np.float64`` subclasses ``float``, but JAX gives
+    it a *strong* float64 dtype), nor are bools."""
+    return all(type(x) in (int, float) for x in xs)
 
 
 # --------------------------------------------------------------------------
@@ -219,6 +259,10 @@ def _join(d1, w1, d2, w2):
 class _J:
     """A scalar (or array) value in a fixed dtype, with JAX's weak-type flag."""
     __slots__ = ("v", "weak")
+    # NumPy scalars and arrays must defer to _J's reflected operators (as they
+    # defer to a jax.Array), not turn _J into an object array and their own
+    # value into a Python float (which would make np.float64 weakly typed)
+    __array_ufunc__ = None
 
     def __init__(self, v, weak):
         self.v = v
@@ -289,6 +333,11 @@ def _lift(x):
     """Python scalars are weakly typed (int64/float64/complex128 under x64)."""
     if isinstance(x, _J):
         return x
+    if isinstance(x, (np.generic, np.ndarray)):
+        # NumPy values are strongly typed in JAX, np.float64 (a ``float``
+        # subclass) included
+        a = np.asarray(x)
+        return _J(a[()] if a.ndim == 0 else a, False)
     if isinstance(x, bool):
         return _J(np.bool_(x), False)
     if isinstance(x, int):
@@ -547,7 +596,12 @@ def polynomial_schedule(init_value, end_value, power, transition_steps, transiti
     ``c = clip(count - transition_begin, 0, transition_steps)``;
     value ``(init_value - end_value) * (1 - c / transition_steps) ** power + end_value``.
     ``transition_steps <= 0`` gives the constant ``init_value`` (logged);
-    ``transition_begin < 0`` is replaced by 0 (logged).
+    ``transition_begin < 0`` is replaced by 0 (logged).  From
+    ``count = transition_begin + transition_steps`` on, optax's formula is
+    ``end_value``; jitted optax leaves an FMA residue there, which npopt
+    keeps, except where it makes the value NaN, or negative from
+    non-negative end points: then the value is exactly
+    ``float32(end_value)`` (see the module docstring).
 
     Dtype/rounding (as optax under x64): ``c / transition_steps`` is
     ``int32 / int`` = **float32**, so the whole schedule is evaluated in
@@ -556,7 +610,8 @@ def polynomial_schedule(init_value, end_value, power, transition_steps, transiti
     (integer power, or float 2.0/3.0; 0.5 is ``sqrt``, other floats
     ``powf``), then ``fma(frac**power, float32(init - end), float32(end))``
     (``init - end`` computed in Python float64, rounded once).  Result
-    ``np.float32``, bitwise equal to optax.
+    ``np.float32``, bitwise equal to optax (but where optax's value is NaN
+    or wrongly negative: the exact end value, above).
     """
     if transition_steps <= 0:
         _log.info(
@@ -581,10 +636,22 @@ def polynomial_schedule(init_value, end_value, power, transition_steps, transiti
         recip = f32(1) / f32(transition_steps)          # XLA: c / T -> c * (1/T)
         scale, shift = f32(init_value - end_value), f32(end_value)
 
+        nonneg = init_value >= 0 and end_value >= 0
+
         def xla(count):
             c = min(max(count - transition_begin, 0), transition_steps)
             frac = _fma32(-f32(c), recip, f32(1))          # 1 - c * (1/T), fused
-            return _fma32(_xla_pow(frac, power), scale, shift)
+            pw = _xla_pow(frac, power)
+            # (XLA drops the "+ 0" of end_value = 0: the product keeps its sign)
+            v = _fma32(pw, scale, shift) if shift != 0 else _ftz(pw * scale)
+            if v != v or (v < 0 and nonneg):
+                # XLA's 1 - T * (1/T) left a negative residue where optax's
+                # formula is 1 - T/T = 0 (or, for T > 2**24, where 1 - c/T is
+                # tiny): NaN under a fractional power, a negative value from
+                # non-negative end points. The formula's value instead (the
+                # module docstring's policy): frac = 0, the end value.
+                v = _fma32(_xla_pow(f32(0), power), scale, shift)
+            return v
 
     return _make(schedule, "schedule", xla)
 
@@ -595,7 +662,11 @@ def linear_schedule(init_value, end_value, transition_steps, transition_begin=0)
     Value ``(init_value - end_value) * (1 - c / transition_steps) + end_value``
     with ``c = clip(count - transition_begin, 0, transition_steps)``,
     evaluated in **float32** like optax under x64, as two fused
-    multiply-adds with ``1/T`` rounded to float32 (bitwise equal).
+    multiply-adds with ``1/T`` rounded to float32 (bitwise equal to jitted
+    optax: ``linear_schedule(1, 0, 99)(99)`` is optax's 9.3e-10), except
+    that a negative value from non-negative end points is replaced by the
+    exact end value (``linear_schedule(1, 0, 3)(3)`` is 0.0 where jitted
+    optax returns -2.98e-8; see the module docstring).
     """
     return polynomial_schedule(init_value=init_value, end_value=end_value, power=1,
                                transition_steps=transition_steps,

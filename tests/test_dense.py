@@ -139,7 +139,7 @@ def test_nnls_matches_scipy(seed, m, n):
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
-@pytest.mark.parametrize("name", ["exp", "log", "log1p", "expm1", "exp2", "cos", "tanh"])
+@pytest.mark.parametrize("name", ["exp", "log", "log1p", "expm1", "exp2", "cos", "tanh", "arctan"])
 def test_math_matches_numpy(name, dt):
     rng = np.random.default_rng(2)
     x = (rng.standard_normal(500) * 3).astype(dt)

@@ -22,6 +22,9 @@ from npopt.solvers.fixed_point import FixedPointIteration
 from npopt.solvers.proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient
 
 from conftest import rel_err
+# the problems' functions without BLAS or SIMD-dispatched tanh: the same bits
+# on every CPU (the closed forms they are compared with may use np.linalg)
+from reference.fixed_order import mm, mv, rmv, solve as fo_solve, tanh, vdot
 
 REF = os.path.join(os.path.dirname(__file__), "reference", "data", "jaxopt", "implicit_diff.npz")
 EXACT, FD = 1e-9, 1e-6
@@ -47,35 +50,36 @@ def solver_kw(tol=1e-13):
 # Ridge regression: F(w, lam, X, y) = X^T (X w - y) + lam w.
 
 def ridge_fun(w, lam, X, y):
-    r = X @ w - y
-    return 0.5 * r @ r + 0.5 * lam * w @ w
+    r = mv(X, w) - y
+    return 0.5 * vdot(r, r) + 0.5 * lam * vdot(w, w)
 
 
 def ridge_F(w, lam, X, y):
-    return X.T @ (X @ w - y) + lam * w
+    return rmv(X, mv(X, w) - y) + lam * w
 
 
 def ridge_jvp(w, args, dw, dargs):
     lam, X, y = args
     dlam, dX, dy = dargs
-    out = X.T @ (X @ dw) + lam * dw
+    out = rmv(X, mv(X, dw)) + lam * dw
     if dlam is not None:
         out = out + dlam * w
     if dX is not None:
-        out = out + dX.T @ (X @ w - y) + X.T @ (dX @ w)
+        out = out + rmv(dX, mv(X, w) - y) + rmv(X, mv(dX, w))
     if dy is not None:
-        out = out - X.T @ dy
+        out = out - rmv(X, dy)
     return out
 
 
 def ridge_vjp(w, args, u):
     lam, X, y = args
-    r = X @ w - y
-    return X.T @ (X @ u) + lam * u, (u @ w, np.outer(r, u) + np.outer(X @ u, w), -X @ u)
+    r = mv(X, w) - y
+    Xu = mv(X, u)
+    return rmv(X, Xu) + lam * u, (vdot(u, w), np.outer(r, u) + np.outer(Xu, w), -Xu)
 
 
 def ridge_closed(lam, X, y):
-    return np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ y)
+    return fo_solve(mm(X.T, X) + lam * np.eye(X.shape[1]), rmv(X, y))
 
 
 def ridge_jac_closed(lam, X, y):
@@ -151,25 +155,25 @@ def test_ridge_closed_form_vs_jaxopt(ref):
 # Lasso through ProximalGradient: F(w) = prox_lasso(w - grad f(w), l1) - w.
 
 def ls_fun(w, X, y):
-    r = X @ w - y
-    return 0.5 * r @ r
+    r = mv(X, w) - y
+    return 0.5 * vdot(r, r)
 
 
 def ls_grad(w, X, y):
-    return X.T @ (X @ w - y)
+    return rmv(X, mv(X, w) - y)
 
 
 def lasso_jvp(w, args, dw, dargs):
     l1, X, y = args
     dl1, dX, dy = dargs
-    r = X @ w - y
-    z = w - X.T @ r
+    r = mv(X, w) - y
+    z = w - rmv(X, r)
     D = np.abs(z) > l1
-    dz = dw - X.T @ (X @ dw)
+    dz = dw - rmv(X, mv(X, dw))
     if dX is not None:
-        dz = dz - dX.T @ r - X.T @ (dX @ w)
+        dz = dz - rmv(dX, r) - rmv(X, mv(dX, w))
     if dy is not None:
-        dz = dz + X.T @ dy
+        dz = dz + rmv(X, dy)
     out = np.where(D, dz, 0.0) - dw
     if dl1 is not None:
         out = out - np.where(D, np.sign(z), 0.0) * dl1
@@ -178,11 +182,12 @@ def lasso_jvp(w, args, dw, dargs):
 
 def lasso_vjp(w, args, u):
     l1, X, y = args
-    r = X @ w - y
-    z = w - X.T @ r
+    r = mv(X, w) - y
+    z = w - rmv(X, r)
     Du = np.where(np.abs(z) > l1, u, 0.0)
-    w_params = Du - X.T @ (X @ Du) - u
-    return w_params, (-np.sum(Du * np.sign(z)), -(np.outer(r, Du) + np.outer(X @ Du, w)), X @ Du)
+    XDu = mv(X, Du)
+    w_params = Du - rmv(X, XDu) - u
+    return w_params, (-np.sum(Du * np.sign(z)), -(np.outer(r, Du) + np.outer(XDu, w)), XDu)
 
 
 def lasso(ref, exact, **kw):
@@ -238,25 +243,26 @@ def _simplex_jacobian(z, s):
 def simplex_jvp(w, args, dw, dargs):
     s, X, y = args
     ds, dX, dy = dargs
-    r = X @ w - y
-    z = w - X.T @ r
+    r = mv(X, w) - y
+    z = w - rmv(X, r)
     Jz, Js = _simplex_jacobian(z, s)
-    dz = dw - X.T @ (X @ dw)
+    dz = dw - rmv(X, mv(X, dw))
     if dX is not None:
-        dz = dz - dX.T @ r - X.T @ (dX @ w)
+        dz = dz - rmv(dX, r) - rmv(X, mv(dX, w))
     if dy is not None:
-        dz = dz + X.T @ dy
-    out = Jz @ dz - dw
+        dz = dz + rmv(X, dy)
+    out = mv(Jz, dz) - dw
     return out if ds is None else out + Js * ds
 
 
 def simplex_vjp(w, args, u):
     s, X, y = args
-    r = X @ w - y
-    z = w - X.T @ r
+    r = mv(X, w) - y
+    z = w - rmv(X, r)
     Jz, Js = _simplex_jacobian(z, s)
-    v = Jz.T @ u
-    return v - X.T @ (X @ v) - u, (Js @ u, -(np.outer(r, v) + np.outer(X @ v, w)), X @ v)
+    v = rmv(Jz, u)
+    Xv = mv(X, v)
+    return v - rmv(X, Xv) - u, (vdot(Js, u), -(np.outer(r, v) + np.outer(Xv, w)), Xv)
 
 
 def simplex(ref, exact):
@@ -296,7 +302,7 @@ def test_simplex_projected_gradient(ref, exact):
 # Fixed point x = tanh(W x + b): J_b = (I - D W)^{-1} D, D = diag(1 - x^2).
 
 def fp_map(x, W, b):
-    return np.tanh(W @ x + b)
+    return tanh(mv(W, x) + b)
 
 
 def fp_closed(x, W):
@@ -308,9 +314,9 @@ def fp_closed(x, W):
 def fp_optimality_jvp(x, args, dx, dargs):   # F = T(x) - x
     W, b = args
     dW, db = dargs
-    t = W @ dx
+    t = mv(W, dx)
     if dW is not None:
-        t = t + dW @ x
+        t = t + mv(dW, x)
     if db is not None:
         t = t + db
     return (1 - fp_map(x, W, b) ** 2) * t - dx
@@ -319,7 +325,7 @@ def fp_optimality_jvp(x, args, dx, dargs):   # F = T(x) - x
 def fp_optimality_vjp(x, args, u):
     W, b = args
     v = (1 - fp_map(x, W, b) ** 2) * u
-    return W.T @ v - u, (np.outer(v, x), v)
+    return rmv(W, v) - u, (np.outer(v, x), v)
 
 
 @pytest.mark.parametrize("exact", [True, False])
@@ -355,20 +361,20 @@ def test_fixed_point_solvers_vs_jaxopt(ref, cls):
 
 def kkt_F(sol, Q, c, A, b):
     x, nu = sol.primal, sol.dual_eq
-    return npopt.KKTSolution(Q @ x + c + A.T @ nu, A @ x - b)
+    return npopt.KKTSolution(mv(Q, x) + c + rmv(A, nu), mv(A, x) - b)
 
 
 def kkt_jvp(sol, args, dsol, dargs):
     Q, c, A, b = args
     dQ, dc, dA, db = dargs
     assert dQ is None and dA is None
-    s = Q @ dsol.primal + A.T @ dsol.dual_eq + (0 if dc is None else dc)
-    return npopt.KKTSolution(s, A @ dsol.primal - (0 if db is None else db))
+    s = mv(Q, dsol.primal) + rmv(A, dsol.dual_eq) + (0 if dc is None else dc)
+    return npopt.KKTSolution(s, mv(A, dsol.primal) - (0 if db is None else db))
 
 
 def kkt_vjp(sol, args, w):
     Q, c, A, b = args
-    return (npopt.KKTSolution(Q.T @ w.primal + A.T @ w.dual_eq, A @ w.primal),
+    return (npopt.KKTSolution(rmv(Q, w.primal) + rmv(A, w.dual_eq), mv(A, w.primal)),
             (None, w.primal, None, -w.dual_eq))
 
 
@@ -384,7 +390,7 @@ def test_qp_kkt(ref, exact):
 
     @idf.custom_root(kkt_F, solve=gmres, **kw)
     def qp(init, Q, c, A, b):
-        z = np.linalg.solve(K, np.r_[-c, b])
+        z = fo_solve(K, np.r_[-c, b])
         return npopt.KKTSolution(z[:5], z[5:])
 
     sol = qp(None, Q, c, A, b)
@@ -493,7 +499,7 @@ def test_dense_jacobians(ref):
 
     def jac(w, args):
         lam, X, y = args
-        H = X.T @ X + lam * np.eye(6)
+        H = mm(X.T, X) + lam * np.eye(6)
         return H, (w[:, None], None, -X.T)
 
     jvp, vjp = idf.jvp_vjp_from_jacobian(jac)
@@ -513,13 +519,13 @@ def test_pytree_params_and_keywords():
     X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
 
     def F(p, lam, X, y):      # ridge with an unpenalised intercept
-        r = X @ p["w"] + p["b"] - y
-        return {"w": X.T @ r + lam * p["w"], "b": np.sum(r)}
+        r = mv(X, p["w"]) + p["b"] - y
+        return {"w": rmv(X, r) + lam * p["w"], "b": np.sum(r)}
 
     @idf.custom_root(F, has_aux=True)
     def solve(init, lam, X, y):
         A = np.c_[X, np.ones(20)]
-        z = np.linalg.solve(A.T @ A + lam * np.diag([1, 1, 1, 0.0]), A.T @ y)
+        z = fo_solve(mm(A.T, A) + lam * np.diag([1, 1, 1, 0.0]), rmv(A, y))
         return {"w": z[:3], "b": z[3]}, "aux"
 
     lam = 0.5
@@ -630,10 +636,10 @@ def test_singular_system_raises(exact):
     A = np.diag([2.0, 1.0, 0.0])                 # singular d1F
 
     def F(x, theta):
-        return A @ x - theta
+        return mv(A, x) - theta
 
-    kw = dict(optimality_jvp=lambda x, a, dx, da: A @ dx - (0 if da[0] is None else da[0]),
-              optimality_vjp=lambda x, a, u: (A.T @ u, (-u,))) if exact else {}
+    kw = dict(optimality_jvp=lambda x, a, dx, da: mv(A, dx) - (0 if da[0] is None else da[0]),
+              optimality_vjp=lambda x, a, u: (rmv(A, u), (-u,))) if exact else {}
     solver = idf.custom_root(F, **kw)(lambda init, theta: np.array([theta[0] / 2, theta[1], 0.0]))
     theta = np.array([1.0, 1.0, 0.0])
     with pytest.raises(np.linalg.LinAlgError, match=r"relative residual \|\|A x - b\|\| / "):

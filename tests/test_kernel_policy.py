@@ -77,5 +77,101 @@ def test_float32_stays_float32_in_kernels():
         assert p.dtype == np.float32
     from npopt.kernels import adam as k
     for sig in k.adam_cpu.serial.signatures:
-        if str(sig[0].dtype) == "float32":
+        # (float32 grads meeting float64 moments compute in float64, as optax
+        # promotes: update() of float64 params with float32 grads)
+        if all(str(t.dtype) == "float32" for t in sig[:4]):
             assert all(str(t) == "float32" for t in sig[4]), sig   # hp tuple
+
+
+# --- CUDA: device code without fast-math (kernels/_jit.py, tools/ptx_check.py) -------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PTX_CHECK = os.path.join(ROOT, "tools", "ptx_check.py")
+
+
+def _real_cuda(args, **kw):
+    """Run ``python args`` with numba's real CUDA target (no simulator, no GPU needed)."""
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
+                          cwd=ROOT, timeout=600, **kw)
+
+
+def test_cpu_functions_keep_exactly_the_cpu_options():
+    """Every numba CPU function of kernels/ (rules included) has the CPU
+    policy: fast-math is FMA contraction only, as before the CUDA retargeting."""
+    import importlib
+
+    from numba.core.registry import CPUDispatcher
+    n = 0
+    for name in MODULES:
+        mod = importlib.import_module("npopt.kernels." + name[:-3])
+        for obj in vars(mod).values():
+            disps = [obj] if isinstance(obj, CPUDispatcher) else (
+                [obj.serial, obj.parallel] if isinstance(obj, jit.CpuKernel) else [])
+            for d in disps:
+                assert set(d.targetoptions["fastmath"]) == {"contract"}, d
+                assert d.targetoptions["error_model"] == "numpy", d
+                n += 1
+    assert n > 100
+
+
+def test_cuda_kernels_call_device_functions_without_fastmath():
+    """CudaKernel.device_function(): no CPU dispatcher is left anywhere in a
+    kernel's call tree; each rule is a CUDA device function with no fastmath."""
+    code = r"""
+import importlib, pkgutil
+from numba.core.registry import CPUDispatcher
+import npopt.kernels as K
+from npopt.kernels._jit import CudaKernel, _global_names
+
+def walk(fn, seen):
+    for name in _global_names(fn.__code__):
+        obj = fn.__globals__.get(name)
+        assert not isinstance(obj, CPUDispatcher), (fn.__qualname__, name)
+        opts = getattr(obj, "targetoptions", None)
+        if opts is not None and opts.get("device"):
+            assert not opts.get("fastmath"), (fn.__qualname__, name, opts)
+            if obj.py_func not in seen:
+                seen.add(obj.py_func)
+                walk(obj.py_func, seen)
+
+kernels = rules = 0
+for m in pkgutil.iter_modules(K.__path__):
+    mod = importlib.import_module("npopt.kernels." + m.name)
+    for k in vars(mod).values():
+        if isinstance(k, CudaKernel):
+            fn = k.device_function()
+            assert fn.__name__ == k.__name__ + "__exact"
+            seen = set()
+            walk(fn, seen)
+            kernels += 1
+            rules += len(seen)
+print(kernels, rules)
+"""
+    out = _real_cuda(["-c", code])
+    assert out.returncode == 0, out.stderr
+    kernels, rules = map(int, out.stdout.split())
+    assert kernels >= 60 and rules >= 60, out.stdout
+
+
+def test_ptx_check_covers_every_cuda_kernel():
+    """tools/ptx_check.py (run in CI) has example argument types for every
+    CUDA kernel: a new kernel missing from its table fails here already."""
+    out = _real_cuda([PTX_CHECK, "--no-compile"])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ptx_of_kernels_with_division_pow_and_tanh_is_exact():
+    """A sample of tools/ptx_check.py (the CI step compiles every kernel):
+    no div.approx (adam), ex2/lg2.approx (adafactor's v ** -0.5) or
+    tanh.approx (lion) in float32 on sm_80 and sm_90. Needs libNVVM
+    (pip install 'numba-cuda[cu12]'), no GPU."""
+    probe = _real_cuda(["-c", "from numba.cuda.cudadrv import nvvm; nvvm.NVVM()"])
+    if probe.returncode != 0:
+        pytest.skip("libNVVM not installed (pip install 'numba-cuda[cu12]')")
+    out = _real_cuda([PTX_CHECK, "-k", "adam.adam_cuda", "-k", "factored.unfactored_cuda",
+                      "-k", "sign.lion_cuda"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "OK, no approximate" in out.stdout

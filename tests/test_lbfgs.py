@@ -188,6 +188,45 @@ def test_interpolation_matches_xla():
                                                                               want_c)
 
 
+def test_zoom_point_float32_matches_xla():
+    """For float32 params the zoom's bounds are weakly typed float64 in
+    optax's loop carry: the quadratic interpolation runs in float32, the
+    cubic's right-hand side too, and the trial step is chosen as jitted
+    optax chooses it (4000 random brackets, bit for bit)."""
+    from npopt.transforms.linesearch import zoom_point
+    z = np.load(os.path.join(DATA, "interpolation.npz"))
+    for (lo, hi, cr), (vl, sl, vh, vc), want, rule in zip(
+            z["zoom32/bounds"], z["zoom32/values"], z["zoom32/middle"], z["zoom32/rule"]):
+        got, got_rule = zoom_point(lo, vl, sl, hi, vh, cr, vc)
+        assert type(got) is np.float64 or isinstance(got, float)
+        assert (got == want or (np.isnan(got) and np.isnan(want))) and got_rule == rule, (
+            (lo, hi, cr), (vl, sl, vh, vc), got, want, got_rule, rule)
+
+
+@pytest.mark.parametrize("strategy,first_trial", [("one", np.float32), ("keep", np.float32)])
+def test_float32_trial_dtypes(strategy, first_trial):
+    """optax (x64) evaluates the interval phase's trials of float32 params in
+    float32 (``'one'``'s initial guess is a weak ``jnp.asarray(1.0)``) and the
+    zoom phase's in float64; recorded from optax 0.2.8 on sgd_zoom: float32
+    (value at params), float32 (step 1.0), float64 (zoom)."""
+    params, fg = _small_problem(np.float32)
+    seen = []
+
+    def rec(p):
+        seen.append(tree_leaves(p)[0].dtype.type)
+        return fg(p)
+    opt = npopt.chain(npopt.sgd(1.0), npopt.scale_by_zoom_linesearch(
+        max_linesearch_steps=15, curv_rtol=0.5, approx_dec_rtol=None,
+        initial_guess_strategy=strategy))
+    state = opt.init(params)
+    value, grad = fg(params)
+    opt.update(grad, state, params, value=value, grad=grad, value_and_grad_fn=rec)
+    assert seen[0] is first_trial
+    assert len(seen) >= 2 and seen[1] is np.float64   # the zoom phase (a bracket at step 1)
+    lr = opt.update(grad, state, params, value=value, grad=grad, value_and_grad_fn=fg)[1][1]
+    assert type(lr.learning_rate) is np.float32
+
+
 def test_spellings_agree():
     """value_fn + grad_fn gives bit for bit what value_and_grad_fn gives."""
     z, meta = _load("lbfgs_default")

@@ -18,6 +18,7 @@ from hypothesis import given, settings, strategies as st
 
 from npopt import tree as T
 from npopt.solvers import linesearch as L
+from reference import fixed_order as fo
 from reference import make_quasi_newton_reference as R
 
 Z = np.load(R.OUT)
@@ -26,53 +27,84 @@ CLASSES = {"BacktrackingLineSearch": L.BacktrackingLineSearch,
            "ZoomLineSearch": L.ZoomLineSearch, "HagerZhangLineSearch": L.HagerZhangLineSearch}
 
 
-def _run_case(name):
+def _run_case(name, calls=None):
     cls, kw, prob, point, dname, s0, pass_vg = R.LS_CASES[name]
     vg, points, direction, args = R.ls_inputs(prob)
     p = points[point]
     v, g = vg(p, *args)
     d = direction(dname, g)
-    ls = CLASSES[cls](fun=vg, value_and_grad=True, **kw)
+    fun = vg
+    if calls is not None:
+        def fun(*a, **k):
+            calls[0] += 1
+            return vg(*a, **k)
+    ls = CLASSES[cls](fun=fun, value_and_grad=True, **kw)
     if pass_vg:
         return ls.run(s0, p, v, g, d, fun_args=args)
     return ls.run(s0, p, None, None, d, fun_args=args)
 
 
+# Cases whose accepted point depends on rounding beyond 1e-12: Hager-Zhang's
+# secant steps on Rosenbrock amplify rounding ~1e5-fold. Measured with npopt:
+# rerun with 1-ulp noise on every objective value and gradient entry (another
+# rounding of the same function, as XLA's or another CPU's summation order
+# gives; 40 runs) and with x0 entries moved by one ulp, the step moves by up to
+# 3e-11 (hz_rosen10; it failed at 1e-12 on an AVX2 EPYC while npopt used BLAS)
+# and 7e-11 (hz_tree_rosen), the value by 3e-11 / 8e-11, the point by 1e-11 /
+# 3e-11; the counts do not move. Compared at 1e-9 (every other case: 1e-12,
+# under which the same runs stay below 1e-14).
+SENSITIVE = {"hz_rosen10": 1e-9, "hz_tree_rosen": 1e-9}
+
+
 @pytest.mark.parametrize("name", sorted(R.LS_CASES))
 def test_matches_jaxopt(name):
-    step, state = _run_case(name)
+    calls = [0]
+    step, state = _run_case(name, calls)
     ref = META[name]
-    for key in ("iter_num", "num_fun_eval", "num_grad_eval"):
-        assert int(getattr(state, key)) == ref[key], key
+    assert int(state.iter_num) == ref["iter_num"]
+    # the counts are the calls made; jaxopt's Hager-Zhang also counts
+    # evaluations its lax.cond branches compute and discard (npopt does not
+    # make them): at most jaxopt's there, equal for the other searches
+    hz = R.LS_CASES[name][0] == "HagerZhangLineSearch"
+    assert int(state.num_fun_eval) == calls[0]
+    for key in ("num_fun_eval", "num_grad_eval"):
+        if hz:
+            assert int(getattr(state, key)) <= ref[key], key
+        else:
+            assert int(getattr(state, key)) == ref[key], key
     assert bool(state.done) == ref["done"] and bool(state.failed) == ref["failed"]
-    assert float(step) == pytest.approx(ref["stepsize"], rel=1e-12)
-    assert float(state.value) == pytest.approx(ref["value"], rel=1e-12)
+    rtol = SENSITIVE.get(name, 1e-12)
+    assert float(step) == pytest.approx(ref["stepsize"], rel=rtol)
+    assert float(state.value) == pytest.approx(ref["value"], rel=rtol)
     assert float(state.error) == pytest.approx(ref["error"], rel=1e-10, abs=0)
     for i, leaf in enumerate(T.tree_leaves(state.params)):
         want = Z[f"{name}/params_{i}"]
-        assert np.max(np.abs(leaf - want)) / np.max(np.abs(want)) <= 1e-12
+        assert np.max(np.abs(leaf - want)) / np.max(np.abs(want)) <= rtol
 
 
 # ---- the conditions, on random convex problems ------------------------------
 
 def _convex_problem(seed, n, cond):
     """f(x) = 0.5 x'Ax - b'x + sum_i w_i softplus(c_i'x): smooth and convex
-    (A symmetric positive definite with condition number ~cond)."""
+    (A symmetric positive definite with condition number ~cond). No BLAS and
+    no SIMD-dispatched exp (``fixed_order``): the same bits on every CPU."""
     rng = np.random.default_rng(seed)
-    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
-    A = (Q * np.geomspace(1.0, cond, n)) @ Q.T
+    Q, _ = fo.qr(rng.standard_normal((n, n)))
+    A = fo.mm(Q * np.geomspace(1.0, cond, n), Q.T)
     b = rng.standard_normal(n)
     C = rng.standard_normal((3, n))
     w = rng.random(3)
 
     def vg(x):
-        z = C @ x
+        z = fo.mv(C, x)
         sp = np.logaddexp(0.0, z)
-        sig = np.exp(z - sp)
-        return 0.5 * x @ A @ x - b @ x + w @ sp, A @ x - b + C.T @ (w * sig)
+        sig = fo.exp(z - sp)
+        Ax = fo.mv(A, x)
+        return (0.5 * fo.vdot(x, Ax) - fo.vdot(b, x) + fo.vdot(w, sp),
+                Ax - b + fo.rmv(C, w * sig))
     x = rng.standard_normal(n) * 2
     M = rng.standard_normal((n, n))
-    M = M @ M.T / n + 0.1 * np.eye(n)       # SPD: -M g is a descent direction
+    M = fo.mm(M, M.T) / n + 0.1 * np.eye(n)   # SPD: -M g is a descent direction
     return vg, x, M
 
 
@@ -92,7 +124,7 @@ def test_backtracking_accepted_step_meets_its_condition(prob, condition):
     seed, n, cond, precond, s0 = prob
     vg, x, M = _convex_problem(seed, n, cond)
     f0, g0 = vg(x)
-    d = -(M @ g0) if precond else -g0
+    d = -fo.mv(M, g0) if precond else -g0
     ls = L.BacktrackingLineSearch(vg, value_and_grad=True, condition=condition, maxiter=60)
     t, state = ls.run(s0, x, f0, g0, d)
     assert bool(state.done) != bool(state.failed)
@@ -123,7 +155,7 @@ def test_zoom_accepted_step_meets_strong_wolfe(prob):
     seed, n, cond, precond, s0 = prob
     vg, x, M = _convex_problem(seed, n, cond)
     f0, g0 = vg(x)
-    d = -(M @ g0) if precond else -g0
+    d = -fo.mv(M, g0) if precond else -g0
     ls = L.ZoomLineSearch(vg, value_and_grad=True)
     t, state = ls.run(s0, x, f0, g0, d)
     s = g0 @ d
@@ -146,7 +178,7 @@ def test_hager_zhang_accepted_step_meets_wolfe_or_approximate_wolfe(prob):
     seed, n, cond, precond, s0 = prob
     vg, x, M = _convex_problem(seed, n, cond)
     f0, g0 = vg(x)
-    d = -(M @ g0) if precond else -g0
+    d = -fo.mv(M, g0) if precond else -g0
     ls = L.HagerZhangLineSearch(vg, value_and_grad=True)
     t, state = ls.run(s0, x, f0, g0, d)
     if not state.done or bool(state.failed):
@@ -253,8 +285,9 @@ def test_update_one_trial_at_a_time_equals_run():
 
 def test_pytree_params_and_fun_args_kwargs():
     def vg(p, scale, shift=0.0):
-        v = scale * (np.sum((p["a"] - shift) ** 2) + np.sum(p["b"] ** 4))
-        return v, {"a": scale * 2 * (p["a"] - shift), "b": scale * 4 * p["b"] ** 3}
+        b2 = p["b"] * p["b"]                # not p["b"] ** 4: np.power is CPU-dependent
+        v = scale * (np.sum((p["a"] - shift) ** 2) + np.sum(b2 * b2))
+        return v, {"a": scale * 2 * (p["a"] - shift), "b": scale * 4 * (b2 * p["b"])}
     p = {"a": np.array([1.0, 2.0]), "b": np.ones((2, 2))}
     for cls in CLASSES.values():
         step, state = cls(vg, value_and_grad=True).run(1.0, p, fun_args=[2.0],
@@ -266,10 +299,10 @@ def test_pytree_params_and_fun_args_kwargs():
 
 def test_has_aux_and_gradient_sources():
     def fun(x):
-        return np.sum((x - 1) ** 4), {"n": x.size}
+        return np.sum(((x - 1) ** 2) ** 2), {"n": x.size}
 
     def grad(x):
-        return 4 * (x - 1) ** 3
+        return 4 * ((x - 1) ** 2 * (x - 1))
     x = np.zeros(4)
     for ls in (L.ZoomLineSearch(fun, has_aux=True, grad=grad),
                L.BacktrackingLineSearch(fun, has_aux=True, grad=grad),
@@ -290,7 +323,7 @@ def test_float32_stays_float32():
 
 def test_verbose_prints(capsys):
     def vg(x):
-        return np.sum(x ** 4), 4 * x ** 3
+        return np.sum((x * x) ** 2), 4 * (x * x * x)
     L.ZoomLineSearch(vg, value_and_grad=True, verbose=True).run(1.0, np.ones(2))
     out = capsys.readouterr().out
     assert out.startswith("INFO: npopt.ZoomLineSearch: Iter: 1 ")

@@ -27,6 +27,7 @@ import npopt.projection
 from conftest import rel_err
 from npopt import projection as P
 from npopt.tree import tree_leaves, tree_map, tree_structure
+from reference.fixed_order import mv, vdot
 from reference.make_projection_reference import CASES, DTYPES, OUT
 
 NS = types.SimpleNamespace(projection=npopt.projection, isotonic=npopt.isotonic)
@@ -101,11 +102,13 @@ def _sets(n):
     A = rng.standard_normal((max(1, n // 3), n))
     y0 = rng.standard_normal(n)
     G = rng.standard_normal((n, n))
-    h = G @ y0 + rng.uniform(size=n)
-    A2, b2 = A[:1], A[:1] @ y0
+    # the data without BLAS (fixed_order): the same sets on every CPU
+    h = mv(G, y0) + rng.uniform(size=n)
+    A2, b2 = A[:1], mv(A[:1], y0)
     w = 0.5 + rng.uniform(size=n)
     al, be = -np.ones(n), 2 * np.ones(n)
-    c = 0.5 * float(w @ (al + be))
+    c = 0.5 * float(vdot(w, al + be))
+    Ay0 = mv(A, y0)
     return {
         "non_negative": (P.projection_non_negative, lambda p: max(0.0, -np.min(p)), True),
         "box": _box(n) + (True,),
@@ -123,8 +126,8 @@ def _sets(n):
                        lambda p: abs(a @ p - 0.3) / np.linalg.norm(a), True),
         "halfspace": (lambda x: P.projection_halfspace(x, (a, 0.3)),
                       lambda p: max(0.0, a @ p - 0.3) / np.linalg.norm(a), True),
-        "affine_set": (lambda x: P.projection_affine_set(x, (A, A @ y0)),
-                       lambda p: np.max(np.abs(A @ p - A @ y0)), True),
+        "affine_set": (lambda x: P.projection_affine_set(x, (A, Ay0)),
+                       lambda p: np.max(np.abs(A @ p - Ay0)), True),
         "polyhedron": (lambda x: P.projection_polyhedron(x, (A2, b2, G, h)),
                        lambda p: max(np.max(np.abs(A2 @ p - b2)), np.max(G @ p - h), 0.0), True),
         "box_section": (lambda x: P.projection_box_section(x, (al, be, w, c)),

@@ -24,12 +24,99 @@ from npopt.solvers.bfgs import BFGS, BfgsState, bfgs_update
 from npopt.solvers.lbfgs import LBFGS, LbfgsState
 from npopt.solvers.linesearch import ZoomLineSearch
 from npopt.solvers.nonlinear_cg import NonlinearCG, NonlinearCGState
+from reference import fixed_order as fo
 from reference import make_quasi_newton_reference as R
 from reference import solver_problems as sp
 
 Z = np.load(R.OUT)
 META = json.loads(str(Z["meta"]))["cases"]
 SOLVERS = {"LBFGS": LBFGS, "BFGS": BFGS, "NonlinearCG": NonlinearCG}
+
+# ---- chaotic references -------------------------------------------------------
+# jaxopt (XLA: its own summation orders, fused multiply-adds) and npopt round
+# differently, so a stored run can only be matched to the extent that it does
+# not depend on rounding. Measured with npopt by rerunning each case with one
+# entry of x0 moved by one ulp (np.nextafter) and with 1-ulp noise on every
+# objective value and gradient entry (another rounding of the same function,
+# as another summation order or another CPU's BLAS kernel gives; 40 runs):
+# on the cases below the final state, and on most of them the counts, are
+# decided by rounding, so matching them exactly would be luck (and while npopt
+# used BLAS, whose kernels OpenBLAS picks per CPU, they failed on an AVX2
+# EPYC). For these, test_matches_jaxopt checks what holds whatever the
+# rounding: the run converged (gradient norm <= tol at the returned params),
+# the params are Rosenbrock's minimum x* = 1 (and the reference's params) to
+# the accuracy the gradient norm guarantees, the value is near 0 accordingly,
+# and the iteration count is within 15% (measured spread: at most 5%); the
+# trajectory before it separates is test_first_iterations_match_jaxopt's
+# (PREFIX). Every other case keeps its exact counts.
+# name -> (whether the counts are decided by rounding, the evidence)
+CHAOTIC = {
+    "bfgs_rosen10_hz": (True, "x0[3] one ulp up, or 1-ulp noise: 87 -> 86 iterations and 10 "
+                              "fewer evaluations; failed on an AVX2 EPYC while npopt used BLAS"),
+    "lbfgs_rosen10_backtracking": (True, "1-ulp changes of x0 or noise: 75 to 81 iterations "
+                                         "(reference 78), params 8e-8 apart"),
+    "lbfgs_rosen10_hist3_nogamma": (True, "x0[3] one ulp up: 135 -> 134 iterations; the "
+                                          "final gradient norm moves 1.4x its tolerance"),
+    "lbfgs_rosen2_f32": (True, "1-ulp changes of x0 or noise (float32): 41 to 44 iterations "
+                               "(reference 42), params up to 8e-4 apart"),
+    "lbfgs_rosen10_hz": (True, "num_fun_eval 1506 vs 1508 on an AVX2 EPYC while npopt used "
+                               "BLAS; under 1-ulp noise the final value and gradient norm move "
+                               "5x and 16x beyond their tolerances"),
+    "lbfgs_rosen2_init_current_maxstep2": (False, "counts stable, but under 1-ulp noise the "
+                                                  "final value moves 90x beyond its tolerance "
+                                                  "and the last step 9x"),
+}
+
+# test_first_iterations_match_jaxopt: how many of the stored first iterations
+# stay within which tolerance under the same perturbations (default: all, at
+# 1e-10; float32 1e-5). name -> (iterations, rtol, the evidence)
+PREFIX = {
+    # Hager-Zhang's secant steps amplify rounding ~1e5-fold from the first step
+    "bfgs_rosen10_hz": (12, 2e-9, "3e-11 at iteration 1, at most 2e-10 by 12"),
+    "lbfgs_rosen10_hz": (12, 1e-9, "3e-11 at every iteration"),
+    "lbfgs_rosen2_f32": (12, 1e-4, "3e-6 at iteration 1, at most 6e-6 by 12"),
+    # the trajectories separate
+    "lbfgs_rosen2_init_max": (8, 1e-10, "6e-11 at iteration 9, 1e-10 at 10"),
+    "bfgs_rosen2_backtracking": (3, 1e-10, "5e-13 at iteration 3, 3e-9 at 4"),
+    "lbfgs_rosen10_backtracking": (3, 1e-10, "6e-16 at iteration 3, 2e-8 at 4"),
+}
+
+
+def _hessian_min_eig(vg, x, *args):
+    """The smallest eigenvalue of the Hessian at x (central differences of
+    the gradient, h = 1e-5: an error ~1e-9, far below what it bounds)."""
+    n, h = x.size, 1e-5
+    H = np.empty((n, n))
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = h
+        H[:, j] = (vg(x + e, *args)[1] - vg(x - e, *args)[1]) / (2 * h)
+    return float(np.linalg.eigvalsh(0.5 * (H + H.T))[0])
+
+
+def _assert_converged_to_the_minimum(name, params, state):
+    """A chaotic case's final state, as far as it is decided whatever the
+    rounding: near x* = 1, the gradient norm g bounds |x - x*| by g / lam_min
+    (lam_min the Hessian's smallest eigenvalue there: 0.40 (n = 2), 0.50
+    (n = 10)) and f by g^2 / (2 lam_min); twice that, for the Hessian's
+    variation over the distance."""
+    cls, kw, prob = R.CASES[name]
+    vg, x0, args = R.PROBLEMS[prob]
+    solver = SOLVERS[cls](fun=vg, value_and_grad=True, **kw)
+    assert prob.startswith("rosen"), "the bounds below are Rosenbrock's"
+    assert int(state.iter_num) < solver.maxiter                  # stopped by tol
+    x = T.ravel(params)[0].astype(np.float64)
+    g = float(fo.norm(T.ravel(vg(params, *args)[1])[0].astype(np.float64)))
+    slack = 1.01 if prob.endswith("_f32") else 1.0 + 1e-6      # norm in float32 there
+    assert float(state.error) <= solver.tol and g <= solver.tol * slack
+    lam_min = _hessian_min_eig(R.rosenbrock_np, np.ones(x.size))
+    assert lam_min >= 0.39
+    bound = 2 * solver.tol / lam_min
+    assert fo.norm(x - 1.0) <= bound
+    want = np.concatenate([np.ravel(Z[f"{name}/params_{i}"])
+                           for i in range(len(T.tree_leaves(params)))]).astype(np.float64)
+    assert fo.norm(x - want) <= 2 * bound                        # both within bound of x*
+    assert 0.0 <= float(state.value) <= solver.tol ** 2 / lam_min
 
 
 def _run(name, **extra):
@@ -38,15 +125,63 @@ def _run(name, **extra):
     return SOLVERS[cls](fun=vg, value_and_grad=True, **kw, **extra).run(x0(), *args)
 
 
+def _counting(vg):
+    """vg and a list whose first item counts its calls."""
+    calls = [0]
+
+    def f(*args, **kwargs):
+        calls[0] += 1
+        return vg(*args, **kwargs)
+    return f, calls
+
+
+def check_evaluation_counts(state, ref, calls, linesearch, fixed_stepsize, exact=True):
+    """npopt's num_fun_eval / num_grad_eval are the calls it made (each call of a
+    value_and_grad fun is one of each); jaxopt's count evaluations npopt does
+    not make:
+
+    * zoom (in LBFGS, BFGS, NonlinearCG, LBFGSB): jaxopt calls ``fun`` once
+      more per iteration to get an ``aux`` these solvers do not have, and
+      counts it (and a gradient it does not compute there): jaxopt's counts
+      are npopt's + ``iter_num``;
+    * Hager-Zhang: jaxopt computes and discards evaluations (its
+      ``jax.lax.cond`` branches run both sides), ~5 per iteration with no
+      closed form: npopt's counts are at most jaxopt's;
+    * backtracking and a fixed stepsize: the same counts.
+    """
+    assert int(state.num_fun_eval) == calls[0]
+    assert int(state.num_grad_eval) == calls[0]
+    if not exact:
+        return
+    assert int(state.iter_num) == ref["iter_num"]
+    assert int(state.num_linesearch_iter) == ref["num_linesearch_iter"]
+    extra = 0 if fixed_stepsize or linesearch == "backtracking" else int(state.iter_num)
+    for key in ("num_fun_eval", "num_grad_eval"):
+        if linesearch == "hager-zhang" and not fixed_stepsize:
+            assert int(getattr(state, key)) <= ref[key], key
+        else:
+            assert int(getattr(state, key)) + extra == ref[key], key
+
+
 @pytest.mark.parametrize("name", sorted(R.CASES))
 def test_matches_jaxopt(name):
-    params, state = _run(name)
+    cls, kw, prob = R.CASES[name]
+    vg, x0, args = R.PROBLEMS[prob]
+    fun, calls = _counting(vg)
+    params, state = SOLVERS[cls](fun=fun, value_and_grad=True, **kw).run(x0(), *args)
     ref = META[name]
     f32 = R.CASES[name][2].endswith("_f32")
-    for key in ("iter_num", "num_fun_eval", "num_grad_eval", "num_linesearch_iter"):
-        assert int(getattr(state, key)) == ref[key], key
+    chaotic_counts, _ = CHAOTIC.get(name, (False, ""))
+    fixed = bool(kw.get("stepsize", 0))
+    check_evaluation_counts(state, ref, calls, kw.get("linesearch", "zoom"), fixed,
+                            exact=not chaotic_counts)
+    if chaotic_counts:         # decided by rounding (CHAOTIC): within 15%
+        assert abs(int(state.iter_num) - ref["iter_num"]) <= 0.15 * ref["iter_num"]
     if "failed_linesearch" in ref:
         assert bool(state.failed_linesearch) == ref["failed_linesearch"]
+    if name in CHAOTIC:
+        _assert_converged_to_the_minimum(name, params, state)
+        return
     tol = 1e-5 if f32 else 1e-8
     for i, leaf in enumerate(T.tree_leaves(params)):
         want = Z[f"{name}/params_{i}"]
@@ -77,10 +212,13 @@ def test_first_iterations_match_jaxopt(name):
     state = solver.init_state(p, *args)
     ref = META[name]
     tol = 1e-5 if prob.endswith("_f32") else 1e-10
-    for k, (v, s) in enumerate(zip(ref["values"], ref["stepsizes"])):
+    n = len(ref["values"])
+    if name in PREFIX:          # measured: the part not decided by rounding
+        n, tol, _ = PREFIX[name]
+    for k, (v, s) in enumerate(zip(ref["values"][:n], ref["stepsizes"][:n])):
         p, state = solver.update(p, state, *args)
         assert float(state.stepsize) == pytest.approx(s, rel=tol), k
-        assert float(state.value) == pytest.approx(v, rel=tol, abs=1e-14), k
+        assert float(state.value) == pytest.approx(v, rel=tol, abs=1e-4 * tol), k
 
 
 # ---- what the algorithms promise --------------------------------------------
@@ -141,16 +279,20 @@ def test_bfgs_update_is_the_textbook_formula():
 
 
 def _convex(seed, n):
+    """A smooth convex problem without BLAS or SIMD-dispatched exp
+    (``fixed_order``): the same bits on every CPU."""
     rng = np.random.default_rng(seed)
-    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
-    A = (Q * np.geomspace(1.0, 100.0, n)) @ Q.T
+    Q, _ = fo.qr(rng.standard_normal((n, n)))
+    A = fo.mm(Q * np.geomspace(1.0, 100.0, n), Q.T)
     C = rng.standard_normal((4, n))
     b = rng.standard_normal(n)
 
     def vg(x):
-        z = C @ x
+        z = fo.mv(C, x)
         sp_ = np.logaddexp(0.0, z)
-        return 0.5 * x @ A @ x - b @ x + np.sum(sp_), A @ x - b + C.T @ np.exp(z - sp_)
+        Ax = fo.mv(A, x)
+        return (0.5 * fo.vdot(x, Ax) - fo.vdot(b, x) + np.sum(sp_),
+                Ax - b + fo.rmv(C, fo.exp(z - sp_)))
     return vg, rng.standard_normal(n)
 
 
@@ -519,11 +661,12 @@ def test_lbfgsb_matches_jaxopt(name):
     kw, prob, _ = R.LBFGSB_CASES[name]
     vg, x0, args = R.PROBLEMS[prob]
     bounds = R.lbfgsb_bounds(name)
-    params, state = LBFGSB(fun=vg, value_and_grad=True, **kw).run(x0(), bounds, *args)
+    fun, calls = _counting(vg)
+    params, state = LBFGSB(fun=fun, value_and_grad=True, **kw).run(x0(), bounds, *args)
     ref = META[name]
-    for key in ("iter_num", "num_fun_eval", "num_grad_eval", "num_linesearch_iter",
-                "num_updates"):
-        assert int(getattr(state, key)) == ref[key], key
+    check_evaluation_counts(state, ref, calls, kw.get("linesearch", "zoom"),
+                            bool(kw.get("stepsize", 0)))
+    assert int(state.num_updates) == ref["num_updates"]
     assert bool(state.failed_linesearch) == ref["failed_linesearch"]
     for i, leaf in enumerate(T.tree_leaves(params)):
         want = Z[f"{name}/params_{i}"]
@@ -571,7 +714,14 @@ def test_lbfgsb_iterates_stay_in_the_box_and_reach_the_kkt_point(seed, n, ls):
                              method="L-BFGS-B", bounds=list(zip(lower, upper)),
                              options=dict(ftol=0, gtol=1e-12, maxiter=1000))
     if state.error <= solver.tol:
-        np.testing.assert_allclose(x, ref.x, atol=1e-5)
+        # a convex problem: no lower value than the minimum's. scipy's L-BFGS-B
+        # can stop short of it (ftol=0: "relative reduction of f <= factr*epsmch"
+        # when a step stalls; seed=478477, n=2: at a point whose projected
+        # gradient is 1.1), so its point is compared only where it is a KKT point
+        assert vg(x)[0] <= ref.fun + 1e-9 * (1 + abs(ref.fun))
+        g_ref = vg(ref.x)[1]
+        if np.max(np.abs(ref.x - np.clip(ref.x - g_ref, lower, upper))) <= 1e-6:
+            np.testing.assert_allclose(x, ref.x, atol=1e-5)
 
 
 def test_lbfgsb_without_bounds_is_unconstrained():
@@ -619,7 +769,7 @@ def test_complex_params_follow_the_real_problem(cls):
     a = np.array([1 + 2j, -0.5 + 0.3j, 0.7 - 1j])
 
     def vg_c(z):
-        v = np.sum(np.abs(z - a) ** 2) + 0.3 * np.sum(np.abs(z) ** 4)
+        v = np.sum(np.abs(z - a) ** 2) + 0.3 * np.sum((np.abs(z) ** 2) ** 2)   # no np.power
         return v, np.conj(2 * (z - a) + 1.2 * np.abs(z) ** 2 * z)
 
     def vg_r(p):

@@ -2,9 +2,14 @@
 
 tests/reference/data/schedules.npz holds optax's values for every
 configuration of tests/reference/make_schedules.py at int32 counts 0..300,
-computed under ``jax.jit`` with ``jax_enable_x64`` (the way optax's
-transforms call a schedule).  npopt must return the same dtype and the same
-bits.
+at every count within 5 of each boundary and end, and at a few large counts
+up to the int32 maximum, computed under ``jax.jit`` with ``jax_enable_x64``
+(the way optax's transforms call a schedule) and un-jitted.  npopt must
+return the same dtype and the same bits as jitted optax, except where jitted
+optax ends a polynomial transition on NaN or on a negative value from
+non-negative end points (``fixed``): there npopt returns the exact end
+value, as un-jitted optax does (npopt's documented policy); NumPy
+hyper-parameters are evaluated op by op, like un-jitted optax.
 
 Where optax's program uses only ``+ - * /``, ``floor``, integer powers,
 min/max/select and FMA contraction (which npopt reproduces exactly with
@@ -38,6 +43,9 @@ def _decode(obj):
     if isinstance(obj, dict):
         if "__pairs__" in obj:
             return {int(k): v for k, v in obj["__pairs__"]}
+        if "__np__" in obj:
+            dtype, value = obj["__np__"]
+            return np.dtype(dtype).type(value)
         if "__schedule__" in obj:
             return _build(obj["__schedule__"]["fn"], obj["__schedule__"]["kwargs"])
         return {k: _decode(v) for k, v in obj.items()}
@@ -50,28 +58,110 @@ def _build(fn, kwargs):
     return getattr(S, fn)(**_decode(kwargs))
 
 
-@pytest.mark.parametrize("i", range(len(CONFIGS)), ids=[c["name"] for c in CONFIGS])
-def test_matches_optax_reference(i):
+def _expected(i):
+    """(counts, expected values, exact): jitted optax's values but the exact
+    end value (= un-jitted optax) where jitted optax's is NaN or wrongly
+    negative, and un-jitted optax's values for NumPy hyper-parameters."""
     cfg = CONFIGS[i]
-    ref = _REF[f"values_{i}"]
-    sched = _build(cfg["fn"], cfg["kwargs"])
-    got = np.array([sched(c) for c in range(len(ref))])
-    assert str(got.dtype) == cfg["dtype"] == str(ref.dtype)
-    assert sched._npopt_jtype[1] == cfg["weak_type"]
-    trans = cfg["transcendental"]
-    if not trans or REFERENCE_PLATFORM:
+    counts = _REF[f"counts_{i}"]
+    jit, eager, fixed = _REF[f"values_{i}"], _REF[f"eager_{i}"], _REF[f"fixed_{i}"]
+    if cfg["numpy_hyperparams"]:
+        return counts, eager, False
+    return counts, np.where(fixed, eager, jit), True
+
+
+def _assert_same(name, got, ref, counts, trans, exact):
+    if exact and (not trans or REFERENCE_PLATFORM):
         # bitwise (compare the bytes: also catches -0.0 vs 0.0)
         mism = np.nonzero((got != ref) | (np.signbit(got) != np.signbit(ref)))[0]
         assert got.tobytes() == ref.tobytes(), (
-            f"{cfg['name']}: counts {mism[:10].tolist()} differ: "
+            f"{name}: counts {counts[mism[:10]].tolist()} differ: "
             f"{got[mism[:5]].tolist()} vs optax {ref[mism[:5]].tolist()}")
     else:
-        # libm differs from the reference platform's: allow 1 ulp of the
-        # transcendental's own precision (float32 for cos32/pow32, float64
-        # otherwise), relative to the schedule's magnitude.
-        eps = 2.0 ** -23 if ("cos32" in trans or "pow32" in trans) else 2.0 ** -52
+        # libm differs from the reference platform's (allow 1 ulp of the
+        # transcendental's own precision: float32 for cos32/pow32, float64
+        # otherwise), or the op-by-op evaluation of NumPy hyper-parameters
+        # (within 2 ulps of un-jitted optax), relative to the magnitude.
+        eps = 2.0 ** -23 if ("cos32" in trans or "pow32" in trans
+                             or ref.dtype == np.float32) else 2.0 ** -52
         scale = float(np.max(np.abs(ref))) or 1.0
-        np.testing.assert_allclose(got, ref, rtol=0, atol=4 * eps * scale)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=4 * eps * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("i", range(len(CONFIGS)), ids=[c["name"] for c in CONFIGS])
+def test_matches_optax_reference(i):
+    cfg = CONFIGS[i]
+    counts, ref, exact = _expected(i)
+    sched = _build(cfg["fn"], cfg["kwargs"])
+    got = np.array([sched(int(c)) for c in counts])
+    assert str(got.dtype) == cfg["dtype"] == str(ref.dtype)
+    assert sched._npopt_jtype[1] == cfg["weak_type"]
+    _assert_same(cfg["name"], got, ref, counts, cfg["transcendental"], exact)
+
+
+@pytest.mark.parametrize("i", range(len(CONFIGS)), ids=[c["name"] for c in CONFIGS])
+def test_end_of_transition(i):
+    """At the end of a polynomial transition npopt keeps jitted optax's FMA
+    residue, but where it makes the value NaN (fractional power) or
+    negative from non-negative end points it returns the formula's value,
+    the end value (= un-jitted optax): linear_schedule(1., 0., 3)(3) is 0.0,
+    not -2.98e-8; polynomial_schedule(1., 0., 0.5, 3)(3) is 0.0, not NaN."""
+    cfg = CONFIGS[i]
+    end, fixed = _REF[f"at_end_{i}"], _REF[f"fixed_{i}"]
+    if not end.any() or cfg["numpy_hyperparams"]:
+        pytest.skip("no polynomial transition of Python numbers ends here")
+    sched = _build(cfg["fn"], cfg["kwargs"])
+    counts = _REF[f"counts_{i}"][end]
+    got = np.array([sched(int(c)) for c in counts])
+    assert np.all(got == got[-1]) and np.all(np.isfinite(got))   # constant from the end on
+    jit, eager = _REF[f"values_{i}"][end], _REF[f"eager_{i}"][end]
+    want = np.where(fixed[end], eager, jit)
+    assert got.tobytes() == want.tobytes()
+    if fixed[end].any():
+        assert got[-1] == eager[-1] and got[-1] >= 0
+
+
+def test_issue_end_values():
+    assert S.linear_schedule(1, 0, 99)(99) == np.float32(9.313226e-10)     # optax's (jitted)
+    assert S.linear_schedule(1.0, 0.0, 3)(3) == 0.0                         # optax: -2.98e-8
+    assert S.polynomial_schedule(1.0, 0.0, 0.5, 3)(3) == 0.0                # optax: NaN
+    assert S.polynomial_schedule(1e-3, 0.0, 1.5, 2616, 5)(2621) == 0.0      # optax: NaN
+    assert S.polynomial_schedule(0.3, 0.0, 3, 37)(37) == 0.0                # optax: -6.6e-24
+    assert S.polynomial_schedule(0.5, 0.1, 0, 7)(7) == np.float32(0.5)      # 0 ** 0 = 1
+    for T in (3, 7, 1000, 3000):
+        for c in (T, T + 1, 10 ** 6):
+            assert S.linear_schedule(0.5, 0.0, T)(c) >= 0
+
+
+def _maybe_hypothesis():
+    try:
+        import hypothesis  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+if _maybe_hypothesis():
+    from hypothesis import given, settings, strategies as st
+
+    @settings(max_examples=200, deadline=None)
+    @given(init=st.floats(0, 10), end=st.one_of(st.just(0.0), st.floats(1e-30, 10)),
+           power=st.sampled_from([0.5, 1, 1.5, 2, 3, 2.0, 1.0]),
+           steps=st.integers(1, 2 ** 26), begin=st.integers(0, 1000),
+           frac=st.floats(0, 1.2))
+    def test_polynomial_never_negative_or_nan(init, end, power, steps, begin, frac):
+        """With non-negative end points, no count gives a negative, NaN or
+        infinite value, the value is constant from the end on, and it is
+        the end value up to jitted optax's FMA residue."""
+        f = S.polynomial_schedule(init, end, power, steps, begin)
+        c = min(begin + int(frac * steps), 2 ** 31 - 1)
+        for cc in {c, max(begin + steps - 1, 0), begin + steps, begin + steps + 1}:
+            v = f(cc)
+            assert np.isfinite(v) and v >= 0, (cc, v)
+        v_end = f(begin + steps)
+        assert v_end == f(begin + steps + 10)
+        resid = abs(init - end) * (2.0 ** -20 if power in (1, 2, 3, 1.0, 2.0) else 2e-3)
+        assert abs(float(v_end) - float(np.float32(end))) <= resid + 1e-7 * end
 
 
 # --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from npopt.solvers import scipy_wrappers as W
 from npopt.solvers.scipy_wrappers import (ScipyBoundedLeastSquares, ScipyBoundedMinimize,
                                           ScipyLeastSquares, ScipyMinimize, ScipyRootFinding)
 from npopt.tree import tree_leaves, tree_map, tree_structure
+from reference import fixed_order as fo
 from reference import make_scipy_wrappers_reference as R
 
 Z = np.load(R.OUT)
@@ -61,6 +62,21 @@ def _run(name, **extra):
 # ---------------------------------------------------------------------------
 # Against jaxopt.
 
+# Chaotic references: on these the stored counts are decided by rounding, and
+# jaxopt (XLA) and npopt evaluate the objective with their own roundings, so
+# equal counts would be luck. Measured with npopt: rerun with one entry of x0
+# moved by one ulp (and with 1-ulp noise on the objective). The iterates agree
+# to 1e-10 while both runs go on; the counts are compared within 5%.
+CHAOTIC = {
+    "rosen2_nelder_mead": "x0[0] one ulp up or down: 247 evaluations and 131 iterations "
+                          "instead of 249 and 132 (params 8e-11 apart)",
+}
+
+
+def _close_count(got, want):
+    return abs(int(got) - int(want)) <= max(1, 0.05 * int(want))
+
+
 @pytest.mark.parametrize("name", sorted(R.CASES))
 def test_matches_jaxopt(name):
     (params, info), _, _ = _run(name)
@@ -70,7 +86,12 @@ def test_matches_jaxopt(name):
     for i, leaf in enumerate(leaves):
         assert rel(leaf, Z[f"{name}/params_{i}"]) <= 1e-8, i
     assert bool(info.success) == ref["success"] and int(info.status) == ref["status"]
-    assert int(info.num_fun_eval) == ref["nfev"]
+    if name in CHAOTIC:
+        assert _close_count(info.num_fun_eval, ref["nfev"])
+        assert _close_count(info.iter_num, ref["iter_num"])
+        ref = {k: v for k, v in ref.items() if k not in ("nfev", "iter_num")}
+    else:
+        assert int(info.num_fun_eval) == ref["nfev"]
     if "njev" in ref:
         assert int(info.num_jac_eval) == ref["njev"]
     if "nhev" in ref:
@@ -105,6 +126,10 @@ def test_callback_trajectory_matches_jaxopt(name):
     traj = []
     _run(name, callback=lambda p: traj.append(_flat(p)))
     want = Z[f"{name}/traj"]
+    if name in CHAOTIC:     # the length is decided by rounding: the common iterates
+        assert _close_count(len(traj), len(want))
+        n = min(len(traj), len(want))
+        traj, want = traj[:n], want[:n]
     assert len(traj) == len(want)
     for k, (g, w) in enumerate(zip(traj, want)):
         # BFGS on Rosenbrock amplifies the rounding-level difference between
@@ -499,8 +524,8 @@ def test_jacobian_of_the_solution_by_implicit_differentiation():
     X, y, lam = rng.standard_normal((40, 5)), rng.standard_normal(40), 0.3
 
     def ridge(w, lam):
-        r = X @ w - y
-        return 0.5 * r @ r / 40 + 0.5 * lam * w @ w, X.T @ r / 40 + lam * w
+        r = fo.mv(X, w) - y
+        return 0.5 * fo.vdot(r, r) / 40 + 0.5 * lam * fo.vdot(w, w), fo.rmv(X, r) / 40 + lam * w
     solver = npopt.ScipyMinimize(fun=ridge, value_and_grad=True, method="BFGS", tol=1e-12)
     w = solver.run(np.zeros(5), lam).params
     H = X.T @ X / 40 + lam * np.eye(5)

@@ -2,7 +2,7 @@
 fused ``step`` (five passes over memory instead of the chain's seven)."""
 import numpy as np
 
-from .. import _checks, _flat
+from .. import _checks
 from ..base import safe_increment
 from ..kernels import factored as kf
 from ..transforms import _fusion, _segments
@@ -92,6 +92,17 @@ def adafactor(learning_rate=None, min_dim_size_to_factor=128, decay_rate=0.8, de
       Memory Cost", ICML 2018, https://arxiv.org/abs/1804.04235
     """
     acc = _checks.check_float_dtype("dtype_momentum", dtype_momentum)
+    # the building blocks check these too, under their own names: name them
+    # as the user spelled them here
+    _checks.check_number("momentum", momentum, low=0.0, high=1.0, allow_none=True)
+    _checks.check_number("clipping_threshold", clipping_threshold, low=0.0, low_open=True,
+                         allow_none=True)
+    _checks.check_number("eps", eps, low=0.0)
+    if not callable(weight_decay_rate):
+        _checks.check_number("weight_decay_rate", weight_decay_rate, low=0.0, allow_none=True)
+    if isinstance(decay_offset, bool) or not isinstance(decay_offset, (int, np.integer)):
+        raise TypeError(f"decay_offset: expected an integer, got {_checks._describe(decay_offset)}")
+    _checks.check_bool("multiply_by_parameter_scale", multiply_by_parameter_scale)
     txs = [scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps)]
     at = {}                                    # block -> its position in the chain
     if clipping_threshold is not None:
@@ -126,7 +137,7 @@ def _fused_step(txs, at, hp):
 
     1. ``scale_by_factored_rms``: its moments (two reads of the gradients,
        one per statistic), then its update ``u``, written to a scratch
-       buffer (kept per layout between steps);
+       buffer (kept per layout between steps, one per thread);
     2. one pass over ``u`` and the params: the per-leaf sums of squares
        (clip_by_block_rms's RMS of ``u``, scale_by_param_block_rms's of p);
     3. ``adafactor_tail``: the rest of the chain per element, in place on
@@ -136,48 +147,55 @@ def _fused_step(txs, at, hp):
     compute them, so ``step`` and ``update`` + ``apply_updates`` agree (bit
     for bit on the CPU without momentum, to an ulp with it).
     """
-    scratch = {}
+    scratch = _fusion.Scratch()        # u, one per thread
     sched_wd = callable(hp["wd"])
+    n = len(txs)
 
     def step(params, grads, state, **extra_args):
-        if not isinstance(state, tuple) or len(state) != len(txs):
-            raise TypeError(
-                f"state: expected the {len(txs)}-tuple made by this chain's init, "
-                f"got {type(state).__name__}")
-        lay, _ = _flat.layout_of(params, "params")
-        g = lay.gather(grads, "grads")
+        _fusion.check_tuple(state, n)
+        io = _fusion.begin(params, grads)
+        lay = io.lay
         plan = fct.plan_of(lay, hp["factored"], hp["min_dim"])
         fs = state[0]
-        stats, copied = fct.state_buffers(plan, fs)
+        # every check, and the chain's per-step scalars, before any kernel runs
+        stats, trees, tokens, writes = fct.bind_state(lay, plan, fs)
         new = list(state)
-        # the chain's per-step scalars, and every check, before any kernel runs
         lr = 1.0
         if "lr" in at:
-            lr = txs[at["lr"]].fusion.value(state[at["lr"]])
+            lr = _fusion.rate_value(txs[at["lr"]].fusion, state[at["lr"]])
             new[at["lr"]] = txs[at["lr"]].fusion.advance(state[at["lr"]])
         acc = hp["acc"]
         if "ema" in at:
             from ..transforms.ema import EmaState
             es = _checks.check_state("state", state[at["ema"]], EmaState, "ema")
-            e_bufs, e_copied = lay.gather_report(
+            e_bufs, e_tree, e_token = lay.bind(
                 es.ema, "state.ema", [grp.dtype if acc is None else acc for grp in lay.groups])
+            tokens.append(e_token)
+            writes.extend(("state.ema", b) for b in e_bufs)
+            e_count = safe_increment(es.count)
         wd, on = 0.0, [False] * lay.num_leaves
         if "wd" in at:
             ws = state[at["wd"]]
-            inner = ws.inner_state if hp["mask"] is not None else ws
-            wd = hp["wd"](inner.count) if sched_wd else hp["wd"]
+            if hp["mask"] is not None:
+                _checks.check_state("state", ws, MaskedState, "masked")
+                ws = ws.inner_state
+            if sched_wd:
+                _checks.check_state("state", ws, WeightDecaySchedule, "add_decayed_weights")
+                wd = _checks.check_finite_scalar(
+                    "weight_decay_rate", hp["wd"](ws.count),
+                    f" (the schedule's value at count {int(ws.count)})")
+                inner = WeightDecaySchedule(safe_increment(ws.count))
+                new[at["wd"]] = MaskedState(inner) if hp["mask"] is not None else inner
+            else:
+                wd = hp["wd"]
             on = (_fusion.mask_per_leaf(hp["mask"], params) if hp["mask"] is not None
                   else [True] * lay.num_leaves)
-            if sched_wd:
-                inner = WeightDecaySchedule(safe_increment(inner.count))
-                new[at["wd"]] = MaskedState(inner) if hp["mask"] is not None else inner
-        p, p_copied = lay.gather_report(params, "params")
         hp_of = fct.step_hyperparams(fs.count, hp["decay_offset"], fct._decay_rate_pow,
                                      hp["decay_rate"], hp["eps"])
+        _fusion.commit(io, (_fusion.Bound(writes, tokens, None),))
+        g, p = io.g, io.p
 
         u = scratch.get(lay)
-        if u is None:
-            u = scratch[lay] = lay.empty()
         fct.factored_rms_pass(lay, plan, g, stats, u, hp_of, fct.no_posts(lay), False)
         for gi, grp in enumerate(lay.groups):
             if grp.size == 0:
@@ -208,13 +226,10 @@ def _fused_step(txs, at, hp):
             lay.target.launch(kf.adafactor_tail_cpu, kf.adafactor_tail_cuda, u[gi], p[gi], e,
                               chunks, offsets, leaf_hp, (dt(lr), dt(-1)), ema_hp, "ema" in at)
 
-        trees = ([sub.views(b) for sub, b in zip(plan[:3], stats)] if copied
-                 else [fs.v_row, fs.v_col, fs.v])
-        new[0] = FactoredState(safe_increment(fs.count), *trees)
+        new[0] = fct.remember(lay, FactoredState(safe_increment(fs.count), *trees))
         if "ema" in at:
-            new[at["ema"]] = EmaState(safe_increment(es.count),
-                                      lay.views(e_bufs) if e_copied else es.ema)
-        return (lay.views(p) if p_copied else params), tuple(new)
+            new[at["ema"]] = EmaState(e_count, e_tree)
+        return io.params_out(params), tuple(new)
 
     return step
 

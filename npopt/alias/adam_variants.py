@@ -5,6 +5,7 @@ Every alias is ``chain(scale_by_X(...), [add_decayed_weights(...)],
 scale_by_learning_rate(learning_rate))``, so ``step`` is one fused kernel
 pass (a schedule as ``weight_decay`` falls back to update + apply_updates).
 """
+from .. import _checks
 from ..transforms.adam_variants import (ScaleByAdanState, ScaleByAmsgradState,
                                        ScaleByBeliefState, scale_by_adamax, scale_by_adan,
                                        scale_by_amsgrad, scale_by_belief, scale_by_radam,
@@ -84,6 +85,7 @@ def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=N
     References:
       Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
+    _checks.check_scalar_or_schedule("weight_decay", weight_decay)
     return chain(scale_by_adamax(b1, b2, eps), add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate))
 
@@ -170,6 +172,7 @@ def adan(learning_rate, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=1e-8,
       Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster
       Optimizing Deep Models", 2022 (arXiv:2208.06677).
     """
+    _checks.check_scalar_or_schedule("weight_decay", weight_decay)
     return chain(scale_by_adan(b1=b1, b2=b2, b3=b3, eps=eps, eps_root=eps_root),
                  add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate))

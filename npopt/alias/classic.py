@@ -15,6 +15,7 @@ Every alias is the chain optax 0.2.8 builds (same state structure, same
 import types
 import warnings
 
+from .. import _checks
 from ..transforms import _fusion
 from ..transforms.adadelta import ScaleByAdaDeltaState, _adadelta, scale_by_adadelta
 from ..transforms.adam import scale_by_adam
@@ -143,8 +144,11 @@ def optimistic_adam(learning_rate, optimism=None, b1=0.9, b2=0.999, eps=1e-08, e
     warnings.warn('`optimistic_adam` is deprecated, please use `optimistic_adam_v2` instead.',
                   category=DeprecationWarning, stacklevel=2)
     if callable(learning_rate):
-        raise ValueError('This version of `optimistic_adam` does not support learning rate '
-                         'schedules but `optimistic_adam_v2` does.')
+        raise ValueError('learning_rate: this version of `optimistic_adam` does not support '
+                         'learning rate schedules but `optimistic_adam_v2` does.')
+    # validated under the names the caller used (they become alpha and beta)
+    _checks.check_number("learning_rate", learning_rate, low=0.0)
+    _checks.check_number("optimism", optimism, low=0.0, allow_none=True)
     if optimism is None:
         optimism = learning_rate
     return _optimistic_adam_chain(b1, b2, eps, eps_root, mu_dtype, nesterov, learning_rate,
@@ -265,6 +269,7 @@ def adadelta(learning_rate=None, rho=0.9, eps=1e-6, weight_decay=0.0, weight_dec
     References:
       Zeiler, "ADADELTA: An Adaptive Learning Rate Method", arXiv:1212.5701, 2012.
     """
+    _checks.check_scalar_or_schedule("weight_decay", weight_decay)
     decay = add_decayed_weights(weight_decay, mask=weight_decay_mask)
     rate = scale_by_learning_rate(learning_rate)
     opt = chain(decay, scale_by_adadelta(rho=rho, eps=eps), rate)

@@ -1,7 +1,7 @@
 r"""L-BFGS with optax's zoom line search, as the chain optax 0.2.8 builds."""
 from .._checks import check_scalar_or_schedule
 from ..base import GradientTransformation, identity
-from ..transforms.combine import chain
+from ..transforms.combine import as_transformation, chain
 from ..transforms.lbfgs import ScaleByLBFGSState, scale_by_lbfgs
 from ..transforms.linesearch import (BacktrackingLinesearchInfo,
                                     ScaleByBacktrackingLinesearchState,
@@ -9,7 +9,6 @@ from ..transforms.linesearch import (BacktrackingLinesearchInfo,
                                     scale_by_backtracking_linesearch,
                                     scale_by_zoom_linesearch, value_and_grad_from_state)
 from ..transforms.scale import scale, scale_by_learning_rate
-from .. import _flat
 
 
 def lbfgs(learning_rate=None, memory_size=10, scale_init_precond=True,
@@ -72,36 +71,50 @@ def lbfgs(learning_rate=None, memory_size=10, scale_init_precond=True,
 
     .. warning::
         Under ``jax_enable_x64`` (npopt's reference), optax evaluates the
-        zoom line search's trial points of float32 params in float64; npopt
-        does the same, so ``value_fn``/``grad_fn`` may receive float64
-        params (see ``npopt.transforms.linesearch``).
+        zoom phase's trial points of float32 params in float64 (the first,
+        interval-phase trials stay float32); npopt does the same, so
+        ``value_fn``/``grad_fn`` may receive float64 params (see
+        ``npopt.transforms.linesearch``). The state's dtypes are optax's
+        under x64: the difference memories have the params' dtype, the
+        weights ``weights_memory`` are float64 (``jnp.zeros(memory_size)``).
     """
     check_scalar_or_schedule("learning_rate", learning_rate, allow_none=True)
     precond = scale_by_lbfgs(memory_size=memory_size, scale_init_precond=scale_init_precond)
     base_scaling = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
-    if linesearch is None:
-        linesearch = identity()
+    linesearch = identity() if linesearch is None else as_transformation("linesearch",
+                                                                           linesearch)
     tx = chain(precond, base_scaling, linesearch)
 
     def step(params, grads, state, **extra_args):
         """The fused path: scale_by_lbfgs in place on the state's buffers,
         then the scaling and the line search, then ``params += updates`` in
         place on the params' flat buffers."""
+        from ..transforms import _fusion
         if not isinstance(state, tuple) or len(state) != 3:
             raise TypeError("state: expected the 3-tuple made by this lbfgs's init, "
                             f"got {type(state).__name__}")
         check = getattr(linesearch, "check_args", None)
         if check is not None:       # the line search's errors, before any buffer moves
             check(params, extra_args)
-        lay, _ = _flat.layout_of(params, "params")
-        p_bufs = lay.gather(params, "params")
-        v, _, s0 = precond.lbfgs_step(grads, state[0], params)
-        updates, s1 = base_scaling.update(lay.views(v), state[1], params, **extra_args)
-        updates, s2 = linesearch.update(updates, state[2], params, **extra_args)
+        if callable(learning_rate):  # and a schedule's value (ValueError if bad)
+            base_scaling.fusion.value(state[1])
+        io = _fusion.begin(params, grads)
+        lay = io.lay
+        bound = precond.lbfgs_bind(lay, state[0])
+        _fusion.commit(io, (bound,))
+        # an exception from value_fn in the line search leaves state[0]
+        # consumed (its memory already holds this step's pair)
+        v, s0 = bound.run(io.g, io.p)
+        # the line search and the scaling see the params as they were (a
+        # copy where grads overlapped them was taken by commit)
+        cur = lay.views(io.p) if io.copied else params
+        updates, s1 = base_scaling.update(lay.views(v), state[1], cur, **extra_args)
+        updates, s2 = linesearch.update(updates, state[2], cur, **extra_args)
         from ..kernels import apply as kapply
-        for pb, ub in zip(p_bufs, lay.gather(updates, "updates")):
-            lay.target.launch(kapply.apply_updates_cpu, kapply.apply_updates_cuda, pb, ub, pb)
-        return lay.views(p_bufs), (s0, s1, s2)
+        for pb, ub in zip(io.p, lay.gather(updates, "updates")):
+            if pb.shape[0]:
+                lay.target.launch(kapply.apply_updates_cpu, kapply.apply_updates_cuda, pb, ub, pb)
+        return lay.views(io.p), (s0, s1, s2)
 
     return GradientTransformation(tx.init, tx.update, fused_step=step)
 

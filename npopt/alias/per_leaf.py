@@ -10,7 +10,8 @@ from ..base import GradientTransformation
 from ..transforms.combine import chain, masked
 from ..transforms.novograd import ScaleByNovogradState, scale_by_novograd
 from ..transforms.polyak import check_polyak_args, polyak_sgd_step, scale_by_polyak
-from ..transforms.scale import add_decayed_weights, scale, scale_by_learning_rate
+from ..transforms.scale import (add_decayed_weights, scale, scale_by_learning_rate,
+                                scheduled_value)
 from ..transforms.sgd import trace
 from ..transforms.sm3 import ScaleBySM3State, scale_by_sm3
 from ..transforms.trust_ratio import scale_by_trust_ratio
@@ -46,11 +47,14 @@ def fromage(learning_rate, min_norm=1e-6):
                      scale_by_learning_rate(learning_rate * mult),
                      add_decayed_weights(mult - 1))
 
+    def lr_at(count):     # the user's value checked first (ValueError naming it)
+        return scheduled_value("learning_rate", learning_rate, count, nonnegative=True)
+
     def mult_lr(count):   # in the schedule's own dtype, as optax
-        return 1 / (1 + learning_rate(count)**2)**0.5
+        return 1 / (1 + lr_at(count)**2)**0.5
 
     return chain(scale_by_trust_ratio(min_norm),
-                 scale_by_learning_rate(lambda c: mult_lr(c) * learning_rate(c)),
+                 scale_by_learning_rate(lambda c: mult_lr(c) * lr_at(c)),
                  add_decayed_weights(lambda c: mult_lr(c) - 1))
 
 
@@ -88,6 +92,9 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
       You, Gitman & Ginsburg, "Large Batch Training of Convolutional
       Networks", 2017 (arXiv:1708.03888).
     """
+    # validated under the names the caller used (trace calls momentum decay)
+    _checks.check_scalar_or_schedule("weight_decay", weight_decay)
+    _checks.check_number("momentum", momentum, low=0.0, high=1.0)
     return chain(
         add_decayed_weights(weight_decay, mask=weight_decay_mask),
         masked(scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps),
@@ -132,6 +139,11 @@ def polyak_sgd(max_learning_rate=1.0, scaling=1.0, f_min=0.0, eps=0.0, variant="
     """
     _checks.check_scalar_or_schedule("scaling", scaling)
     check_polyak_args(f_min, max_learning_rate, eps, variant)
+    if callable(scaling):       # its values checked under the caller's name
+        user_scaling = scaling
+
+        def scaling(count):
+            return scheduled_value("scaling", user_scaling, count, nonnegative=True)
     tx = chain(sgd(learning_rate=scaling),
                scale_by_polyak(max_learning_rate=max_learning_rate, f_min=f_min, eps=eps,
                                variant=variant))
@@ -209,6 +221,7 @@ def sm3(learning_rate, momentum=0.9):
         raise TypeError("learning_rate: expected a number (sm3 does not support "
                         "schedules, as in optax), got a callable")
     _checks.check_number("learning_rate", learning_rate, low=0.0)
+    _checks.check_number("momentum", momentum, low=0.0, high=1.0)   # scale_by_sm3's b1
     return chain(scale_by_sm3(momentum), scale(-learning_rate))
 
 

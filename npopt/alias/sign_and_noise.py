@@ -2,6 +2,7 @@
 chains optax 0.2.8 builds (blocks: ema, scale_by_sign, scale_by_lion,
 add_noise).
 """
+from .. import _checks
 from ..transforms.combine import chain
 from ..transforms.ema import EmaState, ema
 from ..transforms.lion import ScaleByLionState, scale_by_lion
@@ -65,6 +66,7 @@ def signum(learning_rate, beta=0.9, accumulator_dtype=None):
       Zhao et al., "Deconstructing What Makes a Good Optimizer for Language
       Models", 2024.
     """
+    _checks.check_number("beta", beta, low=0.0, high=1.0)   # ema calls it decay
     return chain(ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
                  scale_by_sign(), scale_by_learning_rate(learning_rate))
 
@@ -96,6 +98,7 @@ def lion(learning_rate, b1=0.9, b2=0.99, mu_dtype=None, weight_decay=1e-3, mask=
       Chen et al., "Symbolic Discovery of Optimization Algorithms",
       NeurIPS 2023 (arXiv:2302.06675).
     """
+    _checks.check_scalar_or_schedule("weight_decay", weight_decay)
     return chain(scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
                  add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate))

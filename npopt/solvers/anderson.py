@@ -213,6 +213,7 @@ class AndersonAcceleration(base.IterativeSolver):
 
     def init_state(self, init_params, *args, **kwargs):
         """Histories filled with ``init_params`` (residuals and Gram zero)."""
+        base.dtype_of(init_params)
         params_history, residuals_history, gram = _init_history(init_params, self.history_size)
         _, aux = self._value_with_aux(init_params, *args, **kwargs)
         return AndersonState(iter_num=np.asarray(0), error=np.asarray(np.inf),
@@ -317,6 +318,7 @@ class AndersonWrapper(base.IterativeSolver):
 
     def init_state(self, init_params, *args, **kwargs):
         """The inner solver's state and histories filled with ``init_params``."""
+        base.dtype_of(init_params)
         solver_state = self.solver.init_state(init_params, *args, **kwargs)
         params_history, residuals_history, gram = _init_history(init_params, self.history_size)
         return AndersonWrapperState(iter_num=np.asarray(0), solver_state=solver_state,

@@ -18,10 +18,18 @@ There is no autodiff: the gradient of ``fun`` comes from, in this order,
 1. ``value_and_grad=True``: ``fun`` returns ``(value, grad)`` (jaxopt's
    convention), or ``value_and_grad=<callable>`` returning them;
 2. ``grad=<callable>``: ``grad(params, *args, **kwargs)`` (scipy's ``jac``);
-3. otherwise central finite differences of ``fun``: the slow path, 2n+1
+3. the gradient ``fun`` carries when it is one of npopt's objectives
+   (``npopt.objective.least_squares``, ... : ``fun=least_squares`` is
+   differentiated exactly, as ``least_squares.value_and_grad``);
+4. otherwise central finite differences of ``fun``: the slow path, 2n
    evaluations per gradient for n parameters, with the step
-   ``h_i = eps**(1/3) * max(1, |x_i|)`` (error O(h^2), about 1e-11 relative in
-   float64, 1e-5 in float32).
+   ``h_i = eps**(1/3) * max(1, |x_i|)`` (error O(h^2), about 1e-10
+   relative); float32 params are differenced in float64 when ``fun``
+   computes in float64 on float64 input (see ``FiniteDifferences``). A
+   ``FiniteDifferenceWarning`` says so once per solver instance.
+
+Mix-ups are named: ``fun`` returning a tuple without ``value_and_grad=True``
+("did you mean value_and_grad=True?"), or a single value with it.
 
 With ``has_aux=True`` ``fun`` returns ``(value, aux)`` (or, with
 ``value_and_grad=True``, ``((value, aux), grad)``) and ``state.aux`` keeps
@@ -33,6 +41,8 @@ for NaN as well): the state then holds the NaN and ``run`` warns.
 import dataclasses
 import inspect
 import math
+import os
+import sys
 import warnings
 from typing import Any, NamedTuple, Optional
 
@@ -53,58 +63,224 @@ class KKTSolution(NamedTuple):
 
 
 # --------------------------------------------------------------------------
+# Warnings that point at the user's code.
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def warn(message, category=RuntimeWarning):
+    """``warnings.warn`` with the stack level of the first frame outside npopt
+    (the user's call of ``run``/``update``/...), however deep inside the
+    solver the warning is raised."""
+    level, frame = 1, sys._getframe(0)
+    while frame is not None and frame.f_code.co_filename.startswith(_PKG_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+class FiniteDifferenceWarning(UserWarning):
+    """A solver differentiates ``fun`` by finite differences (the slow path):
+    given once per solver instance. Silence it with
+    ``warnings.filterwarnings("ignore", category=FiniteDifferenceWarning)``."""
+
+
+# --------------------------------------------------------------------------
 # Where the value and the gradient come from.
 
-def finite_difference_grad(fun, params, *args, **kwargs):
-    """Central finite differences of a scalar ``fun`` at ``params`` (a pytree).
+def _describe_out(out):
+    if isinstance(out, tuple):
+        return f"a tuple of {len(out)}"
+    return type(out).__name__
 
-    ``h_i = eps**(1/3) * max(1, |x_i|)`` in the params' dtype: the step that
-    balances truncation (O(h^2)) and rounding (O(eps/h)) errors.
+
+def _value_of(out, has_aux, name="fun"):
+    """``(value, aux)`` from what ``fun`` returned without ``value_and_grad``,
+    naming the usual mix-ups (a ``(value, grad)`` pair)."""
+    if has_aux:
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"{name}: expected (value, aux) with has_aux=True, got "
+                            f"{_describe_out(out)}")
+        value, aux = out
+        if isinstance(value, tuple):
+            raise TypeError(
+                f"{name} returned ((value, aux), grad)-like nesting: its value is a tuple; did "
+                f"you mean value_and_grad=True (with has_aux=True, fun returns ((value, aux), "
+                f"grad))?")
+        return value, aux
+    if isinstance(out, tuple):
+        raise TypeError(
+            f"{name} returned {_describe_out(out)}, not a scalar value; did you mean "
+            f"value_and_grad=True (fun returns (value, grad)) or has_aux=True (fun returns "
+            f"(value, aux))?")
+    return out, None
+
+
+def _value_and_grad_of(out, has_aux, name="fun"):
+    """``((value, aux), grad)`` from what ``fun`` returned with ``value_and_grad``."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        want = "((value, aux), grad)" if has_aux else "(value, grad)"
+        hint = ("; it returned a single value: pass value_and_grad=False (and grad=, or "
+                "nothing for finite differences), or return the gradient too"
+                if not isinstance(out, tuple) else "")
+        raise TypeError(f"{name}: expected {want} with value_and_grad=True, got "
+                        f"{_describe_out(out)}{hint}")
+    if has_aux:
+        if not (isinstance(out[0], tuple) and len(out[0]) == 2):
+            raise TypeError(f"{name}: expected ((value, aux), grad) with value_and_grad=True "
+                            f"and has_aux=True, got ({_describe_out(out[0])}, ...)")
+        return out
+    if isinstance(out[0], tuple):
+        raise TypeError(f"{name} returned ((value, aux), grad)-like nesting; did you mean "
+                        f"has_aux=True?")
+    return (out[0], None), out[1]
+
+
+def _scalar_float(value, name="fun"):
+    return check_value(value, name)
+
+
+class FiniteDifferences:
+    r"""Central finite differences of a scalar function of a pytree, one
+    per solver instance.
+
+    :math:`g_i = (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i)` with
+    :math:`h_i = \epsilon^{1/3} \max(1, |x_i|)`, the step that balances the
+    truncation (:math:`O(h^2)`) and rounding (:math:`O(\epsilon/h)`) errors:
+    about :math:`\epsilon^{2/3}` relative, 4e-11 with float64's
+    :math:`\epsilon`. Float32 params are differenced in float64 (the points
+    :math:`x \pm h_i e_i` are float64 arrays, the gradient is cast back to
+    float32) when ``fun`` computes in float64 on float64 input, which the
+    first evaluation of each gradient tells; a ``fun`` that returns float32
+    anyway, or fails on float64 input, is differenced in float32 (2e-5
+    relative) from then on. ``owner`` (a solver's name): warn once, with a
+    ``FiniteDifferenceWarning``, that this is the slow path.
     """
-    flat, unravel = T.ravel(params)
-    dtype = flat.dtype if flat.dtype.kind == "f" else np.dtype(np.float64)
-    x = flat.astype(dtype, copy=True)
-    h = np.finfo(dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
-    g = np.empty_like(x)
-    for i in range(x.size):
-        xi = x[i]
-        x[i] = xi + h[i]
-        fp = float(fun(unravel(x.copy()), *args, **kwargs))
-        x[i] = xi - h[i]
-        fm = float(fun(unravel(x.copy()), *args, **kwargs))
-        x[i] = xi
-        g[i] = (fp - fm) / (2 * h[i])
-    return unravel(g)
+
+    def __init__(self, owner=None, what="fun", message=None):
+        self.owner, self.what, self.message = owner, what, message
+        self.warned = owner is None
+        self.float64 = None             # False once fun was seen not to compute in float64
+
+    def _warn(self, n):
+        if self.warned or n == 0:
+            return
+        self.warned = True
+        if self.message is not None:
+            warn(f"npopt.{self.owner}: " + self.message.format(n=n, two_n=2 * n),
+                 FiniteDifferenceWarning)
+            return
+        warn(f"npopt.{self.owner}: no gradient of {self.what} was given (value_and_grad=False, "
+             f"grad=None), so every gradient is computed by central finite differences, the "
+             f"slow path: {2 * n} evaluations of {self.what} per gradient for its {n} "
+             f"parameters, about 1e-10 relative error. Pass value_and_grad=True ({self.what} "
+             f"returns (value, grad)) or grad= (the functions of npopt.objective carry their "
+             f"gradients and are used as such)", FiniteDifferenceWarning)
+
+    def __call__(self, fun, params, *args, **kwargs):
+        flat, unravel = T.ravel(params)
+        if flat.dtype.kind == "f":
+            dtype = flat.dtype
+        elif flat.dtype.kind == "c":
+            raise TypeError(f"params: finite differences need real floating-point leaves, got "
+                            f"{flat.dtype}; pass value_and_grad=True or grad= for complex params")
+        else:
+            dtype = np.dtype(np.float64)
+        self._warn(flat.size)
+
+        def value(tree):
+            return _scalar_float(fun(tree, *args, **kwargs), self.what)
+
+        if dtype != np.float64 and self.float64 is not False and flat.size:
+            g = self._float64(value, params, flat)
+            if g is not None:
+                return unravel(g.astype(dtype))
+        return unravel(self._central(value, unravel, flat.astype(dtype), dtype))
+
+    @staticmethod
+    def _central(value, unravel, x, dtype):
+        x = x.copy()
+        h = np.finfo(dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
+        g = np.empty_like(x)
+        for i in range(x.size):
+            xi = x[i]
+            x[i] = xi + h[i]
+            fp = value(unravel(x.copy()))
+            x[i] = xi - h[i]
+            fm = value(unravel(x.copy()))
+            x[i] = xi
+            g[i] = (fp - fm) / (2 * h[i])
+        return g
+
+    def _float64(self, value, params, flat):
+        """The gradient differenced in float64, or None when ``fun`` does not
+        compute in float64 on float64 input: its first evaluation tells (a
+        float32 result, or an exception, turns the float64 path off for this
+        instance)."""
+        _, unravel64 = T.ravel(T.tree_map(lambda leaf: np.asarray(leaf, np.float64), params))
+        x = flat.astype(np.float64)
+        h = np.finfo(np.float64).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
+        g = np.empty_like(x)
+        for i in range(x.size):
+            xi = x[i]
+            x[i] = xi + h[i]
+            if i == 0:
+                try:
+                    fp = value(unravel64(x.copy()))
+                except Exception:       # noqa: BLE001 (fun accepts float32 only)
+                    self.float64 = False
+                    return None
+                if np.asarray(fp).dtype != np.float64:
+                    self.float64 = False
+                    return None
+            else:
+                fp = value(unravel64(x.copy()))
+            x[i] = xi - h[i]
+            fm = value(unravel64(x.copy()))
+            x[i] = xi
+            g[i] = (np.float64(fp) - np.float64(fm)) / (2 * h[i])
+        return g
 
 
-def make_value_and_grad(fun, value_and_grad=False, has_aux=False, grad=None):
+def finite_difference_grad(fun, params, *args, **kwargs):
+    """Central finite differences of a scalar ``fun`` at ``params`` (a pytree);
+    see ``FiniteDifferences`` (no warning)."""
+    return FiniteDifferences()(fun, params, *args, **kwargs)
+
+
+def objective_value_and_grad(fun):
+    """The ``value_and_grad`` that npopt's own objectives carry
+    (``npopt.objective``; a ``CompositeLinearFunction`` with a gradient), or
+    None for any other callable."""
+    vg = getattr(fun, "_npopt_value_and_grad", None)
+    return vg if callable(vg) else None
+
+
+def make_value_and_grad(fun, value_and_grad=False, has_aux=False, grad=None, owner=None):
     """(fun_with_aux, value_and_grad_with_aux) from a user's callables.
 
     ``fun_with_aux(p, ...) -> (value, aux)``;
     ``value_and_grad_with_aux(p, ...) -> ((value, aux), grad)``. aux is None
-    without ``has_aux``.
+    without ``has_aux``. The gradient comes from ``value_and_grad``, ``grad``,
+    the gradient an ``npopt.objective`` function carries (when neither is
+    given and ``has_aux`` is False), or finite differences, which warn once
+    (``FiniteDifferenceWarning``) when ``owner`` (the solver's name) is given.
     """
     if value_and_grad is True:
         def vg(p, *a, **kw):
-            out = fun(p, *a, **kw)
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise TypeError("fun: expected (value, grad) with value_and_grad=True, "
-                                f"got {type(out).__name__}")
-            if has_aux:
-                return out
-            return (out[0], None), out[1]
+            return _value_and_grad_of(fun(p, *a, **kw), has_aux)
 
         def f(p, *a, **kw):
             return vg(p, *a, **kw)[0]
         return f, vg
 
     def f(p, *a, **kw):
-        return fun(p, *a, **kw) if has_aux else (fun(p, *a, **kw), None)
+        return _value_of(fun(p, *a, **kw), has_aux)
 
+    if value_and_grad is False and grad is None and not has_aux:
+        value_and_grad = objective_value_and_grad(fun) or False
     if callable(value_and_grad):
         def vg(p, *a, **kw):
-            out = value_and_grad(p, *a, **kw)
-            return out if has_aux else ((out[0], None), out[1])
+            return _value_and_grad_of(value_and_grad(p, *a, **kw), has_aux, "value_and_grad")
         return f, vg
     if grad is not None:
         def vg(p, *a, **kw):
@@ -115,18 +291,26 @@ def make_value_and_grad(fun, value_and_grad=False, has_aux=False, grad=None):
             return (value, aux), g
         return f, vg
 
+    fd = FiniteDifferences(owner)
+
     def vg(p, *a, **kw):
         value, aux = f(p, *a, **kw)
-        g = finite_difference_grad(lambda q, *a_, **kw_: f(q, *a_, **kw_)[0], p, *a, **kw)
+        g = fd(lambda q, *a_, **kw_: f(q, *a_, **kw_)[0], p, *a, **kw)
         return (value, aux), g
+    vg.finite_differences = fd
     return f, vg
 
 
 def check_value(value, name="fun"):
     """The scalar value of an objective, as a NumPy scalar."""
+    if isinstance(value, tuple):
+        _value_of(value, False, name)           # names the (value, grad) mix-up
     v = np.asarray(value)
     if v.shape != ():
         raise ValueError(f"{name}: expected a scalar value, got an array of shape {v.shape}")
+    if v.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: expected a real scalar value, got {type(value).__name__}"
+                        + (f" of dtype {v.dtype}" if isinstance(value, np.ndarray) else ""))
     return v[()]
 
 
@@ -284,18 +468,31 @@ class StochasticSolver(IterativeSolver):
         return OptStep(params, state)
 
 
-def dtype_of(params):
-    """The single floating dtype of a params tree (float64 for Python scalars)."""
+def dtype_of(params, name="init_params"):
+    """The single floating dtype of a params tree.
+
+    Integer and boolean leaves are refused with a TypeError naming ``name``
+    (as jaxopt's gradients refuse them): ``np.array([1, 2])`` is almost always
+    meant as ``np.array([1.0, 2.0])``, and an integer buffer cannot hold the
+    iterates. An empty tree is refused too.
+    """
     leaves = T.tree_leaves(params)
     if not leaves:
-        raise ValueError("init_params: expected at least one array leaf, got an empty tree")
-    dts = {np.asarray(x).dtype for x in leaves}
-    dts = {np.dtype(np.float64) if d.kind in "iub" else d for d in dts}
+        raise ValueError(f"{name}: expected at least one array leaf, got an empty tree")
+    dts = []
+    for i, x in enumerate(leaves):
+        d = np.asarray(x).dtype
+        if d.kind in "iub":
+            raise TypeError(
+                f"{name}: expected floating-point leaves, got leaf {i} of dtype {d} (write "
+                f"1.0, not 1, or pass np.asarray(params, dtype=float))")
+        dts.append(d)
+    dts = set(dts)
     if len(dts) != 1:
-        raise ValueError(f"init_params: expected leaves of a single dtype, got {sorted(map(str, dts))}")
+        raise ValueError(f"{name}: expected leaves of a single dtype, got {sorted(map(str, dts))}")
     dt = dts.pop()
     if dt.kind != "f":
-        raise TypeError(f"init_params: expected floating-point leaves, got {dt}")
+        raise TypeError(f"{name}: expected floating-point leaves, got {dt}")
     return dt
 
 

@@ -113,8 +113,8 @@ class BFGS(base.IterativeSolver):
 
     def init_state(self, init_params, *args, **kwargs):
         """The initial BfgsState (``H = I``)."""
-        value, aux, grad = evaluate(self._value_and_grad_with_aux, init_params, args, kwargs)
         dtype = base.dtype_of(init_params)
+        value, aux, grad = evaluate(self._value_and_grad_with_aux, init_params, args, kwargs)
         n = sum(np.size(x) for x in T.tree_leaves(init_params))
         return BfgsState(iter_num=np.asarray(0), value=value, grad=grad,
                          stepsize=np.asarray(self.max_stepsize, dtype),

@@ -117,6 +117,12 @@ class Bisection(base.IterativeSolver):
             sign = 0
         if self.check_bracket and sign == 0:
             finite = np.isfinite(lower_value) and np.isfinite(upper_value)
+            if np.isnan(lower_value) or np.isnan(upper_value):
+                raise ValueError(
+                    f"optimality_fun: returned NaN (not finite) at the bracket's ends (f(lower) = "
+                    f"{float(lower_value)!r} at lower = {float(lower)!r}, f(upper) = "
+                    f"{float(upper_value)!r} at upper = {float(upper)!r}); bisection needs a "
+                    f"value whose sign can be compared with 0")
             raise ValueError(
                 f"lower, upper: expected a bracket [lower, upper] = [{float(lower)!r}, "
                 f"{float(upper)!r}] on which optimality_fun changes sign (f(lower) < 0 <= "

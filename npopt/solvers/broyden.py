@@ -31,9 +31,13 @@ needs no Jacobian at all.
    (``<d_j, x>`` is taken per leaf, not over the whole tree), so for
    multi-leaf params ``H`` is block diagonal over the leaves, while the
    denominator ``<v, dF>`` is taken over the whole tree. ``num_fun_eval``
-   counts as jaxopt does (one per line-search trial plus one at the start of
-   each line search and one for the final gradient of the armijo/goldstein
-   conditions); the finite-difference evaluations are not counted.
+   counts the evaluations of ``F`` npopt makes: one per line-search trial
+   (or per step with a fixed ``stepsize``) and one in ``init_state``; the
+   finite-difference evaluations of the Jacobian are not counted (a
+   ``FiniteDifferenceWarning`` says once that they are made). jaxopt's count
+   is higher: it also counts an evaluation of ``phi(x)`` at the start of each
+   line search and a final gradient for the armijo/goldstein conditions,
+   which jaxopt computes and Broyden never reads (npopt skips both).
 
 References:
   Broyden, "A class of methods for solving nonlinear simultaneous
@@ -107,29 +111,63 @@ def finite_difference_jacobian(fun, params, *args, **kwargs):
     """Central differences of a pytree-valued ``fun``: the dense Jacobian
     ``(size(fun(x)), size(x))`` of the ravelled output w.r.t. the ravelled
     params; step ``h_i = eps**(1/3) * max(1, |x_i|)`` (as
-    ``base.finite_difference_grad``)."""
+    ``base.finite_difference_grad``); float32 params are differenced in
+    float64 when ``fun`` computes in float64 on float64 input."""
+    return _fd_jacobian(fun, params, args, kwargs, base.FiniteDifferences())
+
+
+def _fd_jacobian(fun, params, args, kwargs, fd):
+    """``finite_difference_jacobian`` with ``fd`` (a ``base.FiniteDifferences``)
+    keeping the float64 decision and the once-only warning."""
     flat, unravel = T.ravel(params)
     dtype = flat.dtype if flat.dtype.kind == "f" else np.dtype(np.float64)
-    x = flat.astype(dtype, copy=True)
-    h = np.finfo(dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
+    fd._warn(flat.size)
+    if dtype != np.float64 and fd.float64 is not False and flat.size:
+        _, unravel64 = T.ravel(T.tree_map(lambda leaf: np.asarray(leaf, np.float64), params))
+        J = _central_jacobian(fun, unravel64, flat.astype(np.float64), args, kwargs, fd)
+        if J is not None:
+            return J.astype(dtype)
+    return _central_jacobian(fun, unravel, flat.astype(dtype), args, kwargs, None)
+
+
+def _central_jacobian(fun, unravel, x, args, kwargs, fd):
+    """Columns ``(F(x + h_i e_i) - F(x - h_i e_i)) / (2 h_i)``; with ``fd``
+    (a float64 attempt) None when the first evaluation is not float64."""
+    x = x.copy()
+    h = np.finfo(x.dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
     cols = []
     for i in range(x.size):
         xi = x[i]
         x[i] = xi + h[i]
-        fp = T.ravel(fun(unravel(x.copy()), *args, **kwargs))[0]
+        if fd is not None and i == 0:
+            try:
+                fp = T.ravel(fun(unravel(x.copy()), *args, **kwargs))[0]
+            except Exception:       # noqa: BLE001 (fun accepts float32 only)
+                fd.float64 = False
+                return None
+            if fp.dtype != np.float64:
+                fd.float64 = False
+                return None
+        else:
+            fp = T.ravel(fun(unravel(x.copy()), *args, **kwargs))[0]
         x[i] = xi - h[i]
         fm = T.ravel(fun(unravel(x.copy()), *args, **kwargs))[0]
         x[i] = xi
         cols.append((fp - fm) / (2 * h[i]))
-    return np.stack(cols, axis=1) if cols else np.zeros((0, 0), dtype)
+    return np.stack(cols, axis=1) if cols else np.zeros((0, 0), x.dtype)
 
 
 class _Phi:
     """``phi(x) = ||F(x)||^2`` and ``grad phi(x) = J(x)^T (2 F(x))``."""
 
-    def __init__(self, value_with_aux, jac):
+    def __init__(self, value_with_aux, jac, owner=None):
         self.value_with_aux = value_with_aux
         self.jac = jac
+        self.fd = base.FiniteDifferences(owner, message=(
+            "no jac was given, so the Jacobian of fun that the line search needs (grad "
+            "||F||^2) is computed by central finite differences, the slow path: {two_n} "
+            "evaluations of fun per line search for its {n} parameters. Pass jac=, or a "
+            "fixed stepsize (no line search, no Jacobian)"))
 
     def value(self, F):
         return T.tree_l2_norm(F, squared=True)
@@ -138,8 +176,8 @@ class _Phi:
         if self.jac is not None:
             J = np.asarray(self.jac(x, *args, **kwargs))
         else:
-            J = finite_difference_jacobian(lambda p, *a, **kw: self.value_with_aux(p, *a, **kw)[0],
-                                           x, *args, **kwargs)
+            J = _fd_jacobian(lambda p, *a, **kw: self.value_with_aux(p, *a, **kw)[0],
+                             x, args, kwargs, self.fd)
         flat_x, unravel = T.ravel(x)
         flat_F = T.ravel(F)[0]
         if J.shape != (flat_F.size, flat_x.size):
@@ -177,7 +215,7 @@ def backtracking_line_search(phi, x, F, descent_direction, init_stepsize, condit
     """
     value = phi.value(F)
     grad = phi.grad(x, F, args, kwargs)
-    num_fun_eval = 1                      # jaxopt re-evaluates phi(x) here
+    num_fun_eval = 0                      # (jaxopt evaluates phi(x) again here: npopt not)
     slope = T.tree_vdot_real(T.tree_conj(grad), descent_direction)
     stepsize = init_stepsize
     done = failed = False
@@ -207,9 +245,8 @@ def backtracking_line_search(phi, x, F, descent_direction, init_stepsize, condit
         trial = stepsize
         if not (done or failed):
             stepsize = stepsize * decrease_factor
-        if condition in ("armijo", "goldstein") and (done or failed):
-            # jaxopt computes the final gradient here; Broyden never reads it
-            num_fun_eval += 1
+        # (jaxopt computes a final gradient here for armijo/goldstein, which
+        # Broyden never reads: npopt does not, and does not count it)
         it += 1
         if log is not None:
             log(it, error, trial, new_value, diff1)
@@ -331,13 +368,14 @@ class Broyden(base.IterativeSolver):
         check_number("min_stepsize", self.min_stepsize, low=0.0)
         check_number("gamma", self.gamma)
         if self.history_size is None:
-            self.history_size = self.maxiter
+            # jaxopt: maxiter; at least 1, so that maxiter=0 (no update) is accepted
+            self.history_size = max(int(self.maxiter), 1)
         m = self.history_size
         if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
             raise ValueError(f"history_size: expected an integer >= 1 (or None: maxiter), "
                              f"got {m!r}")
         self._value_with_aux = fun_with_aux(self.fun, self.has_aux)
-        self._phi = _Phi(self._value_with_aux, self.jac)
+        self._phi = _Phi(self._value_with_aux, self.jac, owner=type(self).__name__)
 
     def _cond(self, state):
         # continue while not converged, unless a failed line search stops the run
@@ -359,6 +397,7 @@ class Broyden(base.IterativeSolver):
             state_kwargs = dict(d_history=s.d_history, c_history=s.c_history, gamma=s.gamma,
                                 iter_num=s.iter_num, stepsize=s.stepsize)
             init_params = init_params.params
+            base.dtype_of(init_params)
         else:
             dtype = base.dtype_of(init_params)
             state_kwargs = dict(d_history=init_history(init_params, self.history_size),

@@ -104,6 +104,7 @@ class FixedPointIteration(base.IterativeSolver):
 
     def init_state(self, init_params, *args, **kwargs):
         """The initial FixedPointState (``fixed_point_fun`` is not called)."""
+        base.dtype_of(init_params)
         del init_params, args, kwargs
         return FixedPointState(iter_num=np.asarray(0), error=np.asarray(np.inf), aux=None,
                                num_fun_eval=np.asarray(0, _EVAL))

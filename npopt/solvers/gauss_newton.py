@@ -12,8 +12,10 @@ equations of the linear least-squares problem
 .. math::  J^\top J\, \delta = J^\top r, \qquad x \leftarrow x - \delta,
 
 by conjugate gradient (``npopt.linear_solve.solve_cg`` with jax's defaults,
-``tol=1e-5`` relative, at most ``10 n`` steps, as jaxopt), and stops when
-:math:`\|\delta\| \le` ``tol``. Near a zero-residual solution the
+``tol=1e-5`` relative, at most ``10 n`` steps, as jaxopt; an inner solve
+that stops short is not warned about, as in jaxopt), and stops when
+:math:`\|\delta\| \le` ``tol``. Non-finite residuals or a non-finite
+step make ``error`` NaN: ``run`` stops there and warns. Near a zero-residual solution the
 convergence is quadratic; far from one, or with a rank-deficient
 :math:`J`, Gauss-Newton may diverge: use ``LevenbergMarquardt``.
 
@@ -30,7 +32,11 @@ Where the Jacobian comes from (there is no autodiff), in this order:
    column: :math:`J e_j \approx (r(x + h_j e_j) - r(x - h_j e_j)) / (2 h_j)`,
    :math:`h_j = \epsilon^{1/3} \max(1, |x_j|)`: ``2 n`` residual evaluations
    per linearisation and about :math:`\epsilon^{2/3}` relative error
-   (4e-11 in float64, 2e-5 in float32).
+   (4e-11 in float64). Float32 params are differenced in float64 (the
+   Jacobian cast back to float32) when ``residual_fun`` computes in float64
+   on float64 input (2e-5 relative error otherwise). A
+   ``FiniteDifferenceWarning`` says once per solver instance that this is
+   the slow path.
 
 The state is jaxopt's ``GaussNewtonState``; its quirks are kept: the initial
 ``delta`` is the initial params, and ``value``/``residual``/``gradient`` of
@@ -103,7 +109,7 @@ class _Residuals:
     changed in place between runs are seen. One solver object should not be
     run from several threads at once."""
 
-    def __init__(self, residual_fun, has_aux, jac_fun, jvp_fun, vjp_fun):
+    def __init__(self, residual_fun, has_aux, jac_fun, jvp_fun, vjp_fun, owner=None):
         check_callable("residual_fun", residual_fun)
         check_callable("jac_fun", jac_fun, allow_none=True)
         check_callable("jvp_fun", jvp_fun, allow_none=True)
@@ -111,6 +117,9 @@ class _Residuals:
         self.fun, self.has_aux = residual_fun, has_aux
         self.jac_fun, self.jvp_fun, self.vjp_fun = jac_fun, jvp_fun, vjp_fun
         self._cache = None
+        self.owner = owner
+        self._warned = owner is None
+        self._float64 = None        # False once residual_fun was seen not to give float64
 
     # -- residuals ---------------------------------------------------------
     def __call__(self, params, args, kwargs, shape=None):
@@ -123,6 +132,10 @@ class _Residuals:
             out, aux = out
         else:
             aux = None
+        if isinstance(out, tuple) and not self.has_aux:
+            raise TypeError(f"residual_fun: returned a tuple of {len(out)}, not an array of "
+                            f"residuals; did you mean has_aux=True (residual_fun returns "
+                            f"(residuals, aux))?")
         r = np.asarray(out)
         if r.dtype.kind not in "fiub":
             raise TypeError(f"residual_fun: expected an array of residuals, got "
@@ -139,6 +152,49 @@ class _Residuals:
 
     def flat_fun(self, unravel, shape, args, kwargs):
         return lambda x: self(unravel(x), args, kwargs, shape)[0].ravel()
+
+    def _fd_fun(self, x, unravel, shape, args, kwargs):
+        """``(f, x, first)`` for finite differences of the residuals: in float64
+        (``f`` maps float64 points to float64 residuals, ``x`` cast) when the
+        params are float32 and ``residual_fun`` computes in float64 on float64
+        input, else the native ``flat_fun`` at ``x``. ``first(z)`` evaluates
+        the first point, deciding: a float32 result or an exception turns the
+        float64 path off for this instance (and returns None: start again
+        natively)."""
+        native = self.flat_fun(unravel, shape, args, kwargs)
+        table = getattr(unravel, "segment_table", None)
+        leaf_dtypes = set(table.dtypes) if table is not None else {x.dtype}
+        if leaf_dtypes <= {np.dtype(np.float64)} or self._float64 is False or not x.size:
+            # differenced in the leaves' precision (the points are cast to it)
+            dtype = np.result_type(np.float32, *leaf_dtypes) if leaf_dtypes else x.dtype
+            x = x.astype(dtype, copy=False)
+            return native, x, native
+        _, unravel64 = T.ravel(T.tree_map(lambda leaf: np.asarray(leaf, np.float64),
+                                          unravel(x)))
+
+        def f64(z):
+            return self(unravel64(z), args, kwargs, shape)[0].ravel()
+
+        def first(z):
+            try:
+                out = f64(z)
+            except Exception:       # noqa: BLE001 (residual_fun takes float32 only)
+                self._float64 = False
+                return None
+            if out.dtype != np.float64:
+                self._float64 = False
+                return None
+            return out
+        return f64, x.astype(np.float64), first
+
+    def _warn_fd(self, n):
+        if self._warned or n == 0:
+            return
+        self._warned = True
+        base.warn(f"npopt.{self.owner}: no jac_fun, jvp_fun or vjp_fun was given, so the "
+                  f"Jacobian of residual_fun is computed by central finite differences, the "
+                  f"slow path: {2 * n} evaluations of residual_fun per linearisation for its "
+                  f"{n} parameters", base.FiniteDifferenceWarning)
 
     # -- the Jacobian --------------------------------------------------------
     def _key(self, x, args, kwargs):
@@ -210,20 +266,26 @@ class _Residuals:
         return J if lin._jvp is not None else J.T
 
     def _fd_jacobian(self, x, unravel, r, args, kwargs):
-        """Central differences, one column per coordinate (module docstring)."""
-        f = self.flat_fun(unravel, r.shape, args, kwargs)
-        dtype = x.dtype
-        h = np.finfo(dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
+        """Central differences, one column per coordinate (module docstring);
+        float32 params are differenced in float64 when residual_fun computes
+        in float64 (see ``_fd_fun``), the Jacobian cast back to float32."""
+        self._warn_fd(x.size)
+        out_dtype = np.result_type(r.dtype, x.dtype)
+        f, xw, first = self._fd_fun(x, unravel, r.shape, args, kwargs)
+        dtype = xw.dtype
+        h = np.finfo(dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(xw))
         J = np.empty((r.size, x.size), np.result_type(r.dtype, dtype))
-        xp = x.copy()
+        xp = xw.copy()
         for j in range(x.size):
-            xp[j] = x[j] + h[j]
-            fp = f(xp.copy())
-            xp[j] = x[j] - h[j]
+            xp[j] = xw[j] + h[j]
+            fp = (first if j == 0 else f)(xp.copy())
+            if fp is None:                      # no float64 after all
+                return self._fd_jacobian(x, unravel, r, args, kwargs)
+            xp[j] = xw[j] - h[j]
             fm = f(xp.copy())
-            xp[j] = x[j]
+            xp[j] = xw[j]
             J[:, j] = (fp - fm) / (2 * h[j])
-        return J
+        return J.astype(out_dtype, copy=False)
 
     # -- second derivatives (LM's geodesic acceleration) -----------------------
     def second_directional(self, x, unravel, r, v, args, kwargs):
@@ -241,9 +303,15 @@ class _Residuals:
             def jv(y):
                 return self._linearize(y, unravel, r, args, kwargs).jvp(v)
             return (jv(x + h * v) - jv(x - h * v)) / (2 * h)
-        h = eps ** 0.25 * scale
-        f = self.flat_fun(unravel, r.shape, args, kwargs)
-        return (f(x + h * v) - 2 * r.ravel() + f(x - h * v)) / (h * h)
+        f, xw, first = self._fd_fun(x, unravel, r.shape, args, kwargs)
+        vw = v.astype(xw.dtype)
+        h = np.finfo(xw.dtype).eps ** 0.25 * scale
+        fp = first(xw + h * vw)
+        if fp is None:                          # no float64 after all
+            return self.second_directional(x, unravel, r, v, args, kwargs)
+        r0 = r.ravel() if xw.dtype == x.dtype else f(xw)
+        out = (fp - 2 * r0 + f(xw - h * vw)) / (h * h)
+        return out.astype(np.result_type(r.dtype, x.dtype), copy=False)
 
     def hessians(self, x, unravel, r, args, kwargs):
         r"""jaxopt's ``hess_res``, :math:`H_{ijk} = \partial^2 r_i / \partial x_j
@@ -262,14 +330,17 @@ class _Residuals:
                 Jm = self._user_jac(unravel(x - e), x, r, args, kwargs)
                 H[:, :, k] = (Jp - Jm) / (2 * h[k])
             return H
-        f = self.flat_fun(unravel, r.shape, args, kwargs)
-        h = eps ** 0.25 * np.maximum(1.0, np.abs(x))
+        f, xw, first = self._fd_fun(x, unravel, r.shape, args, kwargs)
+        h = np.finfo(xw.dtype).eps ** 0.25 * np.maximum(1.0, np.abs(xw))
         for j in range(n):
             for k in range(j, n):
-                ej = np.zeros(n, x.dtype)
-                ek = np.zeros(n, x.dtype)
+                ej = np.zeros(n, xw.dtype)
+                ek = np.zeros(n, xw.dtype)
                 ej[j], ek[k] = h[j], h[k]
-                d = (f(x + ej + ek) - f(x + ej - ek) - f(x - ej + ek) + f(x - ej - ek))
+                fpp = (first if j == k == 0 else f)(xw + ej + ek)
+                if fpp is None:                 # no float64 after all
+                    return self.hessians(x, unravel, r, args, kwargs)
+                d = (fpp - f(xw + ej - ek) - f(xw - ej + ek) + f(xw - ej - ek))
                 H[:, j, k] = H[:, k, j] = d / (4 * h[j] * h[k])
         return H
 
@@ -316,18 +387,19 @@ class GaussNewton(base.IterativeSolver):
     def __post_init__(self):
         super().__post_init__()
         self._res = _Residuals(self.residual_fun, self.has_aux, self.jac_fun, self.jvp_fun,
-                               self.vjp_fun)
+                               self.vjp_fun, owner=type(self).__name__)
 
     def _linearize(self, params, args, kwargs, shape=None):
+        base.dtype_of(params, "params")
         r, aux = self._res(params, args, kwargs, shape)
         x, unravel = T.ravel(params)
-        base.dtype_of(params)
         lin = self._res.linearize(x, unravel, r, args, kwargs)
         gradient = unravel(lin.vjp(r.ravel()))
         return r, aux, x, unravel, lin, gradient
 
     def init_state(self, init_params, *args, **kwargs):
         """The GaussNewtonState at ``init_params`` (error = inf, delta = init_params)."""
+        base.dtype_of(init_params)
         self._res.reset()
         r, aux, x, _, _, gradient = self._linearize(init_params, args, kwargs)
         return GaussNewtonState(iter_num=np.asarray(0), residual=r,
@@ -338,11 +410,18 @@ class GaussNewton(base.IterativeSolver):
         """One Gauss-Newton step ``x - (J^T J)^{-1} J^T r``. Returns OptStep."""
         r, aux, x, unravel, lin, gradient = self._linearize(params, args, kwargs,
                                                             np.shape(state.residual))
-        d = linear_solve.solve_cg(lin.jtj, lin.vjp(r.ravel()))
+        g = lin.vjp(r.ravel())
+        with np.errstate(all="ignore"):
+            if np.all(np.isfinite(g)):
+                # an inner system: no warning when CG stops short (jaxopt's numbers)
+                d = linear_solve.solve_cg(lin.jtj, g, check="ignore")
+            else:
+                d = np.full_like(g, np.nan)
+            error = _dense.norm(d) if np.all(np.isfinite(d)) else np.nan
         delta = unravel(d)
         value = 0.5 * np.sum(np.square(r))
         state = GaussNewtonState(iter_num=state.iter_num + 1, residual=r, value=value,
-                                 delta=delta, error=np.asarray(_dense.norm(d), x.dtype),
+                                 delta=delta, error=np.asarray(error, x.dtype),
                                  gradient=gradient, aux=aux)
         self.log_info(state, "Norm GN Update", {"Objective Value": value})
         return base.OptStep(unravel(x - d), state)

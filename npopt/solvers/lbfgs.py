@@ -227,7 +227,7 @@ def make_funs_and_linesearch(solver):
     """(fun_with_aux, value_and_grad_with_aux, line search) of a solver, the
     line search built as jaxopt's ``_setup_linesearch`` builds it."""
     f, vg = base.make_value_and_grad(solver.fun, solver.value_and_grad, solver.has_aux,
-                                     solver.grad)
+                                     solver.grad, owner=type(solver).__name__)
     ls = ls_mod.setup_linesearch(solver.linesearch, f, vg, True, solver.maxls,
                                  solver.max_stepsize, max(int(solver.verbose) - 1, 0),
                                  aux_is_none=not solver.has_aux)
@@ -315,12 +315,12 @@ class LBFGS(base.IterativeSolver):
         if isinstance(init_params, base.OptStep):
             st = init_params.state
             init_params = init_params.params
-            realdtype = ls_mod._real_dtype(init_params)
+            realdtype = ls_mod._real_dtype(init_params, "init_params")
             kw = dict(s_history=st.s_history, y_history=st.y_history,
                       rho_history=st.rho_history, gamma=st.gamma, iter_num=st.iter_num,
                       stepsize=st.stepsize)
         else:
-            realdtype = ls_mod._real_dtype(init_params)
+            realdtype = ls_mod._real_dtype(init_params, "init_params")
             kw = dict(s_history=init_history(init_params, self.history_size),
                       y_history=init_history(init_params, self.history_size),
                       rho_history=np.zeros(self.history_size, realdtype),

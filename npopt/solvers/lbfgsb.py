@@ -125,7 +125,10 @@ def compact_matrices(S, Y, theta, num_updates):
     fill_sst = s_dot_st[prev, prev] if num_updates > 0 else 1.0
     sst_adj = np.diag(diagonal_ones * fill_sst) * theta
     m_inv = np.block([[diag, lower_tril.T], [lower_tril, sst_adj + theta * s_dot_st]])
-    return W, _dense.inv(m_inv)
+    try:
+        return W, _dense.inv(m_inv)
+    except np.linalg.LinAlgError:       # an inner system: NaN as jax's inv (no raise)
+        return W, np.full_like(m_inv, np.nan)
 
 
 def cauchy_point(x, g, lower, upper, theta, W, M):
@@ -170,7 +173,10 @@ def minimize_subspace(x, g, lower, upper, x_cauchy, c, theta, W, M, free):
     r_c = g + theta * (x_cauchy - x) - _dense.dot(Wf, _dense.dot(M, c))            # eq. (5.4)
     v = _dense.dot(M, _dense.dot(Wf.T, r_c))
     N = np.eye(M.shape[-1], dtype=W.dtype) - _dense.dot(M, _dense.dot(Wf.T, Wf) / theta)
-    v = _dense.solve(N, v)
+    try:
+        v = _dense.solve(N, v)
+    except np.linalg.LinAlgError:       # an inner system: NaN as jax's solve (no raise)
+        v = np.full_like(v, np.nan)
     du = -r_c / theta - _dense.dot(Wf, v) / theta ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = np.maximum((upper - x_cauchy) / du, (lower - x_cauchy) / du)
@@ -249,6 +255,7 @@ class LBFGSB(base.IterativeSolver):
             kw = dict(s_history=st.s_history, y_history=st.y_history, iter_num=st.iter_num,
                       stepsize=st.stepsize, num_updates=st.num_updates, theta=st.theta)
             init_params = init_params.params
+            base.dtype_of(init_params)
         else:
             dtype = base.dtype_of(init_params)
             kw = dict(s_history=init_history(init_params, self.history_size),

@@ -37,8 +37,21 @@ The linear solve (``solver``):
   condition number), and Cholesky for ``'cholesky'`` *and for a callable
   solver* (jaxopt ignores the callable there).
 
-The dense solves raise ``npopt.linear_solve.LinearSolveError`` on a singular
-or indefinite system instead of returning NaN.
+The damped system is an inner system: it is solved as jaxopt solves it,
+without a condition check and without raising (``npopt.linear_solve``'s
+dense solvers would raise on a system singular to working precision, which
+happens here in float32 on badly scaled problems: jaxopt just uses what the
+factorization gives). A factorization that breaks down (an exactly zero
+pivot, a matrix that is not positive definite in floating point) gives a NaN
+step, as jax's NaN/inf, and so does a non-finite damping factor or
+gradient; a step that is not finite is rejected by the gain-ratio test
+without evaluating ``residual_fun`` there, and the damping grows. npopt's
+iterative solvers passed as ``solver`` run with ``check='ignore'`` (no
+warning when an inner solve stops short, as in jaxopt). The one exception:
+a breakdown with a damping factor of exactly 0 (``damping_parameter=0``, or
+a Jacobian that is zero at ``init_params``) raises
+``npopt.linear_solve.LinearSolveError``, since ``mu = 0`` can never grow and
+LM would never move (jaxopt returns NaN params there).
 
 ``stop_criterion``: ``'grad-l2-norm'``, stop when :math:`\|g\|_2 \le`
 ``tol``; ``'madsen-nielsen'``, stop when :math:`\|g\|_\infty \le` ``gtol`` or
@@ -51,6 +64,14 @@ params), ``jvp_fun``/``vjp_fun``, or central finite differences: see
 central differences of ``jac_fun``/``jvp_fun`` (or second differences of
 ``residual_fun``): about :math:`\epsilon^{2/3}` (:math:`\epsilon^{1/2}`)
 relative error, which only perturbs the acceleration term.
+
+Without ``jac_fun``/``jvp_fun``/``vjp_fun`` the Jacobian, and for
+``geodesic`` the second derivatives, are central finite differences of
+``residual_fun``, in float64 for float32 params when ``residual_fun``
+computes in float64 on float64 input (``npopt.solvers.gauss_newton``): float32
+differences of a badly scaled problem (jaxopt's scaled Meyer) are too
+inaccurate for LM to converge. A ``FiniteDifferenceWarning`` says once per
+instance that this is the slow path.
 
 Departures from jaxopt: params may be any pytree (solved on the ravelled
 vector; jaxopt needs a 1-D array); jaxopt blends the accepted and rejected
@@ -180,7 +201,9 @@ class LevenbergMarquardt(base.IterativeSolver):
                     "solver such as cg or bicg or using materialize_jac=True.", UserWarning,
                     stacklevel=3)
         self._res = _Residuals(self.residual_fun, self.has_aux, self.jac_fun, self.jvp_fun,
-                               self.vjp_fun)
+                               self.vjp_fun, owner=type(self).__name__)
+        if callable(self.solver):
+            self._solver_fn = linear_solve._quiet(self.solver)   # an inner solve: no warning
 
     # -- the linearisation at x --------------------------------------------
     def _at(self, x, unravel, r, args, kwargs):
@@ -207,7 +230,7 @@ class LevenbergMarquardt(base.IterativeSolver):
             diag = np.diag(jtj)
         else:
             diag = self._res.linearize(x, unravel, r, args, kwargs).jtj_diag(x.size, x.dtype)
-        damping_factor = self.damping_parameter * np.max(diag)
+        damping_factor = self.damping_parameter * np.max(diag, initial=0)
         return LevenbergMarquardtState(
             iter_num=np.asarray(0), damping_factor=damping_factor, increase_factor=2,
             error=_dense.norm(gradient), residual=r, value=0.5 * np.sum(np.square(r)),
@@ -218,42 +241,63 @@ class LevenbergMarquardt(base.IterativeSolver):
     def _dense_step(self, state, n, g, r):
         """``(velocity, acceleration)`` from the dense J (materialize_jac=True)."""
         mu = state.damping_factor
+        if not (np.isfinite(mu) and np.all(np.isfinite(g))):
+            nan = np.full(n, np.nan, g.dtype)
+            return nan, (nan if self.geodesic else None)
         if self.solver == "qr":
             aug_jac = np.vstack([state.jac, np.sqrt(mu) * np.identity(n)])
             aug_res = np.hstack([r, np.zeros(n)])
             q, rr = _dense.qr(aug_jac, mode="economic")
-            _check_triangular(rr)
-            velocity = _dense.solve_triangular(rr, _dense.dot(q.T, aug_res))
+            if _singular_triangular(rr):
+                velocity = np.full(n, np.nan, g.dtype)
+            else:
+                velocity = _dense.solve_triangular(rr, _dense.dot(q.T, aug_res))
         else:
             jtj_corr = state.jtj + mu * np.identity(n)
             kind = self.solver if self.solver in ("lu", "inv") else "cholesky"
-            velocity = getattr(linear_solve, "solve_" + kind)(jtj_corr, g)
+            velocity = _inner_solve(kind, jtj_corr, g, cast=True)
         if not self.geodesic:
             return velocity, None
-        rpp = _dense.dot(_dense.dot(state.hess_res, velocity), velocity)
-        if self.solver == "qr":
-            acceleration = _dense.solve_triangular(rr, _dense.dot(q.T, np.hstack([rpp, np.zeros(n)])))
-        elif self.solver == "lu":
-            acceleration = _dense.dot(_dense.solve(jtj_corr, state.jt), rpp)
-        elif self.solver == "inv":
-            acceleration = _dense.dot(_dense.dot(_dense.inv(jtj_corr), state.jt), rpp)
-        else:
-            acceleration = _dense.dot(_dense.cho_solve(_dense.cholesky(jtj_corr), state.jt), rpp)
+        with np.errstate(all="ignore"):
+            rpp = _dense.dot(_dense.dot(state.hess_res, velocity), velocity)
+            if not np.all(np.isfinite(velocity)):
+                acceleration = np.full(n, np.nan, g.dtype)
+            elif self.solver == "qr":
+                acceleration = _dense.solve_triangular(
+                    rr, _dense.dot(q.T, np.hstack([rpp, np.zeros(n)])))
+            elif self.solver == "lu":
+                acceleration = _dense.dot(_inner_solve("lu", jtj_corr, state.jt), rpp)
+            elif self.solver == "inv":
+                acceleration = _dense.dot(_inner_solve("inv_matrix", jtj_corr, state.jt), rpp)
+            else:
+                acceleration = _dense.dot(_inner_solve("cholesky_lower", jtj_corr, state.jt),
+                                          rpp)
         return velocity, acceleration
+
+    def _matrix_free_solve(self, lin, b, mu, init=None):
+        """``(J^T J + mu I)^{-1} b``: the callable ``solver``, or the dense
+        factorization of ``J^T J + mu I`` formed from ``n`` products (jaxopt's
+        string solvers with ``materialize_jac=False``), without raising."""
+        if not (np.isfinite(mu) and np.all(np.isfinite(b))):
+            return np.full(b.shape, np.nan, b.dtype)
+        if callable(self.solver):
+            kw = {} if init is None else {"init": init}
+            return np.asarray(self._solver_fn(lin.jtj, b, ridge=mu, **kw))
+        A = linear_solve._materialize(lin.jtj, b, mu)[0]
+        return _inner_solve(self.solver, A, b, cast=True)
 
     def _matrix_free_step(self, state, x, unravel, g, r, args, kwargs):
         """``(velocity, acceleration)`` from products with J^T J."""
         lin = self._res.linearize(x, unravel, r, args, kwargs)
         mu = state.damping_factor
-        if callable(self.solver):
-            velocity = self._solver_fn(lin.jtj, g, ridge=mu, init=T.ravel(state.delta)[0])
-        else:
-            velocity = self._solver_fn(lin.jtj, g, ridge=mu)
-        velocity = np.asarray(velocity)
+        init = T.ravel(state.delta)[0] if callable(self.solver) else None
+        velocity = self._matrix_free_solve(lin, g, mu, init)
         if not self.geodesic:
             return velocity, None
+        if not np.all(np.isfinite(velocity)):
+            return velocity, np.full_like(velocity, np.nan)
         rpp = self._res.second_directional(x, unravel, r, velocity, args, kwargs)
-        acceleration = np.asarray(self._solver_fn(lin.jtj, lin.vjp(rpp), ridge=mu))
+        acceleration = self._matrix_free_solve(lin, lin.vjp(rpp), mu)
         return velocity, acceleration
 
     def update(self, params, state, *args, **kwargs):
@@ -267,8 +311,19 @@ class LevenbergMarquardt(base.IterativeSolver):
             velocity, acceleration = self._dense_step(state, x.size, g, r.ravel())
         else:
             velocity, acceleration = self._matrix_free_step(state, x, unravel, g, r, args, kwargs)
+        if state.damping_factor == 0 and np.all(np.isfinite(g)) \
+                and not np.all(np.isfinite(velocity)):
+            raise linear_solve.LinearSolveError(
+                "npopt.LevenbergMarquardt: the damped system J^T J + mu I is singular with a "
+                "damping factor mu = 0 (damping_parameter=0, or a Jacobian that is zero at "
+                "init_params), and LM can only grow mu by multiplying it: it would never move. "
+                "Use damping_parameter > 0")
+        # the params' dtype throughout, as jaxopt (a float64 J^T J + mu I must not
+        # turn float32 iterates into float64 ones)
+        velocity = np.asarray(velocity).astype(x.dtype, copy=False)
         delta = velocity
         if self.geodesic:
+            acceleration = np.asarray(acceleration).astype(x.dtype, copy=False)
             delta = delta + 0.5 * acceleration
             with np.errstate(divide="ignore", invalid="ignore"):
                 contribution_ratio_diff = (_dense.norm(acceleration) / _dense.norm(velocity)
@@ -278,12 +333,16 @@ class LevenbergMarquardt(base.IterativeSolver):
         delta = -delta
 
         updated = x + delta
-        r_next, aux_next = self._res(unravel(updated), args, kwargs, r.shape)
         mu, nu = state.damping_factor, state.increase_factor
-        with np.errstate(all="ignore"):
-            gain_ratio_denom = _dense.dot(0.5 * delta, mu * delta - g)
-            loss_next = 0.5 * np.sum(np.square(r_next))
-            gain_ratio = (loss_curr - loss_next) / gain_ratio_denom
+        if np.all(np.isfinite(delta)):
+            r_next, aux_next = self._res(unravel(updated), args, kwargs, r.shape)
+            with np.errstate(all="ignore"):
+                gain_ratio_denom = _dense.dot(0.5 * delta, mu * delta - g)
+                loss_next = 0.5 * np.sum(np.square(r_next))
+                gain_ratio = (loss_curr - loss_next) / gain_ratio_denom
+        else:       # a failed inner solve: rejected (jaxopt: NaN gain ratio), no evaluation
+            r_next = aux_next = None
+            gain_ratio = np.nan
 
         if gain_ratio > 0.0 and contribution_ratio_diff <= 0.0:
             x, residual, aux = updated, r_next, aux_next
@@ -336,8 +395,46 @@ class LevenbergMarquardt(base.IterativeSolver):
         return unravel(self._res.linearize(x, unravel, r, args, kwargs).vjp(r.ravel()))
 
 
-def _check_triangular(rr):
-    if not np.all(np.isfinite(rr)) or not np.all(np.diagonal(rr)):
-        raise linear_solve.LinearSolveError(
-            "npopt.LevenbergMarquardt: the augmented Jacobian [J; sqrt(mu) I] is rank "
-            "deficient (a zero on R's diagonal; mu = 0 and J rank deficient?)")
+def _singular_triangular(rr):
+    """R of the augmented Jacobian cannot be solved with (jax: inf/NaN)."""
+    return not np.all(np.isfinite(rr)) or not np.all(np.diagonal(rr))
+
+
+def _nan_like(b):
+    return np.full(np.shape(b), np.nan, np.result_type(b, np.float32))
+
+
+def _inner_solve(kind, A, b, cast=False):
+    """``A^{-1} b`` for LM's damped system, the factorizations npopt's
+    ``linear_solve`` uses (the same bits) but without its condition check:
+    a breakdown gives NaN (jax gives NaN/inf), never an exception.
+
+    ``kind``: 'cholesky' (``A = U^T U`` from the upper triangle, as
+    ``solve_cholesky`` and ``jax.scipy.linalg.solve(assume_a='pos')``),
+    'cholesky_lower' (from the lower triangle), 'lu', 'inv' (``inv(A) @ b``),
+    'inv_matrix' (``inv(A) @ b`` for a matrix ``b``). ``cast``: the solution
+    in ``b``'s dtype (as ``npopt.linear_solve``'s solvers return it)."""
+    x = _inner_solve_raw(kind, A, b)
+    return x.astype(np.result_type(b), copy=False) if cast else x
+
+
+def _inner_solve_raw(kind, A, b):
+    with np.errstate(all="ignore"):
+        if not np.all(np.isfinite(A)):
+            return _nan_like(b)
+        if kind in ("cholesky", "cholesky_lower"):
+            try:
+                if kind == "cholesky":
+                    L = _dense.cholesky(A, lower=False).conj().T
+                else:
+                    L = _dense.cholesky(A)
+            except np.linalg.LinAlgError:       # not positive definite: jax gives NaN
+                return _nan_like(b)
+            return _dense.cho_solve(L, b)
+        lu, piv, k = _dense.lu_factor(A)
+        if k >= 0:                              # an exactly zero pivot: jax gives inf/NaN
+            return _nan_like(b)
+        if kind == "lu":
+            return _dense.lu_solve(lu, piv, b)
+        inv = _dense.lu_solve(lu, piv, np.eye(A.shape[0], dtype=lu.dtype))
+        return _dense.dot(inv, b)

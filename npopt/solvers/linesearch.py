@@ -23,7 +23,17 @@ state)``, ``init_state`` and ``update`` with the same arguments (``update``
 takes the current ``stepsize`` and ``state`` first). ``state.params``,
 ``state.value``, ``state.grad`` and ``state.aux`` hold the accepted point;
 ``state.done`` / ``state.failed`` say how the search ended, and
-``num_fun_eval`` / ``num_grad_eval`` count evaluations as jaxopt counts them.
+``num_fun_eval`` / ``num_grad_eval`` count the evaluations npopt made: calls of
+``fun`` for a value (a ``(value, grad)`` call counts one of each; with finite
+differences a gradient costs ``2n`` more calls of ``fun``, counted in
+``num_grad_eval`` as one gradient). That is jaxopt's count wherever npopt
+evaluates what jaxopt evaluates (every backtracking and zoom search on its
+own); it is lower where jaxopt evaluates and discards: Hager-Zhang's second
+secant and its bracket's last expansion, and the zoom search's evaluation of
+``fun`` again for the aux, which jaxopt makes inside LBFGS, BFGS, NonlinearCG
+and LBFGSB although their ``fun`` has no aux (npopt skips that call). npopt
+follows the true count, so that ``num_fun_eval`` is what a counting wrapper
+around ``fun`` sees.
 
 .. warning:: npopt addition: called directly (not from a solver), the line
    searches raise ``ValueError`` when ``descent_direction`` goes uphill
@@ -63,19 +73,27 @@ class LineSearchStep(NamedTuple):
 # --------------------------------------------------------------------------
 # Vector helpers on pytrees (numba axpy for array leaves).
 
-def _real_dtype(params):
+def _real_dtype(params, name="params"):
     """The real dtype of a params tree whose leaves share one float/complex dtype
-    (jaxopt's ``get_real_dtype(tree_single_dtype(params))``)."""
+    (jaxopt's ``get_real_dtype(tree_single_dtype(params))``). Integer and
+    boolean leaves are refused (jaxopt's gradients refuse them too)."""
     leaves = T.tree_leaves(params)
     if not leaves:
-        raise ValueError("params: expected at least one array leaf, got an empty tree")
-    dts = {np.asarray(x).dtype for x in leaves}
-    dts = {np.dtype(np.float64) if d.kind in "iub" else d for d in dts}
+        raise ValueError(f"{name}: expected at least one array leaf, got an empty tree")
+    dts = []
+    for i, x in enumerate(leaves):
+        d = np.asarray(x).dtype
+        if d.kind in "iub":
+            raise TypeError(
+                f"{name}: expected floating-point leaves, got leaf {i} of dtype {d} (write "
+                f"1.0, not 1, or pass np.asarray(params, dtype=float))")
+        dts.append(d)
+    dts = set(dts)
     if len(dts) != 1:
-        raise ValueError(f"params: expected leaves of a single dtype, got {sorted(map(str, dts))}")
+        raise ValueError(f"{name}: expected leaves of a single dtype, got {sorted(map(str, dts))}")
     dt = dts.pop()
     if dt.kind not in "fc":
-        raise TypeError(f"params: expected floating-point leaves, got {dt}")
+        raise TypeError(f"{name}: expected floating-point leaves, got {dt}")
     return np.finfo(dt).dtype
 
 
@@ -143,7 +161,7 @@ class _Common:
             if not (isinstance(v, (int, float, np.number)) and 0 < v < 1):
                 raise ValueError(f"{name}: expected a number in (0, 1), got {v!r}")
         self._fun_with_aux, self._value_and_grad_with_aux = base.make_value_and_grad(
-            self.fun, self.value_and_grad, self.has_aux, self.grad)
+            self.fun, self.value_and_grad, self.has_aux, self.grad, owner=type(self).__name__)
 
     def _evaluate(self, params, fun_args, fun_kwargs):
         """((value, aux), grad) at params, checked."""
@@ -271,6 +289,7 @@ class BacktrackingLineSearch(_Common, base.IterativeSolver):
     def init_state(self, init_stepsize, params, value=None, grad=None, descent_direction=None,
                    fun_args=[], fun_kwargs={}):
         """The initial state (evaluates fun at params when value or grad is None)."""
+        _real_dtype(params)
         num = _EVAL(0)
         if value is None or grad is None:
             value, _, grad = self._evaluate(params, fun_args, fun_kwargs)
@@ -363,11 +382,15 @@ def _cubicmin(a, fa, fpa, b, fb, c, fc):
     C = fpa
     db = b - a
     dc = c - a
-    denom = (db * dc) ** 2 * (db - dc)
+    # integer powers as products, as jax's lax.integer_pow computes them
+    # (x ** 3 = x * (x * x)); pow() would round otherwise on some CPUs
+    dbc = db * dc
+    denom = dbc * dbc * (db - dc)
     v0 = fb - fa - C * db
     v1 = fc - fa - C * dc
-    A = (dc ** 2 * v0 + -(db ** 2) * v1) / denom
-    B = (-(dc ** 3) * v0 + db ** 3 * v1) / denom
+    db2, dc2 = db * db, dc * dc
+    A = (dc2 * v0 + -db2 * v1) / denom
+    B = (-(dc * dc2) * v0 + db * db2 * v1) / denom
     radical = B * B - 3.0 * A * C
     return a + (-B + np.sqrt(radical)) / (3.0 * A)
 
@@ -378,7 +401,7 @@ def _quadmin(a, fa, fpa, b, fb):
     D = fa
     C = fpa
     db = b - a
-    B = (fb - D - C * db) / (db ** 2)
+    B = (fb - D - C * db) / (db * db)
     return a - C / (2.0 * B)
 
 
@@ -656,10 +679,11 @@ class ZoomLineSearch(_Common, base.IterativeSolver):
         if value is None or grad is None:
             value, aux, grad = self._evaluate(params, fun_args, fun_kwargs)
             num += 1
-        if aux is None and self.has_aux:
-            # jaxopt evaluates fun again for the aux (and counts a gradient too)
-            if not self._aux_is_none:
-                aux = self._value_only(params, fun_args, fun_kwargs)[1]
+        num_grad = num
+        if aux is None and self.has_aux and not self._aux_is_none:
+            # fun again for the aux (jaxopt does it with a gradient, and also
+            # inside its solvers, whose fun has no aux: npopt skips that call)
+            aux = self._value_only(params, fun_args, fun_kwargs)[1]
             num += 1
         self._check_direction(grad, descent_direction)
         if descent_direction is None:
@@ -676,7 +700,7 @@ class ZoomLineSearch(_Common, base.IterativeSolver):
             low=zero, value_low=value, slope_low=slope0,
             high=zero, value_high=value, slope_high=slope0,
             cubic_ref=zero, value_cubic_ref=value, safe_stepsize=zero,
-            num_fun_eval=np.asarray(num, _EVAL), num_grad_eval=np.asarray(num, _EVAL))
+            num_fun_eval=np.asarray(num, _EVAL), num_grad_eval=np.asarray(num_grad, _EVAL))
 
     def update(self, stepsize, state, params=None, value=None, grad=None,
                descent_direction=None, fun_args=[], fun_kwargs={}):
@@ -775,9 +799,11 @@ class HagerZhangLineSearch(_Common, base.IterativeSolver):
        subroutine halves the interval it started from; when the search was
        already done at ``init_state``, the first ``update`` returns the
        ``stepsize`` it was given while ``state.params`` is at the best end of
-       the bracket; evaluations that jaxopt computes only to discard are
-       counted in ``num_fun_eval``/``num_grad_eval`` (npopt skips them where
-       the result is known).
+       the bracket. Evaluations that jaxopt computes only to discard are
+       skipped and not counted (``num_fun_eval`` is the true count, lower
+       than jaxopt's). npopt's additions: a NaN error or a non-finite value
+       at the accepted point sets ``failed`` (jaxopt sets neither ``done``
+       nor ``failed``), and a search that is ``done`` has not ``failed``.
 
     Attributes:
       fun, value_and_grad, has_aux, grad: the objective.
@@ -814,9 +840,10 @@ class HagerZhangLineSearch(_Common, base.IterativeSolver):
             raise ValueError(f"shrinkage_factor: expected a number in (0, 1), "
                              f"got {self.shrinkage_factor!r}")
 
-    def _on_line(self, x, c, d, args, kwargs):
-        """(phi(c), phi'(c))."""
+    def _on_line(self, x, c, d, args, kwargs, count):
+        """(phi(c), phi'(c)); ``count[0]`` counts the evaluations."""
         value, _, grad = self._evaluate(axpy(x, c, d), args, kwargs)
+        count[0] += 1
         return value, slope(grad, d)
 
     def _wolfe_error(self, c, value_c, slope_c, value_init, grad_init, threshold, d):
@@ -830,13 +857,12 @@ class HagerZhangLineSearch(_Common, base.IterativeSolver):
         approx_error = np.maximum(approx_error, value_c - threshold)
         return np.minimum(wolfe_error, approx_error)
 
-    def _update(self, x, low, high, middle, threshold, d, args, kwargs):
+    def _update(self, x, low, high, middle, threshold, d, args, kwargs, count):
         """The 'update' subroutine (U0-U3): a smaller bracket from ``middle``.
-        Returns (failed, low, high, evaluations)."""
-        value_m, slope_m = self._on_line(x, middle, d, args, kwargs)
+        Returns (failed, low, high)."""
+        value_m, slope_m = self._on_line(x, middle, d, args, kwargs, count)
         done = middle >= high or middle <= low
         failed = bool(np.isnan(value_m) or np.isnan(slope_m))
-        nit = 0
         while middle < high and middle > low and not done and not failed:
             # U1: phi'(middle) >= 0 -> [low, middle]
             update_right = slope_m >= 0.0
@@ -852,41 +878,36 @@ class HagerZhangLineSearch(_Common, base.IterativeSolver):
             done = done or bool(np.isneginf(value_m))
             if not done:
                 middle = (low + high) / 2.0
-                value_m, slope_m = self._on_line(x, middle, d, args, kwargs)
+                value_m, slope_m = self._on_line(x, middle, d, args, kwargs, count)
                 failed = failed or bool(np.isnan(value_m) or np.isnan(slope_m))
             low, high = new_low, new_high
-            nit += 1
-        return failed, low, high, nit + 1
+        return failed, low, high
 
-    def _secant(self, x, low, high, d, args, kwargs):
-        _, dlow = self._on_line(x, low, d, args, kwargs)
-        _, dhigh = self._on_line(x, high, d, args, kwargs)
+    def _secant(self, x, low, high, d, args, kwargs, count):
+        _, dlow = self._on_line(x, low, d, args, kwargs, count)
+        _, dhigh = self._on_line(x, high, d, args, kwargs, count)
         return (low * dhigh - high * dlow) / (dhigh - dlow)
 
-    def _secant2(self, x, low, high, threshold, d, args, kwargs):
+    def _secant2(self, x, low, high, threshold, d, args, kwargs, count):
         """secant^2 (S1-S4)."""
-        c = self._secant(x, low, high, d, args, kwargs)
-        num = 2
-        failed, new_low, new_high, n = self._update(x, low, high, c, threshold, d, args, kwargs)
-        num += n
+        c = self._secant(x, low, high, d, args, kwargs, count)
+        failed, new_low, new_high = self._update(x, low, high, c, threshold, d, args, kwargs,
+                                                 count)
         on_left = c == new_low
         on_right = c == new_high
-        if on_left:        # jaxopt computes both secants and counts them
-            c = self._secant(x, low, new_low, d, args, kwargs)
+        if on_left:        # jaxopt computes both secants (and counts them); npopt one
+            c = self._secant(x, low, new_low, d, args, kwargs, count)
         elif on_right:
-            c = self._secant(x, high, new_high, d, args, kwargs)
-        num += 4
+            c = self._secant(x, high, new_high, d, args, kwargs, count)
         if on_left or on_right:
-            failed, new_low, new_high, n = self._update(x, new_low, new_high, c, threshold, d,
-                                                        args, kwargs)
-            num += n
-        return failed, new_low, new_high, num
+            failed, new_low, new_high = self._update(x, new_low, new_high, c, threshold, d,
+                                                     args, kwargs, count)
+        return failed, new_low, new_high
 
-    def _bracket(self, x, c, threshold, d, args, kwargs):
+    def _bracket(self, x, c, threshold, d, args, kwargs, count):
         """The initial bracket (B0-B3): expand from c until phi' >= 0 or phi
         rises above phi(0) + eps_k."""
-        value_m, slope_m = self._on_line(x, c, d, args, kwargs)
-        num = 1
+        value_m, slope_m = self._on_line(x, c, d, args, kwargs, count)
         failed = bool(np.isnan(value_m) or np.isnan(slope_m))
         done = bool(np.isneginf(value_m))
         zero = np.asarray(c).dtype.type(0.0)
@@ -900,29 +921,28 @@ class HagerZhangLineSearch(_Common, base.IterativeSolver):
             # B2
             reupdate = not done and value_m > threshold
             if reupdate:
-                new_failed, low, high, n = self._update(x, zero, middle, middle / 2.0,
-                                                        threshold, d, args, kwargs)
+                new_failed, low, high = self._update(x, zero, middle, middle / 2.0,
+                                                     threshold, d, args, kwargs, count)
                 failed = failed or new_failed
-                num += n
             done = done or reupdate
             if not done and value_m <= threshold:
                 best_middle = middle
-            # B3: expand (jaxopt evaluates fun even when done: counted)
+            # B3: expand (jaxopt evaluates fun even when done, and counts it)
             if not done:
                 middle = self.expansion_factor * middle
-                value_m, slope_m = self._on_line(x, middle, d, args, kwargs)
-            num += 1
+                value_m, slope_m = self._on_line(x, middle, d, args, kwargs, count)
             failed = failed or bool(np.isnan(value_m) or np.isnan(slope_m))
-        return failed, low, high, num
+        return failed, low, high
 
     def init_state(self, init_stepsize, params, value=None, grad=None, descent_direction=None,
                    fun_args=[], fun_kwargs={}):
         """Brackets an acceptable step and checks its better end."""
         del init_stepsize
-        num = 0
+        _real_dtype(params)
+        count = [0]
         if value is None or grad is None:
             value, _, grad = self._evaluate(params, fun_args, fun_kwargs)
-            num = 1
+            count[0] += 1
         self._check_direction(grad, descent_direction)
         if descent_direction is None:
             descent_direction = neg_conj(grad)
@@ -930,50 +950,55 @@ class HagerZhangLineSearch(_Common, base.IterativeSolver):
         threshold = value + self.approximate_wolfe_threshold * np.abs(value)
         with np.errstate(all="ignore"):
             one = np.asarray(value).dtype.type(1.0)
-            failed, low, high, n = self._bracket(params, one, threshold, d, fun_args, fun_kwargs)
-            num += n
-            value_low, slope_low = self._on_line(params, low, d, fun_args, fun_kwargs)
-            value_high, slope_high = self._on_line(params, high, d, fun_args, fun_kwargs)
-            num += 2
+            failed, low, high = self._bracket(params, one, threshold, d, fun_args, fun_kwargs,
+                                              count)
+            value_low, slope_low = self._on_line(params, low, d, fun_args, fun_kwargs, count)
+            value_high, slope_high = self._on_line(params, high, d, fun_args, fun_kwargs,
+                                                   count)
             better_low = value_low < value_high
             best = low if better_low else high
             slope_best = slope_low if better_low else slope_high
             value_best = np.minimum(value_low, value_high)
             error = self._wolfe_error(best, value_best, slope_best, value, grad, threshold, d)
+        num = count[0]
+        done = bool(error <= self.tol)
+        # npopt: a NaN error (NaN values or slopes at the bracket's ends) is a
+        # failure, not a search that goes on (jaxopt reports neither)
+        failed = (bool(failed) or bool(np.isnan(error))) and not done
         return HagerZhangLineSearchState(
             iter_num=np.asarray(0), low=low, high=high, error=error,
-            done=np.asarray(bool(error <= self.tol)), value=value, aux=None, params=params,
+            done=np.asarray(done), value=value, aux=None, params=params,
             grad=grad, failed=np.asarray(failed),
             num_fun_eval=np.asarray(num, _EVAL), num_grad_eval=np.asarray(num, _EVAL))
 
     def update(self, stepsize, state, params, value=None, grad=None, descent_direction=None,
                fun_args=[], fun_kwargs={}):
         """One secant^2 step (plus a bisection if the bracket shrank too little)."""
-        num = 0
+        count = [0]
         if value is None or grad is None:
             value, _, grad = self._evaluate(params, fun_args, fun_kwargs)
-            num += 1
+            count[0] += 1
         self._check_direction(grad, descent_direction)
         if descent_direction is None:
             descent_direction = neg_conj(grad)
         d = descent_direction
         threshold = value + self.approximate_wolfe_threshold * np.abs(value)
         with np.errstate(all="ignore"):
-            failed, new_low, new_high, n = self._secant2(params, state.low, state.high,
-                                                         threshold, d, fun_args, fun_kwargs)
-            num += n
+            failed, new_low, new_high = self._secant2(params, state.low, state.high,
+                                                      threshold, d, fun_args, fun_kwargs, count)
             failed = bool(state.failed) or failed
             if state.done:
                 new_low, new_high = state.low, state.high
             if not state.done and (new_high - new_low) > (self.shrinkage_factor
                                                           * (state.high - state.low)):
                 c = (new_low + new_high) / 2.0
-                failed, new_low, new_high, n = self._update(params, new_low, new_high, c,
-                                                            threshold, d, fun_args, fun_kwargs)
-                num += n
-            value_low, slope_low = self._on_line(params, new_low, d, fun_args, fun_kwargs)
-            value_high, slope_high = self._on_line(params, new_high, d, fun_args, fun_kwargs)
-            num += 2
+                failed, new_low, new_high = self._update(params, new_low, new_high, c,
+                                                         threshold, d, fun_args, fun_kwargs,
+                                                         count)
+            value_low, slope_low = self._on_line(params, new_low, d, fun_args, fun_kwargs,
+                                                 count)
+            value_high, slope_high = self._on_line(params, new_high, d, fun_args, fun_kwargs,
+                                                   count)
             better_low = value_low < value_high
             best = new_low if better_low else new_high
             slope_best = slope_low if better_low else slope_high
@@ -981,13 +1006,18 @@ class HagerZhangLineSearch(_Common, base.IterativeSolver):
             new_stepsize = stepsize if state.done else best
             new_params = axpy(params, best, d)
             new_value, new_aux, new_grad = self._evaluate(new_params, fun_args, fun_kwargs)
-            num += 1
+            count[0] += 1
+            num = count[0]
             if state.done:
                 error = state.error
             else:
                 error = self._wolfe_error(best, value_best, slope_best, value, grad, threshold, d)
-        done = bool(state.done) or bool(error <= self.tol)
+        done = (bool(state.done) or bool(error <= self.tol)) and bool(np.isfinite(new_value))
         failed = failed or (int(state.iter_num) + 1 == self.maxiter and not done)
+        # npopt: NaN (an error, or the value at the accepted point) is a failure
+        # and ends the search; a search that is done has not failed
+        failed = (failed or bool(np.isnan(error)) or not bool(np.isfinite(new_value))) \
+            and not done
         new_state = HagerZhangLineSearchState(
             iter_num=state.iter_num + 1, value=new_value, grad=new_grad, aux=new_aux,
             params=new_params, low=new_low, high=new_high, error=error,

@@ -79,7 +79,7 @@ class MirrorDescent(base.IterativeSolver):
             raise ValueError(f"stepsize: expected a positive number or a callable, "
                              f"got {self.stepsize!r}")
         self._fun_with_aux, self._value_and_grad_with_aux = base.make_value_and_grad(
-            self.fun, self.value_and_grad, self.has_aux, self.grad)
+            self.fun, self.value_and_grad, self.has_aux, self.grad, owner=type(self).__name__)
 
     @staticmethod
     def make_projection_grad(projection, mapping_fun):
@@ -90,6 +90,7 @@ class MirrorDescent(base.IterativeSolver):
         return projection_grad
 
     def init_state(self, init_params, hyperparams_proj=None, *args, **kwargs):
+        base.dtype_of(init_params)
         aux = self._fun_with_aux(init_params, *args, **kwargs)[1] if self.has_aux else None
         return MirrorDescentState(iter_num=np.asarray(0), error=np.asarray(np.inf), aux=aux,
                                   num_fun_eval=np.asarray(int(self.has_aux), _EVAL),

@@ -128,8 +128,8 @@ class NonlinearCG(base.IterativeSolver):
 
     def init_state(self, init_params, *args, **kwargs):
         """The initial NonlinearCGState (``descent_direction = -conj(grad)``)."""
+        realdtype = ls_mod._real_dtype(init_params, "init_params")
         value, aux, grad = evaluate(self._value_and_grad_with_aux, init_params, args, kwargs)
-        realdtype = ls_mod._real_dtype(init_params)
         return NonlinearCGState(iter_num=np.asarray(0),
                                 stepsize=np.asarray(self.max_stepsize, realdtype),
                                 error=np.asarray(np.inf, realdtype), value=value, grad=grad,

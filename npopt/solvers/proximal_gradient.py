@@ -99,13 +99,13 @@ class ProximalGradient(base.IterativeSolver):
             raise ValueError(f"decrease_factor: expected a number in (0, 1), "
                              f"got {self.decrease_factor!r}")
         self._fun_with_aux, self._value_and_grad_with_aux = base.make_value_and_grad(
-            self.fun, self.value_and_grad, self.has_aux, self.grad)
+            self.fun, self.value_and_grad, self.has_aux, self.grad, owner=type(self).__name__)
 
     # -- state -----------------------------------------------------------
     def init_state(self, init_params, hyperparams_prox, *args, **kwargs):
         """The initial ProxGradState (``velocity`` only with acceleration)."""
-        aux = self._fun_with_aux(init_params, *args, **kwargs)[1] if self.has_aux else None
         dtype = base.dtype_of(init_params)
+        aux = self._fun_with_aux(init_params, *args, **kwargs)[1] if self.has_aux else None
         common = dict(iter_num=np.asarray(0), t=1.0,
                       stepsize=np.asarray(1.0, dtype), error=np.asarray(np.inf, dtype), aux=aux)
         if self.acceleration:
@@ -153,7 +153,7 @@ class ProximalGradient(base.IterativeSolver):
 
     def update(self, params, state, hyperparams_prox, *args, **kwargs):
         """One proximal gradient (or FISTA) iteration. Returns OptStep."""
-        dtype = base.dtype_of(params)
+        dtype = base.dtype_of(params, "params")
         if self.acceleration:
             return self._update_accel(params, state, hyperparams_prox, args, kwargs, dtype)
         value, aux, grad = self._value_and_grad(params, args, kwargs)
@@ -252,6 +252,9 @@ class ProjectedGradient(base.IterativeSolver):
         names = [f for f in self.attribute_names() if f != "projection"]
         self._pg = ProximalGradient(prox=prox, **{n: getattr(self, n) for n in names})
         self._pg.log_info = self.log_info     # print under this solver's name
+        fd = getattr(self._pg._value_and_grad_with_aux, "finite_differences", None)
+        if fd is not None:
+            fd.owner = type(self).__name__        # warn under this solver's name
 
     def init_state(self, init_params, hyperparams_proj=None, *args, **kwargs):
         return self._pg.init_state(init_params, hyperparams_proj, *args, **kwargs)

@@ -165,11 +165,19 @@ def _check_matvec(name, f):
                         f"got {type(f).__name__}")
 
 
-def _fun_matvec_Q(fun):
-    """``matvec_Q((params, c, cste), x) = grad f(x) - c`` for a quadratic ``fun``."""
+_FD_MESSAGE = ("fun (a quadratic given as a function) is differentiated by central finite "
+               "differences: every product Q x costs {two_n} evaluations of fun for the {n} "
+               "primal variables, the slow path; pass matvec_Q (or Q itself in params_obj)")
+
+
+def _fun_matvec_Q(fun, fd=None):
+    """``matvec_Q((params, c, cste), x) = grad f(x) - c`` for a quadratic ``fun``
+    (``fd``: the solver's ``base.FiniteDifferences``, which warns once)."""
+    fd = base.FiniteDifferences() if fd is None else fd
+
     def matvec_Q(params_obj, x):
         params, c, _ = params_obj
-        return T.tree_sub(base.finite_difference_grad(fun, x, params), c)
+        return T.tree_sub(fd(fun, x, params), c)
     return matvec_Q
 
 
@@ -185,6 +193,21 @@ def extract_Qc_from_obj(x, params_obj, fun):
     cste = fun(zeros, params_obj)
     c = base.finite_difference_grad(fun, zeros, params_obj)
     return (params_obj, c, cste), c
+
+
+def _check_finite(name, tree, allow_inf=False):
+    """Every floating leaf of ``tree`` finite (``allow_inf``: not NaN; bounds
+    may be infinite): a NaN in the data would otherwise surface as a
+    meaningless error deep inside the solver."""
+    for leaf in T.tree_leaves(tree):
+        a = np.asarray(leaf) if not hasattr(leaf, "toarray") else None
+        if a is None or a.dtype.kind not in "fc":
+            continue
+        bad = np.isnan(a) if allow_inf else ~np.isfinite(a)
+        if np.any(bad):
+            what = "NaN" if np.any(np.isnan(a)) else "an infinite value"
+            raise ValueError(f"{name}: expected {'no NaN' if allow_inf else 'finite numbers'}, "
+                             f"got {what} (in a leaf of shape {a.shape})")
 
 
 def _quadratic(Q, c, x):
@@ -319,6 +342,13 @@ class EqualityConstrainedQP(base.IterativeSolver):
     singular even with redundant constraints, and ``IterativeRefinement``
     (``refine_maxiter`` steps) removes the error this introduces.
 
+    A solve that stops short warns: ``solve``'s own ``LinearSolveWarning``
+    (npopt's solvers check by default), or, with refinement, a
+    ``LinearSolveWarning`` when the KKT residual is above ``tol`` (absolute
+    and relative to the right-hand side) after ``refine_maxiter`` steps (jaxopt
+    returns silently, and its state is None). NaN in ``params_obj`` or
+    ``params_eq`` raises ValueError naming the argument.
+
     ``run(init_params=None, params_obj=(Q, c), params_eq=(A, b))`` returns
     ``OptStep(KKTSolution(x, y, None), None)``; ``init_params`` (a
     KKTSolution) warm-starts the solve. ``matvec_Q(params_Q, x)``,
@@ -352,7 +382,8 @@ class EqualityConstrainedQP(base.IterativeSolver):
         r = self.refine_regularization
         if not (isinstance(r, (int, float, np.number)) and math.isfinite(r) and r >= 0):
             raise ValueError(f"refine_regularization: expected a finite number >= 0, got {r!r}")
-        self._op_Q = _OperatorFactory(_fun_matvec_Q(self.fun) if self.fun is not None
+        self._fd = base.FiniteDifferences(type(self).__name__, message=_FD_MESSAGE)
+        self._op_Q = _OperatorFactory(_fun_matvec_Q(self.fun, self._fd) if self.fun is not None
                                       else self.matvec_Q)
         self._op_A = _OperatorFactory(self.matvec_A)
 
@@ -369,12 +400,24 @@ class EqualityConstrainedQP(base.IterativeSolver):
             matvec_A=lambda _, x: matvec(x), matvec_A_bar=matvec_regularized_qp,
             solve=functools.partial(self.solve, maxiter=maxiter, tol=tol),
             maxiter=self.refine_maxiter, tol=tol)
-        return solver.run(init, None, b)[0]
+        sol, state = solver.run(init, None, b)
+        # npopt: the state is not returned (jaxopt's None), so say it when the
+        # refinement stopped short, by neither the absolute nor a relative tol
+        error, scale = float(state.error), float(T.tree_l2_norm(b))
+        if not (error <= tol or error <= tol * scale):
+            base.warn(f"npopt.EqualityConstrainedQP: the regularised KKT system was not solved "
+                      f"to tol = {tol:g} after refine_maxiter = {self.refine_maxiter} refinement "
+                      f"steps: ||KKT residual|| = {error:.3e} (||rhs|| = {scale:.3e}); the "
+                      f"returned solution is inaccurate (raise refine_maxiter or maxiter, or "
+                      f"lower refine_regularization)", linear_solve.LinearSolveWarning)
+        return sol
 
     def run(self, init_params=None, params_obj=None, params_eq=None):
         """Solves the QP; returns ``OptStep(KKTSolution(x, y, None), None)``."""
         if params_obj is None or params_eq is None:
             raise ValueError("params_obj, params_eq: expected (Q, c) and (A, b), got None")
+        _check_finite("params_obj", params_obj)
+        _check_finite("params_eq", params_eq)
         self._op_Q.reset()
         self._op_A.reset()
         primal0 = None if init_params is None else init_params.primal
@@ -431,8 +474,19 @@ class BoxCDQP(base.IterativeSolver):
 
         x_i \leftarrow \mathrm{clip}\big(x_i - (Q_i x + c_i)/Q_{ii},\ l_i,\ u_i\big)
 
-    (no step when :math:`Q_{ii} = 0`). ``state.error`` is
-    :math:`\sum_i |\Delta x_i|` over the sweep.
+    When :math:`Q_{ii} = 0` the coordinate's objective is linear: npopt
+    moves it to the bound its gradient points away from (jaxopt leaves it
+    where it is, and reports ``error = 0`` at a point that is not a minimum);
+    an infinite bound there means the QP is unbounded below: ValueError.
+    ``state.error`` is :math:`\sum_i |\Delta x_i|` over the sweep.
+
+    ``Q`` must be positive semidefinite (the method minimises convex
+    quadratics; on a concave direction the exact coordinate step goes to a
+    maximum): ``run`` checks it once (a Cholesky factorization of
+    :math:`(Q + Q^\top)/2 + \delta I`, :math:`\delta = 10\, n\, \epsilon
+    \max|Q|`), ``update`` checks that the diagonal is not negative, and
+    both raise ValueError naming ``params_obj`` otherwise; NaN in the data
+    raises too.
 
     ``run(init_params, params_obj=(Q, c), params_ineq=(l, u))``.
     """
@@ -460,19 +514,64 @@ class BoxCDQP(base.IterativeSolver):
                              f"(n,), got Q {Q.shape} and params {np.shape(params)}")
         if np.any(np.asarray(l) > np.asarray(u)):
             raise ValueError("params_ineq: expected l <= u, got l > u in some coordinates")
+        _check_finite("params_obj", (Q, c))
+        _check_finite("params_ineq", (l, u), allow_inf=True)
+        diag = np.diagonal(Q)
+        if np.any(diag < 0):
+            i = int(np.flatnonzero(diag < 0)[0])
+            raise ValueError(
+                f"params_obj: Q must be positive semidefinite, got Q[{i}, {i}] = {diag[i]:g} "
+                f"< 0; BoxCDQP minimises convex quadratics (on a concave coordinate its "
+                f"exact step goes to a maximum)")
         return Q, np.asarray(c), np.asarray(l), np.asarray(u)
+
+    @staticmethod
+    def _check_psd(Q):
+        """ValueError unless ``(Q + Q^T)/2`` is positive semidefinite (to a
+        relative ``10 n eps``)."""
+        Q = np.asarray(Q)
+        if Q.size == 0:
+            return
+        dtype = np.result_type(Q, np.float32)
+        S = 0.5 * (Q + Q.T).astype(dtype)
+        scale = float(np.max(np.abs(S)))
+        if scale == 0:
+            return
+        delta = 10 * S.shape[0] * float(np.finfo(dtype).eps) * scale
+        try:
+            _dense.cholesky(S + delta * np.eye(S.shape[0], dtype=dtype))
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                "params_obj: Q must be positive semidefinite, got a Q with a negative "
+                "eigenvalue (its Cholesky factorization fails); BoxCDQP minimises convex "
+                "quadratics: on a non-convex Q coordinate descent stops at a point that is "
+                "not a minimum") from None
+
+    def run(self, init_params, params_obj, params_ineq):
+        """Solves the QP from ``init_params`` (checks that Q is positive
+        semidefinite first)."""
+        self._check(init_params, params_obj, params_ineq)
+        self._check_psd(params_obj[0])
+        return super().run(init_params, params_obj, params_ineq)
 
     def update(self, params, state, params_obj, params_ineq):
         """One sweep of coordinate descent."""
         Q, c, l, u = self._check(params, params_obj, params_ineq)
+        base.dtype_of(params, "params")
         x = np.array(params, copy=True)
-        x = x if x.dtype.kind == "f" else x.astype(np.float64)
         error = 0.0
         for i in range(x.shape[0]):
             g_i = _dense.dot(Q[i], x) + c[i]
             h_i = Q[i, i]
-            step = 0.0 if h_i == 0 else g_i / h_i
-            x_i = min(max(x[i] - step, l[i]), u[i])
+            if h_i == 0:
+                # a linear coordinate: its minimum is at a bound (jaxopt: no step)
+                x_i = x[i] if g_i == 0 else (l[i] if g_i > 0 else u[i])
+                if not np.isfinite(x_i):
+                    raise ValueError(
+                        f"params_obj: the QP is unbounded below along coordinate {i} (Q[{i}, "
+                        f"{i}] = 0, a nonzero gradient {g_i:g}, and no bound on that side)")
+            else:
+                x_i = min(max(x[i] - g_i / h_i, l[i]), u[i])
             error += abs(x_i - x[i])
             x[i] = x_i
         state = BoxCDQPState(iter_num=state.iter_num + 1, error=np.asarray(error, x.dtype))
@@ -535,8 +634,11 @@ class _OSQPIndirectSolver:
     def run(self, b, osqp_state):
         prev, (params_Q, params_A, sigma, rho_bar), precond = osqp_state.solver_state
         Q, A = self.make_Q(params_Q), self.make_A(params_A)
-        atol = 0.15 * np.sqrt(T.tree_inf_norm(osqp_state.primal_residuals)
-                              * T.tree_inf_norm(osqp_state.dual_residuals))
+        with np.errstate(all="ignore"):
+            atol = 0.15 * np.sqrt(T.tree_inf_norm(osqp_state.primal_residuals)
+                                  * T.tree_inf_norm(osqp_state.dual_residuals))
+        if not np.isfinite(atol):       # diverged iterates: the error turns NaN and run stops
+            atol = 0.0
 
         def matvec(v):
             Qv = T.tree_add_scalar_mul(Q(v), sigma, v)
@@ -548,8 +650,9 @@ class _OSQPIndirectSolver:
                            T.tree_map(lambda _: sigma, precond[0]))
             inv = T.tree_map(lambda m: 1 / m, d)
             M = lambda v: T.tree_mul(inv, v)    # noqa: E731
-        sol = linear_solve.solve_cg(matvec, b, init=prev, M=M, maxiter=None, atol=float(atol),
-                                    tol=self.tol, check="ignore")
+        with np.errstate(all="ignore"):
+            sol = linear_solve.solve_cg(matvec, b, init=prev, M=M, maxiter=None,
+                                        atol=float(atol), tol=self.tol, check="ignore")
         return sol, (sol, (params_Q, params_A, sigma, rho_bar), precond)
 
 
@@ -603,20 +706,28 @@ class BoxOSQP(base.IterativeSolver):
     iterations ``error`` = :math:`\max(\|Ax - z\|_\infty, \|Qx + c + A^\top
     y\|_\infty)` and ``status`` becomes ``SOLVED`` below ``tol``.
 
-    With ``check_primal_dual_infeasability`` (``'auto'``: ``not jit``, as
-    jaxopt) the iterate differences are tested as infeasibility certificates:
+    With ``check_primal_dual_infeasability`` (``'auto'``, the default: True;
+    jaxopt's ``'auto'`` means ``not jit`` and so is off by default, but npopt
+    compiles nothing and an infeasible problem would otherwise run its 4000
+    iterations and end ``UNSOLVED`` without a word) the iterate differences
+    are tested as infeasibility certificates, while the stopping criterion is
+    not met:
     :math:`\delta y` with :math:`\|A^\top\delta y\|_\infty \le \epsilon_p
     \|\delta y\|_\infty` and :math:`u^\top\delta y_+ + l^\top\delta y_- \le
     \epsilon_p\|\delta y\|_\infty` proves the primal infeasible
     (``PRIMAL_INFEASIBLE``); :math:`\delta x` with :math:`\|Q\delta x\|`,
     :math:`c^\top\delta x` small and :math:`A\delta x` in the recession cone
     of the box proves the dual infeasible (``DUAL_INFEASIBLE``). Either sets
-    ``error = 0`` (the loop stops) and ``state.status``; with ``jit=False``
-    ``update`` raises ValueError instead, as jaxopt. Reproduced quirk: a dual
-    step :math:`\delta y = 0` passes the primal certificate (``0 <= 0``), so a
-    problem whose ``y`` stays 0 over the first check (``iter_num`` 0) is
-    reported ``PRIMAL_INFEASIBLE`` at once, as jaxopt does; check
-    ``state.status`` together with the residuals.
+    ``error = 0`` (the loop stops) and ``state.status``, and ``run`` warns
+    (RuntimeWarning) that the returned point is no solution; with
+    ``jit=False`` ``update`` raises ValueError instead, as jaxopt. Unlike
+    jaxopt, a zero step (:math:`\delta y = 0`, resp. :math:`\delta x = 0`)
+    certifies nothing (jaxopt's ``0 <= 0`` reports a feasible problem whose
+    ``y`` stays 0 over the first check ``PRIMAL_INFEASIBLE``), and a
+    ``SOLVED`` check is not overridden.
+
+    NaN in ``params_obj``, ``params_eq`` or ``params_ineq`` (infinite bounds
+    are fine) raises ValueError naming the argument.
 
     ``run(init_params=None, params_obj=(Q, c), params_eq=A, params_ineq=(l, u))``
     returns ``KKTSolution(primal=(x, z), dual_eq=y, dual_ineq=(mu, phi))``
@@ -667,7 +778,8 @@ class BoxOSQP(base.IterativeSolver):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-        self._op_Q = _OperatorFactory(_fun_matvec_Q(self.fun) if self.fun is not None
+        self._fd = base.FiniteDifferences(type(self).__name__, message=_FD_MESSAGE)
+        self._op_Q = _OperatorFactory(_fun_matvec_Q(self.fun, self._fd) if self.fun is not None
                                       else self.matvec_Q)
         self._op_A = _OperatorFactory(self.matvec_A)
         kind = self.eq_qp_solve.lower() if isinstance(self.eq_qp_solve, str) else None
@@ -681,7 +793,8 @@ class BoxOSQP(base.IterativeSolver):
         else:
             raise ValueError(f"eq_qp_solve: expected 'cg', 'cg+jacobi' or 'lu', got "
                              f"{self.eq_qp_solve!r}")
-        self._check_infeasible = (not self.jit if self.check_primal_dual_infeasability == "auto"
+        # npopt has no jit: 'auto' turns the detection on (jaxopt: not jit)
+        self._check_infeasible = (True if self.check_primal_dual_infeasability == "auto"
                                   else bool(self.check_primal_dual_infeasability))
 
     # -- init ------------------------------------------------------------
@@ -745,7 +858,8 @@ class BoxOSQP(base.IterativeSolver):
         ok_u = T.tree_map(lambda adx, ui: bool(np.all(adx <= np.where(ui == np.inf, np.inf,
                                                                       criterion))), Adx, u)
         certif_A = all(T.tree_leaves(ok_l)) and all(T.tree_leaves(ok_u))
-        if certif_Q <= criterion and certif_c <= criterion and certif_A:
+        # npopt: a zero step certifies nothing (jaxopt's 0 <= 0 does)
+        if criterion > 0 and certif_Q <= criterion and certif_c <= criterion and certif_A:
             return 0.0, BoxOSQP.DUAL_INFEASIBLE
         return error, status
 
@@ -757,13 +871,13 @@ class BoxOSQP(base.IterativeSolver):
         dy_plus = T.tree_map(_relu, delta_y)
         dy_minus = T.tree_map(lambda d: -_relu(-d), delta_y)
         certif_lu = T.tree_vdot(bounded_l, dy_minus) + T.tree_vdot(bounded_u, dy_plus)
-        if certif_A <= criterion and certif_lu <= criterion:
+        if criterion > 0 and certif_A <= criterion and certif_lu <= criterion:
             return 0.0, BoxOSQP.PRIMAL_INFEASIBLE
         return error, status
 
     def _check_termination_conditions(self, primal_res, dual_res, old, new, Q, c, A, l, u):
         error, status = self._compute_error(primal_res, dual_res)
-        if self._check_infeasible:
+        if self._check_infeasible and status != BoxOSQP.SOLVED:
             delta_x = T.tree_sub(new.primal[0], old.primal[0])
             delta_y = T.tree_sub(new.dual_eq, old.dual_eq)
             Adx, ATdy = A.matvec_and_rmatvec(delta_x, delta_y)
@@ -826,6 +940,9 @@ class BoxOSQP(base.IterativeSolver):
         """Solves the QP from ``init_params`` (None: ``init_params(None, ...)``)."""
         if params_obj is None or params_ineq is None:
             raise ValueError("params_obj, params_ineq: expected (Q, c) and (l, u), got None")
+        _check_finite("params_obj", params_obj)
+        _check_finite("params_eq", params_eq)
+        _check_finite("params_ineq", params_ineq, allow_inf=True)
         for lo, hi in zip(T.tree_leaves(params_ineq[0]), T.tree_leaves(params_ineq[1])):
             if np.any(np.asarray(lo) > np.asarray(hi)):
                 raise ValueError("params_ineq: expected l <= u, got l > u in some coordinates")
@@ -833,7 +950,9 @@ class BoxOSQP(base.IterativeSolver):
         self._op_A.reset()
         if init_params is None:
             init_params = self.init_params(None, params_obj, params_eq, params_ineq)
-        return super().run(init_params, params_obj, params_eq, params_ineq)
+        out = super().run(init_params, params_obj, params_eq, params_ineq)
+        _warn_infeasible(self.__dict__.get("_warn_name", type(self).__name__), out.state.status)
+        return out
 
     # -- optimality ------------------------------------------------------
     def optimality_fun(self, params, params_obj, params_eq, params_ineq):
@@ -855,6 +974,18 @@ class BoxOSQP(base.IterativeSolver):
         lower = T.tree_map(lambda lf, li, zi: np.where(lf, li - zi, 0), l_fin, l, z)
         return KKTSolution((grad_x, grad_z), T.tree_sub(Ax, z),
                            (T.tree_mul(upper, mu), T.tree_mul(lower, phi)))
+
+
+def _warn_infeasible(name, status):
+    if status == BoxOSQP.PRIMAL_INFEASIBLE:
+        base.warn(f"npopt.{name}: the problem is primal infeasible (state.status = "
+                  f"{BoxOSQP.PRIMAL_INFEASIBLE}, PRIMAL_INFEASIBLE: no point satisfies the "
+                  f"constraints); the returned point is not a solution")
+    elif status == BoxOSQP.DUAL_INFEASIBLE:
+        base.warn(f"npopt.{name}: the problem is dual infeasible (state.status = "
+                  f"{BoxOSQP.DUAL_INFEASIBLE}, DUAL_INFEASIBLE: the objective is unbounded "
+                  f"below on the feasible set, or the constraints are infeasible); the "
+                  f"returned point is not a solution")
 
 
 # --------------------------------------------------------------------------
@@ -977,6 +1108,8 @@ class OSQP(base.IterativeSolver):
         self.optimality_jvp, self.optimality_vjp = optimality_jvp, optimality_vjp
         self._box_osqp = BoxOSQP(matvec_Q=matvec_Q, matvec_A=self.matvec_A_box, fun=fun,
                                  implicit_diff=True, **kwargs)
+        self._box_osqp._warn_name = "OSQP"
+        self._box_osqp._fd.owner = "OSQP"
         self.maxiter, self.tol = self._box_osqp.maxiter, self._box_osqp.tol
         self.verbose = self._box_osqp.verbose
         self.implicit_diff_solve = self._box_osqp.implicit_diff_solve
@@ -998,6 +1131,9 @@ class OSQP(base.IterativeSolver):
         """Solves the QP; see the class docstring."""
         if params_obj is None:
             raise ValueError("params_obj: expected (Q, c), got None")
+        _check_finite("params_obj", params_obj)
+        _check_finite("params_eq", params_eq)
+        _check_finite("params_ineq", params_ineq, allow_inf=True)
         self._op_A_box.reset()
         if init_params is None:
             init_params = self.init_params(None, params_obj, params_eq, params_ineq)

@@ -75,7 +75,7 @@ import scipy.optimize
 import scipy.sparse
 from scipy.sparse.linalg import LinearOperator
 
-from .. import _dense
+from .. import _dense, _math
 from .. import tree as T
 from .._checks import check_float_dtype
 from . import base
@@ -153,8 +153,8 @@ LS_RHO_FUNS = {
     "soft_l1": (lambda z: 2.0 * ((1 + z ** 2) ** 0.5 - 1), lambda z: 2.0 * z / (1 + z ** 2) ** 0.5),
     "huber": (lambda z: np.where(z <= 1, z ** 2, 2.0 * z - 1),
               lambda z: np.where(z <= 1, 2.0 * z, 2.0)),
-    "cauchy": (lambda z: np.log1p(z ** 2), lambda z: 2.0 * z / (1 + z ** 2)),
-    "arctan": (lambda z: np.arctan(z ** 2), lambda z: 2.0 * z / (1 + z ** 4)),
+    "cauchy": (lambda z: _math.log1p(z * z), lambda z: 2.0 * z / (1 + z * z)),
+    "arctan": (lambda z: _math.arctan(z * z), lambda z: 2.0 * z / (1 + (z * z) * (z * z))),
 }
 
 LS_DEFAULT_OPTIONS = {
@@ -201,6 +201,13 @@ def _ravel_params(params, dtype):
             raise TypeError(f"init_params: expected floating-point leaves, got leaf {i} of dtype "
                             f"{np.asarray(leaf).dtype} (write 1.0, not 1)")
     flat, unravel = T.ravel(params)
+    if flat.size == 0:
+        raise ValueError("init_params: expected at least one number, got only empty arrays "
+                         "(nothing for scipy to optimise)")
+    if not np.all(np.isfinite(flat)):
+        what = "NaN" if np.isnan(flat).any() else "an infinite value"
+        raise ValueError(f"init_params: expected finite numbers, got {what} (scipy.optimize "
+                         f"needs a finite starting point)")
     return (flat if dtype is None else flat.astype(dtype)), unravel
 
 
@@ -422,7 +429,8 @@ class ScipyMinimize(_ScipyWrapper):
             raise ValueError("options: cannot pass maxiter through the options dictionary, use "
                              "the maxiter keyword argument instead")
         self._fun, self._vg = base.make_value_and_grad(self.fun, self.value_and_grad,
-                                                       self.has_aux, self.grad)
+                                                       self.has_aux, self.grad,
+                                                       owner=type(self).__name__)
 
     def _value_and_grad(self, params, args, kwargs):
         (value, _), grad = self._vg(params, *args, **kwargs)

@@ -25,7 +25,7 @@ class _Common:
         base.IterativeSolver.__post_init__(self)
         check_callable("fun", self.fun)
         self._fun_with_aux, self._value_and_grad_with_aux = base.make_value_and_grad(
-            self.fun, self.value_and_grad, self.has_aux, self.grad)
+            self.fun, self.value_and_grad, self.has_aux, self.grad, owner=type(self).__name__)
 
     def _value_and_grad(self, params, args, kwargs):
         (value, aux), grad = self._value_and_grad_with_aux(params, *args, **kwargs)
@@ -36,6 +36,11 @@ class _Common:
     def optimality_fun(self, params, *args, **kwargs):
         """The gradient of ``fun`` (zero at a stationary point)."""
         return self._value_and_grad_with_aux(params, *args, **kwargs)[1]
+
+
+def _copy_buffers(tree):
+    """``tree`` with every ndarray leaf copied (the buffers ``opt.step`` writes)."""
+    return T.tree_map(lambda x: x.copy() if isinstance(x, np.ndarray) else x, tree)
 
 
 def _check_number(name, value, low=None, high=None, low_open=False, high_open=False):
@@ -67,8 +72,16 @@ class OptaxSolver(_Common, base.StochasticSolver):
     """Runs any npopt GradientTransformation as a solver (jaxopt's OptaxSolver).
 
     Each update evaluates ``fun`` and its gradient at the params and applies
-    ``opt``'s step (npopt's fused ``opt.step``: one pass over memory when the
-    chain allows it). ``error`` is the gradient norm before the step.
+    ``opt``'s update. ``error`` is the gradient norm before the step.
+
+    The step is npopt's fused ``opt.step`` (one pass over memory when the
+    chain allows it), which updates its params and state in place.
+    ``update(params, state, ...)`` never modifies its arguments (jaxopt's
+    functional API: a state may be used twice): it steps on copies.
+    ``run`` and ``run_iterator`` copy ``init_params`` once and then step in
+    place on their own buffers: the caller's ``init_params`` are never
+    overwritten. Scalar
+    params (``theta = 1.0``, as in jaxopt's examples) come back as 0-d arrays.
 
     Attributes:
       fun: ``fun(params, *args, **kwargs)`` (see value_and_grad, has_aux, grad).
@@ -100,20 +113,30 @@ class OptaxSolver(_Common, base.StochasticSolver):
                             f"got {type(self.opt).__name__}")
 
     def init_state(self, init_params, *args, **kwargs):
-        value, aux = self._fun_with_aux(init_params, *args, **kwargs)
         dtype = base.dtype_of(init_params)
+        value, aux = self._fun_with_aux(init_params, *args, **kwargs)
         return OptaxState(iter_num=np.asarray(0),
                           value=np.asarray(np.inf, np.result_type(base.check_value(value))),
                           error=np.asarray(np.inf, dtype), aux=aux,
                           internal_state=self.opt.init(init_params))
 
     def update(self, params, state, *args, **kwargs):
+        """One step of ``opt``; ``params`` and ``state`` are left as they were."""
+        return self._update(params, state, args, kwargs, inplace=False)
+
+    def _update(self, params, state, args, kwargs, inplace):
+        """``inplace``: params and state are this run's own buffers, which
+        ``opt.step`` may update in place (see the class docstring)."""
         if self.pre_update:
             params, state = self.pre_update(params, state, *args, **kwargs)
+            inplace = False             # pre_update may hand back the caller's arrays
         value, aux, grad = self._value_and_grad(params, args, kwargs)
         step = getattr(self.opt, "step", None)
         if step is not None:
-            params, opt_state = step(params, grad, state.internal_state)
+            opt_state = state.internal_state
+            if not inplace:     # the caller's buffers: step on copies (the same numbers)
+                params, opt_state = _copy_buffers(params), _copy_buffers(opt_state)
+            params, opt_state = step(params, grad, opt_state)
         else:   # a foreign (init, update) pair
             from ..base import apply_updates
             delta, opt_state = self.opt.update(grad, state.internal_state, params)
@@ -124,6 +147,49 @@ class OptaxSolver(_Common, base.StochasticSolver):
                                value=np.asarray(value), aux=aux, internal_state=opt_state)
         self.log_info(new_state, "Gradient Norm", {"Objective Value": value})
         return base.OptStep(params, new_state)
+
+    @staticmethod
+    def _own(init_params):
+        """A copy of ``init_params`` for ``run`` to update in place (a scalar
+        leaf becomes a 0-d array, as ``opt.step`` returns it)."""
+        return T.tree_map(lambda x: np.array(x, copy=True), init_params)
+
+    def run(self, init_params, *args, **kwargs):
+        """``init_state``, then ``update`` while ``error > tol``, at most
+        ``maxiter`` times (see ``IterativeSolver.run``), on a copy of
+        ``init_params``."""
+        state = self.init_state(init_params, *args, **kwargs)
+        if self.maxiter == 0:
+            return base.OptStep(init_params, state)
+        params = self._own(init_params)
+        params, state = self._update(params, state, args, kwargs, inplace=True)
+        for _ in range(self.maxiter - 1):
+            if not self._cond(state):
+                break
+            params, state = self._update(params, state, args, kwargs, inplace=True)
+        self._warn_if_not_finite(state)
+        return base.OptStep(params, state)
+
+    def run_iterator(self, init_params, iterator, *args, **kwargs):
+        """As ``StochasticSolver.run_iterator``, on a copy of ``init_params``."""
+        it = iter(iterator)
+        try:
+            data = next(it)
+        except StopIteration:
+            raise ValueError("iterator: expected at least one batch, got an empty iterator") \
+                from None
+        state = self.init_state(init_params, *args, **kwargs, data=data)
+        params = init_params
+        owned = False
+        for k, data in enumerate(it):
+            if k >= self.maxiter:
+                break
+            if not owned:
+                params, owned = self._own(init_params), True
+            params, state = self._update(params, state, args, dict(kwargs, data=data),
+                                         inplace=True)
+        self._warn_if_not_finite(state)
+        return base.OptStep(params, state)
 
 
 # --------------------------------------------------------------------------
@@ -196,8 +262,8 @@ class PolyakSGD(_Common, base.StochasticSolver):
         _check_number("momentum", self.momentum, low=0.0)
 
     def init_state(self, init_params, *args, **kwargs):
-        value, aux = self._fun_with_aux(init_params, *args, **kwargs)
         dtype = base.dtype_of(init_params)
+        value, aux = self._fun_with_aux(init_params, *args, **kwargs)
         return PolyakSGDState(
             iter_num=np.asarray(0), error=np.asarray(np.inf, dtype),
             value=np.asarray(np.inf, np.result_type(base.check_value(value))),
@@ -206,7 +272,7 @@ class PolyakSGD(_Common, base.StochasticSolver):
             num_fun_eval=np.asarray(1, _EVAL), num_grad_eval=np.asarray(0, _EVAL))
 
     def update(self, params, state, *args, **kwargs):
-        dtype = base.dtype_of(params)
+        dtype = base.dtype_of(params, "params")
         if self.pre_update:
             params, state = self.pre_update(params, state, *args, **kwargs)
         value, aux, grad = self._value_and_grad(params, args, kwargs)
@@ -299,8 +365,8 @@ class ArmijoSGD(_Common, base.StochasticSolver):
         self._coef = 1 - self.aggressiveness
 
     def init_state(self, init_params, *args, **kwargs):
-        value, aux = self._fun_with_aux(init_params, *args, **kwargs)
         dtype = base.dtype_of(init_params)
+        value, aux = self._fun_with_aux(init_params, *args, **kwargs)
         return ArmijoState(
             iter_num=np.asarray(0), error=np.asarray(np.inf, dtype),
             value=np.asarray(np.inf, np.result_type(base.check_value(value))), aux=aux,
@@ -339,7 +405,7 @@ class ArmijoSGD(_Common, base.StochasticSolver):
         return stepsize, next_params, f_next
 
     def update(self, params, state, *args, **kwargs):
-        dtype = base.dtype_of(params)
+        dtype = base.dtype_of(params, "params")
         if self.pre_update:
             params, state = self.pre_update(params, state, *args, **kwargs)
         stepsize = self.reset_stepsize(state.stepsize)

@@ -12,13 +12,15 @@ transform's ``hyperparams``). ``update`` never modifies its inputs: it runs
 the kernel on fresh copies of the moments; the fused ``step`` runs on the
 state's own buffers and the params.
 """
+import numpy as np
+
 from .. import _checks, _flat
 from ..base import ZERO, GradientTransformation, safe_increment
 from . import _fusion
 
 
 def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, flags=(),
-                          counted=True, moment_dtypes=None):
+                          counted=True, moment_dtypes=None, keep_state_dtype=()):
     """Builds (init, update, fusion) for an elementwise preconditioner.
 
     Args:
@@ -32,8 +34,20 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
       flags: extra static arguments passed after hp (booleans).
       counted: whether the state has a ``count`` field.
       moment_dtypes: dict field -> dtype for moments stored in another dtype.
+      keep_state_dtype: fields stored back in the dtype the state had when
+        ``update`` promoted them (optax's ``cast_like(nu, state.nu)`` in
+        scale_by_adam): float64 grads of float32 params compute them in
+        float64, then round them to float32.
+
+    Dtypes in ``update`` follow optax (jnp promotion): the moments and the
+    updates have the dtype promoting the updates' with the moments' (float64
+    grads make the moments of float32 params float64), except fields of a
+    fixed ``moment_dtypes`` and those in ``keep_state_dtype``. The fused
+    ``step`` needs one dtype per group; it raises ``_flat.Promote`` before
+    any kernel otherwise, and ``step`` then runs ``update``.
     """
     fields = tuple(moments)
+    labels = tuple(f"state.{f}" for f in fields)
     mdt = moment_dtypes or {}
 
     def init_fn(params):
@@ -41,20 +55,10 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         bufs = {f: lay.views(lay.full(v, mdt.get(f))) for f, v in moments.items()}
         return state_cls(count=ZERO, **bufs) if counted else state_cls(**bufs)
 
-    def buffers(lay, state):
-        _checks.check_state("state", state, state_cls, name)
-        out, copied = [], False
-        for f in fields:
-            dts = [mdt.get(f) or g.dtype for g in lay.groups]
-            b, c = lay.gather_report(getattr(state, f), f"state.{f}", dts)
-            out.append(b)
-            copied = copied or c
-        return out, copied
-
-    def launch(lay, g, moments, dst, t, runs, fused):
+    def launch(lay, g, moments, dst, t, runs, fused, dtypes=None):
         cpu, cuda = kernels
         for gi, grp in enumerate(lay.groups):
-            hp = hyperparams(grp.dtype, t)
+            hp = hyperparams(grp.dtype if dtypes is None else dtypes[gi], t)
             for a, b, post in runs[gi]:
                 args = [g[gi][a:b]] + [m[gi][a:b] for m in moments] + [dst[gi][a:b]]
                 lay.target.launch(cpu, cuda, *args, hp, *flags, post, fused)
@@ -64,31 +68,73 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         return state_cls(count=count, **kw) if counted else state_cls(**kw)
 
     def update_fn(updates, state, params=None, **extra_args):
+        _checks.check_state("state", state, state_cls, name)
+        if params is not None:       # blame the updates when they do not match the params
+            _flat.check_like(params, updates, "updates")
         lay, _ = _flat.layout_of(updates, "updates")
         g = lay.gather(updates, "updates")
-        ins, _ = buffers(lay, state)
+        # optax's dtypes: moments and updates promote the updates' dtype with
+        # the moments' (float64 grads make float32 moments float64), except
+        # moments of a fixed dtype (mu_dtype, accumulator_dtype)
+        dts = [grp.dtype for grp in lay.groups]
+        ins, kept = {}, {}
+        for f in fields:
+            if f in mdt:
+                ins[f] = lay.gather_report(getattr(state, f), f"state.{f}",
+                                           [mdt[f]] * len(lay.groups), ref="updates")[0]
+            else:
+                ins[f], fdt = lay.gather_promoted(getattr(state, f), f"state.{f}", ref="updates",
+                                                  own=f in keep_state_dtype)
+                if f in keep_state_dtype:
+                    kept[f] = fdt
+                dts = [np.promote_types(a, b) for a, b in zip(dts, fdt)]
+        outs = []
+        for f in fields:
+            bufs = ins[f]
+            if f not in mdt:
+                bufs = [_flat.as_dtype(lay.target, b, dt) for b, dt in zip(bufs, dts)]
+            outs.append(lay.copy(bufs))
         count = safe_increment(state.count) if counted else None
-        out = lay.empty()
-        outs = [lay.copy(b) for b in ins]
-        runs = [[(0, grp.size, (grp.dtype.type(0), grp.dtype.type(0)))] for grp in lay.groups]
-        launch(lay, g, outs, out, int(count) if counted else 0, runs, False)
+        out = [lay.target.empty(grp.size, dt) for grp, dt in zip(lay.groups, dts)]
+        runs = [[(0, grp.size, (dt.type(0), dt.type(0)))] for grp, dt in zip(lay.groups, dts)]
+        launch(lay, g, outs, out, int(count) if counted else 0, runs, False, dts)
+        for k, f in enumerate(fields):
+            if f in kept:
+                outs[k] = [_flat.as_dtype(lay.target, b, dt) for b, dt in zip(outs[k], kept[f])]
         return lay.views(out), new_state(count, [lay.views(b) for b in outs])
 
-    def run(lay, g, p, state, posts):
-        ins, copied = buffers(lay, state)
+    def bind(lay, state):
+        """The state checked and bound for a fused step (see ``_fusion.Bound``)."""
+        if type(state) is not state_cls:
+            _checks.check_state("state", state, state_cls, name)
+        bufs, trees, writes, tokens = [], [], [], []
+        for f, label in zip(fields, labels):
+            b, tree, token = lay.bind(getattr(state, f), label,
+                                      [mdt[f]] * len(lay.groups) if f in mdt else None)
+            bufs.append(b)
+            trees.append(tree)
+            tokens.append(token)
+            for x in b:
+                writes.append((label, x))
         count = safe_increment(state.count) if counted else None
-        launch(lay, g, ins, p, int(count) if counted else 0, posts, True)
-        trees = ([lay.views(b) for b in ins] if copied
-                 else [getattr(state, f) for f in fields])
-        return new_state(count, trees)
+        t = int(count) if counted else 0
+
+        def run(g, p, posts):
+            launch(lay, g, bufs, p, t, posts, True)
+            return new_state(count, trees)
+
+        def run_into(g, u):
+            runs = [[(0, grp.size, (grp.dtype.type(0), grp.dtype.type(0)))]
+                    for grp in lay.groups]
+            launch(lay, g, bufs, u, t, runs, False)
+            return new_state(count, trees)
+        return _fusion.Bound(writes, tokens, run, run_into)
+
+    def run(lay, g, p, state, posts):
+        return bind(lay, state).run(g, p, posts)
 
     def run_into(lay, g, u, state):
-        ins, copied = buffers(lay, state)
-        count = safe_increment(state.count) if counted else None
-        runs = [[(0, grp.size, (grp.dtype.type(0), grp.dtype.type(0)))] for grp in lay.groups]
-        launch(lay, g, ins, u, int(count) if counted else 0, runs, False)
-        trees = ([lay.views(b) for b in ins] if copied
-                 else [getattr(state, f) for f in fields])
-        return new_state(count, trees)
+        return bind(lay, state).run_into(g, u)
 
-    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run, run_into))
+    return GradientTransformation(init_fn, update_fn,
+                                  fusion=_fusion.Precond(run, run_into, bind))

@@ -12,8 +12,26 @@ A transformation may describe its role in a fused step:
 skipped): the composition optax would run, with the same roundings in the
 same order, but one pass over memory instead of four. Anything else falls
 back to ``update`` + ``apply_updates``.
+
+Every fused step (these, adafactor's, polyak_sgd's, lbfgs's) has the same
+frame, so that nothing is written before every check has passed:
+
+1. ``begin``: params (scalars and non-contiguous leaves copied, read-only
+   leaves refused) and grads (structure, shapes, device, dtype: another
+   float dtype raises ``_flat.Promote`` and ``step`` runs ``update``);
+2. the per-step scalars (a schedule's non-finite value raises) and
+   ``bind`` of every role's state (type, structure, shapes, dtypes,
+   writability, consumption);
+3. ``commit``: overlaps between the buffers the kernels write and the
+   grads resolved (copies), the states marked consumed;
+4. the kernels.
+
+Scratch buffers are per thread (``Scratch``): the optimizer object holds no
+state that two threads could share.
 """
-from typing import Any, Callable, NamedTuple, Optional
+import math
+import threading
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -21,6 +39,22 @@ from .. import _flat
 from ..kernels import apply as kapply
 
 IDENTITY = "identity"
+
+
+class Bound(NamedTuple):
+    """A preconditioner's state, checked and bound to its buffers for one
+    fused step (what ``Precond.bind`` returns), before any kernel runs.
+
+    writes: ``(name, buffer)`` of every buffer the kernels overwrite;
+    tokens: leaves to mark consumed (``_flat.mark_consumed``) when the step
+    commits; run(g, p, posts) -> new state: the fused pass, finishing the
+    params in ``p`` (see ``Precond``); run_into(g, u) -> new state: the
+    moments in place and the direction written into ``u`` (or None).
+    """
+    writes: Sequence
+    tokens: Sequence
+    run: Callable
+    run_into: Optional[Callable] = None
 
 
 class Precond(NamedTuple):
@@ -33,9 +67,15 @@ class Precond(NamedTuple):
     moments in place and the direction ``u`` written into ``u_bufs`` (for
     two-pass fused steps such as lamb's, whose learning rate depends on
     norms of ``u``).
+
+    bind(layout, state) -> Bound: every check of the state (type, structure,
+    shapes, dtypes, writability, consumption) and its buffers, before any
+    kernel of the step runs; the fused steps use it (``run`` and
+    ``run_into`` are the same passes without that split).
     """
     run: Callable
     run_into: Optional[Callable] = None
+    bind: Optional[Callable] = None
 
 
 class TrustRatio(NamedTuple):
@@ -51,9 +91,21 @@ class Decay(NamedTuple):
 
 
 class Rate(NamedTuple):
-    """value(state) -> the factor multiplying updates (-lr); advance(state) -> state."""
+    """value(state) -> the factor multiplying updates (-lr); advance(state) -> state;
+    state_cls: the type its state must have, when ``value`` does not check it."""
     value: Callable
     advance: Callable
+    state_cls: Any = None
+
+
+def bind(precond, lay, state):
+    """``precond.bind(lay, state)``, or a Bound around run/run_into for a
+    Precond without ``bind`` (no buffer checks: its run checks as it goes)."""
+    if precond.bind is not None:
+        return precond.bind(lay, state)
+    into = precond.run_into
+    return Bound((), (), lambda g, p, posts: precond.run(lay, g, p, state, posts),
+                 None if into is None else (lambda g, u: into(lay, g, u, state)))
 
 
 def _run_identity(lay, g_bufs, p_bufs, state, posts):
@@ -64,7 +116,145 @@ def _run_identity(lay, g_bufs, p_bufs, state, posts):
     return state
 
 
-IDENTITY_PRECOND = Precond(_run_identity)
+def _bind_identity(lay, state):
+    if state is not None and type(state).__name__ != "EmptyState":
+        raise TypeError(f"state: expected EmptyState() (the state made by the init of a "
+                        f"stateless transformation), got {type(state).__name__}; was this "
+                        f"state made by another optimizer?")
+    return Bound((), (), lambda g, p, posts: _run_identity(lay, g, p, state, posts))
+
+
+IDENTITY_PRECOND = Precond(_run_identity, None, _bind_identity)
+
+
+# ---------------------------------------------------------------------------
+# the frame of every fused step: begin, bind the states, commit, launch
+# ---------------------------------------------------------------------------
+
+class StepIO:
+    """The params and grads of one fused step (see ``begin``)."""
+    __slots__ = ("lay", "g", "p", "copied")
+
+    def __init__(self, lay, g, p, copied):
+        self.lay, self.g, self.p, self.copied = lay, g, p, copied
+
+    def params_out(self, params):
+        """What the step returns as params: the given tree when its own
+        buffers were updated in place, else views of the new buffers."""
+        return self.lay.views(self.p) if self.copied else params
+
+
+def check_tuple(state, n, what="this chain's init"):
+    if not isinstance(state, tuple) or len(state) != n:
+        raise TypeError(
+            f"state: expected the {n}-tuple made by {what}, got {type(state).__name__}"
+            + (f" of length {len(state)}" if isinstance(state, tuple) else ""))
+
+
+def begin(params, grads):
+    """Layout and buffers of a fused step's params and grads, all checked
+    (``_flat.params_in_place``, ``_flat.grads_for``). Raises ``_flat.Promote``
+    for grads of another float dtype (the caller falls back to update)."""
+    lay, p, copied = _flat.params_in_place(params)
+    return StepIO(lay, _flat.grads_for(lay, grads), p, copied)
+
+
+def commit(io, bounds=()):
+    """The last checks of a fused step, then the point of no return.
+
+    Buffers that the kernels overwrite (params, the bound states' buffers)
+    must not share memory: params sharing memory with a state buffer (or
+    with another params group) are copied first (the step then returns new
+    params arrays, as if the params had been a copy), two state buffers
+    sharing memory raise. Grads sharing memory with any of them are copied
+    first, so that overlapping views give the numbers copies would. Then
+    the bound states are marked consumed. Nothing has been written yet.
+    """
+    t = io.lay.target
+    ov = _flat.overlaps if t.device else None
+    may = np.may_share_memory
+    writes = [w for b in bounds for w in b.writes] if bounds else []
+    p, g = io.p, io.g
+    n = len(writes)
+    for gi in range(len(p)):
+        pb = p[gi]
+        hit = False
+        for _, w in writes:
+            if (ov(t, pb, w) if ov else may(pb, w)):
+                hit = True
+                break
+        if not hit and len(p) > 1:
+            for k in range(len(p)):
+                if k != gi and (ov(t, pb, p[k]) if ov else may(pb, p[k])):
+                    hit = True
+                    break
+        if hit:
+            p[gi] = _flat.fresh_copy(t, pb)
+            io.copied = True
+    for a in range(n):
+        wa = writes[a][1]
+        for b in range(a + 1, n):
+            if ov(t, wa, writes[b][1]) if ov else may(wa, writes[b][1]):
+                raise ValueError(
+                    f"state: {writes[a][0]} and {writes[b][0]} share memory; each "
+                    f"state buffer must be its own array (step updates them in place)")
+    for gi in range(len(g)):
+        gb = g[gi]
+        hit = False
+        for _, w in writes:
+            if ov(t, gb, w) if ov else may(gb, w):
+                hit = True
+                break
+        if not hit:
+            for q in p:
+                if ov(t, gb, q) if ov else may(gb, q):
+                    hit = True
+                    break
+        if hit:
+            g[gi] = _flat.fresh_copy(t, gb)
+    for b in bounds:
+        for leaf in b.tokens:
+            if leaf is not None:
+                _flat.mark_consumed(leaf)
+
+
+def rate_value(rate_role, state):
+    """The rate's factor for this step, which must be finite."""
+    cls = rate_role.state_cls
+    if cls is not None and type(state) is not cls:
+        raise TypeError(f"state: expected {cls.__name__}() (the state made by the init of "
+                        f"the learning rate's scale), got {type(state).__name__}; was this "
+                        f"state made by another optimizer?")
+    s = rate_role.value(state)
+    try:
+        ok = math.isfinite(s)
+    except TypeError:
+        ok = False
+    if not ok:
+        count = getattr(state, "count", None)
+        when = "" if count is None else f" at count {int(count)}"
+        raise ValueError(f"learning_rate: expected a finite number, got {s!r} (the "
+                         f"schedule's value{when}); nothing was updated")
+    return s
+
+
+class Scratch(threading.local):
+    """A params-sized buffer per group, per thread, kept between steps of the
+    same layout: a fresh large buffer per step costs more in page faults
+    (62 ms at 1e7 float32) than the step itself, and a buffer shared by two
+    threads stepping with one optimizer would mix their numbers."""
+
+    def __init__(self):
+        self.lay = None
+        self.bufs = None
+
+    def get(self, lay, dtypes=None):
+        if self.lay is not lay:
+            self.bufs = None
+            self.bufs = [lay.target.empty(g.size, g.dtype if dtypes is None else dtypes[gi])
+                         for gi, g in enumerate(lay.groups)]
+            self.lay = lay
+        return self.bufs
 
 
 def mask_per_leaf(mask, tree):
@@ -126,59 +316,50 @@ def fuse(txs):
         return None
     (ip, precond), (ir, rate_role) = pre, rate
     decay = dec[1] if dec is not None else None
+    n = len(txs)
+    # the identities skipped in the roles still have a state: EmptyState()
+    empty = None
+    idents = [i for i, tx in enumerate(txs) if getattr(tx, "fusion", None) is IDENTITY]
 
     def step(params, grads, state, **extra_args):
-        lay, g_bufs, p_bufs, copied = _gather(txs, params, grads, state)
-        scale = rate_role.value(state[ir])
+        check_tuple(state, n)
+        for i in idents:
+            _bind_identity(None, state[i])
+        io = begin(params, grads)
+        lay = io.lay
+        scale = rate_value(rate_role, state[ir])
         wd_leaf = _weight_decays(lay, decay, params)
-        posts = []
-        for grp in lay.groups:
-            dt = grp.dtype.type
-            s = dt(scale)
-            if wd_leaf is None:
-                posts.append([(0, grp.size, (s, dt(0)))])
-                continue
-            runs = []
-            for k, i in enumerate(grp.leaf_ids):
-                a, b = grp.offsets[k], grp.offsets[k + 1]
-                w = wd_leaf[i]
-                if runs and runs[-1][2] == w and runs[-1][1] == a:
-                    runs[-1][1] = b
-                else:
-                    runs.append([a, b, w])
-            posts.append([(a, b, (s, dt(w))) for a, b, w in runs if b > a])
+        posts = _posts(lay, scale, wd_leaf)
+        bound = bind(precond, lay, state[ip] if ip is not None else empty)
+        commit(io, (bound,))
         new = list(state)
-        if precond is not IDENTITY_PRECOND:
-            new[ip] = precond.run(lay, g_bufs, p_bufs, state[ip], posts)
-        else:
-            _run_identity(lay, g_bufs, p_bufs, None, posts)
+        s = bound.run(io.g, io.p, posts)
+        if ip is not None:
+            new[ip] = s
         new[ir] = rate_role.advance(state[ir])
-        return (lay.views(p_bufs) if copied else params), tuple(new)
+        return io.params_out(params), tuple(new)
     return step
 
 
-def _gather(txs, params, grads, state):
-    """The common start of a fused step: (layout, grads buffers, params
-    buffers, whether the params were copied), after checking the state."""
-    if not isinstance(state, tuple) or len(state) != len(txs):
-        raise TypeError(
-            f"state: expected the {len(txs)}-tuple made by this chain's init, "
-            f"got {type(state).__name__}")
-    lay, p_leaves = _flat.layout_of(params, "params")
-    g_bufs = lay.gather(grads, "grads")
-    p_bufs, copied = lay.gather_report(params, "params", leaves=p_leaves)
-    return lay, g_bufs, p_bufs, copied
-
-
-def _scratch(cache, lay):
-    """A params-sized buffer per group, kept in ``cache`` between steps of the
-    same layout: a fresh large buffer per step costs more in page faults
-    (62 ms at 1e7 float32) than the step itself."""
-    bufs = cache.get(lay)
-    if bufs is None:
-        cache.clear()
-        bufs = cache[lay] = lay.empty()
-    return bufs
+def _posts(lay, scale, wd_leaf):
+    """Per group, the (start, stop, (neg_lr, wd)) runs of the fused epilogue."""
+    posts = []
+    for grp in lay.groups:
+        dt = grp.dtype.type
+        s = dt(scale)
+        if wd_leaf is None:
+            posts.append([(0, grp.size, (s, dt(0)))])
+            continue
+        runs = []
+        for k, i in enumerate(grp.leaf_ids):
+            a, b = grp.offsets[k], grp.offsets[k + 1]
+            w = wd_leaf[i]
+            if runs and runs[-1][2] == w and runs[-1][1] == a:
+                runs[-1][1] = b
+            else:
+                runs.append([a, b, w])
+        posts.append([(a, b, (s, dt(w))) for a, b, w in runs if b > a])
+    return posts
 
 
 def _weight_decays(lay, decay, params):
@@ -199,8 +380,8 @@ def _fuse_trust_ratio(txs, roles):
     3. ``p += (-lr) * (r_leaf * u)`` with the trust ratios ``r`` computed on
        the host exactly as ``scale_by_trust_ratio`` does.
 
-    The optimizer keeps one params-sized scratch buffer for ``u`` between
-    steps (so one optimizer object should not step from two threads at once).
+    The scratch buffer for ``u`` is kept between steps, one per thread
+    (``Scratch``), so threads may share the optimizer.
     """
     from ..kernels import apply as kapply
     from ..kernels import trust_ratio as ktr
@@ -211,15 +392,21 @@ def _fuse_trust_ratio(txs, roles):
     decay = roles[1][1] if len(roles) == 4 else None
     if precond.run_into is None:
         return None
-    scratch = {}
+    scratch = Scratch()
+    n = len(txs)
 
     def step(params, grads, state, **extra_args):
-        lay, g_bufs, p_bufs, copied = _gather(txs, params, grads, state)
-        scale = rate_role.value(state[ir])
+        check_tuple(state, n)
+        io = begin(params, grads)
+        lay = io.lay
+        scale = rate_value(rate_role, state[ir])
         wd_leaf = _weight_decays(lay, decay, params)
-        u_bufs = _scratch(scratch, lay)
+        bound = bind(precond, lay, state[ip])
+        commit(io, (bound,))
+        u_bufs = scratch.get(lay)
+        p_bufs = io.p
         new = list(state)
-        new[ip] = precond.run_into(lay, g_bufs, u_bufs, state[ip])
+        new[ip] = bound.run_into(io.g, u_bufs)
         for gi, grp in enumerate(lay.groups):
             dt = grp.dtype.type
             u, p = u_bufs[gi], p_bufs[gi]
@@ -241,7 +428,7 @@ def _fuse_trust_ratio(txs, roles):
                 lay.target.launch(ktr.scale_segments_apply_cpu, ktr.scale_segments_apply_cuda,
                                   u, segs, ratio, p, dt(scale))
         new[ir] = rate_role.advance(state[ir])
-        return (lay.views(p_bufs) if copied else params), tuple(new)
+        return io.params_out(params), tuple(new)
     return step
 
 
@@ -250,29 +437,37 @@ def _fuse_momentum_after_rate(txs, roles):
     (rmsprop with momentum: ``scale_by_rms``, the rate, ``trace``) in three
     passes, with optax's roundings:
 
-    1. A writes ``u`` into a scratch buffer kept between steps (its moments
-       in place);
+    1. A writes ``u`` into a scratch buffer kept between steps, one per
+       thread (``Scratch``) (its moments in place);
     2. ``u <- (-lr) * u``;
     3. B runs fused on ``u`` and finishes ``p <- p + 1 * B(u)``.
+
+    Both states are checked and bound before the first kernel.
     """
     (ia, first), (ir, rate_role), (ib, second) = roles
     if first.run_into is None:
         return None
-    scratch = {}
+    scratch = Scratch()
+    n = len(txs)
 
     def step(params, grads, state, **extra_args):
-        lay, g_bufs, p_bufs, copied = _gather(txs, params, grads, state)
-        scale = rate_role.value(state[ir])
-        u_bufs = _scratch(scratch, lay)
+        check_tuple(state, n)
+        io = begin(params, grads)
+        lay = io.lay
+        scale = rate_value(rate_role, state[ir])
+        b1 = bind(first, lay, state[ia])
+        b2 = bind(second, lay, state[ib])
+        commit(io, (b1, b2))
+        u_bufs = scratch.get(lay)
         new = list(state)
-        new[ia] = first.run_into(lay, g_bufs, u_bufs, state[ia])
+        new[ia] = b1.run_into(io.g, u_bufs)
         posts = []
         for grp, u in zip(lay.groups, u_bufs):
             dt = grp.dtype.type
             if grp.size:
                 lay.target.launch(kapply.scale_cpu, kapply.scale_cuda, u, u, dt(scale))
             posts.append([(0, grp.size, (dt(1), dt(0)))])
-        new[ib] = second.run(lay, u_bufs, p_bufs, state[ib], posts)
+        new[ib] = b2.run(u_bufs, io.p, posts)
         new[ir] = rate_role.advance(state[ir])
-        return (lay.views(p_bufs) if copied else params), tuple(new)
+        return io.params_out(params), tuple(new)
     return step

@@ -34,15 +34,17 @@ def tables(lay):
 
 def group_sumsq(lay, gi, x, y=None):
     """Per-leaf (sum x^2, sum y^2) of group ``gi``'s buffers x, y (y = x when
-    omitted): a host array of shape (leaves in the group, 2), in x's dtype."""
+    omitted, else of x's dtype): a host array of shape (leaves in the group,
+    2), in x's dtype."""
     grp = lay.groups[gi]
+    dt = np.dtype(x.dtype)          # the group's dtype, or the one update promoted to
     chunks, chunks_t, _ = tables(lay)[gi]
-    totals = np.zeros((len(grp.leaf_ids), 2), grp.dtype)
+    totals = np.zeros((len(grp.leaf_ids), 2), dt)
     k = len(chunks)
     if k:
-        partial = lay.target.empty(2 * k, grp.dtype).reshape(k, 2)
+        partial = lay.target.empty(2 * k, dt).reshape(k, 2)
         lay.target.launch(kreduce.chunk_sumsq_cpu, kreduce.chunk_sumsq_cuda,
-                          x, x if y is None else y, chunks_t, grp.dtype.type(0), partial)
+                          x, x if y is None else y, chunks_t, dt.type(0), partial)
         if lay.target.device:
             partial = partial.copy_to_host()
         kreduce.combine_chunks(chunks, partial, totals)

@@ -361,7 +361,12 @@ def _rename_count(inner, name, outer_cls, to_outer, to_inner):
     def run(lay, g, p, state, posts):
         return to_outer(inner.fusion.run(lay, g, p, checked(state), posts))
 
-    return GradientTransformation(init_fn, update_fn, fusion=Precond(run))
+    def bind(lay, state):
+        b = inner.fusion.bind(lay, checked(state))
+        return b._replace(run=lambda g, p, posts: to_outer(b.run(g, p, posts)),
+                          run_into=None)
+
+    return GradientTransformation(init_fn, update_fn, fusion=Precond(run, None, bind))
 
 
 def scale_by_adan(b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=0.0):

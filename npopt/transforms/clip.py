@@ -103,13 +103,14 @@ def clip_by_global_norm(max_norm):
     makes every update NaN, as in optax.
 
     Args:
-      max_norm: the largest global norm of the returned updates.
+      max_norm: the largest global norm of the returned updates, > 0.
 
     References:
       Pascanu et al., "On the difficulty of training Recurrent Neural
       Networks", 2012, https://arxiv.org/abs/1211.5063
     """
-    _checks.check_number("max_norm", max_norm, low=0.0)
+    # 0 would turn zero updates into 0/0 = NaN (as in optax)
+    _checks.check_number("max_norm", max_norm, low=0.0, low_open=True)
 
     def update_fn(updates, state, params=None, **extra_args):
         lay, _ = _flat.layout_of(updates, "updates")
@@ -135,9 +136,10 @@ def clip_by_block_rms(threshold):
     the size).
 
     Args:
-      threshold: the largest RMS of a leaf of the returned updates.
+      threshold: the largest RMS of a leaf of the returned updates, > 0.
     """
-    _checks.check_number("threshold", threshold, low=0.0)
+    # 0 would turn a zero leaf into 0/0 = NaN (as in optax)
+    _checks.check_number("threshold", threshold, low=0.0, low_open=True)
 
     def update_fn(updates, state, params=None, **extra_args):
         lay, _ = _flat.layout_of(updates, "updates")

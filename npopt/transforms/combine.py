@@ -3,9 +3,21 @@ import collections
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from .. import _checks
 from ..base import GradientTransformation, with_extra_args_support
 from ..tree import tree_leaves, tree_map, tree_structure
 from . import _fusion
+
+
+def as_transformation(name, tx):
+    """``tx`` as a transformation whose update takes ``**extra_args``
+    (``with_extra_args_support``); ``TypeError`` naming ``name`` when it is
+    not a GradientTransformation or an ``(init, update)`` pair."""
+    if not isinstance(tx, GradientTransformation) and not (
+            isinstance(tx, tuple) and len(tx) == 2 and callable(tx[0]) and callable(tx[1])):
+        raise TypeError(f"{name}: expected a GradientTransformation (an (init, update) "
+                        f"pair), got {_checks._describe(tx)}")
+    return with_extra_args_support(tx)
 
 
 def chain(*args):
@@ -15,10 +27,7 @@ def chain(*args):
     chain has the shape ``[preconditioner] [add_decayed_weights] learning
     rate``, its ``step`` is one fused kernel pass (see ``_fusion``).
     """
-    txs = tuple(with_extra_args_support(t) for t in args)
-    for i, t in enumerate(txs):
-        if not (isinstance(t, tuple) and len(t) == 2 and callable(t[0]) and callable(t[1])):
-            raise TypeError(f"chain: argument {i} is not a GradientTransformation: {t!r}")
+    txs = tuple(as_transformation(f"chain: argument {i}", t) for i, t in enumerate(args))
 
     def init_fn(params):
         return tuple(t.init(params) for t in txs)
@@ -58,10 +67,7 @@ def named_chain(*args):
             raise TypeError(f"named_chain: argument {i} is not a (name, transformation) "
                             f"pair: {a!r}")
         name, t = a
-        t = with_extra_args_support(t)
-        if not (isinstance(t, tuple) and len(t) == 2 and callable(t[0]) and callable(t[1])):
-            raise TypeError(f"named_chain: argument {i} ({name!r}) is not a "
-                            f"GradientTransformation: {t!r}")
+        t = as_transformation(f"named_chain: argument {i} ({name!r})", t)
         pairs.append((name, t))
     names = [n for n, _ in pairs]
     if len(names) != len(set(names)):
@@ -139,7 +145,9 @@ def masked(inner, mask, *, mask_compatible_extra_args=False):
     Raises:
       ValueError naming ``mask`` when the mask is not a prefix of the tree.
     """
-    inner = with_extra_args_support(inner)
+    inner = as_transformation("inner", inner)
+    mask_compatible_extra_args = _checks.check_bool("mask_compatible_extra_args",
+                                                    mask_compatible_extra_args)
 
     def mask_of(tree):
         return mask(tree) if _mask_callable(mask) else mask
@@ -206,7 +214,9 @@ def partition(transforms, param_labels, *, mask_compatible_extra_args=False):
     if not isinstance(transforms, Mapping):
         raise TypeError(f"transforms: expected a mapping label -> transformation, "
                         f"got {type(transforms).__name__}")
-    transforms = {k: with_extra_args_support(v) for k, v in transforms.items()}
+    transforms = {k: as_transformation(f"transforms[{k!r}]", v) for k, v in transforms.items()}
+    mask_compatible_extra_args = _checks.check_bool("mask_compatible_extra_args",
+                                                    mask_compatible_extra_args)
 
     def make_mask(labels, group):
         return tree_map(lambda label: label == group, labels)

@@ -23,6 +23,7 @@ from ..base import NO_PARAMS_MSG, ZERO, GradientTransformation, init_empty_state
     safe_increment
 from ..kernels import clip as kclip
 from ..kernels import factored as kf
+from ..tree import tree_flatten
 from . import _fusion, _segments
 
 
@@ -228,15 +229,60 @@ def step_hyperparams(count, step_offset, decay_rate_fn, decay_rate, epsilon):
     return lambda dtype: _hyperparams(np.dtype(dtype), beta, epsilon)
 
 
-def state_buffers(plan, state):
-    """([v_row, v_col, v] flat buffers, copied) of a FactoredState."""
+def state_buffers(plan, state, lay=None, ref="params"):
+    """([v_row, v_col, v] flat buffers, copied) of a FactoredState (made for
+    params of ``lay``'s shapes, when given)."""
     _checks.check_state("state", state, FactoredState, "scale_by_factored_rms")
+    if lay is not None:
+        check_made_for(lay, state, ref)
     out, copied = [], False
     for sub, name in ((plan.row_lay, "v_row"), (plan.col_lay, "v_col"), (plan.v_lay, "v")):
-        b, c = sub.gather_report(getattr(state, name), f"state.{name}")
+        b, c = sub.gather_report(getattr(state, name), f"state.{name}", ref=ref)
         out.append(b)
         copied = copied or c
     return out, copied
+
+
+def bind_state(lay, plan, state):
+    """A FactoredState checked and bound for a fused step: (buffers, new
+    trees, tokens, writes), see ``_flat.Layout.bind``."""
+    _checks.check_state("state", state, FactoredState, "scale_by_factored_rms")
+    check_made_for(lay, state)
+    stats, trees, tokens, writes = [], [], [], []
+    for sub, name in ((plan.row_lay, "v_row"), (plan.col_lay, "v_col"), (plan.v_lay, "v")):
+        b, tree, token = sub.bind(getattr(state, name), f"state.{name}")
+        stats.append(b)
+        trees.append(tree)
+        tokens.append(token)
+        writes.extend((f"state.{name}", x) for x in b)
+    return stats, trees, tokens, writes
+
+
+# A factored state's shapes do not always tell which params it was made for
+# (the statistics of a (4, 3) leaf have the shapes of a (3, 4) leaf's), so
+# the params' shapes are recorded beside every state made here.
+
+def _first_leaf(tree):
+    leaves = tree_flatten(tree)[0]
+    return leaves[0] if leaves else None
+
+
+def remember(lay, state):
+    """Records that ``state`` (a FactoredState) is for params of ``lay``'s shapes."""
+    first = _first_leaf(state.v_row)
+    if first is not None:
+        _flat.set_origin(first, lay.shapes)
+    return state
+
+
+def check_made_for(lay, state, ref="params"):
+    first = _first_leaf(state.v_row)
+    made = None if first is None else _flat.origin_of(first)
+    if made is not None and made != lay.shapes:
+        raise ValueError(
+            f"state: this FactoredState was made for params of shapes {list(made)}, got "
+            f"{ref} of shapes {list(lay.shapes)}; its row and column statistics would be "
+            f"applied along the wrong axes")
 
 
 def factored_rms_pass(lay, plan, g, stats, dst, hp_of, posts, fused):
@@ -336,7 +382,7 @@ def scale_by_factored_rms(factored=True, decay_rate=0.8, step_offset=0,
       Zhai et al., "Scaling Vision Transformers", 2021 (capped decay schedules).
     """
     factored = _checks.check_bool("factored", factored)
-    _checks.check_number("decay_rate", decay_rate)
+    _checks.check_number("decay_rate", decay_rate, low=0.0)
     _check_int("step_offset", step_offset)
     _check_int("min_dim_size_to_factor", min_dim_size_to_factor, low=0)
     _checks.check_number("epsilon", epsilon, low=0.0)
@@ -348,9 +394,10 @@ def scale_by_factored_rms(factored=True, decay_rate=0.8, step_offset=0,
     def init_fn(params):
         lay, _ = _flat.layout_of(params)
         plan = plan_of(lay, factored, min_dim)
-        return FactoredState(count=ZERO, v_row=plan.row_lay.views(plan.row_lay.full(0)),
-                             v_col=plan.col_lay.views(plan.col_lay.full(0)),
-                             v=plan.v_lay.views(plan.v_lay.full(0)))
+        return remember(lay, FactoredState(
+            count=ZERO, v_row=plan.row_lay.views(plan.row_lay.full(0)),
+            v_col=plan.col_lay.views(plan.col_lay.full(0)),
+            v=plan.v_lay.views(plan.v_lay.full(0))))
 
     def hp_of(state):
         return step_hyperparams(state.count, step_offset, decay_rate_fn, decay_rate, epsilon)
@@ -358,29 +405,33 @@ def scale_by_factored_rms(factored=True, decay_rate=0.8, step_offset=0,
     def update_fn(updates, state, params=None, **extra_args):
         if params is None:
             raise ValueError(NO_PARAMS_MSG)
+        _flat.check_like(params, updates, "updates")
         lay, _ = _flat.layout_of(updates, "updates")
-        lay.leaves_of(params, "params")
         plan = plan_of(lay, factored, min_dim)
-        ins, _ = state_buffers(plan, state)
+        ins, _ = state_buffers(plan, state, lay, ref="updates")
         g = lay.gather(updates, "updates")
         stats = [sub.copy(b) for sub, b in zip(plan[:3], ins)]
         out = lay.empty()
         factored_rms_pass(lay, plan, g, stats, out, hp_of(state), no_posts(lay), False)
         new = FactoredState(safe_increment(state.count),
                             *(sub.views(b) for sub, b in zip(plan[:3], stats)))
-        return lay.views(out), new
+        return lay.views(out), remember(lay, new)
+
+    def bind(lay, state):
+        """The state checked and bound for a fused step (see ``_fusion.Bound``)."""
+        plan = plan_of(lay, factored, min_dim)
+        stats, trees, tokens, writes = bind_state(lay, plan, state)
+        hp = hp_of(state)
+
+        def run(g, p, posts):
+            factored_rms_pass(lay, plan, g, stats, p, hp, posts, True)
+            return remember(lay, FactoredState(safe_increment(state.count), *trees))
+        return _fusion.Bound(writes, tokens, run)
 
     def run(lay, g, p, state, posts):
-        plan = plan_of(lay, factored, min_dim)
-        ins, copied = state_buffers(plan, state)
-        factored_rms_pass(lay, plan, g, ins, p, hp_of(state), posts, True)
-        if copied:
-            trees = [sub.views(b) for sub, b in zip(plan[:3], ins)]
-        else:
-            trees = [state.v_row, state.v_col, state.v]
-        return FactoredState(safe_increment(state.count), *trees)
+        return bind(lay, state).run(g, p, posts)
 
-    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run))
+    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run, None, bind))
 
 
 def _check_int(name, x, low=None):

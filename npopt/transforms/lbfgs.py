@@ -199,6 +199,9 @@ def lbfgs_direction(plan, count, scale_init_precond, p, p_old, u, u_old, dw, du,
     lay, m = plan.lay, plan.m
     target = lay.target
     mi, prev, keep = count % m, (count - 1) % m, count > 0
+    if not lay.num_leaves:          # no params: optax's empty sums are 0
+        rho[prev] = 0.0
+        return
 
     # 1. the new pair and the dot products of this step
     parts = []
@@ -316,12 +319,15 @@ def scale_by_lbfgs(memory_size=10, scale_init_precond=True):
         _checks.check_state("state", state, ScaleByLBFGSState, "scale_by_lbfgs")
         if params is None:
             raise ValueError(NO_PARAMS_MSG)
+        _flat.check_like(params, updates, "updates")
         bufs = dict(
-            u=lay.gather(updates, "updates"), p=lay.gather(params, "params"),
-            p_old=lay.gather(state.params, "state.params"),
-            u_old=lay.gather(state.updates, "state.updates"),
-            dw=plan.mlay.gather(state.diff_params_memory, "state.diff_params_memory"),
-            du=plan.mlay.gather(state.diff_updates_memory, "state.diff_updates_memory"))
+            u=lay.gather(updates, "updates"), p=lay.gather(params, "params", ref="updates"),
+            p_old=lay.gather(state.params, "state.params", ref="updates"),
+            u_old=lay.gather(state.updates, "state.updates", ref="updates"),
+            dw=plan.mlay.gather(state.diff_params_memory, "state.diff_params_memory",
+                                ref="updates"),
+            du=plan.mlay.gather(state.diff_updates_memory, "state.diff_updates_memory",
+                                ref="updates"))
         return bufs, _check_weights(state.weights_memory, m), int(state.count)
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -352,6 +358,38 @@ def scale_by_lbfgs(memory_size=10, scale_init_precond=True):
             updates=lay.views(b["u_old"]), diff_params_memory=plan.mlay.views(b["dw"]),
             diff_updates_memory=plan.mlay.views(b["du"]), weights_memory=rho)
 
+    def bind_fn(lay, state):
+        """The state checked and bound for a fused step whose params have
+        layout ``lay`` (see ``_fusion.Bound``); ``run(g, p) -> (direction
+        buffers, new state)`` works in place on the state's buffers."""
+        from . import _fusion
+        _checks.check_state("state", state, ScaleByLBFGSState, "scale_by_lbfgs")
+        plan = Plan.of(lay, m)
+        p_old, t_p, k1 = lay.bind(state.params, "state.params")
+        u_old, t_u, k2 = lay.bind(state.updates, "state.updates")
+        dw, t_dw, k3 = plan.mlay.bind(state.diff_params_memory, "state.diff_params_memory")
+        du, t_du, k4 = plan.mlay.bind(state.diff_updates_memory, "state.diff_updates_memory")
+        rho = _check_weights(state.weights_memory, m)
+        if rho is state.weights_memory:
+            if not rho.flags.writeable:
+                raise ValueError("state.weights_memory: read-only; step updates the state "
+                                 "in place: pass a writable copy or use update()")
+            rho = rho.view()
+        count = int(state.count)
+
+        def run(g, p):
+            v = lay.empty()
+            lbfgs_direction(plan, count, scale_init_precond, p, p_old, g, u_old, dw, du, rho,
+                            p_old, u_old, v)
+            return v, ScaleByLBFGSState(
+                count=safe_increment(count), params=t_p, updates=t_u, diff_params_memory=t_dw,
+                diff_updates_memory=t_du, weights_memory=rho)
+        writes = ([("state.params", b) for b in p_old] + [("state.updates", b) for b in u_old]
+                  + [("state.diff_params_memory", b) for b in dw]
+                  + [("state.diff_updates_memory", b) for b in du])
+        return _fusion.Bound(writes, (k1, k2, k3, k4), run)
+
     tx = GradientTransformation(init_fn, update_fn)
     tx.lbfgs_step = step_fn
+    tx.lbfgs_bind = bind_fn
     return tx

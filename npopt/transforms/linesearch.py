@@ -30,9 +30,14 @@ and every search state is cast back to those dtypes after each iteration
 (optax's ``tree_cast_like``). Trial points ``w + eta u`` are made by a
 kernel in the promoted dtype of ``eta`` and the params.
 
+Float32 params follow optax's loop carry exactly: the interval bounds of
+the zoom start as weakly typed float64 scalars (``jnp.asarray(0.0)``), so
+the interval phase's trial steps are float32 (``'one'``'s initial 1.0 is
+weak too), the quadratic interpolation is evaluated in float32 and the cubic
+one partly (see ``zoom_point``).
+
 .. warning::
-    As optax under x64, a float64 step size (the zoom phase, and the
-    interval phase with ``initial_guess_strategy='one'``) makes the trial
+    As optax under x64, the zoom phase's float64 step size makes the trial
     point of float32 params float64: ``value_fn``/``grad_fn`` then receive
     float64 params; their results are rounded to float32 when stored.
 """
@@ -47,6 +52,7 @@ from .. import _checks, _flat
 from ..base import NO_PARAMS_MSG, GradientTransformation
 from ..kernels import apply as kapply
 from ..kernels import lbfgs as klbfgs
+from ..kernels._jit import rule
 from ..tree import tree_flatten, tree_unflatten
 from .lbfgs import Plan, tree_dot
 
@@ -343,6 +349,86 @@ def _where(cond, a, b):
 
 
 # ---------------------------------------------------------------------------
+# The zoom's interpolations for float32 params
+# ---------------------------------------------------------------------------
+# In optax's zoom the interval bounds (``low``, ``high``, ``cubic_ref``,
+# ``safe_stepsize``) start as ``jnp.asarray(0.0)``: *weakly typed* float64.
+# ``jax.lax.while_loop`` keeps that weak type in its carry (``cast_like``
+# only fixes the dtype), so inside the loop the bounds hold float64 values
+# but, met with the float32 values and slopes of float32 params, they are
+# rounded to float32 first (JAX's weak-type promotion). Under x64, for
+# float32 params, ``_quadmin`` is therefore evaluated entirely in float32,
+# the right-hand side of ``_cubicmin``'s 2x2 solve in float32 (the rest in
+# float64, ``jnp.array`` of weak scalars being a strong float64 array), and
+# the quadratic's acceptance test compares in float32. The rules below do
+# that; ``klbfgs.zoom_point_rule`` is the all-float64 case (float64 params).
+
+@rule
+def _quadmin_f32_rule(a, fa, fpa, b, fb):
+    """optax ``_quadmin`` with weak float64 ``a, b`` and float32 ``fa, fpa, fb``."""
+    db = b - a                                  # weak - weak: float64
+    num = fb - fa - fpa * np.float32(db)        # float32 (contracted as XLA does)
+    B = num / np.float32(db * db)
+    return np.float32(a) - fpa / (np.float32(2.0) * B)
+
+
+@rule
+def _cubicmin_f32_rule(a, fa, fpa, b, fb, c, fc):
+    """optax ``_cubicmin`` with weak float64 ``a, b, c`` and float32 values:
+    the vector ``[fb - fa - C db, fc - fa - C dc]`` is float32, the matrix,
+    the solve and the result float64 (as ``klbfgs.cubicmin_rule``)."""
+    C = fpa
+    db = b - a
+    dc = c - a
+    t = db * dc
+    denom = t * t * (db - dc)
+    d00 = dc * dc
+    d01 = -(db * db)
+    d10 = -(dc * dc * dc)
+    d11 = db * db * db
+    v0 = np.float64(fb - fa - C * np.float32(db))
+    v1 = np.float64(fc - fa - C * np.float32(dc))
+    r = 1.0 / denom
+    A = (0.0 + d00 * v0 + d01 * v1) * r
+    B = (0.0 + d10 * v0 + d11 * v1) * r
+    radical = B * B - 3.0 * A * np.float64(C)
+    return a + (-B + np.sqrt(radical)) / (3.0 * A)
+
+
+@rule
+def _zoom_point_f32_rule(low, value_low, slope_low, high, value_high, cubic_ref,
+                         value_cubic_ref):
+    """``klbfgs.zoom_point_rule`` for float32 values (see above): the cubic's
+    candidate is float64, the quadratic's float32 (tested against float32
+    bounds), the midpoint float64. Returns (middle as float64, 0/1/2)."""
+    delta = abs(high - low)
+    left = min(high, low)
+    right = max(high, low)
+    cubic_chk = 0.2 * delta
+    quad_chk = 0.1 * delta
+    mc = _cubicmin_f32_rule(low, value_low, slope_low, high, value_high, cubic_ref,
+                            value_cubic_ref)
+    if (mc > left + cubic_chk) and (mc < right - cubic_chk):
+        return mc, 0
+    mq = _quadmin_f32_rule(low, value_low, slope_low, high, value_high)
+    if (mq > np.float32(left + quad_chk)) and (mq < np.float32(right - quad_chk)):
+        return np.float64(mq), 1
+    return (low + high) / 2.0, 2
+
+
+def zoom_point(low, value_low, slope_low, high, value_high, cubic_ref, value_cubic_ref):
+    """The zoom's next trial step (float64) and the rule used (0 cubic, 1
+    quadratic, 2 midpoint), with optax's dtypes under x64 (see above)."""
+    f32 = np.dtype(np.float32)
+    if all(np.asarray(x).dtype == f32 for x in (value_low, slope_low, value_high,
+                                                 value_cubic_ref)):
+        return _zoom_point_f32_rule(F64(low), value_low, slope_low, F64(high), value_high,
+                                    F64(cubic_ref), value_cubic_ref)
+    return klbfgs.zoom_point_rule(low, value_low, slope_low, high, value_high, cubic_ref,
+                                  value_cubic_ref)
+
+
+# ---------------------------------------------------------------------------
 # Zoom line search (Nocedal & Wright Algorithms 3.5-3.6; Hager & Zhang 2006)
 # ---------------------------------------------------------------------------
 
@@ -367,7 +453,10 @@ def _zoom_core(max_linesearch_steps, max_stepsize, tol, increase_factor, slope_r
 
     def init(line, value, grad, prev_stepsize, strategy, P):
         if strategy == "one":
-            guess = F64(1.0)
+            # optax: jnp.asarray(1.0), a *weakly typed* float64: the first
+            # trial step takes the dtype of the search's step sizes (float32
+            # for float32 params), unlike the zoom phase's strong float64 bounds
+            guess = 1.0
         elif strategy == "keep":
             guess = prev_stepsize
         else:
@@ -451,8 +540,8 @@ def _zoom_core(max_linesearch_steps, max_stepsize, tol, increase_factor, slope_r
         low, value_low, slope_low = st.low, st.value_low, st.slope_low
         high, value_high, slope_high = st.high, st.value_high, st.slope_high
         too_small = bool(np.abs(high - low) <= interval_threshold)
-        middle, _ = klbfgs.zoom_point_rule(low, value_low, slope_low, high, value_high,
-                                           st.cubic_ref, st.value_cubic_ref)
+        middle, _ = zoom_point(low, value_low, slope_low, high, value_high,
+                               st.cubic_ref, st.value_cubic_ref)
         middle = F64(middle)
 
         value, grad, slope = line.value_grad_slope(middle)

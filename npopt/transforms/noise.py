@@ -157,7 +157,7 @@ def add_noise(eta, gamma, key=None, *, seed=None):
       Deep Networks", 2015 (arXiv:1511.06807).
     """
     _checks.check_number("eta", eta, low=0.0)
-    _checks.check_number("gamma", gamma)
+    _checks.check_number("gamma", gamma, low=0.0)    # the variance anneals, never grows
     if seed is not None:
         warnings.warn('"seed" is deprecated and will be removed in optax 0.2.7, use "key".',
                       DeprecationWarning, stacklevel=2)
@@ -200,14 +200,21 @@ def add_noise(eta, gamma, key=None, *, seed=None):
                               (dt(0), dt(0)), False)
         return lay.views(out), new_state
 
-    def run(lay, g, p, state, posts):
+    def bind(lay, state):
+        # the state is not modified in place (a new key, a new count)
         new_state, sigma, sample_key = advance(state)
         z = noise(lay, sample_key)
-        for grp, gb, zb, pb, runs in zip(lay.groups, g, z, p, posts):
-            hp = (grp.dtype.type(sigma),)
-            for a, b, post in runs:
-                lay.target.launch(knoise.noise_cpu, knoise.noise_cuda, gb[a:b], zb[a:b],
-                                  pb[a:b], hp, post, True)
-        return new_state
 
-    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run))
+        def run(g, p, posts):
+            for grp, gb, zb, pb, runs in zip(lay.groups, g, z, p, posts):
+                hp = (grp.dtype.type(sigma),)
+                for a, b, post in runs:
+                    lay.target.launch(knoise.noise_cpu, knoise.noise_cuda, gb[a:b], zb[a:b],
+                                      pb[a:b], hp, post, True)
+            return new_state
+        return _fusion.Bound((), (), run)
+
+    def run(lay, g, p, state, posts):
+        return bind(lay, state).run(g, p, posts)
+
+    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run, None, bind))

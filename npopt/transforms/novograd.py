@@ -173,7 +173,7 @@ def scale_by_novograd(b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0,
     _checks.check_number("b2", b2, low=0.0, high=1.0)
     _checks.check_number("eps", eps, low=0.0)
     _checks.check_number("eps_root", eps_root, low=0.0)
-    _checks.check_number("weight_decay", weight_decay)
+    _checks.check_number("weight_decay", weight_decay, low=0.0)
     mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
 
     def mdt(grp):
@@ -226,16 +226,26 @@ def scale_by_novograd(b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0,
         return lay.views(out), ScaleByNovogradState(count, lay.views(mu),
                                                     leaf_scalar_views(lay, nu))
 
-    def run(lay, g, p, state, posts):
-        mu, nu, copied = buffers(lay, state)
+    def bind(lay, state):
+        """The state checked and bound for a fused step (see ``_fusion.Bound``)."""
+        _checks.check_state("state", state, ScaleByNovogradState, "scale_by_novograd")
+        mu, mu_tree, t1 = lay.bind(state.mu, "state.mu", [mdt(g) for g in lay.groups])
+        nu, _ = gather_leaf_scalars(lay, state.nu, "state.nu")
+        nu_tree, t2 = _flat.bind_custom(state.nu, "state.nu", nu,
+                                        lambda b: leaf_scalar_views(lay, b), lay.target)
         count = safe_increment(state.count)
-        launch(lay, g, mu, nu, None, p, bool(count == 1),
-               [segment_posts(lay, gi, runs) for gi, runs in enumerate(posts)])
-        if copied:
-            return ScaleByNovogradState(count, lay.views(mu), leaf_scalar_views(lay, nu))
-        return ScaleByNovogradState(count, state.mu, state.nu)
+
+        def run(g, p, posts):
+            launch(lay, g, mu, nu, None, p, bool(count == 1),
+                   [segment_posts(lay, gi, runs) for gi, runs in enumerate(posts)])
+            return ScaleByNovogradState(count, mu_tree, nu_tree)
+        writes = [("state.mu", b) for b in mu] + [("state.nu", b) for b in nu]
+        return _fusion.Bound(writes, (t1, t2), run)
+
+    def run(lay, g, p, state, posts):
+        return bind(lay, state).run(g, p, posts)
 
     # with a separate mu_dtype the update is rounded to it before the learning
     # rate, which the fused epilogue (in the params' dtype) would skip
-    fusion = _fusion.Precond(run) if mu_dtype is None else None
+    fusion = _fusion.Precond(run, None, bind) if mu_dtype is None else None
     return GradientTransformation(init_fn, update_fn, fusion=fusion)

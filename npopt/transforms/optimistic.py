@@ -64,8 +64,8 @@ def scale_by_optimistic_gradient(alpha=1.0, beta=1.0):
       and Optimistic Gradient Methods for Saddle Point Problems: Proximal
       Point Approach", AISTATS 2020.
     """
-    _checks.check_number("alpha", alpha)
-    _checks.check_number("beta", beta)
+    _checks.check_number("alpha", alpha, low=0.0)
+    _checks.check_number("beta", beta, low=0.0)
     name = "scale_by_optimistic_gradient"
 
     def init_fn(params):
@@ -76,7 +76,8 @@ def scale_by_optimistic_gradient(alpha=1.0, beta=1.0):
     def buffers(lay, state):
         _checks.check_state("state", state, ScaleByOptimisticGradientState, name)
         initial = is_initial(state)
-        prev, copied = lay.gather_report(state.previous_gradient, "state.previous_gradient")
+        prev, copied = lay.gather_report(state.previous_gradient, "state.previous_gradient",
+                                         ref="updates")
         return prev, copied, initial
 
     def launch(lay, g, prev, dst, initial, runs, fused):
@@ -96,13 +97,21 @@ def scale_by_optimistic_gradient(alpha=1.0, beta=1.0):
         launch(lay, g, prev, out, initial, runs, False)
         return lay.views(out), ScaleByOptimisticGradientState(np.bool_(False), lay.views(prev))
 
-    def run(lay, g, p, state, posts):
-        prev, copied, initial = buffers(lay, state)
-        launch(lay, g, prev, p, initial, posts, True)
-        tree = lay.views(prev) if copied else state.previous_gradient
-        return ScaleByOptimisticGradientState(np.bool_(False), tree)
+    def bind(lay, state):
+        """The state checked and bound for a fused step (see ``_fusion.Bound``)."""
+        _checks.check_state("state", state, ScaleByOptimisticGradientState, name)
+        initial = is_initial(state)
+        prev, tree, token = lay.bind(state.previous_gradient, "state.previous_gradient")
 
-    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run))
+        def run(g, p, posts):
+            launch(lay, g, prev, p, initial, posts, True)
+            return ScaleByOptimisticGradientState(np.bool_(False), tree)
+        return _fusion.Bound([("state.previous_gradient", b) for b in prev], (token,), run)
+
+    def run(lay, g, p, state, posts):
+        return bind(lay, state).run(g, p, posts)
+
+    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run, None, bind))
 
 
 def adam_optimistic_precond(b1, b2, eps, eps_root, nesterov, alpha, beta):
@@ -113,27 +122,36 @@ def adam_optimistic_precond(b1, b2, eps, eps_root, nesterov, alpha, beta):
     """
     adam_hp = adam_hyperparams(b1, b2, eps, eps_root)
 
-    def run(lay, g, p, pair, posts):
+    def bind(lay, pair):
+        """The pair of states checked and bound for a fused step."""
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise TypeError(f"state: expected the (ScaleByAdamState, "
+                            f"ScaleByOptimisticGradientState) pair, got {type(pair).__name__}")
         s_adam, s_opt = pair
         _checks.check_state("state", s_adam, ScaleByAdamState, "scale_by_adam")
-        mu, c_mu = lay.gather_report(s_adam.mu, "state.mu")
-        nu, c_nu = lay.gather_report(s_adam.nu, "state.nu")
         _checks.check_state("state", s_opt, ScaleByOptimisticGradientState,
                             "scale_by_optimistic_gradient")
+        mu, mu_tree, t1 = lay.bind(s_adam.mu, "state.mu")
+        nu, nu_tree, t2 = lay.bind(s_adam.nu, "state.nu")
         initial = is_initial(s_opt)
-        prev, c_prev = lay.gather_report(s_opt.previous_gradient, "state.previous_gradient")
+        prev, prev_tree, t3 = lay.bind(s_opt.previous_gradient, "state.previous_gradient")
         count = safe_increment(s_adam.count)
-        for gi, grp in enumerate(lay.groups):
-            hp_adam = adam_hp(grp.dtype, int(count))
-            hp = hyperparams(alpha, beta, grp.dtype)
-            for a, b, post in posts[gi]:
-                lay.target.launch(kopt.optimistic_adam_cpu, kopt.optimistic_adam_cuda,
-                                  g[gi][a:b], mu[gi][a:b], nu[gi][a:b], prev[gi][a:b],
-                                  p[gi][a:b], hp_adam, nesterov, hp, initial, post, True)
-        new_adam = ScaleByAdamState(count, lay.views(mu) if c_mu else s_adam.mu,
-                                    lay.views(nu) if c_nu else s_adam.nu)
-        new_opt = ScaleByOptimisticGradientState(
-            np.bool_(False), lay.views(prev) if c_prev else s_opt.previous_gradient)
-        return new_adam, new_opt
 
-    return _fusion.Precond(run)
+        def run(g, p, posts):
+            for gi, grp in enumerate(lay.groups):
+                hp_adam = adam_hp(grp.dtype, int(count))
+                hp = hyperparams(alpha, beta, grp.dtype)
+                for a, b, post in posts[gi]:
+                    lay.target.launch(kopt.optimistic_adam_cpu, kopt.optimistic_adam_cuda,
+                                      g[gi][a:b], mu[gi][a:b], nu[gi][a:b], prev[gi][a:b],
+                                      p[gi][a:b], hp_adam, nesterov, hp, initial, post, True)
+            return (ScaleByAdamState(count, mu_tree, nu_tree),
+                    ScaleByOptimisticGradientState(np.bool_(False), prev_tree))
+        writes = ([("state.mu", b) for b in mu] + [("state.nu", b) for b in nu]
+                  + [("state.previous_gradient", b) for b in prev])
+        return _fusion.Bound(writes, (t1, t2, t3), run)
+
+    def run(lay, g, p, pair, posts):
+        return bind(lay, pair).run(g, p, posts)
+
+    return _fusion.Precond(run, None, bind)

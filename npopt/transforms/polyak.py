@@ -157,15 +157,16 @@ def polyak_sgd_step(rate, f_min, max_learning_rate, eps, variant, n_txs=2):
     Same numbers as update + apply_updates, up to the FMA of the last add.
     """
     def step(params, grads, state, *, value=None, **extra_args):
+        from . import _fusion
         check_value(value)
         if not (isinstance(state, tuple) and len(state) == n_txs
                 and isinstance(state[0], tuple) and len(state[0]) == 2):
             raise TypeError("state: expected the ((sgd state), EmptyState()) tuple made by "
                             f"polyak_sgd's init, got {type(state).__name__}")
-        lay, _ = _flat.layout_of(params, "params")
-        g = lay.gather(grads, "grads")
-        p, copied = lay.gather_report(params, "params")
-        s = rate.value(state[0][1])
+        io = _fusion.begin(params, grads)
+        s = _fusion.rate_value(rate, state[0][1])
+        _fusion.commit(io)          # no state buffers: grads overlapping params are copied
+        lay, g, p, copied = io.lay, io.g, io.p, io.copied
         if lay.num_leaves:
             scales = [grp.dtype.type(s) for grp in lay.groups]
             sums = [scaled_leaf_sumsq(lay, gi, g[gi], scales[gi])

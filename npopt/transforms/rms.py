@@ -47,7 +47,7 @@ def _rms_hyperparams(decay, eps, bias_correction):
 def _check(decay, eps, initial_scale, eps_in_sqrt, bias_correction):
     _checks.check_number("decay", decay, low=0.0, high=1.0)
     _checks.check_number("eps", eps, low=0.0)
-    _checks.check_number("initial_scale", initial_scale)
+    _checks.check_number("initial_scale", initial_scale, low=0.0)   # nu's initial value
     return (_checks.check_bool("eps_in_sqrt", eps_in_sqrt),
             _checks.check_bool("bias_correction", bias_correction))
 

@@ -44,9 +44,10 @@ def scale_by_rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-
 
     Args:
       learning_rate: the initial step size of every element (a number).
-      eta_minus: factor shrinking the step after a sign change.
-      eta_plus: factor growing the step while the sign is kept.
-      min_step_size, max_step_size: bounds of the step sizes.
+      eta_minus: factor shrinking the step after a sign change, in [0, 1].
+      eta_plus: factor growing the step while the sign is kept, >= 1.
+      min_step_size, max_step_size: bounds of the step sizes
+        (``0 <= min_step_size <= max_step_size``).
 
     References:
       Riedmiller & Braun, "A direct adaptive method for faster backpropagation
@@ -55,8 +56,9 @@ def scale_by_rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-
       algorithms", Neurocomputing 50, 2003.
     """
     _checks.check_number("learning_rate", learning_rate, low=0.0)
-    _checks.check_number("eta_minus", eta_minus, low=0.0)
-    _checks.check_number("eta_plus", eta_plus, low=0.0)
+    # Riedmiller & Braun: 0 < eta_minus < 1 < eta_plus (the edges are accepted)
+    _checks.check_number("eta_minus", eta_minus, low=0.0, high=1.0)
+    _checks.check_number("eta_plus", eta_plus, low=1.0)
     _checks.check_number("min_step_size", min_step_size, low=0.0)
     _checks.check_number("max_step_size", max_step_size, low=float(min_step_size))
 

@@ -6,6 +6,7 @@ rounded once to the leaf dtype (``-lr`` is negated in float64 first); a
 schedule value is computed by the schedule, negated, then cast to the leaf
 dtype (``jnp.array(-lr(count), dtype=g.dtype) * g``).
 """
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -39,6 +40,26 @@ def _scaled(updates, s):
     return lay.views(out)
 
 
+def scheduled_value(name, fn, count, *, nonnegative):
+    """``fn(count)``, a schedule's value for this step, checked before any
+    buffer is touched: a real scalar, finite, and ``>= 0`` when
+    ``nonnegative`` (a learning rate). Otherwise ``ValueError`` naming the
+    argument and the step count. Both ``update`` and the fused ``step``
+    evaluate schedules through here."""
+    v = fn(count)
+    a = np.asarray(v)
+    ok = a.shape == () and a.dtype.kind in "fiu"
+    if ok:
+        x = float(a)
+        ok = math.isfinite(x) and (x >= 0 or not nonnegative)
+    if not ok:
+        want = "a finite number >= 0" if nonnegative else "a finite number"
+        raise ValueError(
+            f"{name}: the schedule returned {_checks._describe(v)} at step count "
+            f"{int(count)}; expected {want} (nothing was updated)")
+    return v
+
+
 def scale(step_size):
     """Scales updates by a fixed ``step_size``: ``u -> step_size * u``."""
     _checks.check_number("step_size", step_size)
@@ -46,7 +67,8 @@ def scale(step_size):
     def update_fn(updates, state, params=None, **extra_args):
         return _scaled(updates, step_size), state
 
-    rate = _fusion.Rate(value=lambda state: step_size, advance=lambda state: state)
+    rate = _fusion.Rate(value=lambda state: step_size, advance=lambda state: state,
+                        state_cls=EmptyState)
     return GradientTransformation(init_empty_state, update_fn, fusion=rate)
 
 
@@ -54,10 +76,16 @@ def scale_by_schedule(step_size_fn):
     """Scales updates by ``step_size_fn(count)``, count starting at 0.
 
     The schedule sees the count before it is incremented, so the first
-    update uses ``step_size_fn(0)``.
+    update uses ``step_size_fn(0)``. A value that is not a finite real
+    scalar raises ``ValueError`` (naming ``step_size_fn`` and the count)
+    before any buffer is touched.
     """
     if not callable(step_size_fn):
         raise TypeError(f"step_size_fn: expected a callable of the step count, got {step_size_fn!r}")
+    user_fn = step_size_fn
+    if not getattr(user_fn, "_npopt_checked", False):
+        def step_size_fn(count):
+            return scheduled_value("step_size_fn", user_fn, count, nonnegative=False)
 
     def init_fn(params):
         return ScaleByScheduleState(count=ZERO)
@@ -77,15 +105,21 @@ def scale_by_learning_rate(learning_rate, *, flip_sign=True):
     """``-learning_rate * u`` (descent); a schedule is evaluated per step.
 
     ``learning_rate=None`` gives the identity (optax's behaviour; note that
-    it then does not flip the sign either).
+    it then does not flip the sign either). A schedule's value is checked
+    at every step, in ``update`` and in the fused ``step``, before any
+    buffer is touched: NaN, an infinity, a negative value or a non-scalar
+    raises ``ValueError`` naming ``learning_rate`` and the step count.
     """
     from ..base import identity
     if learning_rate is None:
         return identity()
     _checks.check_scalar_or_schedule("learning_rate", learning_rate)
-    m = -1 if flip_sign else 1
+    m = -1 if _checks.check_bool("flip_sign", flip_sign) else 1
     if callable(learning_rate):
-        return scale_by_schedule(lambda count: m * learning_rate(count))
+        def step_size_fn(count):
+            return m * scheduled_value("learning_rate", learning_rate, count, nonnegative=True)
+        step_size_fn._npopt_checked = True
+        return scale_by_schedule(step_size_fn)
     return scale(m * learning_rate)
 
 
@@ -109,14 +143,19 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
         new_state = WeightDecaySchedule(safe_increment(state.count)) if sched else state
         if not sched and weight_decay == 0.0:
             return updates, new_state
-        s = weight_decay(state.count) if sched else weight_decay
+        s = (scheduled_value("weight_decay", weight_decay, state.count, nonnegative=False)
+             if sched else weight_decay)
+        _flat.check_like(params, updates, "updates")
         lay, _ = _flat.layout_of(updates, "updates")
         u = lay.gather(updates, "updates")
-        p = lay.gather(params, "params")
-        out = lay.empty()
-        for grp, ub, pb, ob in zip(lay.groups, u, p, out):
+        # optax's dtypes: wd * p in the params' dtype, added to the updates in
+        # the promoted one (float64 updates of float32 params stay float64)
+        p, pdts = lay.gather_promoted(params, "params", ref="updates", own=True)
+        out = [lay.target.empty(grp.size, np.promote_types(grp.dtype, pdt))
+               for grp, pdt in zip(lay.groups, pdts)]
+        for ub, pb, ob, pdt in zip(u, p, out, pdts):
             lay.target.launch(kapply.add_decayed_weights_cpu, kapply.add_decayed_weights_cuda,
-                              ub, pb, ob, grp.dtype.type(s))
+                              ub, pb, ob, pdt.type(s))
         return lay.views(out), new_state
 
     if mask is not None:

@@ -18,7 +18,7 @@ def trace(decay, nesterov=False, accumulator_dtype=None):
        not the exponential moving average of ``ema``.
 
     Args:
-      decay: the momentum coefficient :math:`\mu`.
+      decay: the momentum coefficient :math:`\mu`, in [0, 1].
       nesterov: use Nesterov's accelerated gradient.
       accumulator_dtype: dtype of the trace (None: the params' dtype).
 
@@ -26,7 +26,7 @@ def trace(decay, nesterov=False, accumulator_dtype=None):
       Sutskever et al., "On the importance of initialization and momentum in
       deep learning", ICML 2013.
     """
-    _checks.check_number("decay", decay)
+    _checks.check_number("decay", decay, low=0.0, high=1.0)
     nesterov = _checks.check_bool("nesterov", nesterov)
     acc = _checks.check_float_dtype("accumulator_dtype", accumulator_dtype)
 

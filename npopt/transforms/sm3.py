@@ -194,12 +194,23 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8):
         launch(lay, g, mu, nu, out, None)
         return lay.views(out), ScaleBySM3State(mu=_mu_views(lay, mu), nu=lay.views(nu))
 
-    def run(lay, g, p, state, posts):
+    def bind(lay, state):
+        """The state checked and bound for a fused step (see ``_fusion.Bound``)."""
         _check_shapes(lay, "params")
-        mu, nu, copied = buffers(lay, state)
-        launch(lay, g, mu, nu, p, [segment_posts(lay, gi, runs) for gi, runs in enumerate(posts)])
-        if copied:
-            return ScaleBySM3State(mu=_mu_views(lay, mu), nu=lay.views(nu))
-        return state
+        _checks.check_state("state", state, ScaleBySM3State, "scale_by_sm3")
+        mu, _ = _gather_mu(lay, state.mu, "state.mu")
+        mu_tree, t1 = _flat.bind_custom(state.mu, "state.mu", mu,
+                                        lambda b: _mu_views(lay, b), lay.target)
+        nu, nu_tree, t2 = lay.bind(state.nu, "state.nu")
 
-    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run))
+        def run(g, p, posts):
+            launch(lay, g, mu, nu, p,
+                   [segment_posts(lay, gi, runs) for gi, runs in enumerate(posts)])
+            return ScaleBySM3State(mu=mu_tree, nu=nu_tree)
+        writes = [("state.mu", b) for b in mu] + [("state.nu", b) for b in nu]
+        return _fusion.Bound(writes, (t1, t2), run)
+
+    def run(lay, g, p, state, posts):
+        return bind(lay, state).run(g, p, posts)
+
+    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run, None, bind))

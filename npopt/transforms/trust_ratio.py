@@ -40,19 +40,25 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
       You et al., "Large Batch Optimization for Deep Learning" (LAMB), 2020.
     """
     _checks.check_number("min_norm", min_norm, low=0.0)
-    _checks.check_number("trust_coefficient", trust_coefficient)
+    _checks.check_number("trust_coefficient", trust_coefficient, low=0.0)
     _checks.check_number("eps", eps, low=0.0)
 
     def update_fn(updates, state, params=None, **extra_args):
         if params is None:
             raise ValueError(NO_PARAMS_MSG)
+        _flat.check_like(params, updates, "updates")
         lay, _ = _flat.layout_of(updates, "updates")
         u = lay.gather(updates, "updates")
-        p = lay.gather(params, "params")
-        out = lay.empty()
-        for grp, ub, pb, ob in zip(lay.groups, u, p, out):
+        # optax's dtypes: the updates promote with the params (float64 updates
+        # of float32 params, and the reverse, give float64 updates)
+        p, pdts = lay.gather_promoted(params, "params", ref="updates", own=True)
+        dts = [np.promote_types(grp.dtype, pdt) for grp, pdt in zip(lay.groups, pdts)]
+        u = [_flat.as_dtype(lay.target, b, dt) for b, dt in zip(u, dts)]
+        p = [_flat.as_dtype(lay.target, b, dt) for b, dt in zip(p, dts)]
+        out = [lay.target.empty(grp.size, dt) for grp, dt in zip(lay.groups, dts)]
+        for grp, ub, pb, ob, dt in zip(lay.groups, u, p, out, dts):
             ss = segment_sumsq(lay, grp, pb, ub)
-            ratio = trust_ratios(ss, grp.dtype, min_norm, trust_coefficient, eps)
+            ratio = trust_ratios(ss, dt, min_norm, trust_coefficient, eps)
             segs = grp.segments
             if lay.target.device:
                 from ..kernels._jit import cuda

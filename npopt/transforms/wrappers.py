@@ -9,14 +9,32 @@ on the (host) values, with the same results.
 """
 import functools
 import inspect
+import math
 import numbers
+import re
 import warnings
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .. import _checks
 from ..base import ZERO, GradientTransformation, safe_increment, with_extra_args_support
 from ..tree import tree_dtype, tree_leaves, tree_map
+from .combine import as_transformation
+
+
+def _check_dtype(name, dtype, allow_none=True):
+    """None (when allowed) or a floating dtype (float16, bfloat16, float32,
+    float64); TypeError naming ``name`` otherwise."""
+    if dtype is None and allow_none:
+        return None
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or not (dt.kind == "f" or dt.name == "bfloat16"):
+        raise TypeError(f"{name}: expected None or a floating dtype, got {dtype!r}")
+    return dt
 
 # ---------------------------------------------------------------------------
 # inject_hyperparams
@@ -136,28 +154,40 @@ def inject_hyperparams(inner_factory, static_args=(), hyperparam_dtype=None):
       A function with ``inner_factory``'s signature returning a
       GradientTransformation with state ``InjectStatefulHyperparamsState``.
     """
-    static_args = {static_args} if isinstance(static_args, str) else set(static_args)
+    if not callable(inner_factory):
+        raise TypeError("inner_factory: expected a function returning a GradientTransformation, "
+                        f"got {_checks._describe(inner_factory)}")
+    if isinstance(static_args, str):
+        static_args = {static_args}
+    else:
+        try:
+            static_args = set(static_args)
+        except TypeError:
+            raise TypeError("static_args: expected a name or an iterable of names, got "
+                            f"{_checks._describe(static_args)}") from None
+        if not all(isinstance(a, str) for a in static_args):
+            raise TypeError(f"static_args: expected names (strings), got {static_args!r}")
     inner_signature = inspect.signature(inner_factory)
     if not static_args.issubset(inner_signature.parameters):
         raise ValueError(
             "`static_args` must specify a subset of `inner_factory`'s parameters. "
             f"Given `static_args`: {static_args}. `inner_factory` parameters: "
             f"{set(inner_signature.parameters.keys())}")
-    if hyperparam_dtype is not None:
-        hyperparam_dtype = np.dtype(hyperparam_dtype)
+    hyperparam_dtype = _check_dtype("hyperparam_dtype", hyperparam_dtype)
 
     @functools.wraps(inner_factory)
     def wrapped_transform(*args, **kwargs):
         bound = inner_signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        sched_hps, numeric_hps, other_hps = {}, {}, {}
+        sched_hps, numeric_hps, other_hps, bound_scheds = {}, {}, {}, {}
         for name, value in bound.arguments.items():
             if name in static_args or isinstance(value, bool):
                 other_hps[name] = value
             elif _is_stateful_schedule(value):
-                sched_hps[name] = value
+                sched_hps[name] = bound_scheds[name] = value
             elif callable(value):
                 sched_hps[name] = WrappedSchedule(value)
+                bound_scheds[name] = value
             elif isinstance(value, (int, float, np.ndarray)):
                 numeric_hps[name] = value
             else:
@@ -170,6 +200,30 @@ def inject_hyperparams(inner_factory, static_args=(), hyperparam_dtype=None):
         def build(hparams):
             return with_extra_args_support(
                 inner_factory(**other_hps, **{k: _as_arg(v) for k, v in hparams.items()}))
+
+        def build_at(hparams, count):
+            """build(hparams); the factory's errors (which name the
+            hyperparameter) say at which step count the values were taken."""
+            try:
+                return build(hparams)
+            except (ValueError, TypeError) as e:
+                if type(e) not in (ValueError, TypeError):
+                    raise
+                raise type(e)(f"{e} (inject_hyperparams: the hyperparameters' values at "
+                              f"step count {int(count)})") from e
+
+        # the numbers are checked now, under the caller's names, by the
+        # factory itself (schedules are not evaluated here: they are given
+        # as they are, and an error about one of them is left to init, which
+        # checks their values)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")       # e.g. a deprecated factory's
+                inner_factory(**other_hps, **{k: _as_arg(v) for k, v in numeric_hps.items()},
+                              **bound_scheds)
+        except (ValueError, TypeError) as e:
+            if not any(re.match(rf"`?{re.escape(k)}\b", str(e)) for k in sched_hps):
+                raise
 
         def init_fn(params):
             dtype = dtype_of(params)
@@ -199,8 +253,8 @@ def inject_hyperparams(inner_factory, static_args=(), hyperparam_dtype=None):
 
         def update_fn(updates, state, params=None, **extra_args):
             hparams, hparams_states = advance(state, params, extra_args)
-            updates, inner_state = build(hparams).update(updates, state.inner_state, params,
-                                                          **extra_args)
+            updates, inner_state = build_at(hparams, state.count).update(
+                updates, state.inner_state, params, **extra_args)
             return updates, InjectStatefulHyperparamsState(
                 count=safe_increment(state.count), hyperparams=hparams,
                 hyperparams_states=hparams_states, inner_state=inner_state)
@@ -208,8 +262,8 @@ def inject_hyperparams(inner_factory, static_args=(), hyperparam_dtype=None):
         def fused_step(params, grads, state, **extra_args):
             # the inner optimizer's own step: fused (in place) when it has one
             hparams, hparams_states = advance(state, params, extra_args)
-            params, inner_state = build(hparams).step(params, grads, state.inner_state,
-                                                      **extra_args)
+            params, inner_state = build_at(hparams, state.count).step(
+                params, grads, state.inner_state, **extra_args)
             return params, InjectStatefulHyperparamsState(
                 count=safe_increment(state.count), hyperparams=hparams,
                 hyperparams_states=hparams_states, inner_state=inner_state)
@@ -251,6 +305,13 @@ def skip_large_updates(updates, gradient_step, params, max_squared_norm):
     Use as ``functools.partial(skip_large_updates, max_squared_norm=...)``.
     """
     del gradient_step, params
+    try:
+        ok = float(max_squared_norm) >= 0       # inf allowed (never skip); NaN refused
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or isinstance(max_squared_norm, (bool, str)):
+        raise ValueError(f"max_squared_norm: expected a number >= 0, got "
+                         f"{_checks._describe(max_squared_norm)}")
     sums = [np.sum(np.square(p)) for p in tree_leaves(updates)]
     norm_sq = np.sum(np.asarray(sums)) if sums else np.float64(0.0)
     should_skip = np.bool_(np.logical_not(norm_sq < max_squared_norm))
@@ -296,7 +357,7 @@ class MultiSteps:
 
     def __init__(self, opt, every_k_schedule, use_grad_mean=True,
                  should_skip_update_fn=None, accumulator_dtype=np.float32):
-        self._opt = with_extra_args_support(opt)
+        self._opt = as_transformation("opt", opt)
         if isinstance(every_k_schedule, numbers.Integral) and not isinstance(
                 every_k_schedule, bool):
             if every_k_schedule < 1:
@@ -309,10 +370,25 @@ class MultiSteps:
         else:
             raise TypeError(f"every_k_schedule: expected an integer >= 1 or a callable of "
                             f"the gradient step, got {every_k_schedule!r}")
-        self._use_grad_mean = bool(use_grad_mean)
-        self._accumulator_dtype = None if accumulator_dtype is None else np.dtype(
-            accumulator_dtype)
+        self._use_grad_mean = _checks.check_bool("use_grad_mean", use_grad_mean)
+        self._accumulator_dtype = _check_dtype("accumulator_dtype", accumulator_dtype)
+        _checks.check_callable("should_skip_update_fn", should_skip_update_fn,
+                               allow_none=True)
         self._should_skip_update_fn = should_skip_update_fn or _never_skip
+
+    def _k_steps(self, gradient_step):
+        """every_k_schedule's value, which must be an integer >= 1."""
+        k = self._every_k_schedule(gradient_step)
+        a = np.asarray(k)
+        ok = a.shape == () and a.dtype.kind in "iuf" and not isinstance(k, bool)
+        if ok:
+            x = float(a)
+            ok = math.isfinite(x) and x.is_integer() and x >= 1
+        if not ok:
+            raise ValueError(
+                f"every_k_schedule: the schedule returned {_checks._describe(k)} at gradient "
+                f"step {int(gradient_step)}; expected an integer >= 1 (nothing was updated)")
+        return int(x)
 
     @property
     def inner_opt(self):
@@ -341,7 +417,7 @@ class MultiSteps:
         if not isinstance(state, MultiStepsState):
             raise TypeError(f"state: expected the MultiStepsState made by MultiSteps.init, "
                             f"got {type(state).__name__}")
-        k_steps = int(self._every_k_schedule(state.gradient_step))
+        k_steps = self._k_steps(state.gradient_step)
         should_skip, skip_state = self._should_skip_update_fn(updates, state.gradient_step,
                                                               params)
         sk = np.asarray(should_skip)
@@ -426,11 +502,15 @@ def apply_if_finite(inner, max_consecutive_errors):
     Returns:
       A GradientTransformation with state ``ApplyIfFiniteState``.
     """
-    inner = with_extra_args_support(inner)
+    inner = as_transformation("inner", inner)
     if not isinstance(max_consecutive_errors, numbers.Integral) or isinstance(
             max_consecutive_errors, bool):
-        raise TypeError(f"max_consecutive_errors: expected an integer, got "
+        raise TypeError(f"max_consecutive_errors: expected an integer >= 0, got "
                         f"{max_consecutive_errors!r}")
+    if max_consecutive_errors < 0:
+        raise ValueError(f"max_consecutive_errors: expected an integer >= 0, got "
+                         f"{max_consecutive_errors!r}")
+    max_consecutive_errors = int(max_consecutive_errors)
 
     def init_fn(params):
         return ApplyIfFiniteState(notfinite_count=ZERO, last_finite=np.bool_(True),

@@ -30,7 +30,7 @@ CASES = {
     # a schedule as weight_decay (add_decayed_weights keeps a count; not fused)
     "adamaxw_wd_sched": dict(
         expr="ox.adamaxw(ox.schedules.linear_schedule(1e-2, 1e-3, 50), "
-             "weight_decay=ox.schedules.linear_schedule(0.1, 0.0, 60))"),
+             "weight_decay=ox.schedules.linear_schedule(0.1, 0.0, 64))"),  # 1/64 exact: no float32 residue at the end
     # --- adabelief -----------------------------------------------------
     "adabelief_default": dict(expr="ox.adabelief(1e-2)"),
     # b1=0.8, eps=1e-8, eps_root=1e-10 first: with b1=0.8 the belief

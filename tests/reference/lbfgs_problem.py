@@ -33,7 +33,8 @@ of any two implementations, then diverge.)
 to optax through ``jax.pure_callback`` with a custom VJP (see
 make_lbfgs_reference.py), so optax and npopt see bit-identical objective
 values and gradients for bit-identical params, and any disagreement comes
-from the optimizer alone. ``value_jax`` is the same objective in
+from the optimizer alone. The products are ``fixed_order.mm`` (no BLAS:
+the same bits on every CPU). ``value_jax`` is the same objective in
 jax.numpy; the generator checks the NumPy formulas (value and gradient)
 against it and JAX's autodiff.
 
@@ -43,6 +44,11 @@ NumPy and JAX promote (float32 constants meeting float64 trial params give
 float64).
 """
 import numpy as np
+
+try:
+    from . import fixed_order as fo        # imported as reference.lbfgs_problem
+except ImportError:                        # as a top-level module (the generator)
+    import fixed_order as fo
 
 N, D, K = 192, 128, 160
 LAM = 0.1           # ridge on w - w*
@@ -67,7 +73,7 @@ def make_problem(dtype):
     }
     cast = lambda x: np.asarray(x, dtype)  # noqa: E731
     X, ws, bs, es, c = cast(X), cast(ws), cast(bs), cast(es), cast(c)
-    consts = {"X": X, "zs": X @ ws + bs, "ws": ws, "bbar": np.mean(bs), "es": es,
+    consts = {"X": X, "zs": fo.mm(X, ws) + bs, "ws": ws, "bbar": np.mean(bs), "es": es,
               "ss": dtype.type(ss), "c": c}
     params0 = {"b": cast(params0["b"]), "extra": [cast(x) for x in params0["extra"]],
                "w": cast(params0["w"])}
@@ -88,7 +94,7 @@ def value_and_grad(params, consts):
     w, b = params["w"], params["b"]
     e, s = params["extra"]
     X, c = consts["X"], consts["c"]
-    r1 = (X @ w + b) - consts["zs"]
+    r1 = (fo.mm(X, w) + b) - consts["zs"]
     h1, d1 = _h(r1)
     dt = h1.dtype.type
     dw = w - consts["ws"]
@@ -100,7 +106,7 @@ def value_and_grad(params, consts):
                + dt(0.5) * (np.sum(r2 * r2) + r3 * r3) + h4)
 
     q = d1 / dt(N)
-    gw = X.T @ q + dt(LAM) * dw
+    gw = fo.mm(X.T, q) + dt(LAM) * dw
     gb = np.sum(q, axis=0) + r3 / dt(K)
     ge = r2
     gs = np.sum(r2 * c) + r3 + dt(2) * d4

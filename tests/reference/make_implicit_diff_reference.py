@@ -13,6 +13,7 @@ differences). The solvers run to tol 1e-12 so that the solution is a root
 to that accuracy.
 """
 import os
+import sys
 from functools import partial
 
 import jax
@@ -25,6 +26,9 @@ from jaxopt import linear_solve  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "data", "jaxopt", "implicit_diff.npz")
+sys.path.insert(0, HERE)
+# the NumPy data without BLAS/LAPACK: the same bits on every CPU
+import fixed_order as fo  # noqa: E402
 
 LU = linear_solve.solve_lu
 # Fixed steps 1/L without acceleration: FISTA's backtracking stalls near
@@ -40,19 +44,19 @@ def data():
     # ridge / lasso / simplex least squares: 30 samples, 6 features
     X = rng.standard_normal((30, 6))
     w_true = np.array([1.5, -2.0, 0.0, 0.0, 0.7, 0.0])
-    y = X @ w_true + 0.3 * rng.standard_normal(30)
+    y = fo.mv(X, w_true) + 0.3 * rng.standard_normal(30)
     D["ls"] = dict(X=X, y=y, lam=np.float64(2.5), l1=np.float64(4.0), scale=np.float64(1.0))
     # simplex-constrained least squares: targets built from a mixture on the simplex
     Xs = rng.standard_normal((25, 5))
-    ys = Xs @ np.array([0.5, 0.3, 0.2, 0.0, 0.0]) + 0.05 * rng.standard_normal(25)
+    ys = fo.mv(Xs, np.array([0.5, 0.3, 0.2, 0.0, 0.0])) + 0.05 * rng.standard_normal(25)
     D["simplex"] = dict(X=Xs, y=ys, scale=np.float64(1.0))
     # fixed point x = tanh(W x + b), ||W|| < 1 (a contraction)
     W = rng.standard_normal((5, 5))
-    W *= 0.5 / np.linalg.norm(W, 2)
+    W *= 0.5 / fo.spectral_norm(W)
     D["fp"] = dict(W=W, b=rng.standard_normal(5))
     # equality-constrained QP: min 1/2 x^T Q x + c^T x  s.t.  A x = b
     M = rng.standard_normal((5, 5))
-    D["qp"] = dict(Q=M @ M.T + np.eye(5), c=rng.standard_normal(5),
+    D["qp"] = dict(Q=fo.mm(M, M.T) + np.eye(5), c=rng.standard_normal(5),
                    A=rng.standard_normal((2, 5)), b=rng.standard_normal(2))
     return D
 
@@ -94,7 +98,7 @@ def main():
 
     # 1. ridge through GradientDescent: run(w0, lam, X, y)
     d = D["ls"]
-    step = 1.0 / (np.linalg.norm(d["X"], 2) ** 2 + d["lam"])
+    step = 1.0 / (fo.spectral_norm(d["X"]) ** 2 + d["lam"])
     gd = jaxopt.GradientDescent(fun=ridge, stepsize=step, acceleration=False, **KW)
     w0 = jnp.zeros(6)
     f = lambda lam, X, y: gd.run(w0, lam, X, y).params  # noqa: E731
@@ -103,7 +107,7 @@ def main():
         jac(f, (0, 1, 2), d["lam"], d["X"], d["y"]), (1, 2, 3), sol)
 
     # 2. lasso through ProximalGradient: run(w0, l1reg, X, y)
-    step = 1.0 / np.linalg.norm(d["X"], 2) ** 2
+    step = 1.0 / fo.spectral_norm(d["X"]) ** 2
     pg = jaxopt.ProximalGradient(fun=least_squares, prox=jaxopt.prox.prox_lasso,
                                  stepsize=step, acceleration=False, **KW)
     f = lambda l1, X, y: pg.run(w0, l1, X, y).params  # noqa: E731
@@ -116,7 +120,7 @@ def main():
     #    (catalog 4.2: always normal CG at tol 1e-5), so set it on the inner
     #    ProximalGradient, whose run reads it.
     d = D["simplex"]
-    step = 1.0 / np.linalg.norm(d["X"], 2) ** 2
+    step = 1.0 / fo.spectral_norm(d["X"]) ** 2
     pj = jaxopt.ProjectedGradient(fun=least_squares,
                                   projection=jaxopt.projection.projection_simplex,
                                   stepsize=step, acceleration=False, tol=1e-13, maxiter=20000)

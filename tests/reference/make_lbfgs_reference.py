@@ -59,8 +59,11 @@ of its raveled form; ``divergence`` (STEPS,) the other-summation run's disagreem
 ``meta`` (JSON): case, expr, fresh, K, convergence step, thresholds,
 versions, per-dtype state spec (path, dtype, shape).
 
-``interpolation.npz`` (written when no case is named) holds random inputs of
-the zoom's cubic and quadratic interpolations and jitted optax's outputs.
+``interpolation.npz`` (written when no case is named, or alone with
+``python make_lbfgs_reference.py interpolation``) holds random inputs of
+the zoom's cubic and quadratic interpolations and jitted optax's outputs,
+and (``zoom32/...``) the zoom's next trial point for float32 params with the
+bounds weakly typed as in optax's loop (see ``zoom_point_table``).
 """
 import json
 import os
@@ -282,10 +285,64 @@ def interpolation_table(n=3000):
              zip(ends, [tuple(jnp.asarray(x) for x in row) for row in vals])]
         out[f"{vdt}/ends"], out[f"{vdt}/values"] = ends, vals
         out[f"{vdt}/cubic"], out[f"{vdt}/quad"] = np.asarray(c), np.asarray(q)
+    out.update(zoom_point_table())
     np.savez_compressed(os.path.join(OUT_DIR, "interpolation.npz"), **out)
 
 
+def zoom_point_table(n=4000):
+    """The zoom's next trial point as jitted optax computes it inside its
+    ``while_loop`` for float32 params: the bounds ``low, high, cubic_ref``
+    are *weakly typed* float64 there (``jnp.asarray(0.0)`` in the loop
+    carry), so they are passed as Python floats (weak under ``jax.jit``); the
+    values and slopes are float32. The candidates and the choice among them
+    are ``_zoom_into_interval``'s lines (optax 0.2.8). Keys ``zoom32/...``:
+    ``bounds`` (n, 3) low, high, cubic_ref; ``values`` (n, 4) float32
+    value_low, slope_low, value_high, value_cubic_ref; ``middle`` (n,)
+    float64 and ``rule`` (n,) 0 cubic, 1 quadratic, 2 bisection."""
+    from optax._src import linesearch as ols
+
+    def middle_fn(low, value_low, slope_low, high, value_high, cubic_ref, value_cubic_ref):
+        delta = jnp.abs(high - low)
+        left = jnp.minimum(high, low)
+        right = jnp.maximum(high, low)
+        cubic_chk = 0.2 * delta
+        quad_chk = 0.1 * delta
+        mc = ols._cubicmin(low, value_low, slope_low, high, value_high, cubic_ref,
+                           value_cubic_ref)
+        use_cubic = (mc > left + cubic_chk) & (mc < right - cubic_chk)
+        mq = ols._quadmin(low, value_low, slope_low, high, value_high)
+        use_quad = (~use_cubic) & (mq > left + quad_chk) & (mq < right - quad_chk)
+        mb = (low + high) / 2.0
+        use_bisection = (~use_cubic) & (~use_quad)
+        middle = jnp.where(use_cubic, mc, cubic_ref)
+        middle = jnp.where(use_quad, mq, middle)
+        middle = jnp.where(use_bisection, mb, middle)
+        rule = jnp.where(use_cubic, 0, jnp.where(use_quad, 1, 2))
+        return middle, rule
+
+    fn = jax.jit(middle_fn)
+    rng = np.random.default_rng(5)
+    bounds = np.stack([rng.uniform(0, 1, n), rng.uniform(0.5, 4, n), rng.uniform(0.1, 4, n)], 1)
+    # half of the bounds float32-representable (set by the interval search)
+    bounds[: n // 2] = bounds[: n // 2].astype(np.float32)
+    vals = np.stack([rng.uniform(0, 10, n), -rng.uniform(0.1, 5, n), rng.uniform(0, 10, n),
+                     rng.uniform(0, 10, n)], 1).astype(np.float32)
+    mids, rules = [], []
+    for (lo, hi, cr), (vl, sl, vh, vc) in zip(bounds, vals):
+        m, r = fn(float(lo), jnp.float32(vl), jnp.float32(sl), float(hi), jnp.float32(vh),
+                  float(cr), jnp.float32(vc))
+        assert m.dtype == jnp.float64, m.dtype
+        mids.append(float(m))
+        rules.append(int(r))
+    return {"zoom32/bounds": bounds, "zoom32/values": vals,
+            "zoom32/middle": np.asarray(mids), "zoom32/rule": np.asarray(rules, np.int64)}
+
+
 def main(argv):
+    if argv == ["interpolation"]:
+        os.makedirs(OUT_DIR, exist_ok=True)
+        interpolation_table()
+        return 0
     names = argv or list(CASES)
     unknown = [n for n in names if n not in CASES]
     if unknown:

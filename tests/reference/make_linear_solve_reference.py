@@ -33,15 +33,23 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "data", "jaxopt", "linear_solve.npz")
 
+try:
+    from . import fixed_order as fo        # imported as reference.<this module>
+except ImportError:                        # run as a script
+    sys.path.insert(0, HERE)
+    import fixed_order as fo
+
 # leaf shapes of the pytree right-hand sides (sizes 20 and 25)
 TREE_SHAPES = {20: {"a": (4, 3), "b": (8,)}, 25: {"a": (5, 3), "b": (10,)}}
 MAT_SHAPES = {20: (4, 5), 25: (5, 5)}
 
 
 def data(seed=0):
+    """The systems (no BLAS/LAPACK here, ``fixed_order``: the same bits on
+    every CPU)."""
     rng = np.random.default_rng(seed)
     Q = rng.standard_normal((20, 20))
-    S = Q @ Q.T / 20 + 0.5 * np.eye(20)                        # SPD, eigenvalues in [0.5, 5]
+    S = fo.mm(Q, Q.T) / 20 + 0.5 * np.eye(20)                        # SPD, eigenvalues in [0.5, 5]
     G = 2.0 * np.eye(25) + rng.standard_normal((25, 25)) / np.sqrt(25)
     N = rng.standard_normal((18, 10))
     out = dict(S=S, G=G, N=N, D=2.5 * np.eye(1))
@@ -54,13 +62,13 @@ def data(seed=0):
     # stop growing after 3 steps: an Arnoldi breakdown); F: its SPD sibling.
     V = np.eye(12) + 0.2 * rng.standard_normal((12, 12))
     lam = np.repeat([1.0, 2.0, 3.0], 4)
-    out["E"] = V @ np.diag(lam) @ np.linalg.inv(V)
-    Qf, _ = np.linalg.qr(rng.standard_normal((12, 12)))
-    out["F"] = Qf @ np.diag(lam) @ Qf.T
+    out["E"] = fo.mm(V * lam, fo.inv(V))                       # V diag(lam) V^-1
+    Qf, _ = fo.qr(rng.standard_normal((12, 12)))
+    out["F"] = fo.mm(Qf * lam, Qf.T)
     out["b12"] = rng.standard_normal(12)
     # H: 10x10 complex Hermitian positive definite; C: complex non-Hermitian.
     X = rng.standard_normal((10, 10)) + 1j * rng.standard_normal((10, 10))
-    out["H"] = X @ X.conj().T / 10 + np.eye(10)
+    out["H"] = fo.mm(X, X.conj().T) / 10 + np.eye(10)
     out["C"] = 2.0 * np.eye(10) + (rng.standard_normal((10, 10))
                                    + 1j * rng.standard_normal((10, 10))) / np.sqrt(20)
     out["bc10"] = rng.standard_normal(10) + 1j * rng.standard_normal(10)

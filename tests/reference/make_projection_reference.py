@@ -44,6 +44,12 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "data", "jaxopt", "projection.npz")
+
+try:
+    from . import fixed_order as fo        # imported as reference.<this module>
+except ImportError:                        # run as a script
+    sys.path.insert(0, HERE)
+    import fixed_order as fo
 DTYPES = ("float32", "float64")
 LOOSE = {"float32": 1e-5, "float64": 1e-10}
 
@@ -67,8 +73,8 @@ def _polyhedron(rng):
     y0 = rng.standard_normal(n)
     A = rng.standard_normal((2, n))
     G = rng.standard_normal((5, n))
-    return {"x": y0 + 2.0 * rng.standard_normal(n), "A": A, "b": A @ y0,
-            "G": G, "h": G @ y0 + 0.1 * rng.uniform(size=5)}
+    return {"x": y0 + 2.0 * rng.standard_normal(n), "A": A, "b": fo.mv(A, y0),
+            "G": G, "h": fo.mv(G, y0) + 0.1 * rng.uniform(size=5)}
 
 
 def _dyadic_marginal(rng, size, total=64):

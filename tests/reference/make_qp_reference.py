@@ -10,17 +10,24 @@ leaves, in order) and the iteration count where the solver has a state.
 """
 import json
 import os
+import sys
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "data", "jaxopt", "qp.npz")
 
+try:
+    from . import fixed_order as fo        # imported as reference.<this module>
+except ImportError:                        # run as a script
+    sys.path.insert(0, HERE)
+    import fixed_order as fo
+
 
 def data(seed=5):
     rng = np.random.default_rng(seed)
     M = rng.standard_normal((6, 6))
-    Q = M @ M.T + 0.5 * np.eye(6)                 # SPD
+    Q = fo.mm(M, M.T) + 0.5 * np.eye(6)           # SPD (fo.mm: no BLAS, same bits on every CPU)
     c = rng.standard_normal(6)
     A = rng.standard_normal((2, 6))
     b = rng.standard_normal(2)
@@ -31,7 +38,7 @@ def data(seed=5):
     l = -0.3 * np.ones(6)
     u = 0.4 * np.ones(6)
     Mpsd = rng.standard_normal((4, 6))
-    Qpsd = Mpsd.T @ Mpsd                            # rank 4: PSD, singular
+    Qpsd = fo.mm(Mpsd.T, Mpsd)                      # rank 4: PSD, singular
     return dict(Q=Q, c=c, A=A, b=b, G=G, h=h, Msys=Msys, bsys=bsys, l=l, u=u, Qpsd=Qpsd)
 
 

@@ -42,6 +42,7 @@ TRAJ = 12
 
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
+import fixed_order as fo  # noqa: E402
 import solver_problems as sp  # noqa: E402
 
 
@@ -262,7 +263,7 @@ def ls_inputs(problem):
         if name == "neg_grad":
             return unravel(-g)
         if name == "scaled":
-            return unravel(-g / np.linalg.norm(g))
+            return unravel(-g / fo.norm(g))        # not np.linalg.norm: BLAS
         raise KeyError(name)
     return vg, points, direction, args
 

@@ -18,11 +18,17 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "data", "jaxopt", "root_fixed_point.npz")
 
+try:
+    from . import fixed_order as fo        # imported as reference.<this module>
+except ImportError:                        # run as a script
+    sys.path.insert(0, HERE)
+    import fixed_order as fo
+
 
 def data(seed=3):
     rng = np.random.default_rng(seed)
     Q = rng.standard_normal((7, 7))
-    A_contr = 0.9 * Q / np.linalg.norm(Q, 2)          # ||A||_2 = 0.9: a contraction
+    A_contr = 0.9 * Q / fo.spectral_norm(Q)           # ||A||_2 = 0.9: a contraction
     b_contr = rng.standard_normal(7)
     A_sys = np.eye(6) + 0.3 * rng.standard_normal((6, 6)) / np.sqrt(6)
     b_sys = rng.standard_normal(6)
@@ -33,6 +39,9 @@ D = data()
 
 
 # ---- NumPy problems ---------------------------------------------------------
+# No BLAS (fo.mv) and no SIMD-dispatched power (x ** 3 is np.power, whose
+# AVX-512 version rounds otherwise; x * x * x is also jax's integer_pow):
+# the same bits on every CPU. np.cos (float64) is the C library's cos.
 
 def cos_np(x):
     """T(x) = cos(x), elementwise: the Dottie number 0.739085... everywhere."""
@@ -47,13 +56,13 @@ def cos_aux_np(x):
 def affine_tree_np(p, A, b):
     """T(p) = A z + b on z = [u, vec(v)], p = {'u': (3,), 'v': (2, 2)}."""
     z = np.concatenate([p["u"], p["v"].ravel()])
-    z = A @ z + b
+    z = fo.mv(A, z) + b
     return {"u": z[:3], "v": z[3:].reshape(2, 2)}
 
 
 def cubic_np(x):
     """x^3 - 2x - 5 (Newton's own example): root 2.0945514815423265."""
-    return x ** 3 - 2 * x - 5
+    return x * x * x - 2 * x - 5
 
 
 def cos_minus_np(x, a):
@@ -67,7 +76,7 @@ def square_np(x, a):
 
 def cubic_system_np(x, A, b):
     """F(x) = A x + 0.1 x^3 - b (A near the identity, nonsymmetric)."""
-    return A @ x + 0.1 * x ** 3 - b
+    return fo.mv(A, x) + 0.1 * (x * x * x) - b
 
 
 def cubic_system_jac_np(x, A, b):
@@ -76,8 +85,10 @@ def cubic_system_jac_np(x, A, b):
 
 def scipy_system_np(x):
     """scipy.optimize.broyden1's example: root (0.8411639, 0.1588361)."""
-    return np.array([x[0] + 0.5 * (x[0] - x[1]) ** 3 - 1.0,
-                     0.5 * (x[1] - x[0]) ** 3 + x[1]])
+    d = x[0] - x[1]
+    e = x[1] - x[0]
+    return np.array([x[0] + 0.5 * (d * d * d) - 1.0,
+                     0.5 * (e * e * e) + x[1]])
 
 
 def scipy_system_jac_np(x):
@@ -88,7 +99,7 @@ def scipy_system_jac_np(x):
 def tree_system_np(p, A, b):
     """cubic_system on the pytree {'a': x[:2], 'b': x[2:].reshape(2, 2)}."""
     z = np.concatenate([p["a"], p["b"].ravel()])
-    F = A @ z + 0.1 * z ** 3 - b
+    F = fo.mv(A, z) + 0.1 * (z * z * z) - b
     return {"a": F[:2], "b": F[2:].reshape(2, 2)}
 
 

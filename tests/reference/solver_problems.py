@@ -4,16 +4,25 @@ differentiates it), on the same seeded data.
 
 Each entry of PROBLEMS: name -> dict(make=data(), np_fun, jnp_fun) where the
 funs take ``(params, *args)`` with ``args`` from ``data()['args']``.
+
+The NumPy side (data and funs) uses no BLAS and no SIMD-dispatched ufunc
+(``fixed_order``): the same bits on every CPU, so the stored iteration counts
+are compared against the same problem everywhere.
 """
 import numpy as np
+
+try:
+    from . import fixed_order as fo        # imported as reference.solver_problems
+except ImportError:                        # as a top-level module (generators)
+    import fixed_order as fo
 
 
 def data(seed=0, n=60, d=12):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     w_true = rng.standard_normal(d) * (rng.random(d) < 0.5)
-    y = X @ w_true + 0.1 * rng.standard_normal(n)
-    labels = (X @ w_true + 0.3 * rng.standard_normal(n) > 0).astype(np.float64)
+    y = fo.mv(X, w_true) + 0.1 * rng.standard_normal(n)
+    labels = (fo.mv(X, w_true) + 0.3 * rng.standard_normal(n) > 0).astype(np.float64)
     return dict(X=X, y=y, labels=labels, d=d, n=n)
 
 
@@ -21,33 +30,33 @@ def data(seed=0, n=60, d=12):
 
 def ridge_np(w, lam, X, y):
     """0.5/n ||Xw - y||^2 + 0.5 lam ||w||^2."""
-    r = X @ w - y
+    r = fo.mv(X, w) - y
     n = y.shape[0]
-    return 0.5 * (r @ r) / n + 0.5 * lam * (w @ w), X.T @ r / n + lam * w
+    return 0.5 * fo.vdot(r, r) / n + 0.5 * lam * fo.vdot(w, w), fo.rmv(X, r) / n + lam * w
 
 
 def least_squares_np(w, X, y):
     """0.5/n ||Xw - y||^2 (the smooth part of the lasso and of the constrained problems)."""
-    r = X @ w - y
+    r = fo.mv(X, w) - y
     n = y.shape[0]
-    return 0.5 * (r @ r) / n, X.T @ r / n
+    return 0.5 * fo.vdot(r, r) / n, fo.rmv(X, r) / n
 
 
 def logreg_np(w, lam, X, labels):
     """mean softplus(z) - labels * z + 0.5 lam ||w||^2 with z = Xw."""
-    z = X @ w
+    z = fo.mv(X, w)
     n = labels.shape[0]
-    lse = np.logaddexp(0.0, z)
-    value = np.mean(lse - labels * z) + 0.5 * lam * (w @ w)
-    sig = np.exp(z - lse)              # jax's derivative of logaddexp(0, z)
-    return value, X.T @ (sig - labels) / n + lam * w
+    lse = np.logaddexp(0.0, z)         # libm log1p/exp in plain C: CPU-independent
+    value = np.mean(lse - labels * z) + 0.5 * lam * fo.vdot(w, w)
+    sig = fo.exp(z - lse)              # jax's derivative of logaddexp(0, z)
+    return value, fo.rmv(X, sig - labels) / n + lam * w
 
 
 def tree_ls_np(params, X, y):
     """A pytree version of least squares: params = {'w': (d,), 'b': ()}."""
-    r = X @ params["w"] + params["b"] - y
+    r = fo.mv(X, params["w"]) + params["b"] - y
     n = y.shape[0]
-    return 0.5 * (r @ r) / n, {"w": X.T @ r / n, "b": np.sum(r) / n}
+    return 0.5 * fo.vdot(r, r) / n, {"w": fo.rmv(X, r) / n, "b": np.sum(r) / n}
 
 
 # ---- jax.numpy: value only ------------------------------------------------
@@ -133,7 +142,8 @@ def batches(seed=1, n_batches=12, batch=20, d=12):
     out = []
     for _ in range(n_batches):
         X = rng.standard_normal((batch, d))
-        out.append((X, (X @ w_true + 0.5 * rng.standard_normal(batch) > 0).astype(np.float64)))
+        out.append((X, (fo.mv(X, w_true) + 0.5 * rng.standard_normal(batch) > 0)
+                    .astype(np.float64)))
     return out
 
 
@@ -170,7 +180,7 @@ STOCH_L2REG = 0.01
 
 def softmax_np(x, hyperparams=None):
     """The KL (entropic) projection of exp(x) onto the simplex."""
-    e = np.exp(x - np.max(x))
+    e = fo.exp(x - np.max(x))
     return e / np.sum(e)
 
 
