@@ -14,6 +14,10 @@ Two checks:
   target) and as on an AVX2 machine (OpenBLAS Haswell kernels, NumPy without
   its AVX-512 targets, numba compiling for Haswell) must give the bits of
   this machine. On an AVX2 machine the second run is the machine itself.
+  The promise covers x86-64 CPUs with FMA (every AVX2 and AVX-512 CPU): the
+  C library's exp/log/pow and numba's FMA contraction round otherwise on a
+  CPU without FMA, which the "sse_only" run does not emulate (it forces
+  OpenBLAS's and NumPy's SSE code, not the C library's or numba's).
 * ``test_no_cpu_dispatched_calls_in_npopt``: no code line of npopt calls
   BLAS/LAPACK or a SIMD-dispatched NumPy transcendental on floating data, so
   the class of bug cannot come back unnoticed.

@@ -468,8 +468,8 @@ class StochasticSolver(IterativeSolver):
         return OptStep(params, state)
 
 
-def dtype_of(params, name="init_params"):
-    """The single floating dtype of a params tree.
+def dtype_of(params, name="init_params", allow_complex=False):
+    """The single floating (or, ``allow_complex``, complex) dtype of a params tree.
 
     Integer and boolean leaves are refused with a TypeError naming ``name``
     (as jaxopt's gradients refuse them): ``np.array([1, 2])`` is almost always
@@ -491,7 +491,7 @@ def dtype_of(params, name="init_params"):
     if len(dts) != 1:
         raise ValueError(f"{name}: expected leaves of a single dtype, got {sorted(map(str, dts))}")
     dt = dts.pop()
-    if dt.kind != "f":
+    if dt.kind not in ("fc" if allow_complex else "f"):
         raise TypeError(f"{name}: expected floating-point leaves, got {dt}")
     return dt
 

@@ -77,24 +77,7 @@ def _real_dtype(params, name="params"):
     """The real dtype of a params tree whose leaves share one float/complex dtype
     (jaxopt's ``get_real_dtype(tree_single_dtype(params))``). Integer and
     boolean leaves are refused (jaxopt's gradients refuse them too)."""
-    leaves = T.tree_leaves(params)
-    if not leaves:
-        raise ValueError(f"{name}: expected at least one array leaf, got an empty tree")
-    dts = []
-    for i, x in enumerate(leaves):
-        d = np.asarray(x).dtype
-        if d.kind in "iub":
-            raise TypeError(
-                f"{name}: expected floating-point leaves, got leaf {i} of dtype {d} (write "
-                f"1.0, not 1, or pass np.asarray(params, dtype=float))")
-        dts.append(d)
-    dts = set(dts)
-    if len(dts) != 1:
-        raise ValueError(f"{name}: expected leaves of a single dtype, got {sorted(map(str, dts))}")
-    dt = dts.pop()
-    if dt.kind not in "fc":
-        raise TypeError(f"{name}: expected floating-point leaves, got {dt}")
-    return np.finfo(dt).dtype
+    return np.finfo(base.dtype_of(params, name, allow_complex=True)).dtype
 
 
 def _axpy_leaf(x, t, d):
