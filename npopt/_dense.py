@@ -242,40 +242,88 @@ def qr(A, mode="full"):
     return q, r
 
 
+def lu_solve_h(lu, piv, b):
+    """Solve ``A^H x = b`` (``A^T x = b`` for real A) from ``lu_factor``'s
+    output: ``A^H = U^H L^H P``, so ``U^H w = b``, ``L^H v = w``, and the
+    row swaps undone in reverse order."""
+    w = solve_triangular(lu, b, lower=False, trans=True)
+    v = solve_triangular(lu, w, lower=True, trans=True, unit_diagonal=True)
+    for k in range(lu.shape[0] - 1, -1, -1):
+        p = piv[k]
+        if p != k:
+            v[[k, p]] = v[[p, k]]
+    return v
+
+
+def inv_norm1_estimate(solve, solve_h, n, dtype):
+    """An estimate of ``||A^-1||_1`` from solves with A and A^H (Hager 1984;
+    Higham, ACM TOMS 14, 1988, the algorithm of LAPACK's ``*lacn2``): at most
+    5 pairs of solves, O(n^2) each, instead of the inverse. A lower bound,
+    rarely off by more than a factor 3; with npopt's solves, the same on
+    every CPU."""
+    dtype = np.dtype(dtype)
+    x = np.full(n, 1.0 / n, dtype)
+    est = 0.0
+    for it in range(5):
+        y = solve(x)
+        new = float(np.sum(np.abs(y)))
+        if not np.isfinite(new):
+            return np.inf
+        if it > 0 and new <= est:
+            break
+        est = new
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if dtype.kind == "c":
+                s = np.where(y == 0, 1, y / np.where(y == 0, 1, np.abs(y))).astype(dtype)
+            else:
+                s = np.where(y >= 0, 1.0, -1.0).astype(dtype)
+        z = solve_h(s)
+        j = int(np.argmax(np.abs(z)))
+        if it > 0 and np.abs(z[j]) <= np.real(vdot(z, x)):
+            break
+        x = np.zeros(n, dtype)
+        x[j] = 1
+    # Higham's extra test vector, against the worst cases of the iteration
+    alt = np.array([(-1.0) ** i * (1 + i / max(n - 1, 1)) for i in range(n)], dtype)
+    return max(est, 2 * float(np.sum(np.abs(solve(alt)))) / (3 * n))
+
+
 def rcond1(A, lu=None, piv=None):
     """The reciprocal 1-norm condition number ``1 / (||A||_1 ||A^-1||_1)``,
-    computed exactly from the inverse (LAPACK's ``gecon`` estimates it; the
-    estimate depends on the BLAS kernel, this does not). 0 when singular."""
+    with ``||A^-1||_1`` estimated as LAPACK's ``gecon`` does
+    (``inv_norm1_estimate``), from npopt's solves. 0 when singular."""
     A = _square("rcond1", A)
-    if A.shape[0] == 0:
+    n = A.shape[0]
+    if n == 0:
         return np.inf
     if lu is None:
         lu, piv, k = lu_factor(A)
         if k >= 0:
             return 0.0
-    Ainv = lu_solve(lu, piv, np.eye(A.shape[0], dtype=lu.dtype))
-    anorm = np.max(np.sum(np.abs(A), axis=0))
-    inorm = np.max(np.sum(np.abs(Ainv), axis=0))
-    if not (np.isfinite(inorm) and anorm > 0):
+    inorm = inv_norm1_estimate(lambda b: lu_solve(lu, piv, b),
+                               lambda b: lu_solve_h(lu, piv, b), n, lu.dtype)
+    anorm = float(np.max(np.sum(np.abs(A), axis=0)))
+    if not (np.isfinite(inorm) and anorm > 0 and inorm > 0):
         return 0.0
-    return float(1.0 / (anorm * inorm))
+    return 1.0 / (anorm * inorm)
 
 
 def tri_rcond1(R, lower=False):
-    """``rcond1`` of a triangular matrix (LAPACK ``trcon``), exactly."""
+    """``rcond1`` of a triangular matrix (LAPACK ``trcon``), estimated."""
     R = _square("tri_rcond1", R)
     n = R.shape[0]
     if n == 0:
         return np.inf
     if not np.all(np.diagonal(R)):
         return 0.0
-    Rinv = solve_triangular(R, np.eye(n, dtype=_dtype(R)), lower=lower)
     T = np.tril(R) if lower else np.triu(R)
-    anorm = np.max(np.sum(np.abs(T), axis=0))
-    inorm = np.max(np.sum(np.abs(Rinv), axis=0))
-    if not (np.isfinite(inorm) and anorm > 0):
+    inorm = inv_norm1_estimate(lambda b: solve_triangular(T, b, lower=lower),
+                               lambda b: solve_triangular(T, b, lower=lower, trans=True),
+                               n, _dtype(R))
+    anorm = float(np.max(np.sum(np.abs(T), axis=0)))
+    if not (np.isfinite(inorm) and anorm > 0 and inorm > 0):
         return 0.0
-    return float(1.0 / (anorm * inorm))
+    return 1.0 / (anorm * inorm)
 
 
 def svd(A):

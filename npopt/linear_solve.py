@@ -536,18 +536,19 @@ def _cholesky(A, b):
     except np.linalg.LinAlgError as e:
         raise _not_pd(str(e).replace("Matrix is not positive definite: ", "its ")
                       + " is not positive") from None
-    _check_rcond("solve_cholesky", _cholesky_rcond(L), A.dtype)
+    _check_rcond("solve_cholesky", _cholesky_rcond(A, L), A.dtype)
     return _dense.cho_solve(L, b)
 
 
-def _cholesky_rcond(L):
-    """rcond1 of ``L L^H`` (the symmetric matrix actually factored)."""
-    Linv = _dense.solve_triangular(L, np.eye(L.shape[0], dtype=L.dtype), lower=True)
-    Ainv = _dense.dot(Linv.conj().T, Linv)
-    A = _dense.dot(L, L.conj().T)
-    anorm = np.max(np.sum(np.abs(A), axis=0), initial=0.0)
-    inorm = np.max(np.sum(np.abs(Ainv), axis=0), initial=0.0)
-    return float(1.0 / (anorm * inorm)) if anorm > 0 and np.isfinite(inorm) else 0.0
+def _cholesky_rcond(A, L):
+    """rcond1 of the Hermitian matrix factored (A's upper triangle, mirrored),
+    ``||A^-1||_1`` estimated from Cholesky solves as LAPACK's ``pocon``."""
+    n = L.shape[0]
+    herm = np.triu(A) + np.triu(A, 1).conj().T
+    anorm = float(np.max(np.sum(np.abs(herm), axis=0), initial=0.0))
+    solve = lambda v: _dense.cho_solve(L, v)                  # noqa: E731 (A^H = A)
+    inorm = _dense.inv_norm1_estimate(solve, solve, n, L.dtype)
+    return 1.0 / (anorm * inorm) if anorm > 0 and 0 < inorm < np.inf else 0.0
 
 
 def solve_cholesky(matvec, b, ridge=None, *, return_info=False):
