@@ -41,6 +41,8 @@ def dot(a, b):
     Complex products are four real ones, ``(ar br - ai bi) + i (ar bi + ai br)``:
     a complex multiply-add leaves the compiler a choice of which product to
     fuse, real ones do not."""
+    if _plain_vectors(a, b):                    # the common case, without the checks
+        return a.dtype.type(_k.dot(a, b))
     a = np.asarray(a)
     b = np.asarray(b)
     dt = _dtype(a, b)
@@ -100,8 +102,20 @@ def _real_dot(a, b, dt=None):
 matmul = dot
 
 
+def _plain_vectors(a, b):
+    """Two C-contiguous 1-D float32 or float64 arrays of one dtype and length."""
+    return (type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 1 and b.ndim == 1
+            and a.dtype == b.dtype and a.dtype in _REAL and a.shape == b.shape
+            and a.flags.c_contiguous and b.flags.c_contiguous)
+
+
+_REAL = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def vdot(a, b):
     """``np.vdot(a, b)``: ``sum conj(a) * b`` over the flattened arrays."""
+    if _plain_vectors(a, b):
+        return a.dtype.type(_k.dot(a, b))
     a = np.asarray(a)
     b = np.asarray(b)
     if a.size != b.size:
@@ -288,10 +302,14 @@ def inv_norm1_estimate(solve, solve_h, n, dtype):
     return max(est, 2 * float(np.sum(np.abs(solve(alt)))) / (3 * n))
 
 
+EXACT_RCOND_MAX = 128
+
+
 def rcond1(A, lu=None, piv=None):
-    """The reciprocal 1-norm condition number ``1 / (||A||_1 ||A^-1||_1)``,
-    with ``||A^-1||_1`` estimated as LAPACK's ``gecon`` does
-    (``inv_norm1_estimate``), from npopt's solves. 0 when singular."""
+    """The reciprocal 1-norm condition number ``1 / (||A||_1 ||A^-1||_1)``:
+    exact up to ``EXACT_RCOND_MAX`` rows, above that with ``||A^-1||_1``
+    estimated as LAPACK's ``gecon`` does (``inv_norm1_estimate``), from
+    npopt's solves. 0 when singular."""
     A = _square("rcond1", A)
     n = A.shape[0]
     if n == 0:
@@ -300,8 +318,12 @@ def rcond1(A, lu=None, piv=None):
         lu, piv, k = lu_factor(A)
         if k >= 0:
             return 0.0
-    inorm = inv_norm1_estimate(lambda b: lu_solve(lu, piv, b),
-                               lambda b: lu_solve_h(lu, piv, b), n, lu.dtype)
+    if n <= EXACT_RCOND_MAX:     # one solve with the identity costs less than the iteration
+        inorm = float(np.max(np.sum(np.abs(lu_solve(lu, piv, np.eye(n, dtype=lu.dtype))),
+                                    axis=0)))
+    else:
+        inorm = inv_norm1_estimate(lambda b: lu_solve(lu, piv, b),
+                                   lambda b: lu_solve_h(lu, piv, b), n, lu.dtype)
     anorm = float(np.max(np.sum(np.abs(A), axis=0)))
     if not (np.isfinite(inorm) and anorm > 0 and inorm > 0):
         return 0.0

@@ -93,10 +93,22 @@ def test_factorizations_solve(dt):
         np.testing.assert_allclose(D.solve_triangular(T, b, trans=trans), want, rtol=tol,
                                    atol=tol)
     # Hager-Higham estimates ||A^-1||_1 from below: rcond from above, within 3x
+    # (exact up to EXACT_RCOND_MAX rows, so also for this 9 x 9 matrix)
+    slack = 1e-4 if dt == np.float32 else 1e-9
+    exact = 1 / np.linalg.cond(A, 1)
+    assert exact * (1 - slack) <= D.rcond1(A) <= 3 * exact
+    T = np.triu(A)
+    assert 1 / np.linalg.cond(T, 1) * (1 - slack) <= D.tri_rcond1(T) <= 3 / np.linalg.cond(T, 1)
+
+
+def test_rcond_estimate_of_a_large_matrix():
+    rng = np.random.default_rng(7)
+    n = D.EXACT_RCOND_MAX + 72
+    A = rng.standard_normal((n, n)) + np.sqrt(n) * np.eye(n)
     exact = 1 / np.linalg.cond(A, 1)
     assert exact * (1 - 1e-9) <= D.rcond1(A) <= 3 * exact
-    T = np.triu(A)
-    assert 1 / np.linalg.cond(T, 1) * (1 - 1e-9) <= D.tri_rcond1(T) <= 3 / np.linalg.cond(T, 1)
+    H = np.vander(np.linspace(0, 1, n), 8) @ rng.standard_normal((8, n)) + 1e-9 * np.eye(n)
+    assert D.rcond1(H) <= 3 / np.linalg.cond(H, 1)          # ill-conditioned: tiny
 
 
 def test_singular_and_indefinite_raise_as_numpy():
