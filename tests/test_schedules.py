@@ -99,7 +99,13 @@ def test_matches_optax_reference(i):
     _assert_same(cfg["name"], got, ref, counts, cfg["transcendental"], exact)
 
 
-@pytest.mark.parametrize("i", range(len(CONFIGS)), ids=[c["name"] for c in CONFIGS])
+# the configurations with a polynomial transition of Python numbers that ends
+# inside the sampled counts
+_ENDING = [i for i, c in enumerate(CONFIGS)
+           if _REF[f"at_end_{i}"].any() and not c["numpy_hyperparams"]]
+
+
+@pytest.mark.parametrize("i", _ENDING, ids=[CONFIGS[i]["name"] for i in _ENDING])
 def test_end_of_transition(i):
     """At the end of a polynomial transition npopt keeps jitted optax's FMA
     residue, but where it makes the value NaN (fractional power) or
@@ -108,8 +114,6 @@ def test_end_of_transition(i):
     not -2.98e-8; polynomial_schedule(1., 0., 0.5, 3)(3) is 0.0, not NaN."""
     cfg = CONFIGS[i]
     end, fixed = _REF[f"at_end_{i}"], _REF[f"fixed_{i}"]
-    if not end.any() or cfg["numpy_hyperparams"]:
-        pytest.skip("no polynomial transition of Python numbers ends here")
     sched = _build(cfg["fn"], cfg["kwargs"])
     counts = _REF[f"counts_{i}"][end]
     got = np.array([sched(int(c)) for c in counts])

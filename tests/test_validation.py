@@ -264,10 +264,12 @@ def test_rejects_bad_hyperparameter(name, base, arg, value):
         f"should start with {arg!r}")
 
 
-@pytest.mark.parametrize("name,base,arg,value", list(_cases(GOOD)))
+# optax's optimistic_adam refuses schedules: not a valid value there
+@pytest.mark.parametrize("name,base,arg,value", [
+    c for c in _cases(GOOD)
+    if not (c.values[0] == "optimistic_adam" and c.values[2] == "learning_rate"
+            and callable(c.values[3]))])
 def test_accepts_valid_hyperparameter(name, base, arg, value):
-    if name == "optimistic_adam" and arg == "learning_rate" and callable(value):
-        pytest.skip("optax's optimistic_adam refuses schedules")
     tx = _build(name, base, arg, value)
     assert callable(tx.init) and callable(tx.update)
 
