@@ -250,6 +250,20 @@ def solve_triangular(t, b, lower, unit):
 
 
 @njit(**CPU_OPTIONS)
+def _reflect(a, k, t, c, j):
+    """``c[k:, j] -= t v (v^H c[k:, j])`` for the reflector ``v = (1, a[k+1:, k])``
+    stored below the diagonal of ``a`` (``t = conj(tau_k)`` applies ``H_k^H``,
+    ``t = tau_k`` applies ``H_k``)."""
+    w = c[k, j]
+    for i in range(k + 1, c.shape[0]):
+        w += np.conj(a[i, k]) * c[i, j]
+    w *= t
+    c[k, j] -= w
+    for i in range(k + 1, c.shape[0]):
+        c[i, j] -= a[i, k] * w
+
+
+@njit(**CPU_OPTIONS)
 def householder_qr(a, tau):
     """In place Householder QR of an (m, n) matrix (LAPACK geqrf's convention,
     real or complex): R in the upper triangle, the reflectors ``v_k`` (with
@@ -272,16 +286,10 @@ def householder_qr(a, tau):
         for i in range(k + 1, m):
             a[i, k] *= scale
         a[k, k] = beta
-        # A[k:, j] -= conj(tau) v (v^H A[k:, j]) for the trailing columns
+        # H_k^H on the trailing columns
         ct = np.conj(tau[k])
         for j in range(k + 1, n):
-            w = a[k, j]
-            for i in range(k + 1, m):
-                w += np.conj(a[i, k]) * a[i, j]
-            w *= ct
-            a[k, j] -= w
-            for i in range(k + 1, m):
-                a[i, j] -= a[i, k] * w
+            _reflect(a, k, ct, a, j)
 
 
 @njit(**CPU_OPTIONS)
@@ -294,15 +302,8 @@ def householder_q(a, tau, q):
         if j < m:
             q[j, j] = 1
     for k in range(tau.shape[0] - 1, -1, -1):
-        t = tau[k]
         for j in range(q.shape[1]):
-            w = q[k, j]
-            for i in range(k + 1, m):
-                w += np.conj(a[i, k]) * q[i, j]
-            w *= t
-            q[k, j] -= w
-            for i in range(k + 1, m):
-                q[i, j] -= a[i, k] * w
+            _reflect(a, k, tau[k], q, j)
 
 
 @njit(**CPU_OPTIONS)

@@ -190,42 +190,34 @@ class FiniteDifferences:
         def value(tree):
             return _scalar_float(fun(tree, *args, **kwargs), self.what)
 
+        return unravel(np.asarray(self.columns(value, params, flat, dtype), dtype))
+
+    def columns(self, evaluate, params, flat, dtype):
+        """``[(f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i) for each i]`` of
+        ``evaluate`` (scalar- or array-valued, of a params tree) at the
+        ravelled ``flat``: in float64 for float32 params when ``evaluate``
+        computes in float64 on float64 input (its first evaluation tells, and
+        a float32 result or an exception turns the float64 path off for this
+        instance), else in ``dtype``."""
         if dtype != np.float64 and self.float64 is not False and flat.size:
-            g = self._float64(value, params, flat)
-            if g is not None:
-                return unravel(g.astype(dtype))
-        return unravel(self._central(value, unravel, flat.astype(dtype), dtype))
+            _, unravel64 = T.ravel(T.tree_map(lambda leaf: np.asarray(leaf, np.float64),
+                                              params))
+            cols = self._central(evaluate, unravel64, flat.astype(np.float64), probe=True)
+            if cols is not None:
+                return cols
+        _, unravel = T.ravel(params)
+        return self._central(evaluate, unravel, flat.astype(dtype), probe=False)
 
-    @staticmethod
-    def _central(value, unravel, x, dtype):
+    def _central(self, evaluate, unravel, x, probe):
         x = x.copy()
-        h = np.finfo(dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
-        g = np.empty_like(x)
+        h = np.finfo(x.dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
+        cols = []
         for i in range(x.size):
             xi = x[i]
             x[i] = xi + h[i]
-            fp = value(unravel(x.copy()))
-            x[i] = xi - h[i]
-            fm = value(unravel(x.copy()))
-            x[i] = xi
-            g[i] = (fp - fm) / (2 * h[i])
-        return g
-
-    def _float64(self, value, params, flat):
-        """The gradient differenced in float64, or None when ``fun`` does not
-        compute in float64 on float64 input: its first evaluation tells (a
-        float32 result, or an exception, turns the float64 path off for this
-        instance)."""
-        _, unravel64 = T.ravel(T.tree_map(lambda leaf: np.asarray(leaf, np.float64), params))
-        x = flat.astype(np.float64)
-        h = np.finfo(np.float64).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
-        g = np.empty_like(x)
-        for i in range(x.size):
-            xi = x[i]
-            x[i] = xi + h[i]
-            if i == 0:
+            if probe and i == 0:
                 try:
-                    fp = value(unravel64(x.copy()))
+                    fp = evaluate(unravel(x.copy()))
                 except Exception:       # noqa: BLE001 (fun accepts float32 only)
                     self.float64 = False
                     return None
@@ -233,12 +225,22 @@ class FiniteDifferences:
                     self.float64 = False
                     return None
             else:
-                fp = value(unravel64(x.copy()))
+                fp = evaluate(unravel(x.copy()))
             x[i] = xi - h[i]
-            fm = value(unravel64(x.copy()))
+            fm = evaluate(unravel(x.copy()))
             x[i] = xi
-            g[i] = (np.float64(fp) - np.float64(fm)) / (2 * h[i])
-        return g
+            cols.append((fp - fm) / (2 * h[i]))
+        return cols
+
+    def jacobian(self, fun, params, args, kwargs):
+        """The dense Jacobian ``(size(fun(x)), size(x))`` of a pytree-valued
+        ``fun`` w.r.t. the ravelled params, column by column as above."""
+        flat, _ = T.ravel(params)
+        dtype = flat.dtype if flat.dtype.kind == "f" else np.dtype(np.float64)
+        self._warn(flat.size)
+        cols = self.columns(lambda p: T.ravel(fun(p, *args, **kwargs))[0], params, flat, dtype)
+        J = np.stack(cols, axis=1) if cols else np.zeros((0, 0), dtype)
+        return J.astype(dtype, copy=False)
 
 
 def finite_difference_grad(fun, params, *args, **kwargs):

@@ -113,48 +113,7 @@ def finite_difference_jacobian(fun, params, *args, **kwargs):
     params; step ``h_i = eps**(1/3) * max(1, |x_i|)`` (as
     ``base.finite_difference_grad``); float32 params are differenced in
     float64 when ``fun`` computes in float64 on float64 input."""
-    return _fd_jacobian(fun, params, args, kwargs, base.FiniteDifferences())
-
-
-def _fd_jacobian(fun, params, args, kwargs, fd):
-    """``finite_difference_jacobian`` with ``fd`` (a ``base.FiniteDifferences``)
-    keeping the float64 decision and the once-only warning."""
-    flat, unravel = T.ravel(params)
-    dtype = flat.dtype if flat.dtype.kind == "f" else np.dtype(np.float64)
-    fd._warn(flat.size)
-    if dtype != np.float64 and fd.float64 is not False and flat.size:
-        _, unravel64 = T.ravel(T.tree_map(lambda leaf: np.asarray(leaf, np.float64), params))
-        J = _central_jacobian(fun, unravel64, flat.astype(np.float64), args, kwargs, fd)
-        if J is not None:
-            return J.astype(dtype)
-    return _central_jacobian(fun, unravel, flat.astype(dtype), args, kwargs, None)
-
-
-def _central_jacobian(fun, unravel, x, args, kwargs, fd):
-    """Columns ``(F(x + h_i e_i) - F(x - h_i e_i)) / (2 h_i)``; with ``fd``
-    (a float64 attempt) None when the first evaluation is not float64."""
-    x = x.copy()
-    h = np.finfo(x.dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
-    cols = []
-    for i in range(x.size):
-        xi = x[i]
-        x[i] = xi + h[i]
-        if fd is not None and i == 0:
-            try:
-                fp = T.ravel(fun(unravel(x.copy()), *args, **kwargs))[0]
-            except Exception:       # noqa: BLE001 (fun accepts float32 only)
-                fd.float64 = False
-                return None
-            if fp.dtype != np.float64:
-                fd.float64 = False
-                return None
-        else:
-            fp = T.ravel(fun(unravel(x.copy()), *args, **kwargs))[0]
-        x[i] = xi - h[i]
-        fm = T.ravel(fun(unravel(x.copy()), *args, **kwargs))[0]
-        x[i] = xi
-        cols.append((fp - fm) / (2 * h[i]))
-    return np.stack(cols, axis=1) if cols else np.zeros((0, 0), x.dtype)
+    return base.FiniteDifferences().jacobian(fun, params, args, kwargs)
 
 
 class _Phi:
@@ -176,8 +135,8 @@ class _Phi:
         if self.jac is not None:
             J = np.asarray(self.jac(x, *args, **kwargs))
         else:
-            J = _fd_jacobian(lambda p, *a, **kw: self.value_with_aux(p, *a, **kw)[0],
-                             x, args, kwargs, self.fd)
+            J = self.fd.jacobian(lambda p, *a, **kw: self.value_with_aux(p, *a, **kw)[0],
+                                 x, args, kwargs)
         flat_x, unravel = T.ravel(x)
         flat_F = T.ravel(F)[0]
         if J.shape != (flat_F.size, flat_x.size):
