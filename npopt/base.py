@@ -20,7 +20,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from . import _flat
-from .tree import tree_map
+from .tree import tree_flatten, tree_map, tree_unflatten
 
 NO_PARAMS_MSG = (
     "params: this transformation needs the current params; call "
@@ -158,8 +158,6 @@ def apply_updates(params, updates):
     warning), as does a None update for a param. Every leaf is checked
     before any is added.
     """
-    from .tree import tree_flatten, tree_unflatten
-
     p_leaves, treedef = tree_flatten(params, is_leaf=lambda x: x is None)
     try:
         u_leaves = treedef.flatten_up_to(updates, "updates")
