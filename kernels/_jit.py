@@ -56,6 +56,10 @@
   and call the CPU-compiled rules, as the CPU loops do. ``numba.cuda`` is
   optional (the ``cuda`` extra): without it, ``cuda`` below is None and CUDA
   kernels raise when launched.
+* Solver state machines (``machine``, e.g. ``lbfgs_machine``): their
+  scalar logic mirrors the Python solvers' NumPy scalar arithmetic, which
+  rounds every product, so it is compiled with *no* fast-math flag at all
+  (not even contraction); the vector loops they call keep the CPU policy.
 * Compilation is lazy and per dtype: float32 and float64 are the only
   specialisations that occur.
 """
@@ -77,6 +81,8 @@ FASTMATH = frozenset({"contract"})
 CPU_OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=set(FASTMATH))
 CUDA_OPTIONS = dict(cache=True)          # no fastmath: see the module docstring
 PARALLEL_THRESHOLD = int(os.environ.get("NPOPT_PARALLEL_THRESHOLD", 1 << 17))
+MACHINE_OPTIONS = dict(cache=True, nogil=True, error_model="numpy")   # no fastmath at all
+MACHINES = []             # the functions compiled with MACHINE_OPTIONS (see machine)
 BLOCK_SIZE = 256          # CUDA threads per block
 MAX_BLOCKS = 1024         # CUDA grid cap; kernels use grid-stride loops
 CHUNK = 4096              # reduction chunk: partial sums over fixed chunks, combined in order
@@ -89,6 +95,14 @@ def rule(fn):
     device function of ``fn`` instead (``CudaKernel.device_function``).
     """
     return njit(**CPU_OPTIONS)(fn)
+
+
+def machine(fn):
+    """A solver state machine's function (see the module docstring): the CPU
+    policy without FMA contraction."""
+    d = njit(**MACHINE_OPTIONS)(fn)
+    MACHINES.append(d)
+    return d
 
 
 def _renamed(fn, suffix, globals_=None):

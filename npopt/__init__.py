@@ -62,7 +62,7 @@ from .transforms.wrappers import (ApplyIfFiniteState, InjectHyperparamsState,
 __version__ = "0.1.0"
 
 # jaxopt's side, imported on first use (PEP 562)
-_LAZY_MODULES = ("solvers", "projection", "isotonic", "linear_solve", "implicit_diff", "examples")
+_LAZY_MODULES = ("batch", "solvers", "projection", "isotonic", "linear_solve", "implicit_diff", "examples")
 _SOLVERS = (
     "AndersonAcceleration", "AndersonWrapper", "ArmijoSGD", "BFGS", "BacktrackingLineSearch",
     "Bisection", "BlockCoordinateDescent", "BoxCDQP", "BoxOSQP", "Broyden", "CvxpyQP",
@@ -79,6 +79,10 @@ def __getattr__(name):
         module = _importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module
+    if name in ("vmap", "run_batch"):
+        value = getattr(_importlib.import_module(".batch", __name__), name)
+        globals()[name] = value
+        return value
     if name in _SOLVERS:
         value = getattr(_importlib.import_module(".solvers", __name__), name)
         globals()[name] = value
@@ -87,4 +91,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY_MODULES) | set(_SOLVERS))
+    return sorted(set(globals()) | set(_LAZY_MODULES) | set(_SOLVERS) | {"vmap", "run_batch"})

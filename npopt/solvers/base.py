@@ -344,6 +344,10 @@ def _check_knobs(solver):
         raise ValueError(f"tol: expected a finite number >= 0, got {tol!r}")
 
 
+def _rebuild_solver(cls, fields):
+    return cls(**fields)
+
+
 class IterativeSolver:
     """Base of the iterative solvers: ``run``, ``l2_optimality_error``, logging.
 
@@ -353,6 +357,21 @@ class IterativeSolver:
 
     def __post_init__(self):
         _check_knobs(self)
+
+    def __reduce__(self):
+        # pickled as its fields (what __post_init__ derives is rebuilt), so
+        # that a solver travels to an executor's workers
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        return _rebuild_solver, (type(self), fields)
+
+    def run_batch(self, init_params, *args, in_axes=0, vectorized=False, executor=None,
+                  chunks=None, **kwargs):
+        """Many independent runs at once, each lane stopping on its own
+        criterion: ``BatchResult(params, state, status)``, lanes first (see
+        ``npopt.vmap``)."""
+        from ..batch import run_batch
+        return run_batch(self, init_params, *args, in_axes=in_axes, vectorized=vectorized,
+                         executor=executor, chunks=chunks, **kwargs)
 
     # -- the loop --------------------------------------------------------
     def _cond(self, state):

@@ -38,6 +38,7 @@ from .._checks import check_callable
 from ..kernels import _jit
 from ..kernels import lbfgs_solver as K
 from . import base
+from . import engine
 from . import linesearch as ls_mod
 
 _EVAL = np.int32
@@ -416,6 +417,11 @@ class LBFGS(base.IterativeSolver):
         updates while ``||grad|| > tol`` (and, with stop_if_linesearch_fails,
         the line search has not failed), ``maxiter`` at most. The history
         buffers are updated in place."""
+        if engine.ENABLED and self.maxiter > 0 and engine.lbfgs_unsupported(self) is None:
+            out = engine.run_single(self, init_params, args, kwargs)
+            if out is not None:
+                self._warn_if_not_finite(out.state)
+                return out
         state = self.init_state(init_params, *args, **kwargs)
         if self.maxiter == 0:
             return self._make_zero_step(init_params, state)

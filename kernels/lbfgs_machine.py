@@ -1,0 +1,719 @@
+r"""L-BFGS as a reverse-communication state machine over flat arrays.
+
+One L-BFGS run (jaxopt 0.8.5's ``LBFGS.run``, with its zoom or backtracking
+line search or a fixed step) is written once here, as ``advance``: a numba
+function that moves the run forward until it needs the objective at a new
+point, writes that point into ``vec[XT]`` and returns the request (the
+classic L-BFGS-B ``task`` protocol)::
+
+    task = advance(...)                  # START: asks for f, grad at x0
+    while task != DONE:
+        fs[TRIAL], vec[GT] = f(vec[XT]), grad f(vec[XT])    # the caller
+        task = advance(...)
+
+Everything the run remembers lives in plain arrays, so a batch of runs is
+the same arrays with a leading lane axis, and every caller drives the same
+code: the Python driver (``npopt.solvers.engine``) calls the user's Python
+function between two calls of ``advance``; the compiled drivers below call
+a numba function, one lane or many (``prange``) without returning to
+Python; the vectorised driver evaluates all lanes that asked in one call.
+A lane's numbers therefore never depend on the driver or on other lanes.
+
+Per lane (``n`` params, ``m`` history pairs, ``nch = ceil(n / CHUNK)``):
+
+* ``vec`` (5, n): ``X`` params, ``G`` gradient, ``D`` direction, ``XT`` the
+  point asked for, ``GT`` the gradient there (written by the caller);
+* ``hist`` (2, m, n): the ring buffers ``s`` and ``y``;
+* ``fs`` (NF + 2m,): real scalars (``F_*``), then ``rho`` (m) and the
+  two-loop's ``alpha`` scratch (m);
+* ``st`` (NI,): integer scalars (``I_*``: phase, counters, flags, status);
+* ``part`` (nch, 2): scratch for the chunked dot products;
+
+and shared by all lanes: ``hp`` (real hyperparameters, ``H_*``, in the
+params' dtype so that float32 runs round as NumPy's float32 scalars do),
+``ip`` (integer ones, ``P_*``) and ``seg`` (the pytree's leaf offsets:
+slopes and norms are summed leaf by leaf, as jaxopt's tree functions do).
+
+The arithmetic is the Python solver's, operation for operation: the vector
+kernels are ``lbfgs_solver``'s (FMA-contracted axpy, chunked dot products,
+the two-loop recursion) and ``dense.dot_z`` (slopes); the scalar logic is
+compiled *without* FMA contraction, because NumPy's scalar arithmetic (the
+Python solvers') rounds every product; and the gradient norm is NumPy's
+pairwise sum (``np.sum``), reproduced in ``_pairwise``.
+"""
+import numpy as np
+from numba.core import types as nbtypes
+from numba.extending import overload
+
+from ._jit import CHUNK, machine
+from .dense import dot_z
+from .lbfgs_solver import axpy_cpu, history_update_cpu, two_loop_cpu
+
+_axpy = axpy_cpu.serial
+_two_loop = two_loop_cpu.serial
+_history_update = history_update_cpu.serial
+
+# vec rows
+X, G, D, XT, GT = 0, 1, 2, 3, 4
+NV = 5
+
+# fs: real scalars
+(F_VALUE, F_STEP, F_ERROR, F_GAMMA, F_TRIAL, F_T, F_V0, F_S0, F_PREV_T, F_PREV_V, F_PREV_S,
+ F_LOW, F_VLOW, F_SLOW, F_HIGH, F_VHIGH, F_SHIGH, F_CREF, F_VCREF, F_SAFE, F_DEC_ERR,
+ F_CURV_ERR, F_LS_ERR) = range(23)
+NF = 23
+
+# st: integer scalars
+(I_TASK, I_PHASE, I_ITER, I_RUN_ITERS, I_LS_ITER, I_NFUN, I_NGRAD, I_NLS, I_FAILED,
+ I_INTERVAL, I_LS_DONE, I_LS_FAILED, I_STATUS, I_START, I_LS_NFUN, I_LS_NGRAD) = range(16)
+NI = 16
+
+# hp: real hyperparameters (params' dtype)
+(H_TOL, H_C1, H_C2, H_C3, H_APPROX, H_1MC1, H_RTC, H_RTQ, H_ITHR, H_LSINC, H_LSTOL, H_LSMAX,
+ H_MAXSTEP, H_MINSTEP, H_INC, H_FIXED, H_DEC, H_BTMAX, H_ZERO, H_ONE, H_TWO,
+ H_THREE) = range(22)
+NH = 22      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
+             # promote ``x + 1`` of a float32 x to float64; NumPy does not)
+
+# ip: integer hyperparameters
+P_MAXITER, P_M, P_LS, P_COND, P_MAXLS, P_INIT, P_STOP_LS_FAIL, P_USE_GAMMA = range(8)
+NP = 8
+
+LS_ZOOM, LS_BACKTRACKING, LS_FIXED = 0, 1, 2
+COND_ARMIJO, COND_GOLDSTEIN, COND_STRONG_WOLFE, COND_WOLFE = 0, 1, 2, 3
+INIT_INCREASE, INIT_MAX, INIT_CURRENT = 0, 1, 2
+
+# tasks (what advance asks for; CONTINUE: internal, no evaluation needed)
+TASK_CONTINUE, TASK_DONE, TASK_EVAL, TASK_VALUE = -1, 0, 1, 2
+# phases (what advance does on its next step); BEGIN and ACCEPT need no
+# evaluation: advance goes on at once
+(PH_START, PH_INIT, PH_LS, PH_SAFE, PH_BT_GRAD, PH_FIXED, PH_DONE, PH_BEGIN,
+ PH_ACCEPT) = range(9)
+
+# per-lane outcome (I_STATUS)
+RUNNING, CONVERGED, MAXITER, LINESEARCH_FAILED, NONFINITE = -1, 0, 1, 2, 3
+
+
+# --------------------------------------------------------------------------
+# Scalar and reduction helpers (NumPy's semantics).
+
+@machine
+def _maximum(a, b):
+    """np.maximum: NaN if either is NaN."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a >= b else b
+
+
+@machine
+def _minimum(a, b):
+    """np.minimum: NaN if either is NaN."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a <= b else b
+
+
+@machine
+def _nan_to_inf(x):
+    return np.inf if x != x else x
+
+
+@machine
+def _block_sq(a, lo, n, zero):
+    """NumPy's pairwise sum of squares on a block of at most 128 elements: 8
+    accumulators (sequential below 8 elements), the rest added in order."""
+    if n < 8:
+        acc = zero
+        for i in range(lo, lo + n):
+            acc += a[i] * a[i]
+        return acc
+    r0 = a[lo] * a[lo]
+    r1 = a[lo + 1] * a[lo + 1]
+    r2 = a[lo + 2] * a[lo + 2]
+    r3 = a[lo + 3] * a[lo + 3]
+    r4 = a[lo + 4] * a[lo + 4]
+    r5 = a[lo + 5] * a[lo + 5]
+    r6 = a[lo + 6] * a[lo + 6]
+    r7 = a[lo + 7] * a[lo + 7]
+    m = n - n % 8
+    for i in range(lo + 8, lo + m, 8):
+        r0 += a[i] * a[i]
+        r1 += a[i + 1] * a[i + 1]
+        r2 += a[i + 2] * a[i + 2]
+        r3 += a[i + 3] * a[i + 3]
+        r4 += a[i + 4] * a[i + 4]
+        r5 += a[i + 5] * a[i + 5]
+        r6 += a[i + 6] * a[i + 6]
+        r7 += a[i + 7] * a[i + 7]
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for i in range(lo + m, lo + n):
+        res += a[i] * a[i]
+    return res
+
+
+@machine
+def _pairwise_sq(a, lo, n, zero):
+    """``np.sum(np.square(a[lo:lo + n]))`` in NumPy's pairwise order: blocks of
+    at most 128 elements (``_block_sq``), longer ranges split in two halves
+    at a multiple of 8 and added, ``left + right``. The squares are rounded
+    before they are added (no contraction here). The recursion is unrolled
+    into an explicit stack (numba's cache does not keep recursive functions)."""
+    if n <= 128:
+        return _block_sq(a, lo, n, zero)
+    los = np.empty(64, np.int64)
+    ns = np.empty(64, np.int64)
+    stage = np.empty(64, np.int64)
+    vals = np.empty(64, a.dtype)
+    sp = 0
+    nv = 0
+    los[0], ns[0], stage[0] = lo, n, 0
+    sp = 1
+    while sp > 0:
+        top = sp - 1
+        l, k = los[top], ns[top]
+        if k <= 128:
+            vals[nv] = _block_sq(a, l, k, zero)
+            nv += 1
+            sp -= 1
+            continue
+        k2 = k // 2
+        k2 -= k2 % 8
+        if stage[top] == 0:
+            stage[top] = 1
+            los[sp], ns[sp], stage[sp] = l, k2, 0
+            sp += 1
+        elif stage[top] == 1:
+            stage[top] = 2
+            los[sp], ns[sp], stage[sp] = l + k2, k - k2, 0
+            sp += 1
+        else:
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            sp -= 1
+    return vals[0]
+
+
+@machine
+def l2_norm(g, seg, zero):
+    """jaxopt's ``tree_l2_norm``: per leaf ``np.sum(g**2)``, leaves added in
+    order, then the square root."""
+    total = _pairwise_sq(g, seg[0], seg[1] - seg[0], zero)
+    for k in range(1, seg.shape[0] - 1):
+        total = total + _pairwise_sq(g, seg[k], seg[k + 1] - seg[k], zero)
+    return np.sqrt(total)
+
+
+@machine
+def slope(g, d, seg, zero):
+    """``<g, d>`` per leaf (``dense.dot_z``'s order), leaves added in order."""
+    total = dot_z(g[seg[0]:seg[1]], d[seg[0]:seg[1]], zero)
+    for k in range(1, seg.shape[0] - 1):
+        total = total + dot_z(g[seg[k]:seg[k + 1]], d[seg[k]:seg[k + 1]], zero)
+    return total
+
+
+@machine
+def _cubicmin(a, fa, fpa, b, fb, c, fc, three):
+    """Critical point of the cubic through (a, fa), (b, fb), (c, fc) with slope
+    fpa at a (scipy's ``_cubicmin``; NaN if none); as the Python solver."""
+    C = fpa
+    db = b - a
+    dc = c - a
+    dbc = db * dc
+    denom = dbc * dbc * (db - dc)
+    v0 = fb - fa - C * db
+    v1 = fc - fa - C * dc
+    db2 = db * db
+    dc2 = dc * dc
+    A = (dc2 * v0 + -db2 * v1) / denom
+    B = (-(dc * dc2) * v0 + db * db2 * v1) / denom
+    radical = B * B - three * A * C
+    return a + (-B + np.sqrt(radical)) / (three * A)
+
+
+@machine
+def _quadmin(a, fa, fpa, b, fb, two):
+    D = fa
+    C = fpa
+    db = b - a
+    B = (fb - D - C * db) / (db * db)
+    return a - C / (two * B)
+
+
+# --------------------------------------------------------------------------
+# The machine.
+
+@machine
+def _request(vec, t, st, task, phase):
+    """Ask for the objective at x + t d."""
+    _axpy(vec[X], t, vec[D], vec[XT])
+    st[I_PHASE] = phase
+    st[I_TASK] = task
+    return task
+
+
+@machine
+def _begin_iteration(vec, hist, fs, st, hp, ip, seg, part):
+    """The L-BFGS direction and the first trial of the line search."""
+    zero = hp[H_ZERO]
+    m = ip[P_M]
+    n = vec.shape[1]
+    g = vec[G]
+    d = vec[D]
+    for i in range(n):
+        d[i] = -g[i]
+    start = st[I_ITER] % m if m > 0 else 0
+    st[I_START] = start
+    if m > 0:
+        _two_loop(d, hist[0], hist[1], fs[NF:NF + m], fs[F_GAMMA], start, zero,
+                  fs[NF + m:NF + 2 * m], part[:, 0])
+    kind = ip[P_LS]
+    if kind == LS_FIXED:
+        fs[F_T] = hp[H_FIXED]
+        return _request(vec, fs[F_T], st, TASK_EVAL, PH_FIXED)
+    # the first trial step (jaxopt's _init_stepsize)
+    strategy = ip[P_INIT]
+    if strategy == INIT_MAX:
+        t0 = hp[H_MAXSTEP]
+    elif strategy == INIT_CURRENT:
+        t0 = fs[F_STEP]
+    elif fs[F_STEP] <= hp[H_MINSTEP]:
+        t0 = hp[H_MAXSTEP]
+    else:
+        t0 = fs[F_STEP] * hp[H_INC]
+    value = fs[F_VALUE]
+    s0 = slope(g, d, seg, zero)
+    fs[F_V0] = value
+    fs[F_S0] = s0
+    st[I_LS_ITER] = 0
+    st[I_LS_DONE] = 0
+    st[I_LS_FAILED] = 0
+    st[I_LS_NFUN] = 0
+    st[I_LS_NGRAD] = 0
+    fs[F_LS_ERR] = np.inf
+    if kind == LS_ZOOM:
+        fs[F_PREV_T] = zero
+        fs[F_PREV_V] = value
+        fs[F_PREV_S] = s0
+        fs[F_LOW] = zero
+        fs[F_VLOW] = value
+        fs[F_SLOW] = s0
+        fs[F_HIGH] = zero
+        fs[F_VHIGH] = value
+        fs[F_SHIGH] = s0
+        fs[F_CREF] = zero
+        fs[F_VCREF] = value
+        fs[F_SAFE] = zero
+        fs[F_DEC_ERR] = np.inf
+        fs[F_CURV_ERR] = np.inf
+        st[I_INTERVAL] = 0
+    if ip[P_MAXLS] == 0:              # jaxopt's run returns before any trial
+        vec[XT, :] = vec[X]
+        vec[GT, :] = vec[G]
+        fs[F_TRIAL] = value
+        return _accept(fs, st, t0, 0)
+    if kind == LS_ZOOM:
+        return _zoom_trial(vec, fs, st, hp, t0)
+    return _backtracking_trial(vec, fs, st, hp, ip, t0)
+
+
+@machine
+def _accept(fs, st, stepsize, failed):
+    """The line search ended: accept vec[XT] on the next step."""
+    fs[F_T] = stepsize
+    st[I_LS_FAILED] = failed
+    st[I_PHASE] = PH_ACCEPT
+    return TASK_CONTINUE
+
+
+@machine
+def _zoom_trial(vec, fs, st, hp, t0):
+    """The next trial of the zoom search: while searching the interval
+    (Nocedal & Wright Algorithm 3.5) the step grows; inside it (Algorithm 3.6)
+    the safeguarded cubic, quadratic or bisection point."""
+    if st[I_INTERVAL] == 0:
+        if st[I_LS_ITER] == 0:
+            t = t0
+        else:
+            t = hp[H_LSINC] * fs[F_PREV_T]
+        t = _minimum(t, hp[H_LSMAX])
+    else:
+        low, high = fs[F_LOW], fs[F_HIGH]
+        delta = np.abs(high - low)
+        left = _minimum(high, low)
+        right = _maximum(high, low)
+        cubic_chk = hp[H_RTC] * delta
+        quad_chk = hp[H_RTQ] * delta
+        middle_cubic = _cubicmin(low, fs[F_VLOW], fs[F_SLOW], high, fs[F_VHIGH], fs[F_CREF],
+                                 fs[F_VCREF], hp[H_THREE])
+        if left + cubic_chk < middle_cubic and middle_cubic < right - cubic_chk:
+            t = middle_cubic
+        else:
+            middle_quad = _quadmin(low, fs[F_VLOW], fs[F_SLOW], high, fs[F_VHIGH], hp[H_TWO])
+            if left + quad_chk < middle_quad and middle_quad < right - quad_chk:
+                t = middle_quad
+            else:
+                t = (low + high) / hp[H_TWO]
+    fs[F_T] = t
+    return _request(vec, t, st, TASK_EVAL, PH_LS)
+
+
+@machine
+def _zoom_errors(fs, hp, t, value_step, slope_step):
+    value_init, slope_init = fs[F_V0], fs[F_S0]
+    exact = value_step - value_init - hp[H_C1] * t * slope_init
+    approx = slope_step - hp[H_APPROX] * slope_init
+    delta_values = value_step - value_init - hp[H_C3] * np.abs(value_init)
+    zero = hp[H_ZERO]
+    decrease = _minimum(_maximum(approx, delta_values), exact)
+    decrease = _nan_to_inf(_maximum(decrease, zero))
+    curvature = np.abs(slope_step) - hp[H_C2] * np.abs(slope_init)
+    curvature = _nan_to_inf(_maximum(curvature, zero))
+    return decrease, curvature, _maximum(decrease, curvature)
+
+
+@machine
+def _zoom_arrived(vec, hist, fs, st, hp, ip, seg, part):
+    """The value and gradient at the zoom trial ``fs[F_T]`` arrived."""
+    zero = hp[H_ZERO]
+    t = fs[F_T]
+    value_step = fs[F_TRIAL]
+    slope_step = slope(vec[GT], vec[D], seg, zero)
+    it = st[I_LS_ITER]
+    tol = hp[H_LSTOL]
+    dec, curv, err = _zoom_errors(fs, hp, t, value_step, slope_step)
+    fs[F_DEC_ERR] = dec
+    fs[F_CURV_ERR] = curv
+    fs[F_LS_ERR] = err
+    st[I_LS_NFUN] += 1
+    st[I_LS_NGRAD] += 1
+    if st[I_INTERVAL] == 0:
+        # Algorithm 3.5
+        max_reached = t >= hp[H_LSMAX]
+        if dec <= tol:
+            fs[F_SAFE] = t
+        set_high = (dec > zero) or (value_step >= fs[F_PREV_V] and it > 0)
+        set_low = (slope_step >= zero) and not set_high
+        if set_low:
+            fs[F_HIGH] = fs[F_PREV_T]
+            fs[F_VHIGH] = fs[F_PREV_V]
+            fs[F_SHIGH] = fs[F_PREV_S]
+            fs[F_LOW] = t
+            fs[F_VLOW] = value_step
+            fs[F_SLOW] = slope_step
+        else:
+            fs[F_LOW] = fs[F_PREV_T]
+            fs[F_VLOW] = fs[F_PREV_V]
+            fs[F_SLOW] = fs[F_PREV_S]
+            fs[F_HIGH] = t
+            fs[F_VHIGH] = value_step
+            fs[F_SHIGH] = slope_step
+        interval_found = set_high or set_low or err <= tol
+        done = (err <= tol) or (max_reached and not interval_found)
+        failed = (it + 1 >= ip[P_MAXLS]) and not done
+        fs[F_PREV_T] = t
+        fs[F_PREV_V] = value_step
+        fs[F_PREV_S] = slope_step
+        fs[F_CREF] = fs[F_LOW]
+        fs[F_VCREF] = fs[F_VLOW]
+        st[I_INTERVAL] = 1 if interval_found else 0
+    else:
+        # Algorithm 3.6
+        low, value_low, slope_low = fs[F_LOW], fs[F_VLOW], fs[F_SLOW]
+        high, value_high, slope_high = fs[F_HIGH], fs[F_VHIGH], fs[F_SHIGH]
+        too_small = np.abs(high - low) <= hp[H_ITHR]
+        safe = t if dec <= tol else fs[F_SAFE]
+        safe = _maximum(safe, fs[F_SAFE])
+        fs[F_SAFE] = safe
+        done = err <= tol
+        set_high_to_middle = (dec > zero) or (value_step >= value_low)
+        set_high_to_low = (slope_step * (high - low) >= zero) and not set_high_to_middle
+        if set_high_to_middle:
+            fs[F_HIGH] = t
+            fs[F_VHIGH] = value_step
+            fs[F_SHIGH] = slope_step
+        if set_high_to_low:
+            fs[F_HIGH] = low
+            fs[F_VHIGH] = value_low
+            fs[F_SHIGH] = slope_low
+        if not set_high_to_middle:
+            fs[F_LOW] = t
+            fs[F_VLOW] = value_step
+            fs[F_SLOW] = slope_step
+        if set_high_to_middle or set_high_to_low:
+            fs[F_CREF] = high
+            fs[F_VCREF] = value_high
+        else:
+            fs[F_CREF] = low
+            fs[F_VCREF] = value_low
+        presumably_failed = (it + 1 >= ip[P_MAXLS]) or (too_small and safe > zero)
+        failed = presumably_failed and not done
+    st[I_LS_ITER] = it + 1
+    if done:
+        return _accept(fs, st, t, 0)
+    if failed:
+        # the safe step if any (or if the trial left the domain), else the trial
+        safe = fs[F_SAFE]
+        final = safe if (safe > zero or np.isinf(dec)) else t
+        fs[F_T] = final
+        st[I_LS_NFUN] += 1
+        st[I_LS_NGRAD] += 1
+        return _request(vec, final, st, TASK_EVAL, PH_SAFE)
+    return _zoom_trial(vec, fs, st, hp, t)
+
+
+@machine
+def _backtracking_trial(vec, fs, st, hp, ip, t):
+    t = _minimum(hp[H_BTMAX], t)
+    fs[F_T] = t
+    cond = ip[P_COND]
+    task = TASK_VALUE if (cond == COND_ARMIJO or cond == COND_GOLDSTEIN) else TASK_EVAL
+    return _request(vec, t, st, task, PH_LS)
+
+
+@machine
+def _backtracking_arrived(vec, hist, fs, st, hp, ip, seg, part):
+    """The objective at the backtracking trial ``fs[F_T]`` arrived."""
+    zero = hp[H_ZERO]
+    t = fs[F_T]
+    cond = ip[P_COND]
+    value, slope0 = fs[F_V0], fs[F_S0]
+    new_value = fs[F_TRIAL]
+    st[I_LS_NFUN] += 1
+    if cond == COND_ARMIJO or cond == COND_GOLDSTEIN:
+        new_slope = slope0
+    else:
+        new_slope = slope(vec[GT], vec[D], seg, zero)
+        st[I_LS_NGRAD] += 1
+    c1 = hp[H_C1]
+    diff1 = new_value - (value + c1 * t * slope0)
+    error1 = _maximum(_nan_to_inf(diff1), zero)
+    error = error1
+    if cond == COND_STRONG_WOLFE:
+        diff2 = np.abs(new_slope) - hp[H_C2] * np.abs(slope0)
+        error = _maximum(error1, _maximum(_nan_to_inf(diff2), zero))
+    elif cond == COND_WOLFE:
+        diff2 = hp[H_C2] * slope0 - new_slope
+        error = _maximum(error1, _maximum(_nan_to_inf(diff2), zero))
+    elif cond == COND_GOLDSTEIN:
+        diff2 = value + hp[H_1MC1] * t * slope0 - new_value
+        error = _maximum(error1, _maximum(_nan_to_inf(diff2), zero))
+    fs[F_LS_ERR] = error
+    it = st[I_LS_ITER]
+    done = error <= hp[H_LSTOL]
+    failed = (it + 1 == ip[P_MAXLS]) and not done
+    st[I_LS_ITER] = it + 1
+    if done or failed:
+        st[I_LS_FAILED] = 1 if failed else 0
+        if cond == COND_ARMIJO or cond == COND_GOLDSTEIN:
+            # the gradient at the final point (a value and a gradient)
+            st[I_PHASE] = PH_BT_GRAD
+            st[I_TASK] = TASK_EVAL
+            return TASK_EVAL
+        return _accept(fs, st, t, st[I_LS_FAILED])
+    return _backtracking_trial(vec, fs, st, hp, ip, t * hp[H_DEC])
+
+
+@machine
+def _finish_iteration(vec, hist, fs, st, hp, ip, seg, part, stepsize, failed):
+    """Accept the point in vec[XT] (value fs[F_TRIAL], gradient vec[GT]):
+    store the curvature pair, move, count, and stop or go on to the next
+    iteration (phase BEGIN)."""
+    zero = hp[H_ZERO]
+    m = ip[P_M]
+    one = hp[H_ONE]
+    gamma = one
+    if m > 0:
+        start = st[I_START]
+        _history_update(vec[XT], vec[X], vec[GT], vec[G], hist[0, start], hist[1, start], zero,
+                        part)
+        sy = zero
+        yy = zero
+        for k in range(part.shape[0]):
+            sy += part[k, 0]
+        for k in range(part.shape[0]):
+            yy += part[k, 1]
+        fs[NF + start] = zero if sy == zero else one / sy
+        if ip[P_USE_GAMMA] != 0:
+            gamma = sy / yy if yy > zero else one
+    fs[F_GAMMA] = gamma
+    vec[X, :] = vec[XT]
+    vec[G, :] = vec[GT]
+    fs[F_VALUE] = fs[F_TRIAL]
+    fs[F_STEP] = stepsize
+    fs[F_ERROR] = l2_norm(vec[G], seg, zero)
+    st[I_ITER] += 1
+    st[I_RUN_ITERS] += 1
+    st[I_FAILED] = failed
+    st[I_NFUN] += st[I_LS_NFUN]
+    st[I_NGRAD] += st[I_LS_NGRAD]
+    st[I_NLS] += st[I_LS_ITER]
+    err = fs[F_ERROR]
+    stop_ls = ip[P_STOP_LS_FAIL] != 0 and failed != 0
+    if st[I_RUN_ITERS] < ip[P_MAXITER] and err > hp[H_TOL] and not stop_ls:
+        st[I_PHASE] = PH_BEGIN
+        return TASK_CONTINUE
+    return _stop(fs, st, hp, ip)
+
+
+@machine
+def _stop(fs, st, hp, ip):
+    err = fs[F_ERROR]
+    if err <= hp[H_TOL]:
+        status = CONVERGED
+    elif not (np.isfinite(err) and np.isfinite(fs[F_VALUE])):
+        status = NONFINITE
+    elif ip[P_STOP_LS_FAIL] != 0 and st[I_FAILED] != 0:
+        status = LINESEARCH_FAILED
+    else:
+        status = MAXITER
+    st[I_STATUS] = status
+    st[I_PHASE] = PH_DONE
+    st[I_TASK] = TASK_DONE
+    return TASK_DONE
+
+
+@machine
+def _step(vec, hist, fs, st, hp, ip, seg, part):
+    """One transition, by phase; returns a task or TASK_CONTINUE."""
+    phase = st[I_PHASE]
+    if phase == PH_START:
+        vec[XT, :] = vec[X]
+        st[I_PHASE] = PH_INIT
+        st[I_TASK] = TASK_EVAL
+        return TASK_EVAL
+    if phase == PH_INIT:
+        fs[F_VALUE] = fs[F_TRIAL]
+        vec[G, :] = vec[GT]
+        st[I_NFUN] = 1
+        st[I_NGRAD] = 1
+        st[I_NLS] = 0
+        st[I_FAILED] = 0
+        st[I_RUN_ITERS] = 0
+        fs[F_ERROR] = np.inf
+        if ip[P_MAXITER] == 0:
+            return _stop(fs, st, hp, ip)
+        st[I_PHASE] = PH_BEGIN
+        return TASK_CONTINUE
+    if phase == PH_BEGIN:
+        return _begin_iteration(vec, hist, fs, st, hp, ip, seg, part)
+    if phase == PH_LS:
+        if ip[P_LS] == LS_ZOOM:
+            return _zoom_arrived(vec, hist, fs, st, hp, ip, seg, part)
+        return _backtracking_arrived(vec, hist, fs, st, hp, ip, seg, part)
+    if phase == PH_SAFE:
+        return _accept(fs, st, fs[F_T], 1)
+    if phase == PH_BT_GRAD:
+        st[I_LS_NFUN] += 1
+        st[I_LS_NGRAD] += 1
+        return _accept(fs, st, fs[F_T], st[I_LS_FAILED])
+    if phase == PH_FIXED:
+        st[I_LS_NFUN] = 1
+        st[I_LS_NGRAD] = 1
+        st[I_LS_ITER] = 0
+        return _accept(fs, st, fs[F_T], 0)
+    if phase == PH_ACCEPT:
+        return _finish_iteration(vec, hist, fs, st, hp, ip, seg, part, fs[F_T],
+                                 st[I_LS_FAILED])
+    return TASK_DONE
+
+
+@machine
+def advance(vec, hist, fs, st, hp, ip, seg, part):
+    """Move one lane forward to its next request (see the module docstring).
+    Returns the task: TASK_EVAL (value and gradient at vec[XT] into
+    fs[F_TRIAL], vec[GT]), TASK_VALUE (the value suffices) or TASK_DONE."""
+    task = _step(vec, hist, fs, st, hp, ip, seg, part)
+    while task == TASK_CONTINUE:
+        task = _step(vec, hist, fs, st, hp, ip, seg, part)
+    return task
+
+
+@machine
+def advance_lanes(lanes, tasks, vec, hist, fs, st, hp, ip, seg, part):
+    """``advance`` for each lane in ``lanes``; tasks[k] = the request of lane
+    lanes[k]. Returns the number of lanes still running."""
+    running = 0
+    for k in range(lanes.shape[0]):
+        i = lanes[k]
+        tasks[k] = advance(vec[i], hist[i], fs[i], st[i], hp, ip, seg, part[i])
+        if tasks[k] != TASK_DONE:
+            running += 1
+    return running
+
+
+# --------------------------------------------------------------------------
+# Compiled drivers: the objective is a numba function (a first-class
+# function argument, so these compile once per signature and are cached).
+
+def lane_args(args, i):
+    """The arguments of lane i: ``a[i]`` for a batched argument, ``a[0]`` for a
+    shared one (passed wrapped in a 1-tuple)."""
+
+
+@overload(lane_args)
+def _lane_args_impl(args, i):
+    parts = []
+    for k, ty in enumerate(args.types):
+        parts.append(f"args[{k}][0]" if isinstance(ty, nbtypes.BaseTuple) else f"args[{k}][i]")
+    src = "def impl(args, i):\n    return (" + "".join(p + ", " for p in parts) + ")\n"
+    ns = {}
+    exec(src, ns)
+    return ns["impl"]
+
+
+def _evaluate(fun, gfun, x, args, g, want_grad):
+    """The objective at x: its value, and its gradient written into g."""
+
+
+@overload(_evaluate)
+def _evaluate_impl(fun, gfun, x, args, g, want_grad):
+    if isinstance(gfun, nbtypes.NoneType):       # fun(x, *args) -> (value, grad)
+        def impl(fun, gfun, x, args, g, want_grad):
+            value, grad = fun(x, *args)
+            g[:] = grad
+            return value
+    else:                                        # fun -> value, gfun -> grad
+        def impl(fun, gfun, x, args, g, want_grad):
+            value = fun(x, *args)
+            if want_grad:
+                g[:] = gfun(x, *args)
+            return value
+    return impl
+
+
+@machine
+def drive(fun, gfun, args, vec, hist, fs, st, hp, ip, seg, part, budget):
+    """Runs one lane with a numba objective, ``budget`` evaluations at most
+    (then returns; call again to resume): ``fun(x, *args) -> (value, grad)``
+    with ``gfun=None``, else ``fun(x, *args) -> value`` and ``gfun(x, *args)
+    -> grad``. Returns the last task (TASK_DONE once the run ended)."""
+    evals = 0
+    task = advance(vec, hist, fs, st, hp, ip, seg, part)
+    while task != TASK_DONE:
+        fs[F_TRIAL] = _evaluate(fun, gfun, vec[XT], args, vec[GT], task == TASK_EVAL)
+        evals += 1
+        if evals >= budget:
+            return task
+        task = advance(vec, hist, fs, st, hp, ip, seg, part)
+    return task
+
+
+@machine
+def drive_lanes(fun, gfun, args, lanes, vec, hist, fs, st, hp, ip, seg, part, budget):
+    """Runs the lanes ``lanes`` one after the other (each to its end or
+    ``budget`` evaluations), lane arguments by ``lane_args``; returns how
+    many ended. ``nogil``: the engine runs chunks of lanes on several
+    threads at once (a lane's numbers do not depend on which)."""
+    done = 0
+    for k in range(lanes.shape[0]):
+        i = lanes[k]
+        task = drive(fun, gfun, lane_args(args, i), vec[i], hist[i], fs[i], st[i], hp, ip, seg,
+                     part[i], budget)
+        if task == TASK_DONE:
+            done += 1
+    return done

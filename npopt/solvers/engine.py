@@ -1,0 +1,731 @@
+"""The solver engine: compiled state machines and their three drivers.
+
+A solver whose iteration is written as a state machine
+(``npopt.kernels.lbfgs_machine`` for LBFGS) keeps all it knows in flat arrays
+with a leading lane axis, and returns to its caller whenever it needs the
+objective at a new point. This module owns those arrays (``Machine``) and
+drives them:
+
+1. **Python driver** (``run_python``): ``solver.run`` with a Python ``fun``;
+   the loop calls ``fun`` and the compiled machine, nothing else.
+2. **Compiled driver** (``run_compiled``): ``fun`` is a numba function
+   (``@njit``); the loop runs in numba (``kernels.lbfgs_machine.drive``),
+   compiled once per signature and cached on disk: the objective is passed
+   as a first-class function, so a new process reuses the cache.
+3. **Batched driver** (``run_batch``, behind ``npopt.vmap`` and
+   ``solver.run_batch``): many independent problems, each lane stopping on
+   its own criterion. The objective is a numba function (lanes in
+   ``prange``), a NumPy function vectorised over the batch
+   (``vectorized=True``: it receives the lanes that asked, stacked), or a
+   plain per-problem Python function (one call per lane and evaluation:
+   correct, and as slow as a Python loop over ``run``).
+
+Every driver calls the same ``advance`` on the same per-lane arrays, so a
+lane's numbers are those of a single ``run`` on that lane, whatever the
+driver and whatever the other lanes do.
+"""
+import concurrent.futures
+import os
+import sys
+import threading
+import time
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .. import tree as T
+from ..kernels import _jit
+from ..kernels import lbfgs_machine as K
+from . import base
+
+# False: solver.run takes the Python solvers' own loop (update after update),
+# as before the engine; the tests compare the two bit for bit.
+ENABLED = True
+
+STATUS_MESSAGES = {
+    K.CONVERGED: "converged (error <= tol)",
+    K.MAXITER: "maxiter reached",
+    K.LINESEARCH_FAILED: "stopped: the line search failed (stop_if_linesearch_fails)",
+    K.NONFINITE: "stopped on a non-finite value or error",
+}
+
+
+class BatchResult(NamedTuple):
+    """What ``solver.run_batch`` returns: the params and the solver's state,
+    each leaf and field with a leading lane axis, and ``status``, one code
+    per lane (``STATUS_MESSAGES``: 0 converged, 1 maxiter, 2 line search
+    failed, 3 non-finite)."""
+    params: Any
+    state: Any
+    status: np.ndarray
+
+
+# --------------------------------------------------------------------------
+# Which runs the machine takes.
+
+def lbfgs_unsupported(solver, batched=False):
+    """Why ``solver`` (an LBFGS) cannot run on the machine, or None. (A single
+    run with ``verbose`` prints jaxopt's lines from the Python solver; a
+    batched one prints its progress.)"""
+    if solver.has_aux:
+        return "has_aux"
+    if solver.verbose and not batched:
+        return "verbose"
+    if callable(solver.stepsize):
+        return "a callable stepsize"
+    if solver.stepsize <= 0 and solver.linesearch not in ("zoom", "backtracking"):
+        return f"linesearch={solver.linesearch!r}"
+    if type(solver).run is not _lbfgs_run_type():
+        return "a subclass overriding run"
+    return None
+
+
+def supports_batch(solver):
+    """Whether ``solver`` runs batched on the engine."""
+    return batch_unsupported(solver) is None
+
+
+def batch_unsupported(solver):
+    from .lbfgs import LBFGS
+    if not isinstance(solver, LBFGS):
+        return f"{type(solver).__name__} has no state machine yet"
+    return lbfgs_unsupported(solver, batched=True)
+
+
+def status_of(solver, state):
+    """The status code (STATUS_MESSAGES) of a finished single run."""
+    err = np.asarray(state.error)
+    if bool(err <= solver.tol):
+        return K.CONVERGED
+    value = np.asarray(getattr(state, "value", 0.0))
+    if not (np.all(np.isfinite(err)) and np.all(np.isfinite(value))):
+        return K.NONFINITE
+    if getattr(solver, "stop_if_linesearch_fails", False) and \
+            bool(getattr(state, "failed_linesearch", False)):
+        return K.LINESEARCH_FAILED
+    return K.MAXITER
+
+
+def _lbfgs_run_type():
+    from .lbfgs import LBFGS
+    return LBFGS.run
+
+
+def _hyperparameters(solver, realdtype):
+    """(hp, ip): the machine's real and integer hyperparameters."""
+    ls = solver.linesearch_solver
+    hp = np.zeros(K.NH, np.float64)
+    ip = np.zeros(K.NP, np.int64)
+    hp[K.H_TOL] = solver.tol
+    hp[K.H_MAXSTEP] = solver.max_stepsize
+    hp[K.H_MINSTEP] = solver.min_stepsize
+    hp[K.H_INC] = solver.increase_factor
+    hp[K.H_ZERO], hp[K.H_ONE], hp[K.H_TWO], hp[K.H_THREE] = 0, 1, 2, 3
+    ip[K.P_MAXITER] = solver.maxiter
+    ip[K.P_M] = solver.history_size
+    ip[K.P_MAXLS] = solver.maxls
+    ip[K.P_INIT] = {"increase": K.INIT_INCREASE, "max": K.INIT_MAX,
+                    "current": K.INIT_CURRENT}[solver.linesearch_init]
+    ip[K.P_STOP_LS_FAIL] = bool(solver.stop_if_linesearch_fails)
+    ip[K.P_USE_GAMMA] = bool(solver.use_gamma)
+    if solver.stepsize > 0:
+        ip[K.P_LS] = K.LS_FIXED
+        hp[K.H_FIXED] = solver.stepsize
+    else:
+        hp[K.H_C1] = ls.c1
+        hp[K.H_C2] = ls.c2
+        hp[K.H_APPROX] = 2 * ls.c1 - 1.0
+        hp[K.H_1MC1] = 1 - ls.c1
+        hp[K.H_LSTOL] = ls.tol
+        ip[K.P_MAXLS] = ls.maxiter
+        if solver.linesearch == "zoom":
+            ip[K.P_LS] = K.LS_ZOOM
+            hp[K.H_C3] = ls.c3
+            hp[K.H_RTC] = ls.rel_tol_cubic
+            hp[K.H_RTQ] = ls.rel_tol_quad
+            hp[K.H_ITHR] = ls.interval_threshold
+            hp[K.H_LSINC] = ls.increase_factor
+            hp[K.H_LSMAX] = ls._max_step
+        else:
+            ip[K.P_LS] = K.LS_BACKTRACKING
+            ip[K.P_COND] = {"armijo": K.COND_ARMIJO, "goldstein": K.COND_GOLDSTEIN,
+                            "strong-wolfe": K.COND_STRONG_WOLFE,
+                            "wolfe": K.COND_WOLFE}[ls.condition]
+            hp[K.H_DEC] = ls.decrease_factor
+            hp[K.H_BTMAX] = ls.max_stepsize
+    # each Python float rounded once to the params' dtype, as NumPy rounds a
+    # Python scalar that meets a float32 array
+    return hp.astype(realdtype), ip
+
+
+# --------------------------------------------------------------------------
+# The arrays.
+
+class Machine:
+    """The per-lane arrays of ``B`` L-BFGS runs over ``n`` params (see
+    ``npopt.kernels.lbfgs_machine``), and the shared hyperparameters."""
+
+    def __init__(self, solver, x0, seg, realdtype, warm=None):
+        B, n = x0.shape
+        m = solver.history_size
+        self.B, self.n, self.m, self.dtype = B, n, m, realdtype
+        self.hp, self.ip = _hyperparameters(solver, realdtype)
+        self.seg = seg
+        self.vec = np.zeros((B, K.NV, n), realdtype)
+        self.vec[:, K.X] = x0
+        self.hist = np.zeros((B, 2, m, n), realdtype)
+        self.fs = np.zeros((B, K.NF + 2 * m), realdtype)
+        self.st = np.zeros((B, K.NI), np.int64)
+        self.part = np.zeros((B, max(1, -(-n // _jit.CHUNK)), 2), realdtype)
+        self.fs[:, K.F_STEP] = solver.max_stepsize
+        self.fs[:, K.F_GAMMA] = 1.0
+        self.st[:, K.I_STATUS] = K.RUNNING
+        if warm is not None:        # an OptStep's state: continue its run
+            S, Y, rho, gamma, iter_num, stepsize = warm
+            self.hist[:, 0], self.hist[:, 1] = S, Y
+            self.fs[:, K.NF:K.NF + m] = rho
+            self.fs[:, K.F_GAMMA] = gamma
+            self.fs[:, K.F_STEP] = stepsize
+            self.st[:, K.I_ITER] = iter_num
+
+    def lane(self, i):
+        return (self.vec[i], self.hist[i], self.fs[i], self.st[i], self.hp, self.ip, self.seg,
+                self.part[i])
+
+    def states(self, unravel_batch, realdtype, lanes=slice(None)):
+        """(params, LbfgsState) with a leading lane axis on every leaf/field."""
+        from .lbfgs import LbfgsState
+        vec, fs, st = self.vec[lanes], self.fs[lanes], self.st[lanes]
+        m = self.m
+        grad = unravel_batch(np.ascontiguousarray(vec[:, K.G]))
+        params = unravel_batch(np.ascontiguousarray(vec[:, K.X]))
+        hist = np.ascontiguousarray(self.hist[lanes])
+        state = LbfgsState(
+            iter_num=st[:, K.I_ITER].copy(), value=fs[:, K.F_VALUE].copy(), grad=grad,
+            stepsize=fs[:, K.F_STEP].copy(), error=fs[:, K.F_ERROR].copy(),
+            s_history=unravel_batch(hist[:, 0].reshape(-1, self.n), lead=(hist.shape[0], m)),
+            y_history=unravel_batch(hist[:, 1].reshape(-1, self.n), lead=(hist.shape[0], m)),
+            rho_history=fs[:, K.NF:K.NF + m].copy(), gamma=fs[:, K.F_GAMMA].copy(), aux=None,
+            failed_linesearch=st[:, K.I_FAILED] != 0,
+            num_fun_eval=st[:, K.I_NFUN].astype(np.int32),
+            num_grad_eval=st[:, K.I_NGRAD].astype(np.int32),
+            num_linesearch_iter=st[:, K.I_NLS].astype(np.int32))
+        return params, state
+
+    def status(self):
+        return self.st[:, K.I_STATUS].copy()
+
+
+def leaf_offsets(tree):
+    """The flat offsets of a pytree's leaves: (nleaves + 1,) int64."""
+    sizes = [int(np.size(x)) for x in T.tree_leaves(tree)]
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64) if sizes \
+        else np.zeros(1, np.int64)
+
+
+# --------------------------------------------------------------------------
+# Evaluation of a Python objective.
+
+def _python_evaluator(solver, template, args, kwargs):
+    """evaluate(xt, gt, task) -> value: the user's objective at the flat point
+    xt (a fresh copy, as the user's own array), its gradient ravelled into gt."""
+    vg = solver._value_and_grad_with_aux
+    f = solver._fun_with_aux
+    flat_params = type(template) is np.ndarray and template.ndim == 1
+    unravel = None if flat_params else T.ravel(template)[1]
+    check_value = base.check_value
+
+    def evaluate(xt, gt, task):
+        p = xt.copy() if flat_params else unravel(xt.copy(), copy=False)
+        if task == K.TASK_VALUE:
+            return check_value(f(p, *args, **kwargs)[0])
+        (value, _), grad = vg(p, *args, **kwargs)
+        value = check_value(value)
+        if type(grad) is np.ndarray and grad.shape == xt.shape and flat_params:
+            np.copyto(gt, grad, casting="same_kind")
+        else:
+            base.check_grad_structure(grad, p)
+            np.copyto(gt, T.ravel(grad)[0], casting="same_kind")
+        return value
+    return evaluate
+
+
+def drive_python(mach, lane, evaluate):
+    """The Python driver: advance, evaluate, until the lane is done."""
+    advance = K.advance
+    vec, hist, fs, st, hp, ip, seg, part = mach.lane(lane)
+    xt, gt = vec[K.XT], vec[K.GT]
+    with np.errstate(all="ignore"):
+        task = advance(vec, hist, fs, st, hp, ip, seg, part)
+        while task:
+            fs[K.F_TRIAL] = evaluate(xt, gt, task)
+            task = advance(vec, hist, fs, st, hp, ip, seg, part)
+
+
+# --------------------------------------------------------------------------
+# Numba objectives.
+
+def is_numba_function(f):
+    return isinstance(f, _jit.CPUDispatcher)
+
+
+def compiled_objective(solver):
+    """(fun, gfun) for the compiled drivers, or None when the objective is not
+    a numba function with a numba gradient (value_and_grad=True, or grad=)."""
+    if not getattr(solver, "jit", True) or not is_numba_function(solver.fun):
+        return None
+    if solver.value_and_grad is True:
+        return solver.fun, None
+    if solver.value_and_grad is False and is_numba_function(solver.grad):
+        return solver.fun, solver.grad
+    return None
+
+
+class FirstClass:
+    """A numba function as a first-class function value of one signature.
+
+    The compiled drivers take the objective as an argument of numba's
+    ``FunctionType``, so they are compiled once per signature and cached on
+    disk (a dispatcher argument would be typed by its identity: a fresh
+    compilation in every process). Passing the dispatcher itself would make
+    numba look its compilation up twice on every call (~40 us); this object
+    carries the address of its C wrapper (numba's wrapper-address protocol),
+    looked up once."""
+
+    def __init__(self, dispatcher, argtypes):
+        from numba.core import types as nbtypes
+        dispatcher.compile(argtypes)
+        cres = dispatcher.overloads[argtypes]
+        self.sig = cres.signature.return_type(*argtypes)
+        self.type = nbtypes.FunctionType(self.sig)
+        self.addr = cres.library.get_pointer_to_function(cres.fndesc.llvm_cfunc_wrapper_name)
+        self.dispatcher = dispatcher        # keeps the compiled code alive
+
+    def __wrapper_address__(self):
+        return self.addr
+
+    def signature(self):
+        return self.sig
+
+
+PROGRESS_SECONDS = 2.0    # a verbose batched run prints its progress this often
+
+_ENTRY = {}
+_NO_BUDGET = int(np.iinfo(np.int64).max)
+
+
+def _entry(dispatcher, argtypes):
+    """The compiled entry point of ``dispatcher`` for ``argtypes`` (compiled,
+    or loaded from the cache, on first use)."""
+    key = (dispatcher, argtypes)
+    ep = _ENTRY.get(key)
+    if ep is None:
+        dispatcher.compile(argtypes)
+        ep = _ENTRY[key] = dispatcher.overloads[argtypes].entry_point
+    return ep
+
+
+def _numba_types(values):
+    from numba import typeof
+    return tuple(typeof(v) for v in values)
+
+
+def _shape_key(v):
+    """What numba's type of v depends on (cheaper than numba.typeof)."""
+    if isinstance(v, np.ndarray):
+        return (v.dtype.str, v.ndim, v.flags.c_contiguous, v.flags.f_contiguous,
+                v.flags.writeable, v.flags.aligned)
+    if isinstance(v, tuple):
+        return tuple(_shape_key(x) for x in v)
+    return type(v)
+
+
+_PLANS = {}
+
+
+def _compiled_entry(mach, fun, gfun, lane_args, lane_args_types):
+    """(entry point of ``drive_lanes``, fun, gfun as FirstClass) for this
+    objective and these argument types, compiled (or loaded from numba's
+    cache) once per process and signature."""
+    key = (fun, gfun, _shape_key(lane_args), mach.vec.dtype.str)
+    plan = _PLANS.get(key)
+    if plan is None:
+        from numba.core import types as nbtypes
+        lane_args_types = lane_args_types()
+        xtype = _numba_types([mach.vec[0, K.XT]])[0]
+        f = FirstClass(fun, (xtype,) + lane_args_types)
+        g = None if gfun is None else FirstClass(gfun, (xtype,) + lane_args_types)
+        rest = _numba_types([np.zeros(1, np.int64), mach.vec, mach.hist, mach.fs, mach.st,
+                             mach.hp, mach.ip, mach.seg, mach.part, 0])
+        argtypes = (f.type, nbtypes.none if g is None else g.type,
+                    _numba_types([lane_args])[0]) + rest
+        plan = _PLANS[key] = (_entry(K.drive_lanes, argtypes), f, g)
+    return plan
+
+
+def drive_compiled(mach, fun, gfun, lane_args, lane_args_types, lanes, budget, threads=1):
+    """Runs ``lanes`` through the compiled driver, ``budget`` evaluations per
+    lane at most, on ``threads`` threads (see ``_spread``). lane_args: the
+    args tuple as ``drive_lanes`` takes it (batched arrays, shared values
+    wrapped in 1-tuples); lane_args_types: a function giving the numba types
+    of one lane's args (called on first use)."""
+    ep, f, g = _compiled_entry(mach, fun, gfun, lane_args, lane_args_types)
+
+    def run(piece):
+        ep(f, g, lane_args, piece, mach.vec, mach.hist, mach.fs, mach.st, mach.hp,
+           mach.ip, mach.seg, mach.part, budget)
+    with np.errstate(all="ignore"):
+        _spread(run, lanes, threads)
+
+
+def _spread(run, lanes, threads):
+    """run(piece) over pieces of ``lanes`` on ``threads`` threads (the caller's
+    among them). The compiled driver releases the GIL; the pieces are small
+    (at most 8 per thread and 64 lanes) and taken from a shared queue, so a
+    thread that the OS does not schedule (a busy machine) holds back only
+    the piece it has, not a static half of the batch."""
+    n = lanes.shape[0]
+    threads = max(1, min(threads, n))
+    if threads == 1:
+        run(lanes)
+        return
+    size = max(1, min(64, n // (8 * threads)))
+    pieces = iter([lanes[i:i + size] for i in range(0, n, size)])
+    lock = threading.Lock()
+    errors = []
+
+    def worker():
+        while True:
+            with lock:
+                piece = next(pieces, None)
+            if piece is None or errors:
+                return
+            try:
+                run(piece)
+            except BaseException as e:       # re-raised in the caller
+                errors.append(e)
+                return
+    helpers = [threading.Thread(target=worker, daemon=True) for _ in range(threads - 1)]
+    for t in helpers:
+        t.start()
+    worker()
+    for t in helpers:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def default_threads():
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:             # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+# --------------------------------------------------------------------------
+# Single runs.
+
+def run_single(solver, init_params, args, kwargs):
+    """``solver.run`` on the machine (the caller checked lbfgs_unsupported)."""
+    from .lbfgs import history_buffer, history_views
+    from .linesearch import _real_dtype
+    warm_state = None
+    if isinstance(init_params, base.OptStep):
+        warm_state = init_params.state
+        init_params = init_params.params
+    realdtype = _real_dtype(init_params, "init_params")
+    flat, unravel = T.ravel(init_params)
+    if flat.dtype != realdtype:          # complex params: the Python solver
+        return None
+    n = flat.size
+    warm = None
+    if warm_state is not None:           # continue the given run (copies of its histories)
+        st, m = warm_state, solver.history_size
+        warm = (history_buffer(st.s_history, m, n, realdtype) if m else 0,
+                history_buffer(st.y_history, m, n, realdtype) if m else 0,
+                np.asarray(st.rho_history, realdtype), st.gamma, int(st.iter_num), st.stepsize)
+    seg = leaf_offsets(init_params)
+    mach = Machine(solver, flat.reshape(1, n), seg, realdtype, warm)
+    compiled = compiled_objective(solver)
+    flat_params = type(init_params) is np.ndarray and init_params.ndim == 1
+    if compiled is not None and flat_params and not kwargs and _numba_typable(args):
+        fun, gfun = compiled
+        wrapped = tuple((a,) for a in args)
+        drive_compiled(mach, fun, gfun, wrapped, lambda: _numba_types(args),
+                       np.zeros(1, np.int64), _NO_BUDGET)
+    else:
+        drive_python(mach, 0, _python_evaluator(solver, init_params, args, kwargs))
+    vec, fs, st_ = mach.vec[0], mach.fs[0], mach.st[0]
+    m = solver.history_size
+    grad = unravel(vec[K.G].copy())
+    params = unravel(vec[K.X].copy())
+    S, Y = mach.hist[0, 0].copy(), mach.hist[0, 1].copy()   # each its own buffer
+    from .lbfgs import LbfgsState
+    state = LbfgsState(
+        iter_num=np.asarray(st_[K.I_ITER]), value=fs[K.F_VALUE], grad=grad,
+        stepsize=np.asarray(fs[K.F_STEP]), error=np.asarray(fs[K.F_ERROR]),
+        s_history=history_views(S, grad) if m else T.tree_map(
+            lambda x: np.zeros((0,) + np.shape(x), realdtype), grad),
+        y_history=history_views(Y, grad) if m else T.tree_map(
+            lambda x: np.zeros((0,) + np.shape(x), realdtype), grad),
+        rho_history=fs[K.NF:K.NF + m].copy(), gamma=np.asarray(fs[K.F_GAMMA]), aux=None,
+        failed_linesearch=np.asarray(bool(st_[K.I_FAILED])),
+        num_fun_eval=np.asarray(st_[K.I_NFUN], np.int32),
+        num_grad_eval=np.asarray(st_[K.I_NGRAD], np.int32),
+        num_linesearch_iter=np.asarray(st_[K.I_NLS], np.int32))
+    return base.OptStep(params, state)
+
+
+def _numba_typable(args):
+    return all(isinstance(a, (np.ndarray, float, int, np.number)) and not isinstance(a, bool)
+               for a in args)
+
+
+# --------------------------------------------------------------------------
+# Batched runs.
+
+def _normalize_axes(in_axes, nargs):
+    if in_axes is None or isinstance(in_axes, (int, np.integer)):
+        return (in_axes,) * nargs
+    in_axes = tuple(in_axes)
+    if len(in_axes) != nargs:
+        raise ValueError(f"in_axes: expected an int, None or a tuple of {nargs} entries (one "
+                         f"for init_params and one per argument), got {len(in_axes)} entries")
+    for a in in_axes:
+        if a is not None and not isinstance(a, (int, np.integer)):
+            raise ValueError(f"in_axes: expected ints or None, got {a!r}")
+    return in_axes
+
+
+def _to_lane_axis(x, axis, name):
+    """Every leaf of x with its batched axis moved to the front."""
+    def move(leaf):
+        leaf = np.asarray(leaf)
+        if leaf.ndim == 0:
+            raise ValueError(f"{name}: a batched (in_axes={axis}) leaf must have an axis "
+                             f"{axis}, got a scalar")
+        return np.moveaxis(leaf, axis, 0)
+    return T.tree_map(move, x)
+
+
+def _batch_size(tree, name):
+    sizes = {int(np.shape(leaf)[0]) for leaf in T.tree_leaves(tree)}
+    if len(sizes) > 1:
+        raise ValueError(f"{name}: batched leaves have different lane counts {sorted(sizes)}")
+    return sizes.pop() if sizes else None
+
+
+def _lane(tree, i):
+    return T.tree_map(lambda leaf: leaf[i], tree)
+
+
+def _take(tree, idx):
+    return T.tree_map(lambda leaf: leaf[idx], tree)
+
+
+class _Batch:
+    """The arguments of a batched call, lane axis first."""
+
+    def __init__(self, init_params, args, kwargs, in_axes, need_float=True):
+        axes = _normalize_axes(in_axes, 1 + len(args))
+        self.axes = axes
+        self.x_batched = axes[0] is not None
+        x = _to_lane_axis(init_params, axes[0], "init_params") if self.x_batched \
+            else init_params
+        self.args = tuple(_to_lane_axis(a, ax, f"args[{k}]") if ax is not None else a
+                          for k, (a, ax) in enumerate(zip(args, axes[1:])))
+        self.kwargs = {k: _to_lane_axis(v, 0, k) for k, v in kwargs.items()}
+        sizes = {}
+        if self.x_batched:
+            sizes["init_params"] = _batch_size(x, "init_params")
+        for k, (a, ax) in enumerate(zip(self.args, axes[1:])):
+            if ax is not None:
+                sizes[f"args[{k}]"] = _batch_size(a, f"args[{k}]")
+        for k, v in self.kwargs.items():
+            sizes[k] = _batch_size(v, k)
+        sizes = {k: v for k, v in sizes.items() if v is not None}
+        if not sizes:
+            raise ValueError("in_axes: nothing is batched (every in_axes entry is None)")
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"in_axes: the batched arguments have different lane counts: "
+                             f"{sizes}")
+        self.B = next(iter(sizes.values()))
+        self.x = x
+        self.template = _lane(x, 0) if self.x_batched else x
+        if not need_float:
+            return
+        from .linesearch import _real_dtype
+        self.realdtype = _real_dtype(self.template, "init_params")
+        leaves = [np.asarray(leaf, self.realdtype) for leaf in T.tree_leaves(x)]
+        if self.x_batched:
+            flat = np.concatenate([leaf.reshape(self.B, -1) for leaf in leaves], axis=1) \
+                if leaves else np.zeros((self.B, 0), self.realdtype)
+        else:
+            f1 = np.concatenate([leaf.reshape(-1) for leaf in leaves]) if leaves \
+                else np.zeros(0, self.realdtype)
+            flat = np.broadcast_to(f1, (self.B, f1.size))
+        self.x0 = np.ascontiguousarray(flat, self.realdtype)
+        self.seg = leaf_offsets(self.template)
+
+    def lane_args(self, i):
+        return tuple(_lane(a, i) if ax is not None else a
+                     for a, ax in zip(self.args, self.axes[1:])), \
+            {k: _lane(v, i) for k, v in self.kwargs.items()}
+
+    def take_args(self, idx):
+        return tuple(_take(a, idx) if ax is not None else a
+                     for a, ax in zip(self.args, self.axes[1:])), \
+            {k: _take(v, idx) for k, v in self.kwargs.items()}
+
+    def unravel_batch(self, flat, lead=None):
+        """(L, n) -> the params pytree with leading axes ``lead`` (default (L,))."""
+        lead = (flat.shape[0],) if lead is None else lead
+        leaves, treedef = T.tree_flatten(self.template)
+        out = []
+        for k, leaf in enumerate(leaves):
+            a, b = self.seg[k], self.seg[k + 1]
+            out.append(np.ascontiguousarray(flat[:, a:b]).reshape(
+                lead + np.shape(leaf)).astype(np.asarray(leaf).dtype, copy=False))
+        return T.tree_unflatten(treedef, out)
+
+
+def _progress(verbose, t0, last, mach, total_lanes, name):
+    now = time.perf_counter()
+    if not verbose or now - last[0] < PROGRESS_SECONDS:
+        return
+    last[0] = now
+    done = int(np.count_nonzero(mach.st[:, K.I_PHASE] == K.PH_DONE))
+    iters = int(mach.st[:, K.I_RUN_ITERS].sum())
+    print(f"INFO: npopt.{name} batch: {done}/{total_lanes} lanes finished, "
+          f"{iters / (now - t0):.0f} iterations/s", file=sys.stderr, flush=True)
+
+
+def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=False,
+              executor=None, chunks=None, verbose=None, threads=None):
+    """Runs ``solver.run(init_params, *args, **kwargs)`` on every lane of a batch
+    (see ``npopt.vmap``). Returns a BatchResult."""
+    kwargs = {} if kwargs is None else dict(kwargs)
+    reason = lbfgs_unsupported(solver, batched=True)
+    if reason is not None:
+        raise NotImplementedError(f"npopt.{type(solver).__name__}: batched runs do not "
+                                  f"support {reason} yet")
+    batch = _Batch(init_params, args, kwargs, in_axes)
+    if batch.x0.dtype.kind != "f":
+        raise TypeError("init_params: batched runs take real float32/float64 params")
+    verbose = solver.verbose if verbose is None else verbose
+    if executor is not None:
+        return _run_on_executor(solver, batch, init_params, args, kwargs, in_axes, vectorized,
+                                executor, chunks)
+    mach = Machine(solver, batch.x0, batch.seg, batch.realdtype)
+    name = type(solver).__name__
+    t0 = time.perf_counter()
+    last = [t0]
+    compiled = compiled_objective(solver)
+    flat_params = type(batch.template) is np.ndarray and batch.template.ndim == 1
+    if compiled is not None and flat_params and not kwargs and not vectorized \
+            and all(_numba_typable(T.tree_leaves(a)) and type(a) is not tuple for a in args):
+        fun, gfun = compiled
+        wrapped = tuple(np.ascontiguousarray(a) if ax is not None else (a,)
+                        for a, ax in zip(batch.args, batch.axes[1:]))
+        lane_types = lambda: _numba_types(batch.lane_args(0)[0])   # noqa: E731
+        remaining = np.arange(batch.B, dtype=np.int64)
+        budget = 64 if verbose else _NO_BUDGET
+        threads = default_threads() if threads is None else int(threads)
+        while remaining.size:
+            drive_compiled(mach, fun, gfun, wrapped, lane_types, remaining, budget, threads)
+            remaining = remaining[mach.st[remaining, K.I_PHASE] != K.PH_DONE]
+            _progress(verbose, t0, last, mach, batch.B, name)
+    else:
+        _drive_python_batch(solver, mach, batch, vectorized, verbose, t0, last)
+    params, state = mach.states(batch.unravel_batch, batch.realdtype)
+    return BatchResult(params, state, mach.status())
+
+
+def _drive_python_batch(solver, mach, batch, vectorized, verbose, t0, last):
+    """The active-lane loop: advance every lane that has its evaluation, then
+    evaluate the lanes that asked (in one vectorised call, or lane by lane)."""
+    lanes = np.arange(batch.B, dtype=np.int64)
+    tasks = np.zeros(batch.B, np.int64)
+    vg = solver._value_and_grad_with_aux
+    evaluators = {}
+    with np.errstate(all="ignore"):
+        while lanes.size:
+            K.advance_lanes(lanes, tasks[:lanes.size], mach.vec, mach.hist, mach.fs, mach.st,
+                            mach.hp, mach.ip, mach.seg, mach.part)
+            keep = tasks[:lanes.size] != K.TASK_DONE
+            lanes = lanes[keep]
+            tasks[:lanes.size] = tasks[:keep.size][keep]
+            if not lanes.size:
+                break
+            if vectorized:
+                _evaluate_vectorized(vg, mach, batch, lanes)
+            else:
+                for k, i in enumerate(lanes):
+                    evaluate = evaluators.get(i)
+                    if evaluate is None:
+                        a, kw = batch.lane_args(i)
+                        evaluate = evaluators[i] = _python_evaluator(solver, batch.template,
+                                                                     a, kw)
+                    mach.fs[i, K.F_TRIAL] = evaluate(mach.vec[i, K.XT], mach.vec[i, K.GT],
+                                                     tasks[k])
+            _progress(verbose, t0, last, mach, batch.B, type(solver).__name__)
+
+
+def _evaluate_vectorized(vg, mach, batch, lanes):
+    """One call of the batched objective on the lanes that asked:
+    ``fun(params[lanes], *args[lanes]) -> (values (k,), grads (k, ...))``."""
+    xt = mach.vec[lanes, K.XT]
+    params = batch.unravel_batch(xt)
+    a, kw = batch.take_args(lanes)
+    (values, _), grads = vg(params, *a, **kw)
+    values = np.asarray(values)
+    if values.shape != (lanes.size,):
+        raise ValueError(f"fun: a vectorized objective must return one value per lane, "
+                         f"shape ({lanes.size},); got shape {values.shape}")
+    leaves = T.tree_leaves(grads)
+    tl = T.tree_leaves(params)
+    if len(leaves) != len(tl) or any(np.shape(g) != np.shape(p) for g, p in zip(leaves, tl)):
+        raise ValueError("grad: a vectorized objective must return gradients shaped as the "
+                         "batched params")
+    g = np.concatenate([np.reshape(leaf, (lanes.size, -1)) for leaf in leaves], axis=1) \
+        if leaves else np.zeros((lanes.size, 0))
+    mach.fs[lanes, K.F_TRIAL] = values
+    mach.vec[lanes, K.GT] = g
+
+
+def _run_chunk(solver, init_params, args, kwargs, in_axes, vectorized):
+    return run_batch(solver, init_params, args, kwargs, in_axes, vectorized, verbose=False)
+
+
+def _run_on_executor(solver, batch, init_params, args, kwargs, in_axes, vectorized, executor,
+                     chunks):
+    """Splits the lanes into chunks, runs each as one batched call on the
+    executor, and concatenates the results in lane order."""
+    if not isinstance(executor, concurrent.futures.Executor) and not hasattr(executor, "submit"):
+        raise TypeError(f"executor: expected a concurrent.futures.Executor (or an object "
+                        f"with submit), got {type(executor).__name__}")
+    B = batch.B
+    nchunks = chunks or min(B, max(1, getattr(executor, "_max_workers", 4) * 4))
+    bounds = np.linspace(0, B, nchunks + 1).astype(int)
+    axes = batch.axes
+    futures = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if a == b:
+            continue
+        idx = np.arange(a, b)
+        x = _take(batch.x, idx) if axes[0] is not None else init_params
+        ca, ckw = batch.take_args(idx)
+        futures.append(executor.submit(_run_chunk, solver, x, ca, ckw,
+                                       (0 if axes[0] is not None else None,)
+                                       + tuple(0 if ax is not None else None for ax in axes[1:]),
+                                       vectorized))
+    results = [f.result() for f in futures]
+    cat = lambda *xs: np.concatenate(xs, axis=0)   # noqa: E731
+    params = T.tree_map(cat, *[r.params for r in results])
+    state = type(results[0].state)(*[
+        None if getattr(results[0].state, f) is None
+        else T.tree_map(cat, *[getattr(r.state, f) for r in results])
+        for f in results[0].state._fields])
+    return BatchResult(params, state, np.concatenate([r.status for r in results]))
+

@@ -1,0 +1,348 @@
+"""The solver engine (npopt.solvers.engine, npopt.kernels.lbfgs_machine):
+
+* ``LBFGS.run`` on the compiled state machine gives the Python solver's
+  numbers bit for bit (the Python solver is still there: ``update`` and
+  ``engine.ENABLED = False``), so the jaxopt reference tests of
+  test_quasi_newton hold for the machine too;
+* the compiled driver (a numba objective) gives the Python driver's numbers;
+* a batched run (``npopt.vmap`` / ``run_batch``) gives, on every lane, the
+  numbers of a single run on that lane, whatever the other lanes do and
+  whichever driver runs them (compiled, vectorised, per-lane Python, an
+  executor).
+"""
+import concurrent.futures
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import npopt
+from npopt import tree as T
+from npopt.examples import problems as P
+from npopt.kernels import lbfgs_machine as K
+from npopt.solvers import engine
+
+
+def rosen_vg(x):
+    """Rosenbrock in NumPy (elementwise only: the same bits on every CPU)."""
+    a = x[1:] - x[:-1] ** 2
+    b = 1 - x[:-1]
+    value = np.sum(100.0 * a * a + b * b)
+    g = np.zeros_like(x)
+    g[1:] += 200 * a
+    g[:-1] += -400 * x[:-1] * a - 2 * b
+    return value, g
+
+
+def tree_vg(p):
+    """A dict-of-leaves problem (two leaves: slopes and norms sum per leaf)."""
+    v1, g1 = rosen_vg(p["a"].ravel())
+    v2 = 0.5 * np.sum(p["b"] * p["b"] * np.arange(1, p["b"].size + 1).reshape(p["b"].shape))
+    g2 = p["b"] * np.arange(1, p["b"].size + 1).reshape(p["b"].shape)
+    return v1 + v2, {"a": g1.reshape(p["a"].shape), "b": g2}
+
+
+def same_tree(a, b):
+    la, lb = T.tree_leaves(a), T.tree_leaves(b)
+    return len(la) == len(lb) and all(
+        np.asarray(x).dtype == np.asarray(y).dtype
+        and np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True) for x, y in zip(la, lb))
+
+
+def run_python_solver(solver, x0, *args):
+    old = engine.ENABLED
+    engine.ENABLED = False
+    try:
+        return solver.run(x0, *args)
+    finally:
+        engine.ENABLED = old
+
+
+def assert_same_run(a, b):
+    assert same_tree(a.params, b.params)
+    for f in a.state._fields:
+        if f in ("value",):     # the machine keeps the value in the params' dtype
+            assert np.asarray(getattr(a.state, f)) == np.asarray(getattr(b.state, f)), f
+        else:
+            assert same_tree(getattr(a.state, f), getattr(b.state, f)), f
+
+
+CONFIGS = [
+    {}, {"linesearch_init": "max"}, {"linesearch_init": "current"}, {"history_size": 0},
+    {"history_size": 3}, {"use_gamma": False}, {"stepsize": 1e-3}, {"maxls": 2},
+    {"maxls": 0}, {"maxiter": 1}, {"max_stepsize": 0.5, "min_stepsize": 1e-2},
+    {"stop_if_linesearch_fails": True, "maxls": 2},
+    {"linesearch": "backtracking"}, {"linesearch": "backtracking", "maxls": 3},
+]
+
+
+@pytest.mark.parametrize("kw", CONFIGS, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items())
+                         or "default")
+def test_machine_equals_python_solver_float64(kw):
+    solver = npopt.LBFGS(rosen_vg, value_and_grad=True, **{"tol": 1e-8, "maxiter": 200, **kw})
+    x0 = np.linspace(-1.2, 1.0, 10)
+    assert engine.lbfgs_unsupported(solver) is None
+    assert_same_run(solver.run(x0), run_python_solver(solver, x0))
+
+
+@pytest.mark.parametrize("condition", ["armijo", "goldstein", "wolfe", "strong-wolfe"])
+def test_machine_equals_python_solver_backtracking_conditions(condition):
+    solver = npopt.LBFGS(rosen_vg, value_and_grad=True, tol=1e-8, maxiter=200,
+                         linesearch="backtracking")
+    solver.linesearch_solver.condition = condition
+    x0 = np.linspace(-1.2, 1.0, 10)
+    assert_same_run(solver.run(x0), run_python_solver(solver, x0))
+
+
+@pytest.mark.parametrize("kw", [{}, {"history_size": 3}, {"linesearch_init": "current"}])
+def test_machine_equals_python_solver_float32_zoom(kw):
+    # float32 scalars round as NumPy's float32 scalars (constants in the
+    # params' dtype, no promotion to float64)
+    solver = npopt.LBFGS(rosen_vg, value_and_grad=True, tol=1e-4, maxiter=200, **kw)
+    x0 = np.linspace(-1.2, 1.0, 10).astype(np.float32)
+    a, b = solver.run(x0), run_python_solver(solver, x0)
+    assert a.params.dtype == np.float32
+    assert_same_run(a, b)
+
+
+def test_machine_equals_python_solver_on_a_pytree_and_a_warm_start():
+    p0 = {"a": np.linspace(-1.0, 1.2, 6).reshape(2, 3), "b": np.ones(4)}
+    solver = npopt.LBFGS(tree_vg, value_and_grad=True, tol=1e-9, maxiter=7)
+    a, b = solver.run(p0), run_python_solver(solver, p0)
+    assert_same_run(a, b)
+    # warm start from the OptStep: the machine continues the histories
+    s2 = npopt.LBFGS(tree_vg, value_and_grad=True, tol=1e-9, maxiter=100)
+    assert_same_run(s2.run(a), run_python_solver(s2, b))
+
+
+def test_finite_differences_and_value_only_calls_match():
+    def f(x):
+        return rosen_vg(x)[0]
+    solver = npopt.LBFGS(f, tol=1e-6, maxiter=50, linesearch="backtracking")
+    solver.linesearch_solver.condition = "armijo"      # asks for values only
+    x0 = np.linspace(-1.2, 1.0, 5)
+    with pytest.warns(npopt.solvers.base.FiniteDifferenceWarning):
+        a = solver.run(x0)
+    assert_same_run(a, run_python_solver(solver, x0))
+
+
+def test_pairwise_norm_is_numpys_sum():
+    rng = np.random.default_rng(3)
+    for n in [1, 7, 8, 9, 127, 128, 129, 1000, 4097, 33333]:
+        for dt in (np.float32, np.float64):
+            x = (rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4, n)).astype(dt)
+            seg = np.array([0, n // 3, n], np.int64)
+            ref = np.sqrt(np.sum(np.square(x[:n // 3])) + np.sum(np.square(x[n // 3:])))
+            assert K.l2_norm(x, seg, dt(0)) == ref
+
+
+# --------------------------------------------------------------------------
+# The compiled driver.
+
+def py_ridge(w, X, y, lam):
+    return P.ridge(w, X, y, lam)
+
+
+def ridge_data(B, m=30, n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((B, m, n))
+    y = rng.standard_normal((B, m))
+    return X, y
+
+
+def test_compiled_driver_equals_python_driver():
+    X, y = ridge_data(1)
+    x0 = np.zeros(6)
+    compiled = npopt.LBFGS(P.ridge, value_and_grad=True, tol=1e-10)
+    python = npopt.LBFGS(py_ridge, value_and_grad=True, tol=1e-10)
+    assert engine.compiled_objective(compiled) is not None
+    assert engine.compiled_objective(python) is None
+    a = compiled.run(x0, X[0], y[0], 0.1)
+    b = python.run(x0, X[0], y[0], 0.1)
+    assert_same_run(a, b)
+    assert int(a.state.iter_num) > 3
+    # jit=False takes the Python driver
+    c = npopt.LBFGS(P.ridge, value_and_grad=True, tol=1e-10, jit=False)
+    assert engine.compiled_objective(c) is None
+    assert_same_run(c.run(x0, X[0], y[0], 0.1), a)
+
+
+def test_compiled_driver_with_a_separate_gradient():
+    from numba import njit
+
+    value = njit(lambda w, X, y, lam: P.ridge(w, X, y, lam)[0])
+    grad = njit(lambda w, X, y, lam: P.ridge(w, X, y, lam)[1])
+    X, y = ridge_data(1)
+    s = npopt.LBFGS(value, grad=grad, tol=1e-10)
+    assert engine.compiled_objective(s) is not None
+    ref = npopt.LBFGS(P.ridge, value_and_grad=True, tol=1e-10).run(np.zeros(6), X[0], y[0], 0.1)
+    assert_same_run(s.run(np.zeros(6), X[0], y[0], 0.1), ref)
+
+
+# --------------------------------------------------------------------------
+# Batched runs: every lane is a single run.
+
+def batch_problem(B, seed, bad_lanes=()):
+    X, y = ridge_data(B, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    x0 = rng.standard_normal((B, 6)) * 10.0 ** rng.integers(-2, 3, (B, 1))
+    lam = rng.uniform(1e-3, 1.0, B)
+    for i in bad_lanes:
+        x0[i, 0] = np.nan         # a lane that stops at once on a NaN
+    return x0, X, y, lam
+
+
+def vridge(W, X, y, lam):
+    """ridge vectorised over lanes (the lanes that asked, stacked)."""
+    out = [P.ridge(W[k], X[k], y[k], lam[k]) for k in range(W.shape[0])]
+    return np.array([o[0] for o in out]), np.stack([o[1] for o in out])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(B=st.integers(1, 7), seed=st.integers(0, 10_000), maxiter=st.sampled_from([3, 50]),
+       bad=st.lists(st.integers(0, 6), max_size=2),
+       ls=st.sampled_from(["zoom", "backtracking"]))
+def test_every_lane_is_a_single_run(B, seed, maxiter, bad, ls):
+    bad = [i for i in bad if i < B]
+    x0, X, y, lam = batch_problem(B, seed, bad)
+    solver = npopt.LBFGS(P.ridge, value_and_grad=True, tol=1e-9, maxiter=maxiter, linesearch=ls)
+    singles = []
+    for i in range(B):
+        with np.errstate(all="ignore"), _quiet():
+            singles.append(solver.run(x0[i], X[i], y[i], lam[i]))
+    runs = {
+        "compiled": solver.run_batch(x0, X, y, lam),
+        "compiled-1-thread": engine.run_batch(solver, x0, (X, y, lam), threads=1),
+        "vectorized": npopt.LBFGS(vridge, value_and_grad=True, tol=1e-9, maxiter=maxiter,
+                                  linesearch=ls).run_batch(x0, X, y, lam, vectorized=True),
+        "python": npopt.LBFGS(py_ridge, value_and_grad=True, tol=1e-9, maxiter=maxiter,
+                              linesearch=ls).run_batch(x0, X, y, lam),
+    }
+    for name, r in runs.items():
+        for i, s in enumerate(singles):
+            lane = lambda tree: T.tree_map(lambda a: a[i], tree)   # noqa: E731
+            assert same_tree(lane(r.params), s.params), (name, i)
+            for f in s.state._fields:
+                if f == "aux":
+                    continue
+                assert same_tree(lane(getattr(r.state, f)), getattr(s.state, f)), (name, i, f)
+            assert r.status[i] == engine.status_of(solver, s.state), (name, i)
+        for i in bad:
+            assert r.status[i] == K.NONFINITE and r.state.iter_num[i] == 1
+
+
+class _quiet:
+    def __enter__(self):
+        import warnings
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *a):
+        self._w.__exit__(*a)
+
+
+def test_lanes_retire_on_their_own():
+    # a lane that needs many iterations does not hold the others back: their
+    # evaluation counts are their own single runs' counts
+    B = 6
+    x0, X, y, lam = batch_problem(B, 5)
+    X[0] *= np.logspace(0, 3, 6)            # ill-conditioned lane
+    solver = npopt.LBFGS(P.ridge, value_and_grad=True, tol=1e-10, maxiter=500)
+    r = solver.run_batch(x0, X, y, lam)
+    counts = [int(solver.run(x0[i], X[i], y[i], lam[i]).state.num_fun_eval) for i in range(B)]
+    assert list(r.state.num_fun_eval) == counts
+    assert counts[0] > 2 * max(counts[1:])
+
+
+def test_in_axes_none_shared_args_and_kwargs():
+    x0, X, y, lam = batch_problem(4, 2)
+
+    def f(w, X, y, lam=0.1):
+        return P.ridge(w, X, y, lam)
+    solver = npopt.LBFGS(f, value_and_grad=True, tol=1e-9)
+    # shared X (in_axes None), shared init_params, batched keyword argument
+    r = npopt.vmap(solver.run, in_axes=(None, None, 0))(x0[0], X[0], y, lam=lam)
+    assert isinstance(r, npopt.OptStep) and r.params.shape == (4, 6)
+    for i in range(4):
+        s = solver.run(x0[0], X[0], y[i], lam=lam[i])
+        assert np.array_equal(r.params[i], s.params)
+    # a batch axis other than 0
+    r2 = npopt.vmap(solver.run, in_axes=(1, None, 0))(x0.T.copy(), X[0], y, lam=lam)
+    assert same_tree(r2.params, npopt.vmap(solver.run, in_axes=(0, None, 0))(
+        x0, X[0], y, lam=lam).params)
+
+
+def test_pytree_params_batched():
+    B = 3
+    rng = np.random.default_rng(0)
+    p0 = {"a": rng.standard_normal((B, 2, 3)), "b": rng.standard_normal((B, 4))}
+    solver = npopt.LBFGS(tree_vg, value_and_grad=True, tol=1e-8, maxiter=100)
+    r = solver.run_batch(p0)
+    for i in range(B):
+        s = solver.run({"a": p0["a"][i], "b": p0["b"][i]})
+        assert same_tree(T.tree_map(lambda a: a[i], r.params), s.params)
+        assert same_tree(T.tree_map(lambda a: a[i], r.state.s_history), s.state.s_history)
+
+
+def test_bad_batches_are_refused_before_any_work():
+    x0, X, y, lam = batch_problem(3, 0)
+    solver = npopt.LBFGS(P.ridge, value_and_grad=True)
+    with pytest.raises(ValueError, match="lane counts"):
+        solver.run_batch(x0, X[:2], y, lam)
+    with pytest.raises(ValueError, match="in_axes"):
+        solver.run_batch(x0, X, y, lam, in_axes=(0, 0))
+    with pytest.raises(ValueError, match="nothing is batched"):
+        solver.run_batch(x0[0], X[0], y[0], lam[0], in_axes=None)
+    with pytest.raises(TypeError, match="bound run method"):
+        npopt.vmap(P.ridge)
+    with pytest.raises(ValueError, match="one value per lane"):
+        npopt.LBFGS(lambda W, X, y, lam: (1.0, W), value_and_grad=True).run_batch(
+            x0, X, y, lam, vectorized=True)
+
+
+def test_other_solvers_run_lane_by_lane():
+    x0, X, y, lam = batch_problem(3, 1)
+    gd = npopt.GradientDescent(py_ridge, value_and_grad=True, tol=1e-6, maxiter=50)
+    r = gd.run_batch(x0, X, y, lam)
+    for i in range(3):
+        s = gd.run(x0[i], X[i], y[i], lam[i])
+        assert np.array_equal(r.params[i], s.params) and r.state.iter_num[i] == s.state.iter_num
+    with pytest.raises(NotImplementedError, match="vectorized"):
+        gd.run_batch(x0, X, y, lam, vectorized=True)
+
+
+def test_verbose_batch_shows_progress(monkeypatch, capsys):
+    monkeypatch.setattr(engine, "PROGRESS_SECONDS", 0.0)
+    x0, X, y, lam = batch_problem(5, 4)
+    npopt.LBFGS(P.ridge, value_and_grad=True, verbose=True).run_batch(x0, X, y, lam)
+    err = capsys.readouterr().err
+    assert "/5 lanes finished" in err and "iterations/s" in err
+
+
+def test_solvers_pickle_and_executors_give_the_local_result():
+    x0, X, y, lam = batch_problem(9, 7)
+    solver = npopt.LBFGS(P.ridge, value_and_grad=True, tol=1e-9)
+    s2 = pickle.loads(pickle.dumps(solver))
+    assert s2.tol == solver.tol and s2.fun is solver.fun
+    local = solver.run_batch(x0, X, y, lam)
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        r = solver.run_batch(x0, X, y, lam, executor=ex, chunks=4)
+    assert same_tree(r, local)
+    with concurrent.futures.ProcessPoolExecutor(2) as ex:
+        r = solver.run_batch(x0, X, y, lam, executor=ex, chunks=3)
+    assert same_tree(r, local)
+
+
+def test_dask_local_cluster():
+    distributed = pytest.importorskip("distributed")   # in the test extra: runs in CI
+    x0, X, y, lam = batch_problem(8, 9)
+    solver = npopt.LBFGS(P.ridge, value_and_grad=True, tol=1e-9)
+    local = solver.run_batch(x0, X, y, lam)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        r = solver.run_batch(x0, X, y, lam, executor=client.get_executor(), chunks=4)
+    assert same_tree(r, local)
