@@ -33,6 +33,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -158,7 +159,7 @@ def main():
     ap.add_argument("--B", type=int, default=1000)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--jax-python", default=os.environ.get("NPOPT_JAX_PYTHON"))
-    ap.add_argument("--out", default="benchmarks/results/bench_batch.json")
+    ap.add_argument("--out", default="benchmarks/results_batch.json")
     a = ap.parse_args()
     B = a.B
     res = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
@@ -189,8 +190,7 @@ def main():
     row("ridge 50x10, one solve: scipy L-BFGS-B", t_sp)
 
     # 2. batches
-    tmp = os.path.join(os.path.dirname(a.out) or ".", "tmp")
-    os.makedirs(tmp, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="npopt_bench_batch_")
     for kind, m in (("ridge", 50), ("logistic", 100)):
         X, y, lam = data(B, m, 10, 1, kind)
         x0 = np.zeros((B, 10))
