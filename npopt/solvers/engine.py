@@ -25,6 +25,7 @@ lane's numbers are those of a single ``run`` on that lane, whatever the
 driver and whatever the other lanes do.
 """
 import concurrent.futures
+import math
 import os
 import sys
 import threading
@@ -426,55 +427,73 @@ def default_threads():
 # --------------------------------------------------------------------------
 # Single runs.
 
+def _is_flat(x):
+    """A 1-D float32/float64 array: the fast path (no ravel, no views)."""
+    return type(x) is np.ndarray and x.ndim == 1 and x.dtype.char in "fd"
+
+
+_SEG = {}
+
+
 def run_single(solver, init_params, args, kwargs):
-    """``solver.run`` on the machine (the caller checked lbfgs_unsupported)."""
-    from .lbfgs import history_buffer, history_views
+    """``solver.run`` on the machine (the caller checked lbfgs_unsupported).
+    Returns None where the machine does not apply (complex params)."""
+    from .lbfgs import LbfgsState, history_buffer, history_views
     from .linesearch import _real_dtype
     warm_state = None
     if isinstance(init_params, base.OptStep):
         warm_state = init_params.state
         init_params = init_params.params
-    realdtype = _real_dtype(init_params, "init_params")
-    flat, unravel = T.ravel(init_params)
-    if flat.dtype != realdtype:          # complex params: the Python solver
-        return None
-    n = flat.size
+    flat_params = _is_flat(init_params)
+    if flat_params:
+        realdtype, flat, n = init_params.dtype, init_params, init_params.shape[0]
+        seg = _SEG.get(n)
+        if seg is None:
+            seg = _SEG[n] = np.array([0, n], np.int64)
+    else:
+        realdtype = _real_dtype(init_params, "init_params")
+        flat, unravel = T.ravel(init_params)
+        if flat.dtype != realdtype:          # complex params: the Python solver
+            return None
+        n = flat.size
+        seg = leaf_offsets(init_params)
+    m = solver.history_size
     warm = None
     if warm_state is not None:           # continue the given run (copies of its histories)
-        st, m = warm_state, solver.history_size
+        st = warm_state
         warm = (history_buffer(st.s_history, m, n, realdtype) if m else 0,
                 history_buffer(st.y_history, m, n, realdtype) if m else 0,
                 np.asarray(st.rho_history, realdtype), st.gamma, int(st.iter_num), st.stepsize)
-    seg = leaf_offsets(init_params)
     mach = Machine(solver, flat.reshape(1, n), seg, realdtype, warm)
     compiled = compiled_objective(solver)
-    flat_params = type(init_params) is np.ndarray and init_params.ndim == 1
     if compiled is not None and flat_params and not kwargs and _numba_typable(args):
         fun, gfun = compiled
-        wrapped = tuple((a,) for a in args)
-        drive_compiled(mach, fun, gfun, wrapped, lambda: _numba_types(args),
-                       np.zeros(1, np.int64), _NO_BUDGET)
+        drive_compiled(mach, fun, gfun, tuple((a,) for a in args), lambda: _numba_types(args),
+                       _LANE0, _NO_BUDGET)
     else:
         drive_python(mach, 0, _python_evaluator(solver, init_params, args, kwargs))
     vec, fs, st_ = mach.vec[0], mach.fs[0], mach.st[0]
-    m = solver.history_size
-    grad = unravel(vec[K.G].copy())
-    params = unravel(vec[K.X].copy())
     S, Y = mach.hist[0, 0].copy(), mach.hist[0, 1].copy()   # each its own buffer
-    from .lbfgs import LbfgsState
+    if flat_params:
+        params, grad = vec[K.X].copy(), vec[K.G].copy()
+        s_history, y_history = S, Y
+    else:
+        params, grad = unravel(vec[K.X].copy()), unravel(vec[K.G].copy())
+        s_history, y_history = history_views(S, grad), history_views(Y, grad)
     state = LbfgsState(
         iter_num=np.asarray(st_[K.I_ITER]), value=fs[K.F_VALUE], grad=grad,
         stepsize=np.asarray(fs[K.F_STEP]), error=np.asarray(fs[K.F_ERROR]),
-        s_history=history_views(S, grad) if m else T.tree_map(
-            lambda x: np.zeros((0,) + np.shape(x), realdtype), grad),
-        y_history=history_views(Y, grad) if m else T.tree_map(
-            lambda x: np.zeros((0,) + np.shape(x), realdtype), grad),
+        s_history=s_history, y_history=y_history,
         rho_history=fs[K.NF:K.NF + m].copy(), gamma=np.asarray(fs[K.F_GAMMA]), aux=None,
         failed_linesearch=np.asarray(bool(st_[K.I_FAILED])),
         num_fun_eval=np.asarray(st_[K.I_NFUN], np.int32),
         num_grad_eval=np.asarray(st_[K.I_NGRAD], np.int32),
         num_linesearch_iter=np.asarray(st_[K.I_NLS], np.int32))
-    return base.OptStep(params, state)
+    finite = math.isfinite(fs[K.F_ERROR]) and math.isfinite(fs[K.F_VALUE])
+    return base.OptStep(params, state), not finite
+
+
+_LANE0 = np.zeros(1, np.int64)
 
 
 def _numba_typable(args):

@@ -420,7 +420,9 @@ class LBFGS(base.IterativeSolver):
         if engine.ENABLED and self.maxiter > 0 and engine.lbfgs_unsupported(self) is None:
             out = engine.run_single(self, init_params, args, kwargs)
             if out is not None:
-                self._warn_if_not_finite(out.state)
+                out, nonfinite = out
+                if nonfinite:
+                    self._warn_if_not_finite(out.state)
                 return out
         state = self.init_state(init_params, *args, **kwargs)
         if self.maxiter == 0:
