@@ -1,7 +1,10 @@
-r"""L-BFGS as a reverse-communication state machine over flat arrays.
+r"""L-BFGS, BFGS and nonlinear CG as a reverse-communication state machine
+over flat arrays.
 
-One L-BFGS run (jaxopt 0.8.5's ``LBFGS.run``, with its zoom or backtracking
-line search or a fixed step) is written once here, as ``advance``: a numba
+One run of jaxopt 0.8.5's ``LBFGS``, ``BFGS`` or ``NonlinearCG`` (the three
+share their skeleton: a direction, jaxopt's zoom or backtracking line search
+along it or a fixed step, then the update of what the direction is made
+from; ``ip[P_KIND]`` says which) is written once here, as ``advance``: a numba
 function that moves the run forward until it needs the objective at a new
 point, writes that point into ``vec[XT]`` and returns the request (the
 classic L-BFGS-B ``task`` protocol)::
@@ -21,9 +24,12 @@ A lane's numbers therefore never depend on the driver or on other lanes.
 
 Per lane (``n`` params, ``m`` history pairs, ``nch = ceil(n / CHUNK)``):
 
-* ``vec`` (5, n): ``X`` params, ``G`` gradient, ``D`` direction, ``XT`` the
-  point asked for, ``GT`` the gradient there (written by the caller);
-* ``hist`` (2, m, n): the ring buffers ``s`` and ``y``;
+* ``vec`` (NV, n): ``X`` params, ``G`` gradient, ``D`` direction, ``XT`` the
+  point asked for, ``GT`` the gradient there (written by the caller), and
+  for BFGS and CG four scratch rows (``VS``, ``VY``, ``VU``, ``VV``);
+* ``hist``: L-BFGS: (2, m, n), the ring buffers ``s`` and ``y``; BFGS:
+  (1, n, n), the inverse Hessian ``H``; CG: (1, 1, n), the conjugate
+  direction;
 * ``fs`` (NF + 2m,): real scalars (``F_*``), then ``rho`` (m) and the
   two-loop's ``alpha`` scratch (m);
 * ``st`` (NI,): integer scalars (``I_*``: phase, counters, flags, status);
@@ -46,7 +52,7 @@ from numba.core import types as nbtypes
 from numba.extending import overload
 
 from ._jit import CHUNK, machine
-from .dense import dot_z
+from .dense import dot_z, matvec, vecmat
 from .lbfgs_solver import axpy_cpu, history_update_cpu, two_loop_cpu
 
 _axpy = axpy_cpu.serial
@@ -54,8 +60,9 @@ _two_loop = two_loop_cpu.serial
 _history_update = history_update_cpu.serial
 
 # vec rows
-X, G, D, XT, GT = 0, 1, 2, 3, 4
-NV = 5
+X, G, D, XT, GT, VS, VY, VU, VV = 0, 1, 2, 3, 4, 5, 6, 7, 8
+NV = 5          # L-BFGS; BFGS and CG use NV_SCRATCH rows
+NV_SCRATCH = 9
 
 # fs: real scalars
 (F_VALUE, F_STEP, F_ERROR, F_GAMMA, F_TRIAL, F_T, F_V0, F_S0, F_PREV_T, F_PREV_V, F_PREV_S,
@@ -71,13 +78,17 @@ NI = 16
 # hp: real hyperparameters (params' dtype)
 (H_TOL, H_C1, H_C2, H_C3, H_APPROX, H_1MC1, H_RTC, H_RTQ, H_ITHR, H_LSINC, H_LSTOL, H_LSMAX,
  H_MAXSTEP, H_MINSTEP, H_INC, H_FIXED, H_DEC, H_BTMAX, H_ZERO, H_ONE, H_TWO,
- H_THREE) = range(22)
-NH = 22      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
+ H_THREE, H_EPS) = range(23)
+NH = 23      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
              # promote ``x + 1`` of a float32 x to float64; NumPy does not)
 
 # ip: integer hyperparameters
-P_MAXITER, P_M, P_LS, P_COND, P_MAXLS, P_INIT, P_STOP_LS_FAIL, P_USE_GAMMA = range(8)
-NP = 8
+(P_MAXITER, P_M, P_LS, P_COND, P_MAXLS, P_INIT, P_STOP_LS_FAIL, P_USE_GAMMA, P_KIND,
+ P_CG_METHOD) = range(10)
+NP = 10
+
+KIND_LBFGS, KIND_BFGS, KIND_CG = 0, 1, 2
+CG_POLAK_RIBIERE, CG_FLETCHER_REEVES, CG_HESTENES_STIEFEL = 0, 1, 2
 
 LS_ZOOM, LS_BACKTRACKING, LS_FIXED = 0, 1, 2
 COND_ARMIJO, COND_GOLDSTEIN, COND_STRONG_WOLFE, COND_WOLFE = 0, 1, 2, 3
@@ -260,17 +271,27 @@ def _request(vec, t, st, task, phase):
 def _begin_iteration(vec, hist, fs, st, hp, ip, seg, part):
     """The L-BFGS direction and the first trial of the line search."""
     zero = hp[H_ZERO]
-    m = ip[P_M]
     n = vec.shape[1]
     g = vec[G]
     d = vec[D]
-    for i in range(n):
-        d[i] = -g[i]
-    start = st[I_ITER] % m if m > 0 else 0
-    st[I_START] = start
-    if m > 0:
-        _two_loop(d, hist[0], hist[1], fs[NF:NF + m], fs[F_GAMMA], start, zero,
-                  fs[NF + m:NF + 2 * m], part[:, 0])
+    if ip[P_KIND] == KIND_LBFGS:        # d = -H g by the two-loop recursion
+        m = ip[P_M]
+        for i in range(n):
+            d[i] = -g[i]
+        start = st[I_ITER] % m if m > 0 else 0
+        st[I_START] = start
+        if m > 0:
+            _two_loop(d, hist[0], hist[1], fs[NF:NF + m], fs[F_GAMMA], start, zero,
+                      fs[NF + m:NF + 2 * m], part[:, 0])
+    elif ip[P_KIND] == KIND_BFGS:       # d = -(H g)
+        matvec(hist[0], g, d)
+        for i in range(n):
+            d[i] = -d[i]
+    elif ip[P_LS] == LS_BACKTRACKING:   # CG: jaxopt's backtracking gets no direction
+        for i in range(n):
+            d[i] = -g[i]
+    else:                               # CG: the conjugate direction
+        d[:] = hist[0, 0]
     kind = ip[P_LS]
     if kind == LS_FIXED:
         fs[F_T] = hp[H_FIXED]
@@ -519,6 +540,57 @@ def _backtracking_arrived(vec, hist, fs, st, hp, ip, seg, part):
 
 
 @machine
+def _bfgs_update(vec, H, hp, seg):
+    """H <- the BFGS update with s = x_new - x, y = g_new - g (Nocedal &
+    Wright (6.17)), as ``npopt.solvers.bfgs.bfgs_update`` computes it:
+    ``H - rho (s v' + u s') + (rho^2 <y, u> + rho) s s'`` with ``u = H y``,
+    ``v = y' H``, ``rho = 1 / <y, s>``; unchanged when rho is not finite."""
+    n = vec.shape[1]
+    s, y, u, v = vec[VS], vec[VY], vec[VU], vec[VV]
+    for i in range(n):
+        s[i] = vec[XT, i] - vec[X, i]
+        y[i] = vec[GT, i] - vec[G, i]
+    rho = hp[H_ONE] / dot_z(y, s, hp[H_ZERO])
+    if not np.isfinite(rho):
+        return
+    matvec(H, y, u)
+    vecmat(y, H, v)
+    c = rho * rho * dot_z(y, u, hp[H_ZERO]) + rho
+    for i in range(n):
+        for j in range(n):
+            h = H[i, j] - rho * (s[i] * v[j] + u[i] * s[j])
+            H[i, j] = h + c * (s[i] * s[j])
+
+
+@machine
+def _cg_update(vec, cg, hp, ip, seg):
+    """The next conjugate direction ``-g_new + beta cg`` (jaxopt's
+    ``NonlinearCG``; beta clipped at 0, denominators at least 1e-6)."""
+    n = vec.shape[1]
+    zero, eps = hp[H_ZERO], hp[H_EPS]
+    g, gt, diff, neg = vec[G], vec[GT], vec[VS], vec[VY]
+    method = ip[P_CG_METHOD]
+    for i in range(n):
+        diff[i] = gt[i] - g[i]
+    if method == CG_POLAK_RIBIERE:
+        gtg = slope(g, g, seg, zero)
+        gtg = gtg if gtg >= eps else eps
+        beta = slope(diff, gt, seg, zero) / gtg
+    elif method == CG_FLETCHER_REEVES:
+        gtg = slope(g, g, seg, zero)
+        gtg = gtg if gtg >= eps else eps
+        beta = slope(gt, gt, seg, zero) / gtg
+    else:
+        dtg = slope(diff, cg, seg, zero)
+        dtg = dtg if dtg >= eps else eps
+        beta = slope(diff, gt, seg, zero) / dtg
+    beta = _maximum(beta, zero)
+    for i in range(n):
+        neg[i] = -gt[i]
+    _axpy(neg, beta, cg, cg)
+
+
+@machine
 def _finish_iteration(vec, hist, fs, st, hp, ip, seg, part, stepsize, failed):
     """Accept the point in vec[XT] (value fs[F_TRIAL], gradient vec[GT]):
     store the curvature pair, move, count, and stop or go on to the next
@@ -527,7 +599,12 @@ def _finish_iteration(vec, hist, fs, st, hp, ip, seg, part, stepsize, failed):
     m = ip[P_M]
     one = hp[H_ONE]
     gamma = one
-    if m > 0:
+    if ip[P_KIND] == KIND_BFGS:
+        _bfgs_update(vec, hist[0], hp, seg)
+    elif ip[P_KIND] == KIND_CG:
+        fs[F_ERROR] = l2_norm(vec[G], seg, zero)     # jaxopt's CG: the norm of the old gradient
+        _cg_update(vec, hist[0, 0], hp, ip, seg)
+    elif m > 0:
         start = st[I_START]
         _history_update(vec[XT], vec[X], vec[GT], vec[G], hist[0, start], hist[1, start], zero,
                         part)
@@ -545,7 +622,8 @@ def _finish_iteration(vec, hist, fs, st, hp, ip, seg, part, stepsize, failed):
     vec[G, :] = vec[GT]
     fs[F_VALUE] = fs[F_TRIAL]
     fs[F_STEP] = stepsize
-    fs[F_ERROR] = l2_norm(vec[G], seg, zero)
+    if ip[P_KIND] != KIND_CG:
+        fs[F_ERROR] = l2_norm(vec[G], seg, zero)
     st[I_ITER] += 1
     st[I_RUN_ITERS] += 1
     st[I_FAILED] = failed
@@ -595,6 +673,9 @@ def _step(vec, hist, fs, st, hp, ip, seg, part):
         st[I_FAILED] = 0
         st[I_RUN_ITERS] = 0
         fs[F_ERROR] = np.inf
+        if ip[P_KIND] == KIND_CG:
+            for i in range(vec.shape[1]):
+                hist[0, 0, i] = -vec[G, i]
         if ip[P_MAXITER] == 0:
             return _stop(fs, st, hp, ip)
         st[I_PHASE] = PH_BEGIN

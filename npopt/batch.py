@@ -14,8 +14,8 @@ costs the sum of its lanes' work, and every lane's result equals a single
 (converge, fail, hit NaN or maxiter).
 
 Where the solver runs on the compiled engine (``npopt.solvers.engine``;
-today: LBFGS with the zoom or backtracking line search or a fixed step,
-real params, no aux), how fast depends on the objective:
+today: LBFGS, BFGS and NonlinearCG with the zoom or backtracking line search
+or a fixed step, real params, no aux), how fast depends on the objective:
 
 * a numba function (``@njit``, with ``value_and_grad=True`` or a numba
   ``grad=``) and flat params: the whole batch runs compiled, lanes spread

@@ -64,7 +64,8 @@ def assert_same_run(a, b):
     assert same_tree(a.params, b.params)
     for f in a.state._fields:
         if f in ("value",):     # the machine keeps the value in the params' dtype
-            assert np.asarray(getattr(a.state, f)) == np.asarray(getattr(b.state, f)), f
+            va, vb = np.asarray(getattr(a.state, f)), np.asarray(getattr(b.state, f))
+            assert va == vb or (np.isnan(va) and np.isnan(vb)), f
         else:
             assert same_tree(getattr(a.state, f), getattr(b.state, f)), f
 
@@ -94,6 +95,50 @@ def test_machine_equals_python_solver_backtracking_conditions(condition):
     solver.linesearch_solver.condition = condition
     x0 = np.linspace(-1.2, 1.0, 10)
     assert_same_run(solver.run(x0), run_python_solver(solver, x0))
+
+
+OTHER_CONFIGS = [
+    (npopt.BFGS, {}), (npopt.BFGS, {"linesearch": "backtracking"}),
+    (npopt.BFGS, {"stepsize": 1e-3}), (npopt.BFGS, {"linesearch_init": "max", "maxls": 2}),
+    (npopt.NonlinearCG, {}), (npopt.NonlinearCG, {"method": "fletcher-reeves"}),
+    (npopt.NonlinearCG, {"method": "hestenes-stiefel"}),
+    (npopt.NonlinearCG, {"linesearch": "backtracking"}), (npopt.NonlinearCG, {"maxls": 2}),
+]
+
+
+@pytest.mark.parametrize("cls,kw", OTHER_CONFIGS,
+                         ids=lambda v: v.__name__ if isinstance(v, type) else
+                         ",".join(f"{k}={x}" for k, x in v.items()) or "default")
+def test_bfgs_and_cg_machines_equal_their_python_solvers(cls, kw):
+    solver = cls(rosen_vg, value_and_grad=True, **{"tol": 1e-8, "maxiter": 150, **kw})
+    assert engine.machine_unsupported(solver) is None
+    x0 = np.linspace(-1.2, 1.0, 8)
+    with _quiet():
+        assert_same_run(solver.run(x0), run_python_solver(solver, x0))
+    if "linesearch" not in kw and "stepsize" not in kw:      # float32: zoom
+        x32 = x0.astype(np.float32)
+        with _quiet():
+            assert_same_run(solver.run(x32), run_python_solver(solver, x32))
+    p0 = {"a": np.linspace(-1.0, 1.2, 6).reshape(2, 3), "b": np.ones(4)}
+    tree_solver = cls(tree_vg, value_and_grad=True, **{"tol": 1e-9, "maxiter": 40, **kw})
+    with _quiet():
+        assert_same_run(tree_solver.run(p0), run_python_solver(tree_solver, p0))
+
+
+@pytest.mark.parametrize("cls", [npopt.BFGS, npopt.NonlinearCG])
+def test_bfgs_and_cg_batches_are_single_runs(cls):
+    x0, X, y, lam = batch_problem(5, 3, bad_lanes=[2])
+    solver = cls(P.ridge, value_and_grad=True, tol=1e-9, maxiter=60)
+    r = solver.run_batch(x0, X, y, lam)
+    for i in range(5):
+        with _quiet():
+            s = solver.run(x0[i], X[i], y[i], lam[i])
+        for f in s.state._fields:
+            if f != "aux":
+                assert same_tree(T.tree_map(lambda a: a[i], getattr(r.state, f)),
+                                 getattr(s.state, f)), (i, f)
+        assert np.array_equal(r.params[i], s.params, equal_nan=True)
+    assert r.status[2] == K.NONFINITE
 
 
 @pytest.mark.parametrize("kw", [{}, {"history_size": 3}, {"linesearch_init": "current"}])
@@ -303,7 +348,7 @@ def test_bad_batches_are_refused_before_any_work():
             x0, X, y, lam, vectorized=True)
 
 
-def test_other_solvers_run_lane_by_lane():
+def test_solvers_without_a_machine_run_lane_by_lane():
     x0, X, y, lam = batch_problem(3, 1)
     gd = npopt.GradientDescent(py_ridge, value_and_grad=True, tol=1e-6, maxiter=50)
     r = gd.run_batch(x0, X, y, lam)

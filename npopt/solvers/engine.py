@@ -64,21 +64,32 @@ class BatchResult(NamedTuple):
 # --------------------------------------------------------------------------
 # Which runs the machine takes.
 
-def lbfgs_unsupported(solver, batched=False):
-    """Why ``solver`` (an LBFGS) cannot run on the machine, or None. (A single
-    run with ``verbose`` prints jaxopt's lines from the Python solver; a
-    batched one prints its progress.)"""
+def _kinds():
+    from .bfgs import BFGS
+    from .lbfgs import LBFGS
+    from .nonlinear_cg import NonlinearCG
+    return {LBFGS: K.KIND_LBFGS, BFGS: K.KIND_BFGS, NonlinearCG: K.KIND_CG}
+
+
+def machine_unsupported(solver, batched=False):
+    """Why ``solver`` cannot run on the machine, or None. (A single run with
+    ``verbose`` prints jaxopt's lines from the Python solver; a batched one
+    prints its progress.) Subclasses keep their own loop."""
+    if type(solver) not in _kinds():
+        return f"{type(solver).__name__} has no state machine yet"
     if solver.has_aux:
         return "has_aux"
     if solver.verbose and not batched:
         return "verbose"
-    if callable(solver.stepsize):
+    stepsize = getattr(solver, "stepsize", 0.0)
+    if callable(stepsize):
         return "a callable stepsize"
-    if solver.stepsize <= 0 and solver.linesearch not in ("zoom", "backtracking"):
+    if stepsize <= 0 and solver.linesearch not in ("zoom", "backtracking"):
         return f"linesearch={solver.linesearch!r}"
-    if type(solver).run is not _lbfgs_run_type():
-        return "a subclass overriding run"
     return None
+
+
+lbfgs_unsupported = machine_unsupported
 
 
 def supports_batch(solver):
@@ -87,10 +98,7 @@ def supports_batch(solver):
 
 
 def batch_unsupported(solver):
-    from .lbfgs import LBFGS
-    if not isinstance(solver, LBFGS):
-        return f"{type(solver).__name__} has no state machine yet"
-    return lbfgs_unsupported(solver, batched=True)
+    return machine_unsupported(solver, batched=True)
 
 
 def status_of(solver, state):
@@ -107,31 +115,50 @@ def status_of(solver, state):
     return K.MAXITER
 
 
-def _lbfgs_run_type():
-    from .lbfgs import LBFGS
-    return LBFGS.run
+def try_run(solver, init_params, args, kwargs):
+    """``solver.run`` on the machine, or None where it does not apply (the
+    caller then runs its Python loop)."""
+    if not ENABLED or solver.maxiter == 0 or machine_unsupported(solver) is not None:
+        return None
+    if isinstance(init_params, base.OptStep) and _kinds()[type(solver)] != K.KIND_LBFGS:
+        return None
+    out = run_single(solver, init_params, args, kwargs)
+    if out is None:
+        return None
+    out, nonfinite = out
+    if nonfinite:
+        solver._warn_if_not_finite(out.state)
+    return out
 
 
 def _hyperparameters(solver, realdtype):
     """(hp, ip): the machine's real and integer hyperparameters."""
     ls = solver.linesearch_solver
+    kind = _kinds()[type(solver)]
     hp = np.zeros(K.NH, np.float64)
     ip = np.zeros(K.NP, np.int64)
+    ip[K.P_KIND] = kind
+    if kind == K.KIND_CG:
+        ip[K.P_CG_METHOD] = {"polak-ribiere": K.CG_POLAK_RIBIERE,
+                             "fletcher-reeves": K.CG_FLETCHER_REEVES,
+                             "hestenes-stiefel": K.CG_HESTENES_STIEFEL}[solver.method]
+    hp[K.H_EPS] = 1e-6
     hp[K.H_TOL] = solver.tol
     hp[K.H_MAXSTEP] = solver.max_stepsize
     hp[K.H_MINSTEP] = solver.min_stepsize
     hp[K.H_INC] = solver.increase_factor
     hp[K.H_ZERO], hp[K.H_ONE], hp[K.H_TWO], hp[K.H_THREE] = 0, 1, 2, 3
     ip[K.P_MAXITER] = solver.maxiter
-    ip[K.P_M] = solver.history_size
+    ip[K.P_M] = getattr(solver, "history_size", 0) if kind == K.KIND_LBFGS else 0
     ip[K.P_MAXLS] = solver.maxls
     ip[K.P_INIT] = {"increase": K.INIT_INCREASE, "max": K.INIT_MAX,
                     "current": K.INIT_CURRENT}[solver.linesearch_init]
-    ip[K.P_STOP_LS_FAIL] = bool(solver.stop_if_linesearch_fails)
-    ip[K.P_USE_GAMMA] = bool(solver.use_gamma)
-    if solver.stepsize > 0:
+    ip[K.P_STOP_LS_FAIL] = bool(getattr(solver, "stop_if_linesearch_fails", False))
+    ip[K.P_USE_GAMMA] = bool(getattr(solver, "use_gamma", True))
+    stepsize = getattr(solver, "stepsize", 0.0)
+    if stepsize > 0:
         ip[K.P_LS] = K.LS_FIXED
-        hp[K.H_FIXED] = solver.stepsize
+        hp[K.H_FIXED] = stepsize
     else:
         hp[K.H_C1] = ls.c1
         hp[K.H_C2] = ls.c2
@@ -168,13 +195,20 @@ class Machine:
 
     def __init__(self, solver, x0, seg, realdtype, warm=None):
         B, n = x0.shape
-        m = solver.history_size
-        self.B, self.n, self.m, self.dtype = B, n, m, realdtype
         self.hp, self.ip = _hyperparameters(solver, realdtype)
+        self.kind = kind = int(self.ip[K.P_KIND])
+        m = int(self.ip[K.P_M])
+        self.B, self.n, self.m, self.dtype = B, n, m, realdtype
         self.seg = seg
-        self.vec = np.zeros((B, K.NV, n), realdtype)
+        self.vec = np.zeros((B, K.NV if kind == K.KIND_LBFGS else K.NV_SCRATCH, n), realdtype)
         self.vec[:, K.X] = x0
-        self.hist = np.zeros((B, 2, m, n), realdtype)
+        if kind == K.KIND_LBFGS:
+            self.hist = np.zeros((B, 2, m, n), realdtype)
+        elif kind == K.KIND_BFGS:
+            self.hist = np.zeros((B, 1, n, n), realdtype)
+            self.hist[:, 0] = np.eye(n, dtype=realdtype)
+        else:
+            self.hist = np.zeros((B, 1, 1, n), realdtype)
         self.fs = np.zeros((B, K.NF + 2 * m), realdtype)
         self.st = np.zeros((B, K.NI), np.int64)
         self.part = np.zeros((B, max(1, -(-n // _jit.CHUNK)), 2), realdtype)
@@ -194,27 +228,39 @@ class Machine:
                 self.part[i])
 
     def states(self, unravel_batch, realdtype, lanes=slice(None)):
-        """(params, LbfgsState) with a leading lane axis on every leaf/field."""
-        from .lbfgs import LbfgsState
+        """(params, state) with a leading lane axis on every leaf/field."""
         vec, fs, st = self.vec[lanes], self.fs[lanes], self.st[lanes]
-        m = self.m
-        grad = unravel_batch(np.ascontiguousarray(vec[:, K.G]))
-        params = unravel_batch(np.ascontiguousarray(vec[:, K.X]))
         hist = np.ascontiguousarray(self.hist[lanes])
-        state = LbfgsState(
+        L = vec.shape[0]
+        params = unravel_batch(np.ascontiguousarray(vec[:, K.X]))
+        grad = unravel_batch(np.ascontiguousarray(vec[:, K.G]))
+        if self.kind == K.KIND_LBFGS:
+            m = self.m
+            extra = dict(
+                s_history=unravel_batch(hist[:, 0].reshape(-1, self.n), lead=(L, m)),
+                y_history=unravel_batch(hist[:, 1].reshape(-1, self.n), lead=(L, m)),
+                rho_history=fs[:, K.NF:K.NF + m].copy(), gamma=fs[:, K.F_GAMMA].copy(),
+                failed_linesearch=st[:, K.I_FAILED] != 0)
+        elif self.kind == K.KIND_BFGS:
+            extra = dict(H=hist[:, 0])
+        else:
+            extra = dict(descent_direction=unravel_batch(np.ascontiguousarray(hist[:, 0, 0])))
+        return params, _solver_state(self.kind)(
             iter_num=st[:, K.I_ITER].copy(), value=fs[:, K.F_VALUE].copy(), grad=grad,
-            stepsize=fs[:, K.F_STEP].copy(), error=fs[:, K.F_ERROR].copy(),
-            s_history=unravel_batch(hist[:, 0].reshape(-1, self.n), lead=(hist.shape[0], m)),
-            y_history=unravel_batch(hist[:, 1].reshape(-1, self.n), lead=(hist.shape[0], m)),
-            rho_history=fs[:, K.NF:K.NF + m].copy(), gamma=fs[:, K.F_GAMMA].copy(), aux=None,
-            failed_linesearch=st[:, K.I_FAILED] != 0,
+            stepsize=fs[:, K.F_STEP].copy(), error=fs[:, K.F_ERROR].copy(), aux=None,
             num_fun_eval=st[:, K.I_NFUN].astype(np.int32),
             num_grad_eval=st[:, K.I_NGRAD].astype(np.int32),
-            num_linesearch_iter=st[:, K.I_NLS].astype(np.int32))
-        return params, state
+            num_linesearch_iter=st[:, K.I_NLS].astype(np.int32), **extra)
 
     def status(self):
         return self.st[:, K.I_STATUS].copy()
+
+
+def _solver_state(kind):
+    from .bfgs import BfgsState
+    from .lbfgs import LbfgsState
+    from .nonlinear_cg import NonlinearCGState
+    return {K.KIND_LBFGS: LbfgsState, K.KIND_BFGS: BfgsState, K.KIND_CG: NonlinearCGState}[kind]
 
 
 def leaf_offsets(tree):
@@ -438,7 +484,7 @@ _SEG = {}
 def run_single(solver, init_params, args, kwargs):
     """``solver.run`` on the machine (the caller checked lbfgs_unsupported).
     Returns None where the machine does not apply (complex params)."""
-    from .lbfgs import LbfgsState, history_buffer, history_views
+    from .lbfgs import history_buffer, history_views
     from .linesearch import _real_dtype
     warm_state = None
     if isinstance(init_params, base.OptStep):
@@ -457,7 +503,7 @@ def run_single(solver, init_params, args, kwargs):
             return None
         n = flat.size
         seg = leaf_offsets(init_params)
-    m = solver.history_size
+    m = getattr(solver, "history_size", 0)
     warm = None
     if warm_state is not None:           # continue the given run (copies of its histories)
         st = warm_state
@@ -473,22 +519,28 @@ def run_single(solver, init_params, args, kwargs):
     else:
         drive_python(mach, 0, _python_evaluator(solver, init_params, args, kwargs))
     vec, fs, st_ = mach.vec[0], mach.fs[0], mach.st[0]
-    S, Y = mach.hist[0, 0].copy(), mach.hist[0, 1].copy()   # each its own buffer
     if flat_params:
         params, grad = vec[K.X].copy(), vec[K.G].copy()
-        s_history, y_history = S, Y
     else:
         params, grad = unravel(vec[K.X].copy()), unravel(vec[K.G].copy())
-        s_history, y_history = history_views(S, grad), history_views(Y, grad)
-    state = LbfgsState(
+    if mach.kind == K.KIND_LBFGS:
+        S, Y = mach.hist[0, 0].copy(), mach.hist[0, 1].copy()   # each its own buffer
+        if not flat_params:
+            S, Y = history_views(S, grad), history_views(Y, grad)
+        extra = dict(s_history=S, y_history=Y, rho_history=fs[K.NF:K.NF + m].copy(),
+                     gamma=np.asarray(fs[K.F_GAMMA]),
+                     failed_linesearch=np.asarray(bool(st_[K.I_FAILED])))
+    elif mach.kind == K.KIND_BFGS:
+        extra = dict(H=mach.hist[0, 0].copy())
+    else:
+        cg = mach.hist[0, 0, 0].copy()
+        extra = dict(descent_direction=cg if flat_params else unravel(cg))
+    state = _solver_state(mach.kind)(
         iter_num=np.asarray(st_[K.I_ITER]), value=fs[K.F_VALUE], grad=grad,
-        stepsize=np.asarray(fs[K.F_STEP]), error=np.asarray(fs[K.F_ERROR]),
-        s_history=s_history, y_history=y_history,
-        rho_history=fs[K.NF:K.NF + m].copy(), gamma=np.asarray(fs[K.F_GAMMA]), aux=None,
-        failed_linesearch=np.asarray(bool(st_[K.I_FAILED])),
+        stepsize=np.asarray(fs[K.F_STEP]), error=np.asarray(fs[K.F_ERROR]), aux=None,
         num_fun_eval=np.asarray(st_[K.I_NFUN], np.int32),
         num_grad_eval=np.asarray(st_[K.I_NGRAD], np.int32),
-        num_linesearch_iter=np.asarray(st_[K.I_NLS], np.int32))
+        num_linesearch_iter=np.asarray(st_[K.I_NLS], np.int32), **extra)
     finite = math.isfinite(fs[K.F_ERROR]) and math.isfinite(fs[K.F_VALUE])
     return base.OptStep(params, state), not finite
 
@@ -625,7 +677,7 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
     """Runs ``solver.run(init_params, *args, **kwargs)`` on every lane of a batch
     (see ``npopt.vmap``). Returns a BatchResult."""
     kwargs = {} if kwargs is None else dict(kwargs)
-    reason = lbfgs_unsupported(solver, batched=True)
+    reason = machine_unsupported(solver, batched=True)
     if reason is not None:
         raise NotImplementedError(f"npopt.{type(solver).__name__}: batched runs do not "
                                   f"support {reason} yet")

@@ -417,13 +417,9 @@ class LBFGS(base.IterativeSolver):
         updates while ``||grad|| > tol`` (and, with stop_if_linesearch_fails,
         the line search has not failed), ``maxiter`` at most. The history
         buffers are updated in place."""
-        if engine.ENABLED and self.maxiter > 0 and engine.lbfgs_unsupported(self) is None:
-            out = engine.run_single(self, init_params, args, kwargs)
-            if out is not None:
-                out, nonfinite = out
-                if nonfinite:
-                    self._warn_if_not_finite(out.state)
-                return out
+        out = engine.try_run(self, init_params, args, kwargs)
+        if out is not None:               # the compiled state machine ran it
+            return out
         state = self.init_state(init_params, *args, **kwargs)
         if self.maxiter == 0:
             return self._make_zero_step(init_params, state)
