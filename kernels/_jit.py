@@ -56,7 +56,7 @@
   and call the CPU-compiled rules, as the CPU loops do. ``numba.cuda`` is
   optional (the ``cuda`` extra): without it, ``cuda`` below is None and CUDA
   kernels raise when launched.
-* Solver state machines (``machine``, e.g. ``lbfgs_machine``): their
+* Solver state machines (``machine``, e.g. ``solver_machine``): their
   scalar logic mirrors the Python solvers' NumPy scalar arithmetic, which
   rounds every product, so it is compiled with *no* fast-math flag at all
   (not even contraction); the vector loops they call keep the CPU policy.

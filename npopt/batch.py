@@ -15,11 +15,12 @@ costs the sum of its lanes' work, and every lane's result equals a single
 
 Where the solver runs on the compiled engine (``npopt.solvers.engine``;
 today: LBFGS, BFGS and NonlinearCG with the zoom or backtracking line search
-or a fixed step, real params, no aux), how fast depends on the objective:
+or a fixed step; GradientDescent, ProximalGradient and ProjectedGradient;
+real params, no aux), how fast depends on the objective:
 
 * a numba function (``@njit``, with ``value_and_grad=True`` or a numba
-  ``grad=``) and flat params: the whole batch runs compiled, lanes spread
-  over the cores (``prange``);
+  ``grad=``), flat params and no prox: the whole batch runs compiled, lanes
+  spread over the cores in small chunks;
 * ``vectorized=True``: ``fun`` takes the stacked params of the lanes that
   asked (leading lane axis) and their arguments, and returns one value per
   lane and the stacked gradients: one NumPy call per round;

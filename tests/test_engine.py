@@ -1,4 +1,4 @@
-"""The solver engine (npopt.solvers.engine, npopt.kernels.lbfgs_machine):
+"""The solver engine (npopt.solvers.engine, npopt.kernels.solver_machine):
 
 * ``LBFGS.run`` on the compiled state machine gives the Python solver's
   numbers bit for bit (the Python solver is still there: ``update`` and
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import npopt
 from npopt import tree as T
 from npopt.examples import problems as P
-from npopt.kernels import lbfgs_machine as K
+from npopt.kernels import solver_machine as K
 from npopt.solvers import engine
 
 
@@ -139,6 +139,79 @@ def test_bfgs_and_cg_batches_are_single_runs(cls):
                                  getattr(s.state, f)), (i, f)
         assert np.array_equal(r.params[i], s.params, equal_nan=True)
     assert r.status[2] == K.NONFINITE
+
+
+def ls_vg(w, A, b):
+    """Least squares with elementwise NumPy only (the same bits on every CPU)."""
+    r = np.sum(A * w, axis=1) - b
+    return 0.5 * np.sum(r * r), np.sum(A * r[:, None], axis=0)
+
+
+def pg_cases(dtype):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((30, 8)).astype(dtype)
+    b = rng.standard_normal(30).astype(dtype)
+    GD, PG, PJ = npopt.GradientDescent, npopt.ProximalGradient, npopt.ProjectedGradient
+    common = dict(value_and_grad=True, tol=1e-6, maxiter=300)
+    lasso = dict(prox=npopt.prox.prox_lasso)
+    return [
+        ("gd", GD(ls_vg, **common), (A, b)),
+        ("gd-noaccel", GD(ls_vg, acceleration=False, **common), (A, b)),
+        ("gd-fixed", GD(ls_vg, stepsize=0.01, **common), (A, b)),
+        ("gd-maxls1", GD(ls_vg, maxls=1, **common), (A, b)),
+        ("lasso", PG(ls_vg, **lasso, **common), (0.5, A, b)),
+        ("lasso-noaccel", PG(ls_vg, acceleration=False, **lasso, **common), (0.5, A, b)),
+        ("box", PJ(ls_vg, projection=npopt.projection.projection_box, **common),
+         ((-0.1, 0.1), A, b)),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", range(7))
+def test_proximal_gradient_machines_equal_their_python_solvers(case, dtype):
+    name, solver, args = pg_cases(dtype)[case]
+    assert engine.machine_unsupported(solver) is None
+    x0 = np.zeros(8, dtype)
+    a, b = solver.run(x0, *args), run_python_solver(solver, x0, *args)
+    assert_same_run(a, b)
+    assert int(a.state.iter_num) > 10
+    # a pytree through gradient descent
+    if name == "gd":
+        p0 = {"a": np.linspace(-1.0, 1.2, 6).reshape(2, 3), "b": np.ones(4)}
+        gd = npopt.GradientDescent(tree_vg, value_and_grad=True, tol=1e-6, maxiter=50)
+        with _quiet():
+            assert_same_run(gd.run(p0), run_python_solver(gd, p0))
+
+
+def test_proximal_gradient_batches_are_single_runs():
+    # lasso with a per-lane regularisation (batched hyperparams_prox), lane by
+    # lane and vectorised (the prox is applied lane by lane), and gradient
+    # descent with a numba objective (compiled lanes)
+    x0, X, y, lam = batch_problem(5, 11)
+    reg = np.linspace(0.0, 0.3, 5)
+
+    def py_ls(w, X, y):
+        return P.ridge(w, X, y, 0.0)
+
+    def v_ls(W, X, y):
+        return vridge(W, X, y, np.zeros(W.shape[0]))
+    lasso = npopt.ProximalGradient(py_ls, value_and_grad=True, prox=npopt.prox.prox_lasso,
+                                   tol=1e-8, maxiter=200)
+    vlasso = npopt.ProximalGradient(v_ls, value_and_grad=True, prox=npopt.prox.prox_lasso,
+                                    tol=1e-8, maxiter=200)
+    r1 = lasso.run_batch(x0, reg, X, y)
+    r2 = vlasso.run_batch(x0, reg, X, y, vectorized=True)
+    gd = npopt.GradientDescent(P.ridge, value_and_grad=True, tol=1e-8, maxiter=200)
+    r3 = gd.run_batch(x0, X, y, lam)
+    for i in range(5):
+        s = lasso.run(x0[i], reg[i], X[i], y[i])
+        for r in (r1, r2):
+            assert np.array_equal(r.params[i], s.params) and r.state.t[i] == s.state.t
+            assert r.state.iter_num[i] == s.state.iter_num
+            assert np.array_equal(r.state.velocity[i], s.state.velocity)
+        s = gd.run(x0[i], X[i], y[i], lam[i])
+        assert np.array_equal(r3.params[i], s.params) and r3.state.iter_num[i] == s.state.iter_num
+    assert np.count_nonzero(r1.params[-1] == 0) > np.count_nonzero(r1.params[0] == 0)
 
 
 @pytest.mark.parametrize("kw", [{}, {"history_size": 3}, {"linesearch_init": "current"}])
@@ -350,13 +423,17 @@ def test_bad_batches_are_refused_before_any_work():
 
 def test_solvers_without_a_machine_run_lane_by_lane():
     x0, X, y, lam = batch_problem(3, 1)
-    gd = npopt.GradientDescent(py_ridge, value_and_grad=True, tol=1e-6, maxiter=50)
-    r = gd.run_batch(x0, X, y, lam)
-    for i in range(3):
-        s = gd.run(x0[i], X[i], y[i], lam[i])
-        assert np.array_equal(r.params[i], s.params) and r.state.iter_num[i] == s.state.iter_num
+    mirror = npopt.MirrorDescent(py_ridge, value_and_grad=True,
+                                 projection_grad=lambda x, g, s, hp: x - s * g, stepsize=1e-2,
+                                 maxiter=20, tol=1e-12)
+    with _quiet():
+        r = mirror.run_batch(x0, None, X, y, lam, in_axes=(0, None, 0, 0, 0))
+        for i in range(3):
+            s = mirror.run(x0[i], None, X[i], y[i], lam[i])
+            assert np.array_equal(r.params[i], s.params)
+            assert r.state.iter_num[i] == s.state.iter_num
     with pytest.raises(NotImplementedError, match="vectorized"):
-        gd.run_batch(x0, X, y, lam, vectorized=True)
+        mirror.run_batch(x0, None, X, y, lam, in_axes=(0, None, 0, 0, 0), vectorized=True)
 
 
 def test_verbose_batch_shows_progress(monkeypatch, capsys):

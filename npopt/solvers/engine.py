@@ -1,7 +1,8 @@
 """The solver engine: compiled state machines and their three drivers.
 
 A solver whose iteration is written as a state machine
-(``npopt.kernels.lbfgs_machine`` for LBFGS) keeps all it knows in flat arrays
+(``npopt.kernels.solver_machine``: LBFGS, BFGS, NonlinearCG and the
+proximal-gradient family) keeps all it knows in flat arrays
 with a leading lane axis, and returns to its caller whenever it needs the
 objective at a new point. This module owns those arrays (``Machine``) and
 drives them:
@@ -9,13 +10,13 @@ drives them:
 1. **Python driver** (``run_python``): ``solver.run`` with a Python ``fun``;
    the loop calls ``fun`` and the compiled machine, nothing else.
 2. **Compiled driver** (``run_compiled``): ``fun`` is a numba function
-   (``@njit``); the loop runs in numba (``kernels.lbfgs_machine.drive``),
+   (``@njit``); the loop runs in numba (``kernels.solver_machine.drive``),
    compiled once per signature and cached on disk: the objective is passed
    as a first-class function, so a new process reuses the cache.
 3. **Batched driver** (``run_batch``, behind ``npopt.vmap`` and
    ``solver.run_batch``): many independent problems, each lane stopping on
-   its own criterion. The objective is a numba function (lanes in
-   ``prange``), a NumPy function vectorised over the batch
+   its own criterion. The objective is a numba function (lanes in chunks on
+   all cores), a NumPy function vectorised over the batch
    (``vectorized=True``: it receives the lanes that asked, stacked), or a
    plain per-problem Python function (one call per lane and evaluation:
    correct, and as slow as a Python loop over ``run``).
@@ -36,7 +37,7 @@ import numpy as np
 
 from .. import tree as T
 from ..kernels import _jit
-from ..kernels import lbfgs_machine as K
+from ..kernels import solver_machine as K
 from . import base
 
 # False: solver.run takes the Python solvers' own loop (update after update),
@@ -68,7 +69,10 @@ def _kinds():
     from .bfgs import BFGS
     from .lbfgs import LBFGS
     from .nonlinear_cg import NonlinearCG
-    return {LBFGS: K.KIND_LBFGS, BFGS: K.KIND_BFGS, NonlinearCG: K.KIND_CG}
+    from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient
+    return {LBFGS: K.KIND_LBFGS, BFGS: K.KIND_BFGS, NonlinearCG: K.KIND_CG,
+            ProximalGradient: K.KIND_PG, GradientDescent: K.KIND_PG,
+            ProjectedGradient: K.KIND_PG}
 
 
 def machine_unsupported(solver, batched=False):
@@ -84,6 +88,8 @@ def machine_unsupported(solver, batched=False):
     stepsize = getattr(solver, "stepsize", 0.0)
     if callable(stepsize):
         return "a callable stepsize"
+    if _kinds()[type(solver)] == K.KIND_PG:
+        return None
     if stepsize <= 0 and solver.linesearch not in ("zoom", "backtracking"):
         return f"linesearch={solver.linesearch!r}"
     return None
@@ -131,10 +137,34 @@ def try_run(solver, init_params, args, kwargs):
     return out
 
 
+def _pg_hyperparameters(solver, realdtype):
+    hp = np.zeros(K.NH, np.float64)
+    ip = np.zeros(K.NP, np.int64)
+    ip[K.P_KIND] = K.KIND_PG
+    hp[K.H_ZERO], hp[K.H_ONE], hp[K.H_TWO], hp[K.H_THREE] = 0, 1, 2, 3
+    hp[K.H_TOL] = solver.tol
+    hp[K.H_DEC] = solver.decrease_factor
+    hp[K.H_PG_EPS] = np.finfo(realdtype).eps
+    hp[K.H_HALF] = 0.5
+    hp[K.H_SMALL] = 1e-6
+    ip[K.P_MAXITER] = solver.maxiter
+    ip[K.P_MAXLS] = solver.maxls
+    ip[K.P_ACCEL] = bool(solver.acceleration)
+    ip[K.P_HAS_PROX] = _has_prox(solver)
+    if solver.stepsize > 0:
+        ip[K.P_LS] = K.LS_FIXED
+        hp[K.H_FIXED] = solver.stepsize
+    else:
+        ip[K.P_LS] = K.LS_BACKTRACKING
+    return hp.astype(realdtype), ip
+
+
 def _hyperparameters(solver, realdtype):
     """(hp, ip): the machine's real and integer hyperparameters."""
-    ls = solver.linesearch_solver
     kind = _kinds()[type(solver)]
+    if kind == K.KIND_PG:
+        return _pg_hyperparameters(solver, realdtype)
+    ls = solver.linesearch_solver
     hp = np.zeros(K.NH, np.float64)
     ip = np.zeros(K.NP, np.int64)
     ip[K.P_KIND] = kind
@@ -191,7 +221,7 @@ def _hyperparameters(solver, realdtype):
 
 class Machine:
     """The per-lane arrays of ``B`` L-BFGS runs over ``n`` params (see
-    ``npopt.kernels.lbfgs_machine``), and the shared hyperparameters."""
+    ``npopt.kernels.solver_machine``), and the shared hyperparameters."""
 
     def __init__(self, solver, x0, seg, realdtype, warm=None):
         B, n = x0.shape
@@ -207,12 +237,14 @@ class Machine:
         elif kind == K.KIND_BFGS:
             self.hist = np.zeros((B, 1, n, n), realdtype)
             self.hist[:, 0] = np.eye(n, dtype=realdtype)
-        else:
+        elif kind == K.KIND_CG:
             self.hist = np.zeros((B, 1, 1, n), realdtype)
+        else:
+            self.hist = np.zeros((B, 1, 0, n), realdtype)
         self.fs = np.zeros((B, K.NF + 2 * m), realdtype)
         self.st = np.zeros((B, K.NI), np.int64)
         self.part = np.zeros((B, max(1, -(-n // _jit.CHUNK)), 2), realdtype)
-        self.fs[:, K.F_STEP] = solver.max_stepsize
+        self.fs[:, K.F_STEP] = 1.0 if kind == K.KIND_PG else solver.max_stepsize
         self.fs[:, K.F_GAMMA] = 1.0
         self.st[:, K.I_STATUS] = K.RUNNING
         if warm is not None:        # an OptStep's state: continue its run
@@ -233,6 +265,15 @@ class Machine:
         hist = np.ascontiguousarray(self.hist[lanes])
         L = vec.shape[0]
         params = unravel_batch(np.ascontiguousarray(vec[:, K.X]))
+        if self.kind == K.KIND_PG:
+            from .proximal_gradient import ProxGradState
+            accel = bool(self.ip[K.P_ACCEL])
+            return params, ProxGradState(
+                iter_num=st[:, K.I_ITER].copy(), stepsize=fs[:, K.F_STEP].copy(),
+                error=fs[:, K.F_ERROR].copy(), aux=None,
+                velocity=unravel_batch(np.ascontiguousarray(vec[:, K.D])) if accel else None,
+                t=st[:, K.I_PG_T].view(np.float64).copy() if accel else
+                np.ones(L))
         grad = unravel_batch(np.ascontiguousarray(vec[:, K.G]))
         if self.kind == K.KIND_LBFGS:
             m = self.m
@@ -273,28 +314,76 @@ def leaf_offsets(tree):
 # --------------------------------------------------------------------------
 # Evaluation of a Python objective.
 
+def _split_args(solver, args, kwargs):
+    """(prox, hyperparams, the objective's args, kwargs) of a run's arguments:
+    proximal and projected gradient take ``hyperparams`` first."""
+    from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient
+    t = type(solver)
+    if t is ProximalGradient or t is ProjectedGradient:
+        name = "hyperparams_prox" if t is ProximalGradient else "hyperparams_proj"
+        if name in kwargs:
+            kwargs = dict(kwargs)
+            hyper = kwargs.pop(name)
+        else:
+            hyper, args = (args[0], args[1:]) if args else (None, args)
+        prox = solver.prox if t is ProximalGradient else solver._pg.prox
+        return prox, hyper, args, kwargs
+    if t is GradientDescent:
+        return solver.prox, None, args, kwargs
+    return None, None, args, kwargs
+
+
+def _hyper_args(solver):
+    """1 where run takes hyperparams before the objective's args, else 0."""
+    from .proximal_gradient import ProjectedGradient, ProximalGradient
+    return 1 if type(solver) in (ProximalGradient, ProjectedGradient) else 0
+
+
+def _has_prox(solver):
+    from .proximal_gradient import _prox_none
+    prox = _split_args(solver, (), {})[0]
+    return prox is not None and prox is not _prox_none
+
+
 def _python_evaluator(solver, template, args, kwargs):
-    """evaluate(xt, gt, task) -> value: the user's objective at the flat point
-    xt (a fresh copy, as the user's own array), its gradient ravelled into gt."""
-    vg = solver._value_and_grad_with_aux
-    f = solver._fun_with_aux
+    """evaluate(xt, gt, task, fs): the user's objective at the flat point xt (a
+    fresh copy, as the user's own array) into fs[F_TRIAL], its gradient
+    ravelled into gt; or, for TASK_PROX, xt <- prox(xt, hyperparams, fs[F_T])."""
+    prox, hyper, args, kwargs = _split_args(solver, args, kwargs)
+    core = getattr(solver, "_pg", solver)     # ProjectedGradient: its ProximalGradient
+    vg = core._value_and_grad_with_aux
+    f = core._fun_with_aux
     flat_params = type(template) is np.ndarray and template.ndim == 1
     unravel = None if flat_params else T.ravel(template)[1]
     check_value = base.check_value
 
-    def evaluate(xt, gt, task):
+    def evaluate(xt, gt, task, fs):
         p = xt.copy() if flat_params else unravel(xt.copy(), copy=False)
-        if task == K.TASK_VALUE:
-            return check_value(f(p, *args, **kwargs)[0])
-        (value, _), grad = vg(p, *args, **kwargs)
-        value = check_value(value)
-        if type(grad) is np.ndarray and grad.shape == xt.shape and flat_params:
-            np.copyto(gt, grad, casting="same_kind")
-        else:
-            base.check_grad_structure(grad, p)
-            np.copyto(gt, T.ravel(grad)[0], casting="same_kind")
-        return value
+        if task == K.TASK_PROX:
+            out = prox(p, hyper, fs[K.F_T])
+            if flat_params and type(out) is np.ndarray and out.shape == xt.shape:
+                np.copyto(xt, out, casting="same_kind")
+            else:
+                base.check_grad_structure(out, p, "prox")
+                np.copyto(xt, T.ravel(out)[0], casting="same_kind")
+            return
+        fs[K.F_TRIAL] = _value_and_grad_into(vg, f, p, args, kwargs, gt, task, flat_params,
+                                             xt, check_value)
     return evaluate
+
+
+def _value_and_grad_into(vg, f, p, args, kwargs, gt, task, flat_params, xt, check_value):
+    """The value at p (checked); for TASK_EVAL its gradient ravelled into gt."""
+    if task == K.TASK_VALUE:
+        return check_value(f(p, *args, **kwargs)[0])
+    (value, _), grad = vg(p, *args, **kwargs)
+    value = check_value(value)
+    if type(grad) is np.ndarray and grad.shape == xt.shape and flat_params:
+        np.copyto(gt, grad, casting="same_kind")
+    else:
+        base.check_grad_structure(grad, p)
+        np.copyto(gt, T.ravel(grad)[0], casting="same_kind")
+    return value
 
 
 def drive_python(mach, lane, evaluate):
@@ -305,7 +394,7 @@ def drive_python(mach, lane, evaluate):
     with np.errstate(all="ignore"):
         task = advance(vec, hist, fs, st, hp, ip, seg, part)
         while task:
-            fs[K.F_TRIAL] = evaluate(xt, gt, task)
+            evaluate(xt, gt, task, fs)
             task = advance(vec, hist, fs, st, hp, ip, seg, part)
 
 
@@ -512,10 +601,12 @@ def run_single(solver, init_params, args, kwargs):
                 np.asarray(st.rho_history, realdtype), st.gamma, int(st.iter_num), st.stepsize)
     mach = Machine(solver, flat.reshape(1, n), seg, realdtype, warm)
     compiled = compiled_objective(solver)
-    if compiled is not None and flat_params and not kwargs and _numba_typable(args):
+    _, _, fun_args, fun_kwargs = _split_args(solver, args, kwargs)
+    if compiled is not None and flat_params and not fun_kwargs and _numba_typable(fun_args) \
+            and not _has_prox(solver):
         fun, gfun = compiled
-        drive_compiled(mach, fun, gfun, tuple((a,) for a in args), lambda: _numba_types(args),
-                       _LANE0, _NO_BUDGET)
+        drive_compiled(mach, fun, gfun, tuple((a,) for a in fun_args),
+                       lambda: _numba_types(fun_args), _LANE0, _NO_BUDGET)
     else:
         drive_python(mach, 0, _python_evaluator(solver, init_params, args, kwargs))
     vec, fs, st_ = mach.vec[0], mach.fs[0], mach.st[0]
@@ -523,6 +614,17 @@ def run_single(solver, init_params, args, kwargs):
         params, grad = vec[K.X].copy(), vec[K.G].copy()
     else:
         params, grad = unravel(vec[K.X].copy()), unravel(vec[K.G].copy())
+    if mach.kind == K.KIND_PG:
+        from .proximal_gradient import ProxGradState
+        accel = bool(mach.ip[K.P_ACCEL])
+        y = vec[K.D].copy()
+        state = ProxGradState(
+            iter_num=np.asarray(st_[K.I_ITER]), stepsize=np.asarray(fs[K.F_STEP]),
+            error=np.asarray(fs[K.F_ERROR]), aux=None,
+            velocity=(y if flat_params else unravel(y)) if accel else None,
+            t=float(st_[K.I_PG_T:K.I_PG_T + 1].view(np.float64)[0]) if accel else 1.0)
+        finite = math.isfinite(fs[K.F_ERROR])
+        return base.OptStep(params, state), not finite
     if mach.kind == K.KIND_LBFGS:
         S, Y = mach.hist[0, 0].copy(), mach.hist[0, 1].copy()   # each its own buffer
         if not flat_params:
@@ -694,12 +796,15 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
     last = [t0]
     compiled = compiled_objective(solver)
     flat_params = type(batch.template) is np.ndarray and batch.template.ndim == 1
+    skip = _hyper_args(solver)                 # hyperparams_prox/proj come first
     if compiled is not None and flat_params and not kwargs and not vectorized \
-            and all(_numba_typable(T.tree_leaves(a)) and type(a) is not tuple for a in args):
+            and not _has_prox(solver) and len(args) >= skip \
+            and all(_numba_typable(T.tree_leaves(a)) and type(a) is not tuple
+                    for a in args[skip:]):
         fun, gfun = compiled
         wrapped = tuple(np.ascontiguousarray(a) if ax is not None else (a,)
-                        for a, ax in zip(batch.args, batch.axes[1:]))
-        lane_types = lambda: _numba_types(batch.lane_args(0)[0])   # noqa: E731
+                        for a, ax in zip(batch.args[skip:], batch.axes[1 + skip:]))
+        lane_types = lambda: _numba_types(batch.lane_args(0)[0][skip:])   # noqa: E731
         remaining = np.arange(batch.B, dtype=np.int64)
         budget = 64 if verbose else _NO_BUDGET
         threads = default_threads() if threads is None else int(threads)
@@ -718,7 +823,7 @@ def _drive_python_batch(solver, mach, batch, vectorized, verbose, t0, last):
     evaluate the lanes that asked (in one vectorised call, or lane by lane)."""
     lanes = np.arange(batch.B, dtype=np.int64)
     tasks = np.zeros(batch.B, np.int64)
-    vg = solver._value_and_grad_with_aux
+    vg = getattr(solver, "_pg", solver)._value_and_grad_with_aux
     evaluators = {}
     with np.errstate(all="ignore"):
         while lanes.size:
@@ -730,7 +835,18 @@ def _drive_python_batch(solver, mach, batch, vectorized, verbose, t0, last):
             if not lanes.size:
                 break
             if vectorized:
-                _evaluate_vectorized(vg, mach, batch, lanes)
+                ask = tasks[:lanes.size]
+                for k in np.flatnonzero(ask == K.TASK_PROX):     # prox: lane by lane
+                    i = lanes[k]
+                    evaluate = evaluators.get(i)
+                    if evaluate is None:
+                        a, kw = batch.lane_args(i)
+                        evaluate = evaluators[i] = _python_evaluator(solver, batch.template,
+                                                                     a, kw)
+                    evaluate(mach.vec[i, K.XT], mach.vec[i, K.GT], K.TASK_PROX, mach.fs[i])
+                fl = lanes[ask != K.TASK_PROX]
+                if fl.size:
+                    _evaluate_vectorized(solver, vg, mach, batch, fl)
             else:
                 for k, i in enumerate(lanes):
                     evaluate = evaluators.get(i)
@@ -738,17 +854,17 @@ def _drive_python_batch(solver, mach, batch, vectorized, verbose, t0, last):
                         a, kw = batch.lane_args(i)
                         evaluate = evaluators[i] = _python_evaluator(solver, batch.template,
                                                                      a, kw)
-                    mach.fs[i, K.F_TRIAL] = evaluate(mach.vec[i, K.XT], mach.vec[i, K.GT],
-                                                     tasks[k])
+                    evaluate(mach.vec[i, K.XT], mach.vec[i, K.GT], tasks[k], mach.fs[i])
             _progress(verbose, t0, last, mach, batch.B, type(solver).__name__)
 
 
-def _evaluate_vectorized(vg, mach, batch, lanes):
+def _evaluate_vectorized(solver, vg, mach, batch, lanes):
     """One call of the batched objective on the lanes that asked:
     ``fun(params[lanes], *args[lanes]) -> (values (k,), grads (k, ...))``."""
     xt = mach.vec[lanes, K.XT]
     params = batch.unravel_batch(xt)
     a, kw = batch.take_args(lanes)
+    a = a[_hyper_args(solver):]
     (values, _), grads = vg(params, *a, **kw)
     values = np.asarray(values)
     if values.shape != (lanes.size,):

@@ -1,5 +1,6 @@
-r"""L-BFGS, BFGS and nonlinear CG as a reverse-communication state machine
-over flat arrays.
+r"""The solvers as reverse-communication state machines over flat arrays:
+L-BFGS, BFGS and nonlinear CG (with their line searches), and proximal
+gradient (ISTA/FISTA, which GradientDescent and ProjectedGradient are).
 
 One run of jaxopt 0.8.5's ``LBFGS``, ``BFGS`` or ``NonlinearCG`` (the three
 share their skeleton: a direction, jaxopt's zoom or backtracking line search
@@ -69,37 +70,42 @@ NV_SCRATCH = 9
  F_LOW, F_VLOW, F_SLOW, F_HIGH, F_VHIGH, F_SHIGH, F_CREF, F_VCREF, F_SAFE, F_DEC_ERR,
  F_CURV_ERR, F_LS_ERR) = range(23)
 NF = 23
+# (the proximal-gradient machine reuses some: F_STEP its stepsize, F_T the
+# trial step, F_V0 the value at y; FISTA's t is a float64 kept in st, below)
 
 # st: integer scalars
 (I_TASK, I_PHASE, I_ITER, I_RUN_ITERS, I_LS_ITER, I_NFUN, I_NGRAD, I_NLS, I_FAILED,
- I_INTERVAL, I_LS_DONE, I_LS_FAILED, I_STATUS, I_START, I_LS_NFUN, I_LS_NGRAD) = range(16)
-NI = 16
+ I_INTERVAL, I_LS_DONE, I_LS_FAILED, I_STATUS, I_START, I_LS_NFUN, I_LS_NGRAD,
+ I_PG_T) = range(17)
+NI = 17     # st[I_PG_T], viewed as float64: FISTA's t (a Python float in jaxopt,
+            # so float64 whatever the params' dtype)
 
 # hp: real hyperparameters (params' dtype)
 (H_TOL, H_C1, H_C2, H_C3, H_APPROX, H_1MC1, H_RTC, H_RTQ, H_ITHR, H_LSINC, H_LSTOL, H_LSMAX,
  H_MAXSTEP, H_MINSTEP, H_INC, H_FIXED, H_DEC, H_BTMAX, H_ZERO, H_ONE, H_TWO,
- H_THREE, H_EPS) = range(23)
-NH = 23      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
+ H_THREE, H_EPS, H_PG_EPS, H_HALF, H_SMALL) = range(26)
+NH = 26      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
              # promote ``x + 1`` of a float32 x to float64; NumPy does not)
 
 # ip: integer hyperparameters
 (P_MAXITER, P_M, P_LS, P_COND, P_MAXLS, P_INIT, P_STOP_LS_FAIL, P_USE_GAMMA, P_KIND,
- P_CG_METHOD) = range(10)
-NP = 10
+ P_CG_METHOD, P_ACCEL, P_HAS_PROX) = range(12)
+NP = 12
 
-KIND_LBFGS, KIND_BFGS, KIND_CG = 0, 1, 2
+KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG = 0, 1, 2, 3
 CG_POLAK_RIBIERE, CG_FLETCHER_REEVES, CG_HESTENES_STIEFEL = 0, 1, 2
 
 LS_ZOOM, LS_BACKTRACKING, LS_FIXED = 0, 1, 2
 COND_ARMIJO, COND_GOLDSTEIN, COND_STRONG_WOLFE, COND_WOLFE = 0, 1, 2, 3
 INIT_INCREASE, INIT_MAX, INIT_CURRENT = 0, 1, 2
 
-# tasks (what advance asks for; CONTINUE: internal, no evaluation needed)
-TASK_CONTINUE, TASK_DONE, TASK_EVAL, TASK_VALUE = -1, 0, 1, 2
+# tasks (what advance asks for; CONTINUE: internal, no evaluation needed;
+# PROX: vec[XT] <- prox(vec[XT], hyperparams, fs[F_T]), in place)
+TASK_CONTINUE, TASK_DONE, TASK_EVAL, TASK_VALUE, TASK_PROX = -1, 0, 1, 2, 3
 # phases (what advance does on its next step); BEGIN and ACCEPT need no
 # evaluation: advance goes on at once
 (PH_START, PH_INIT, PH_LS, PH_SAFE, PH_BT_GRAD, PH_FIXED, PH_DONE, PH_BEGIN,
- PH_ACCEPT) = range(9)
+ PH_ACCEPT, PH_PG_GRAD, PH_PG_PROX, PH_PG_VALUE) = range(12)
 
 # per-lane outcome (I_STATUS)
 RUNNING, CONVERGED, MAXITER, LINESEARCH_FAILED, NONFINITE = -1, 0, 1, 2, 3
@@ -655,6 +661,164 @@ def _stop(fs, st, hp, ip):
     return TASK_DONE
 
 
+# --------------------------------------------------------------------------
+# Proximal gradient (jaxopt's ProximalGradient: ISTA, or FISTA with
+# acceleration; GradientDescent and ProjectedGradient are the same machine).
+#
+#   y: vec[D] (the extrapolated point; x itself without acceleration)
+#   an iteration: f, grad at y (EVAL); next_x = prox(y - s grad, s) (PROX,
+#   skipped without prox); with the line search, f(next_x) (VALUE) until
+#     s (f(next_x) - f(y)) <= s <grad, next_x - y> + ||next_x - y||^2 / 2 + eps
+#   or maxls shrinks s <- decrease_factor s; then the step, t and y.
+# Products and sums as NumPy computes them (no FMA): ``y + (-s) * grad``.
+
+@machine
+def _pg_t(st):
+    return st.view(np.float64)[I_PG_T]
+
+
+@machine
+def _pg_set_t(st, t):
+    st.view(np.float64)[I_PG_T] = t
+
+
+@machine
+def _pg_begin(vec, fs, st):
+    """Ask for f and its gradient at y."""
+    vec[XT, :] = vec[D]
+    st[I_PHASE] = PH_PG_GRAD
+    st[I_TASK] = TASK_EVAL
+    return TASK_EVAL
+
+
+@machine
+def _pg_trial(vec, fs, st, ip, s):
+    """next_x = y - s grad (into vec[XT]), then its prox (a request)."""
+    n = vec.shape[1]
+    ms = -s
+    for i in range(n):
+        vec[XT, i] = vec[D, i] + ms * vec[G, i]
+    fs[F_T] = s
+    if ip[P_HAS_PROX] != 0:
+        st[I_PHASE] = PH_PG_PROX
+        st[I_TASK] = TASK_PROX
+        return TASK_PROX
+    st[I_PHASE] = PH_PG_PROX
+    return TASK_CONTINUE
+
+
+@machine
+def _pg_after_prox(vec, fs, st, hp, ip, seg):
+    """next_x is in vec[XT]: test it (line search) or accept it."""
+    if ip[P_LS] == LS_FIXED or st[I_LS_ITER] >= ip[P_MAXLS]:
+        return _pg_accept(vec, fs, st, hp, ip, seg)
+    st[I_PHASE] = PH_PG_VALUE
+    st[I_TASK] = TASK_VALUE
+    return TASK_VALUE
+
+
+@machine
+def _pg_value_arrived(vec, fs, st, hp, ip, seg):
+    """f(next_x) arrived: sufficient decrease, or shrink the step."""
+    zero = hp[H_ZERO]
+    n = vec.shape[1]
+    diff = vec[VS]
+    for i in range(n):
+        diff[i] = vec[XT, i] - vec[D, i]
+    sqdist = _sqnorm(diff, seg, zero)
+    s = fs[F_T]
+    decrease = s * (fs[F_TRIAL] - fs[F_V0])
+    condition = s * slope(diff, vec[G], seg, zero) + hp[H_HALF] * sqdist
+    st[I_LS_ITER] += 1
+    if not decrease > condition + hp[H_PG_EPS]:
+        return _pg_accept(vec, fs, st, hp, ip, seg)
+    return _pg_trial(vec, fs, st, ip, s * hp[H_DEC])
+
+
+@machine
+def _sqnorm(g, seg, zero):
+    """``tree_l2_norm(g, squared=True)``: per leaf np.sum(g**2), in leaf order."""
+    total = _pairwise_sq(g, seg[0], seg[1] - seg[0], zero)
+    for k in range(1, seg.shape[0] - 1):
+        total = total + _pairwise_sq(g, seg[k], seg[k + 1] - seg[k], zero)
+    return total
+
+
+@machine
+def _pg_accept(vec, fs, st, hp, ip, seg):
+    """next_x (vec[XT]) accepted: the next stepsize, FISTA's t and y, the
+    error ``||next_x - x|| / next_stepsize``; stop or go on."""
+    zero = hp[H_ZERO]
+    n = vec.shape[1]
+    s = fs[F_T]
+    if ip[P_LS] == LS_FIXED:
+        next_s = s
+    elif s <= hp[H_SMALL]:           # the step collapsed: restart at 1
+        next_s = hp[H_ONE]
+    else:
+        next_s = s / hp[H_DEC]
+    diff = vec[VS]
+    for i in range(n):
+        diff[i] = vec[XT, i] - vec[X, i]
+    fs[F_ERROR] = l2_norm(diff, seg, zero) / next_s
+    if ip[P_ACCEL] != 0:
+        t = _pg_t(st)
+        next_t = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * (t * t)))
+        coef = _cast(fs, (t - 1.0) / next_t)      # a Python float meeting the params' dtype
+        for i in range(n):
+            vec[D, i] = vec[XT, i] + coef * diff[i]
+        _pg_set_t(st, next_t)
+    else:
+        vec[D, :] = vec[XT]
+    vec[X, :] = vec[XT]
+    fs[F_STEP] = next_s
+    st[I_ITER] += 1
+    st[I_RUN_ITERS] += 1
+    st[I_NLS] += st[I_LS_ITER]
+    if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
+        st[I_PHASE] = PH_BEGIN
+        return TASK_CONTINUE
+    return _stop(fs, st, hp, ip)
+
+
+@machine
+def _cast(fs, x):
+    """x (a float64) rounded to the dtype of fs."""
+    out = np.empty(1, fs.dtype)
+    out[0] = x
+    return out[0]
+
+
+@machine
+def _pg_step(vec, hist, fs, st, hp, ip, seg, part):
+    phase = st[I_PHASE]
+    if phase == PH_START:
+        vec[D, :] = vec[X]
+        _pg_set_t(st, 1.0)
+        st[I_RUN_ITERS] = 0
+        fs[F_ERROR] = np.inf
+        if ip[P_MAXITER] == 0:
+            return _stop(fs, st, hp, ip)
+        return _pg_begin(vec, fs, st)
+    if phase == PH_BEGIN:
+        return _pg_begin(vec, fs, st)
+    if phase == PH_PG_GRAD:              # f and grad at y arrived
+        fs[F_V0] = fs[F_TRIAL]
+        fs[F_VALUE] = fs[F_TRIAL]
+        vec[G, :] = vec[GT]
+        st[I_NFUN] += 1
+        st[I_NGRAD] += 1
+        st[I_LS_ITER] = 0
+        s = hp[H_FIXED] if ip[P_LS] == LS_FIXED else fs[F_STEP]
+        return _pg_trial(vec, fs, st, ip, s)
+    if phase == PH_PG_PROX:
+        return _pg_after_prox(vec, fs, st, hp, ip, seg)
+    if phase == PH_PG_VALUE:
+        st[I_NFUN] += 1
+        return _pg_value_arrived(vec, fs, st, hp, ip, seg)
+    return TASK_DONE
+
+
 @machine
 def _step(vec, hist, fs, st, hp, ip, seg, part):
     """One transition, by phase; returns a task or TASK_CONTINUE."""
@@ -708,6 +872,11 @@ def advance(vec, hist, fs, st, hp, ip, seg, part):
     """Move one lane forward to its next request (see the module docstring).
     Returns the task: TASK_EVAL (value and gradient at vec[XT] into
     fs[F_TRIAL], vec[GT]), TASK_VALUE (the value suffices) or TASK_DONE."""
+    if ip[P_KIND] == KIND_PG:
+        task = _pg_step(vec, hist, fs, st, hp, ip, seg, part)
+        while task == TASK_CONTINUE:
+            task = _pg_step(vec, hist, fs, st, hp, ip, seg, part)
+        return task
     task = _step(vec, hist, fs, st, hp, ip, seg, part)
     while task == TASK_CONTINUE:
         task = _step(vec, hist, fs, st, hp, ip, seg, part)
