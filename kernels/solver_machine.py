@@ -92,7 +92,7 @@ NH = 26      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
  P_CG_METHOD, P_ACCEL, P_HAS_PROX) = range(12)
 NP = 12
 
-KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG = 0, 1, 2, 3
+KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG, KIND_FP = 0, 1, 2, 3, 4
 CG_POLAK_RIBIERE, CG_FLETCHER_REEVES, CG_HESTENES_STIEFEL = 0, 1, 2
 
 LS_ZOOM, LS_BACKTRACKING, LS_FIXED = 0, 1, 2
@@ -100,8 +100,9 @@ COND_ARMIJO, COND_GOLDSTEIN, COND_STRONG_WOLFE, COND_WOLFE = 0, 1, 2, 3
 INIT_INCREASE, INIT_MAX, INIT_CURRENT = 0, 1, 2
 
 # tasks (what advance asks for; CONTINUE: internal, no evaluation needed;
-# PROX: vec[XT] <- prox(vec[XT], hyperparams, fs[F_T]), in place)
-TASK_CONTINUE, TASK_DONE, TASK_EVAL, TASK_VALUE, TASK_PROX = -1, 0, 1, 2, 3
+# PROX: vec[XT] <- prox(vec[XT], hyperparams, fs[F_T]), in place; MAP:
+# vec[XT] <- T(vec[XT]), the fixed-point map)
+TASK_CONTINUE, TASK_DONE, TASK_EVAL, TASK_VALUE, TASK_PROX, TASK_MAP = -1, 0, 1, 2, 3, 4
 # phases (what advance does on its next step); BEGIN and ACCEPT need no
 # evaluation: advance goes on at once
 (PH_START, PH_INIT, PH_LS, PH_SAFE, PH_BT_GRAD, PH_FIXED, PH_DONE, PH_BEGIN,
@@ -819,6 +820,42 @@ def _pg_step(vec, hist, fs, st, hp, ip, seg, part):
     return TASK_DONE
 
 
+# --------------------------------------------------------------------------
+# Fixed-point iteration (jaxopt's FixedPointIteration): x <- T(x) until
+# ||T(x) - x|| <= tol.
+
+@machine
+def _fp_step(vec, fs, st, hp, ip, seg):
+    phase = st[I_PHASE]
+    if phase == PH_START:
+        st[I_RUN_ITERS] = 0
+        fs[F_ERROR] = np.inf
+        if ip[P_MAXITER] == 0:
+            return _stop(fs, st, hp, ip)
+        phase = PH_BEGIN
+    if phase == PH_BEGIN:
+        vec[XT, :] = vec[X]
+        st[I_PHASE] = PH_ACCEPT
+        st[I_TASK] = TASK_MAP
+        return TASK_MAP
+    if phase == PH_ACCEPT:               # T(x) arrived in vec[XT]
+        n = vec.shape[1]
+        diff = vec[GT]                   # scratch
+        for i in range(n):
+            diff[i] = vec[XT, i] - vec[X, i]
+        fs[F_ERROR] = l2_norm(diff, seg, hp[H_ZERO])
+        vec[X, :] = vec[XT]
+        st[I_ITER] += 1
+        st[I_RUN_ITERS] += 1
+        st[I_NFUN] += 1
+        if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
+            st[I_PHASE] = PH_BEGIN
+            return TASK_CONTINUE
+        fs[F_VALUE] = hp[H_ZERO]         # (no value: the status looks at the error)
+        return _stop(fs, st, hp, ip)
+    return TASK_DONE
+
+
 @machine
 def _step(vec, hist, fs, st, hp, ip, seg, part):
     """One transition, by phase; returns a task or TASK_CONTINUE."""
@@ -872,6 +909,11 @@ def advance(vec, hist, fs, st, hp, ip, seg, part):
     """Move one lane forward to its next request (see the module docstring).
     Returns the task: TASK_EVAL (value and gradient at vec[XT] into
     fs[F_TRIAL], vec[GT]), TASK_VALUE (the value suffices) or TASK_DONE."""
+    if ip[P_KIND] == KIND_FP:
+        task = _fp_step(vec, fs, st, hp, ip, seg)
+        while task == TASK_CONTINUE:
+            task = _fp_step(vec, fs, st, hp, ip, seg)
+        return task
     if ip[P_KIND] == KIND_PG:
         task = _pg_step(vec, hist, fs, st, hp, ip, seg, part)
         while task == TASK_CONTINUE:
@@ -922,7 +964,12 @@ def _evaluate(fun, gfun, x, args, g, want_grad):
 
 @overload(_evaluate)
 def _evaluate_impl(fun, gfun, x, args, g, want_grad):
-    if isinstance(gfun, nbtypes.NoneType):       # fun(x, *args) -> (value, grad)
+    returns = getattr(getattr(fun, "signature", None), "return_type", None)
+    if isinstance(returns, nbtypes.Array):       # a map: x <- fun(x, *args)
+        def impl(fun, gfun, x, args, g, want_grad):
+            x[:] = fun(x, *args)
+            return x[0] - x[0]
+    elif isinstance(gfun, nbtypes.NoneType):     # fun(x, *args) -> (value, grad)
         def impl(fun, gfun, x, args, g, want_grad):
             value, grad = fun(x, *args)
             g[:] = grad
@@ -945,7 +992,9 @@ def drive(fun, gfun, args, vec, hist, fs, st, hp, ip, seg, part, budget):
     evals = 0
     task = advance(vec, hist, fs, st, hp, ip, seg, part)
     while task != TASK_DONE:
-        fs[F_TRIAL] = _evaluate(fun, gfun, vec[XT], args, vec[GT], task == TASK_EVAL)
+        value = _evaluate(fun, gfun, vec[XT], args, vec[GT], task == TASK_EVAL)
+        if task != TASK_MAP:
+            fs[F_TRIAL] = value
         evals += 1
         if evals >= budget:
             return task

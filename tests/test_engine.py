@@ -468,3 +468,44 @@ def test_dask_local_cluster():
             distributed.Client(cluster) as client:
         r = solver.run_batch(x0, X, y, lam, executor=client.get_executor(), chunks=4)
     assert same_tree(r, local)
+
+
+# --------------------------------------------------------------------------
+# Fixed-point iteration.
+
+def fp_map(x, a):
+    return 0.5 * np.cos(x) + a
+
+
+def test_fixed_point_machine_equals_python_solver():
+    for dt in (np.float64, np.float32):
+        x0 = np.zeros(5, dt)
+        a = np.linspace(0, 1, 5).astype(dt)
+        s = npopt.FixedPointIteration(fp_map, tol=1e-10, maxiter=100)
+        assert engine.machine_unsupported(s) is None
+        assert_same_run(s.run(x0, a), run_python_solver(s, x0, a))
+    p0 = {"u": np.zeros(3), "v": np.ones((2, 2))}
+    s = npopt.FixedPointIteration(lambda p: {"u": 0.5 * np.cos(p["u"]), "v": 0.3 * p["v"] + 1},
+                                  tol=1e-9)
+    assert_same_run(s.run(p0), run_python_solver(s, p0))
+
+
+def test_fixed_point_compiled_and_batched():
+    from numba import njit
+    tn = njit(cache=False)(fp_map)
+    B = 6
+    X0 = np.zeros((B, 5))
+    A = np.random.default_rng(0).uniform(0, 1, (B, 5))
+    compiled = npopt.FixedPointIteration(tn, tol=1e-10, maxiter=100)
+    python = npopt.FixedPointIteration(fp_map, tol=1e-10, maxiter=100)
+    assert engine.compiled_objective(compiled) is not None
+    rb = compiled.run_batch(X0, A)
+    rp = python.run_batch(X0, A)
+    for i in range(B):
+        s = python.run(X0[i], A[i])
+        for r in (rb, rp):
+            assert np.array_equal(r.params[i], s.params)
+            assert r.state.iter_num[i] == s.state.iter_num
+            assert r.state.num_fun_eval[i] == s.state.num_fun_eval
+        assert_same_run(compiled.run(X0[i], A[i]), s)
+    assert np.all(rb.status == K.CONVERGED)

@@ -69,10 +69,11 @@ def _kinds():
     from .bfgs import BFGS
     from .lbfgs import LBFGS
     from .nonlinear_cg import NonlinearCG
+    from .fixed_point import FixedPointIteration
     from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient
     return {LBFGS: K.KIND_LBFGS, BFGS: K.KIND_BFGS, NonlinearCG: K.KIND_CG,
             ProximalGradient: K.KIND_PG, GradientDescent: K.KIND_PG,
-            ProjectedGradient: K.KIND_PG}
+            ProjectedGradient: K.KIND_PG, FixedPointIteration: K.KIND_FP}
 
 
 def machine_unsupported(solver, batched=False):
@@ -88,7 +89,7 @@ def machine_unsupported(solver, batched=False):
     stepsize = getattr(solver, "stepsize", 0.0)
     if callable(stepsize):
         return "a callable stepsize"
-    if _kinds()[type(solver)] == K.KIND_PG:
+    if _kinds()[type(solver)] in (K.KIND_PG, K.KIND_FP):
         return None
     if stepsize <= 0 and solver.linesearch not in ("zoom", "backtracking"):
         return f"linesearch={solver.linesearch!r}"
@@ -164,6 +165,14 @@ def _hyperparameters(solver, realdtype):
     kind = _kinds()[type(solver)]
     if kind == K.KIND_PG:
         return _pg_hyperparameters(solver, realdtype)
+    if kind == K.KIND_FP:
+        hp = np.zeros(K.NH, np.float64)
+        ip = np.zeros(K.NP, np.int64)
+        ip[K.P_KIND] = K.KIND_FP
+        hp[K.H_ONE] = 1
+        hp[K.H_TOL] = solver.tol
+        ip[K.P_MAXITER] = solver.maxiter
+        return hp.astype(realdtype), ip
     ls = solver.linesearch_solver
     hp = np.zeros(K.NH, np.float64)
     ip = np.zeros(K.NP, np.int64)
@@ -230,7 +239,8 @@ class Machine:
         m = int(self.ip[K.P_M])
         self.B, self.n, self.m, self.dtype = B, n, m, realdtype
         self.seg = seg
-        self.vec = np.zeros((B, K.NV if kind == K.KIND_LBFGS else K.NV_SCRATCH, n), realdtype)
+        rows = K.NV if kind in (K.KIND_LBFGS, K.KIND_FP) else K.NV_SCRATCH
+        self.vec = np.zeros((B, rows, n), realdtype)
         self.vec[:, K.X] = x0
         if kind == K.KIND_LBFGS:
             self.hist = np.zeros((B, 2, m, n), realdtype)
@@ -239,12 +249,15 @@ class Machine:
             self.hist[:, 0] = np.eye(n, dtype=realdtype)
         elif kind == K.KIND_CG:
             self.hist = np.zeros((B, 1, 1, n), realdtype)
+        elif kind == K.KIND_FP:
+            self.hist = np.zeros((B, 1, 0, n), realdtype)
         else:
             self.hist = np.zeros((B, 1, 0, n), realdtype)
         self.fs = np.zeros((B, K.NF + 2 * m), realdtype)
         self.st = np.zeros((B, K.NI), np.int64)
         self.part = np.zeros((B, max(1, -(-n // _jit.CHUNK)), 2), realdtype)
-        self.fs[:, K.F_STEP] = 1.0 if kind == K.KIND_PG else solver.max_stepsize
+        self.fs[:, K.F_STEP] = getattr(solver, "max_stepsize", 1.0) \
+            if kind not in (K.KIND_PG, K.KIND_FP) else 1.0
         self.fs[:, K.F_GAMMA] = 1.0
         self.st[:, K.I_STATUS] = K.RUNNING
         if warm is not None:        # an OptStep's state: continue its run
@@ -265,6 +278,11 @@ class Machine:
         hist = np.ascontiguousarray(self.hist[lanes])
         L = vec.shape[0]
         params = unravel_batch(np.ascontiguousarray(vec[:, K.X]))
+        if self.kind == K.KIND_FP:
+            from .fixed_point import FixedPointState
+            return params, FixedPointState(
+                iter_num=st[:, K.I_ITER].copy(), error=fs[:, K.F_ERROR].copy(), aux=None,
+                num_fun_eval=st[:, K.I_NFUN].astype(np.int32))
         if self.kind == K.KIND_PG:
             from .proximal_gradient import ProxGradState
             accel = bool(self.ip[K.P_ACCEL])
@@ -350,15 +368,25 @@ def _python_evaluator(solver, template, args, kwargs):
     fresh copy, as the user's own array) into fs[F_TRIAL], its gradient
     ravelled into gt; or, for TASK_PROX, xt <- prox(xt, hyperparams, fs[F_T])."""
     prox, hyper, args, kwargs = _split_args(solver, args, kwargs)
+    from .fixed_point import check_same_structure
     core = getattr(solver, "_pg", solver)     # ProjectedGradient: its ProximalGradient
-    vg = core._value_and_grad_with_aux
-    f = core._fun_with_aux
+    fp = getattr(solver, "_fun", None)        # FixedPointIteration's map
+    vg = getattr(core, "_value_and_grad_with_aux", None)
+    f = getattr(core, "_fun_with_aux", None)
     flat_params = type(template) is np.ndarray and template.ndim == 1
     unravel = None if flat_params else T.ravel(template)[1]
     check_value = base.check_value
 
     def evaluate(xt, gt, task, fs):
         p = xt.copy() if flat_params else unravel(xt.copy(), copy=False)
+        if task == K.TASK_MAP:
+            out, _ = fp(p, *args, **kwargs)
+            check_same_structure(out, p, "fixed_point_fun")
+            if flat_params and type(out) is np.ndarray:
+                np.copyto(xt, out, casting="same_kind")
+            else:
+                np.copyto(xt, T.ravel(out)[0], casting="same_kind")
+            return
         if task == K.TASK_PROX:
             out = prox(p, hyper, fs[K.F_T])
             if flat_params and type(out) is np.ndarray and out.shape == xt.shape:
@@ -407,8 +435,14 @@ def is_numba_function(f):
 
 def compiled_objective(solver):
     """(fun, gfun) for the compiled drivers, or None when the objective is not
-    a numba function with a numba gradient (value_and_grad=True, or grad=)."""
-    if not getattr(solver, "jit", True) or not is_numba_function(solver.fun):
+    a numba function with a numba gradient (value_and_grad=True, or grad=),
+    or a fixed-point map that is not a numba function."""
+    if not getattr(solver, "jit", True):
+        return None
+    if hasattr(solver, "fixed_point_fun"):
+        f = solver.fixed_point_fun
+        return (f, None) if is_numba_function(f) and not solver.has_aux else None
+    if not is_numba_function(solver.fun):
         return None
     if solver.value_and_grad is True:
         return solver.fun, None
@@ -614,6 +648,12 @@ def run_single(solver, init_params, args, kwargs):
         params, grad = vec[K.X].copy(), vec[K.G].copy()
     else:
         params, grad = unravel(vec[K.X].copy()), unravel(vec[K.G].copy())
+    if mach.kind == K.KIND_FP:
+        from .fixed_point import FixedPointState
+        state = FixedPointState(iter_num=np.asarray(st_[K.I_ITER]),
+                                error=np.asarray(fs[K.F_ERROR]), aux=None,
+                                num_fun_eval=np.asarray(st_[K.I_NFUN], np.int32))
+        return base.OptStep(params, state), not math.isfinite(fs[K.F_ERROR])
     if mach.kind == K.KIND_PG:
         from .proximal_gradient import ProxGradState
         accel = bool(mach.ip[K.P_ACCEL])
@@ -823,7 +863,7 @@ def _drive_python_batch(solver, mach, batch, vectorized, verbose, t0, last):
     evaluate the lanes that asked (in one vectorised call, or lane by lane)."""
     lanes = np.arange(batch.B, dtype=np.int64)
     tasks = np.zeros(batch.B, np.int64)
-    vg = getattr(solver, "_pg", solver)._value_and_grad_with_aux
+    vg = getattr(getattr(solver, "_pg", solver), "_value_and_grad_with_aux", None)
     evaluators = {}
     with np.errstate(all="ignore"):
         while lanes.size:
