@@ -76,8 +76,8 @@ NF = 23
 # st: integer scalars
 (I_TASK, I_PHASE, I_ITER, I_RUN_ITERS, I_LS_ITER, I_NFUN, I_NGRAD, I_NLS, I_FAILED,
  I_INTERVAL, I_LS_DONE, I_LS_FAILED, I_STATUS, I_START, I_LS_NFUN, I_LS_NGRAD,
- I_PG_T) = range(17)
-NI = 17     # st[I_PG_T], viewed as float64: FISTA's t (a Python float in jaxopt,
+ I_PG_T, I_SIGN) = range(18)
+NI = 18     # st[I_PG_T], viewed as float64: FISTA's t (a Python float in jaxopt,
             # so float64 whatever the params' dtype)
 
 # hp: real hyperparameters (params' dtype)
@@ -89,10 +89,10 @@ NH = 26      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
 
 # ip: integer hyperparameters
 (P_MAXITER, P_M, P_LS, P_COND, P_MAXLS, P_INIT, P_STOP_LS_FAIL, P_USE_GAMMA, P_KIND,
- P_CG_METHOD, P_ACCEL, P_HAS_PROX) = range(12)
-NP = 12
+ P_CG_METHOD, P_ACCEL, P_HAS_PROX, P_CHECK_BRACKET) = range(13)
+NP = 13
 
-KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG, KIND_FP = 0, 1, 2, 3, 4
+KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG, KIND_FP, KIND_BISECT = 0, 1, 2, 3, 4, 5
 CG_POLAK_RIBIERE, CG_FLETCHER_REEVES, CG_HESTENES_STIEFEL = 0, 1, 2
 
 LS_ZOOM, LS_BACKTRACKING, LS_FIXED = 0, 1, 2
@@ -106,10 +106,10 @@ TASK_CONTINUE, TASK_DONE, TASK_EVAL, TASK_VALUE, TASK_PROX, TASK_MAP = -1, 0, 1,
 # phases (what advance does on its next step); BEGIN and ACCEPT need no
 # evaluation: advance goes on at once
 (PH_START, PH_INIT, PH_LS, PH_SAFE, PH_BT_GRAD, PH_FIXED, PH_DONE, PH_BEGIN,
- PH_ACCEPT, PH_PG_GRAD, PH_PG_PROX, PH_PG_VALUE) = range(12)
+ PH_ACCEPT, PH_PG_GRAD, PH_PG_PROX, PH_PG_VALUE, PH_BS_LOW, PH_BS_HIGH) = range(14)
 
 # per-lane outcome (I_STATUS)
-RUNNING, CONVERGED, MAXITER, LINESEARCH_FAILED, NONFINITE = -1, 0, 1, 2, 3
+RUNNING, CONVERGED, MAXITER, LINESEARCH_FAILED, NONFINITE, NO_SIGN_CHANGE = -1, 0, 1, 2, 3, 4
 
 
 # --------------------------------------------------------------------------
@@ -856,6 +856,70 @@ def _fp_step(vec, fs, st, hp, ip, seg):
     return TASK_DONE
 
 
+# --------------------------------------------------------------------------
+# Bisection (jaxopt's Bisection): f at lower and upper (the sign), then
+# x = (low + high) / 2, error = |f(x)|, high <- x if sign f(x) > 0 else low <- x.
+# The bracket is fs[F_LOW], fs[F_HIGH] (set by the engine); n = 1.
+
+@machine
+def _bisect_step(vec, fs, st, hp, ip):
+    phase = st[I_PHASE]
+    if phase == PH_START:
+        vec[XT, 0] = fs[F_LOW]
+        st[I_PHASE] = PH_BS_LOW
+        st[I_TASK] = TASK_VALUE
+        return TASK_VALUE
+    if phase == PH_BS_LOW:
+        fs[F_VLOW] = fs[F_TRIAL]
+        vec[XT, 0] = fs[F_HIGH]
+        st[I_PHASE] = PH_BS_HIGH
+        return TASK_VALUE
+    if phase == PH_BS_HIGH:
+        fs[F_VHIGH] = fs[F_TRIAL]
+        lv, uv, zero = fs[F_VLOW], fs[F_VHIGH], hp[H_ZERO]
+        if lv < zero and uv >= zero:
+            st[I_SIGN] = 1
+        elif lv > zero and uv <= zero:
+            st[I_SIGN] = -1
+        else:
+            st[I_SIGN] = 0
+        st[I_NFUN] = 2
+        st[I_RUN_ITERS] = 0
+        fs[F_VALUE] = np.inf
+        fs[F_ERROR] = np.inf
+        if st[I_SIGN] == 0 and ip[P_CHECK_BRACKET] != 0:
+            st[I_STATUS] = NO_SIGN_CHANGE
+            st[I_PHASE] = PH_DONE
+            st[I_TASK] = TASK_DONE
+            return TASK_DONE
+        if ip[P_MAXITER] == 0:
+            return _stop(fs, st, hp, ip)
+        phase = PH_BEGIN
+    if phase == PH_BEGIN:
+        vec[XT, 0] = hp[H_HALF] * (fs[F_HIGH] + fs[F_LOW])
+        st[I_PHASE] = PH_ACCEPT
+        st[I_TASK] = TASK_VALUE
+        return TASK_VALUE
+    if phase == PH_ACCEPT:                 # f at the midpoint arrived
+        x = vec[XT, 0]
+        value = fs[F_TRIAL]
+        fs[F_VALUE] = value
+        fs[F_ERROR] = np.sqrt(value * value)
+        if st[I_SIGN] * value > hp[H_ZERO]:
+            fs[F_HIGH] = x
+        else:
+            fs[F_LOW] = x
+        vec[X, 0] = x
+        st[I_ITER] += 1
+        st[I_RUN_ITERS] += 1
+        st[I_NFUN] += 1
+        if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
+            st[I_PHASE] = PH_BEGIN
+            return TASK_CONTINUE
+        return _stop(fs, st, hp, ip)
+    return TASK_DONE
+
+
 @machine
 def _step(vec, hist, fs, st, hp, ip, seg, part):
     """One transition, by phase; returns a task or TASK_CONTINUE."""
@@ -909,6 +973,11 @@ def advance(vec, hist, fs, st, hp, ip, seg, part):
     """Move one lane forward to its next request (see the module docstring).
     Returns the task: TASK_EVAL (value and gradient at vec[XT] into
     fs[F_TRIAL], vec[GT]), TASK_VALUE (the value suffices) or TASK_DONE."""
+    if ip[P_KIND] == KIND_BISECT:
+        task = _bisect_step(vec, fs, st, hp, ip)
+        while task == TASK_CONTINUE:
+            task = _bisect_step(vec, fs, st, hp, ip)
+        return task
     if ip[P_KIND] == KIND_FP:
         task = _fp_step(vec, fs, st, hp, ip, seg)
         while task == TASK_CONTINUE:

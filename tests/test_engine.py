@@ -509,3 +509,32 @@ def test_fixed_point_compiled_and_batched():
             assert r.state.num_fun_eval[i] == s.state.num_fun_eval
         assert_same_run(compiled.run(X0[i], A[i]), s)
     assert np.all(rb.status == K.CONVERGED)
+
+
+# --------------------------------------------------------------------------
+# Bisection.
+
+def cubic(x, a):
+    return x * x * x - a
+
+
+def test_bisection_machine_equals_python_solver_and_batches():
+    s = npopt.Bisection(cubic, lower=-1.0, upper=3.0, tol=1e-12, maxiter=60)
+    assert engine.machine_unsupported(s) is None
+    for a in (0.5, 2.0, 8.0):
+        assert_same_run(s.run(None, a), run_python_solver(s, None, a))
+    A = np.array([0.5, 2.0, 8.0, 1e-3])
+    r = npopt.vmap(s.run, in_axes=(None, 0))(None, A)
+    rv = s.run_batch(None, A, in_axes=(None, 0), vectorized=True)
+    for i, a in enumerate(A):
+        single = s.run(None, a)
+        for out in (r, rv):
+            assert out.params[i] == single.params
+            assert out.state.iter_num[i] == single.state.iter_num
+            assert out.state.low[i] == single.state.low and out.state.high[i] == single.state.high
+    assert np.allclose(r.params, np.cbrt(A), atol=1e-10)
+    # no sign change: the single run's error, and the batch names the lane
+    with pytest.raises(ValueError, match="lower, upper"):
+        s.run(None, 100.0)
+    with pytest.raises(ValueError, match=r"lanes \[1\]"):
+        s.run_batch(None, np.array([1.0, 100.0]), in_axes=(None, 0))

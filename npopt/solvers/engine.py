@@ -49,6 +49,7 @@ STATUS_MESSAGES = {
     K.MAXITER: "maxiter reached",
     K.LINESEARCH_FAILED: "stopped: the line search failed (stop_if_linesearch_fails)",
     K.NONFINITE: "stopped on a non-finite value or error",
+    K.NO_SIGN_CHANGE: "no sign change on the bracket (Bisection)",
 }
 
 
@@ -69,9 +70,10 @@ def _kinds():
     from .bfgs import BFGS
     from .lbfgs import LBFGS
     from .nonlinear_cg import NonlinearCG
+    from .bisection import Bisection
     from .fixed_point import FixedPointIteration
     from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient
-    return {LBFGS: K.KIND_LBFGS, BFGS: K.KIND_BFGS, NonlinearCG: K.KIND_CG,
+    return {Bisection: K.KIND_BISECT, LBFGS: K.KIND_LBFGS, BFGS: K.KIND_BFGS, NonlinearCG: K.KIND_CG,
             ProximalGradient: K.KIND_PG, GradientDescent: K.KIND_PG,
             ProjectedGradient: K.KIND_PG, FixedPointIteration: K.KIND_FP}
 
@@ -89,7 +91,7 @@ def machine_unsupported(solver, batched=False):
     stepsize = getattr(solver, "stepsize", 0.0)
     if callable(stepsize):
         return "a callable stepsize"
-    if _kinds()[type(solver)] in (K.KIND_PG, K.KIND_FP):
+    if _kinds()[type(solver)] in (K.KIND_PG, K.KIND_FP, K.KIND_BISECT):
         return None
     if stepsize <= 0 and solver.linesearch not in ("zoom", "backtracking"):
         return f"linesearch={solver.linesearch!r}"
@@ -165,10 +167,12 @@ def _hyperparameters(solver, realdtype):
     kind = _kinds()[type(solver)]
     if kind == K.KIND_PG:
         return _pg_hyperparameters(solver, realdtype)
-    if kind == K.KIND_FP:
+    if kind in (K.KIND_FP, K.KIND_BISECT):
         hp = np.zeros(K.NH, np.float64)
         ip = np.zeros(K.NP, np.int64)
-        ip[K.P_KIND] = K.KIND_FP
+        ip[K.P_KIND] = kind
+        hp[K.H_HALF] = 0.5
+        ip[K.P_CHECK_BRACKET] = bool(getattr(solver, "check_bracket", False))
         hp[K.H_ONE] = 1
         hp[K.H_TOL] = solver.tol
         ip[K.P_MAXITER] = solver.maxiter
@@ -239,7 +243,7 @@ class Machine:
         m = int(self.ip[K.P_M])
         self.B, self.n, self.m, self.dtype = B, n, m, realdtype
         self.seg = seg
-        rows = K.NV if kind in (K.KIND_LBFGS, K.KIND_FP) else K.NV_SCRATCH
+        rows = K.NV if kind in (K.KIND_LBFGS, K.KIND_FP, K.KIND_BISECT) else K.NV_SCRATCH
         self.vec = np.zeros((B, rows, n), realdtype)
         self.vec[:, K.X] = x0
         if kind == K.KIND_LBFGS:
@@ -249,7 +253,7 @@ class Machine:
             self.hist[:, 0] = np.eye(n, dtype=realdtype)
         elif kind == K.KIND_CG:
             self.hist = np.zeros((B, 1, 1, n), realdtype)
-        elif kind == K.KIND_FP:
+        elif kind in (K.KIND_FP, K.KIND_BISECT):
             self.hist = np.zeros((B, 1, 0, n), realdtype)
         else:
             self.hist = np.zeros((B, 1, 0, n), realdtype)
@@ -257,7 +261,10 @@ class Machine:
         self.st = np.zeros((B, K.NI), np.int64)
         self.part = np.zeros((B, max(1, -(-n // _jit.CHUNK)), 2), realdtype)
         self.fs[:, K.F_STEP] = getattr(solver, "max_stepsize", 1.0) \
-            if kind not in (K.KIND_PG, K.KIND_FP) else 1.0
+            if kind not in (K.KIND_PG, K.KIND_FP, K.KIND_BISECT) else 1.0
+        if kind == K.KIND_BISECT:
+            self.fs[:, K.F_LOW] = float(solver.lower)
+            self.fs[:, K.F_HIGH] = float(solver.upper)
         self.fs[:, K.F_GAMMA] = 1.0
         self.st[:, K.I_STATUS] = K.RUNNING
         if warm is not None:        # an OptStep's state: continue its run
@@ -278,6 +285,13 @@ class Machine:
         hist = np.ascontiguousarray(self.hist[lanes])
         L = vec.shape[0]
         params = unravel_batch(np.ascontiguousarray(vec[:, K.X]))
+        if self.kind == K.KIND_BISECT:
+            from .bisection import BisectionState
+            return params, BisectionState(
+                iter_num=st[:, K.I_ITER].copy(), value=fs[:, K.F_VALUE].copy(),
+                error=fs[:, K.F_ERROR].copy(), low=fs[:, K.F_LOW].copy(),
+                high=fs[:, K.F_HIGH].copy(), sign=st[:, K.I_SIGN].copy(), aux=None,
+                num_fun_eval=st[:, K.I_NFUN].astype(np.int32))
         if self.kind == K.KIND_FP:
             from .fixed_point import FixedPointState
             return params, FixedPointState(
@@ -375,7 +389,10 @@ def _python_evaluator(solver, template, args, kwargs):
     f = getattr(core, "_fun_with_aux", None)
     flat_params = type(template) is np.ndarray and template.ndim == 1
     unravel = None if flat_params else T.ravel(template)[1]
-    check_value = base.check_value
+    name = "optimality_fun" if _kinds().get(type(solver)) == K.KIND_BISECT else "fun"
+
+    def check_value(value):
+        return base.check_value(value, name)
 
     def evaluate(xt, gt, task, fs):
         p = xt.copy() if flat_params else unravel(xt.copy(), copy=False)
@@ -442,6 +459,8 @@ def compiled_objective(solver):
     if hasattr(solver, "fixed_point_fun"):
         f = solver.fixed_point_fun
         return (f, None) if is_numba_function(f) and not solver.has_aux else None
+    if hasattr(solver, "lower") and hasattr(solver, "optimality_fun"):    # Bisection
+        return None       # a scalar objective: the Python drivers
     if not is_numba_function(solver.fun):
         return None
     if solver.value_and_grad is True:
@@ -610,6 +629,8 @@ def run_single(solver, init_params, args, kwargs):
     from .lbfgs import history_buffer, history_views
     from .linesearch import _real_dtype
     warm_state = None
+    if _kinds()[type(solver)] == K.KIND_BISECT:
+        init_params = np.asarray(0.0)          # ignored: the iterates are midpoints
     if isinstance(init_params, base.OptStep):
         warm_state = init_params.state
         init_params = init_params.params
@@ -648,6 +669,16 @@ def run_single(solver, init_params, args, kwargs):
         params, grad = vec[K.X].copy(), vec[K.G].copy()
     else:
         params, grad = unravel(vec[K.X].copy()), unravel(vec[K.G].copy())
+    if mach.kind == K.KIND_BISECT:
+        from .bisection import BisectionState
+        if st_[K.I_STATUS] == K.NO_SIGN_CHANGE:
+            solver.init_state(None, *args, **kwargs)       # raises its ValueError
+        state = BisectionState(
+            iter_num=np.asarray(st_[K.I_ITER]), value=np.asarray(fs[K.F_VALUE]),
+            error=np.asarray(fs[K.F_ERROR]), low=np.asarray(fs[K.F_LOW]),
+            high=np.asarray(fs[K.F_HIGH]), sign=np.asarray(st_[K.I_SIGN]), aux=None,
+            num_fun_eval=np.asarray(st_[K.I_NFUN], np.int32))
+        return base.OptStep(params, state), not math.isfinite(fs[K.F_ERROR])
     if mach.kind == K.KIND_FP:
         from .fixed_point import FixedPointState
         state = FixedPointState(iter_num=np.asarray(st_[K.I_ITER]),
@@ -823,6 +854,9 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
     if reason is not None:
         raise NotImplementedError(f"npopt.{type(solver).__name__}: batched runs do not "
                                   f"support {reason} yet")
+    if _kinds()[type(solver)] == K.KIND_BISECT:   # init_params is ignored
+        axes = _normalize_axes(in_axes, 1 + len(args))
+        init_params, in_axes = np.asarray(0.0), (None,) + tuple(axes[1:])
     batch = _Batch(init_params, args, kwargs, in_axes)
     if batch.x0.dtype.kind != "f":
         raise TypeError("init_params: batched runs take real float32/float64 params")
@@ -854,8 +888,16 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
             _progress(verbose, t0, last, mach, batch.B, name)
     else:
         _drive_python_batch(solver, mach, batch, vectorized, verbose, t0, last)
+    status = mach.status()
+    if np.any(status == K.NO_SIGN_CHANGE):
+        bad = np.flatnonzero(status == K.NO_SIGN_CHANGE)
+        raise ValueError(f"lower, upper: optimality_fun has no sign change on [lower, upper] = "
+                         f"[{solver.lower!r}, {solver.upper!r}] in lanes {bad.tolist()} "
+                         f"(f(lower) = {mach.fs[bad, K.F_VLOW].tolist()}, f(upper) = "
+                         f"{mach.fs[bad, K.F_VHIGH].tolist()}); widen the bracket (or pass "
+                         f"check_bracket=False)")
     params, state = mach.states(batch.unravel_batch, batch.realdtype)
-    return BatchResult(params, state, mach.status())
+    return BatchResult(params, state, status)
 
 
 def _drive_python_batch(solver, mach, batch, vectorized, verbose, t0, last):
@@ -905,6 +947,14 @@ def _evaluate_vectorized(solver, vg, mach, batch, lanes):
     params = batch.unravel_batch(xt)
     a, kw = batch.take_args(lanes)
     a = a[_hyper_args(solver):]
+    if vg is None:                       # a value-only solver (Bisection)
+        values, _ = solver._fun_with_aux(params, *a, **kw)
+        values = np.asarray(values)
+        if values.shape != (lanes.size,):
+            raise ValueError(f"fun: a vectorized objective must return one value per lane, "
+                             f"shape ({lanes.size},); got shape {values.shape}")
+        mach.fs[lanes, K.F_TRIAL] = values
+        return
     (values, _), grads = vg(params, *a, **kw)
     values = np.asarray(values)
     if values.shape != (lanes.size,):
