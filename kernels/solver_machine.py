@@ -53,7 +53,7 @@ from numba.core import types as nbtypes
 from numba.extending import overload
 
 from ._jit import CHUNK, machine
-from .dense import dot_z, matvec, vecmat
+from .dense import cholesky, dot_z, matmat, matvec, solve_triangular, vecmat
 from .lbfgs_solver import axpy_cpu, history_update_cpu, two_loop_cpu
 
 _axpy = axpy_cpu.serial
@@ -68,8 +68,8 @@ NV_SCRATCH = 9
 # fs: real scalars
 (F_VALUE, F_STEP, F_ERROR, F_GAMMA, F_TRIAL, F_T, F_V0, F_S0, F_PREV_T, F_PREV_V, F_PREV_S,
  F_LOW, F_VLOW, F_SLOW, F_HIGH, F_VHIGH, F_SHIGH, F_CREF, F_VCREF, F_SAFE, F_DEC_ERR,
- F_CURV_ERR, F_LS_ERR) = range(23)
-NF = 23
+ F_CURV_ERR, F_LS_ERR, F_LM_MU, F_LM_NU) = range(25)
+NF = 25
 # (the proximal-gradient machine reuses some: F_STEP its stepsize, F_T the
 # trial step, F_V0 the value at y; FISTA's t is a float64 kept in st, below)
 
@@ -83,16 +83,16 @@ NI = 18     # st[I_PG_T], viewed as float64: FISTA's t (a Python float in jaxopt
 # hp: real hyperparameters (params' dtype)
 (H_TOL, H_C1, H_C2, H_C3, H_APPROX, H_1MC1, H_RTC, H_RTQ, H_ITHR, H_LSINC, H_LSTOL, H_LSMAX,
  H_MAXSTEP, H_MINSTEP, H_INC, H_FIXED, H_DEC, H_BTMAX, H_ZERO, H_ONE, H_TWO,
- H_THREE, H_EPS, H_PG_EPS, H_HALF, H_SMALL) = range(26)
-NH = 26      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
+ H_THREE, H_EPS, H_PG_EPS, H_HALF, H_SMALL, H_DAMP, H_THIRD, H_MAXF) = range(29)
+NH = 29      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
              # promote ``x + 1`` of a float32 x to float64; NumPy does not)
 
 # ip: integer hyperparameters
 (P_MAXITER, P_M, P_LS, P_COND, P_MAXLS, P_INIT, P_STOP_LS_FAIL, P_USE_GAMMA, P_KIND,
- P_CG_METHOD, P_ACCEL, P_HAS_PROX, P_CHECK_BRACKET) = range(13)
-NP = 13
+ P_CG_METHOD, P_ACCEL, P_HAS_PROX, P_CHECK_BRACKET, P_M_RES) = range(14)
+NP = 14
 
-KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG, KIND_FP, KIND_BISECT = 0, 1, 2, 3, 4, 5
+KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG, KIND_FP, KIND_BISECT, KIND_LM = 0, 1, 2, 3, 4, 5, 6
 CG_POLAK_RIBIERE, CG_FLETCHER_REEVES, CG_HESTENES_STIEFEL = 0, 1, 2
 
 LS_ZOOM, LS_BACKTRACKING, LS_FIXED = 0, 1, 2
@@ -102,11 +102,15 @@ INIT_INCREASE, INIT_MAX, INIT_CURRENT = 0, 1, 2
 # tasks (what advance asks for; CONTINUE: internal, no evaluation needed;
 # PROX: vec[XT] <- prox(vec[XT], hyperparams, fs[F_T]), in place; MAP:
 # vec[XT] <- T(vec[XT]), the fixed-point map)
-TASK_CONTINUE, TASK_DONE, TASK_EVAL, TASK_VALUE, TASK_PROX, TASK_MAP = -1, 0, 1, 2, 3, 4
+# RESID: the residuals at vec[XT] into the lane's residual slot (lm_slots);
+# JAC: the dense Jacobian at vec[XT] into its Jacobian slot
+(TASK_CONTINUE, TASK_DONE, TASK_EVAL, TASK_VALUE, TASK_PROX, TASK_MAP, TASK_RESID,
+ TASK_JAC) = -1, 0, 1, 2, 3, 4, 5, 6
 # phases (what advance does on its next step); BEGIN and ACCEPT need no
 # evaluation: advance goes on at once
 (PH_START, PH_INIT, PH_LS, PH_SAFE, PH_BT_GRAD, PH_FIXED, PH_DONE, PH_BEGIN,
- PH_ACCEPT, PH_PG_GRAD, PH_PG_PROX, PH_PG_VALUE, PH_BS_LOW, PH_BS_HIGH) = range(14)
+ PH_ACCEPT, PH_PG_GRAD, PH_PG_PROX, PH_PG_VALUE, PH_BS_LOW, PH_BS_HIGH, PH_LM_INIT_R,
+ PH_LM_INIT_J, PH_LM_TRIAL, PH_LM_ACCEPT_J) = range(18)
 
 # per-lane outcome (I_STATUS)
 RUNNING, CONVERGED, MAXITER, LINESEARCH_FAILED, NONFINITE, NO_SIGN_CHANGE = -1, 0, 1, 2, 3, 4
@@ -920,6 +924,177 @@ def _bisect_step(vec, fs, st, hp, ip):
     return TASK_DONE
 
 
+# --------------------------------------------------------------------------
+# Levenberg-Marquardt (jaxopt's LevenbergMarquardt with materialize_jac=True
+# and the Cholesky solve of (J'J + mu I) v = J'r; stop on ||J'r|| <= tol).
+# Per lane, hist[0, 0] holds (lm_slots): r (m), the requested residuals (m),
+# J (m, n, written by the driver), J' (n, m), J'J (n, n) and two (n, n)
+# factor workspaces. vec: X x, G the gradient J'r, D the last step delta,
+# XT the point asked for, VS/VU/VV scratch.
+
+def lm_slots(m, n):
+    """Offsets (r, r_new, J, Jt, JtJ, F, Ft, end) in a lane's LM buffer."""
+    r = 0
+    rn = r + m
+    J = rn + m
+    Jt = J + m * n
+    JtJ = Jt + n * m
+    F = JtJ + n * n
+    Ft = F + n * n
+    return r, rn, J, Jt, JtJ, F, Ft, Ft + n * n
+
+
+_lm_slots = machine(lm_slots)
+
+
+@machine
+def _lm_linearize(vec, buf, m, n):
+    """J', J'J = J' J and the gradient J' r from J and r (npopt's dense
+    products: the same lanes as ``_dense.dot``)."""
+    r0, rn, j0, jt0, jtj0, f0, ft0, end = _lm_slots(m, n)
+    J = buf[j0:j0 + m * n].reshape((m, n))
+    Jt = buf[jt0:jt0 + n * m].reshape((n, m))
+    for i in range(n):
+        for k in range(m):
+            Jt[i, k] = J[k, i]
+    matmat(Jt, J, buf[jtj0:jtj0 + n * n].reshape((n, n)))
+    vecmat(buf[r0:r0 + m], J, vec[G])
+
+
+@machine
+def _lm_solve(vec, buf, fs, hp, m, n):
+    """vec[VV] = (J'J + mu I)^{-1} J'r by Cholesky (jaxopt's 'cholesky' with
+    materialize_jac=True); NaN where it breaks down, as jax gives."""
+    r0, rn, j0, jt0, jtj0, f0, ft0, end = _lm_slots(m, n)
+    mu = fs[F_LM_MU]
+    zero = hp[H_ZERO]
+    v = vec[VV]
+    ok = np.isfinite(mu)
+    for i in range(n):
+        ok = ok and np.isfinite(vec[G, i])
+    if ok:
+        JtJ = buf[jtj0:jtj0 + n * n].reshape((n, n))
+        F = buf[f0:f0 + n * n].reshape((n, n))
+        for i in range(n):                       # the upper triangle of J'J + mu I, transposed
+            for j in range(n):
+                a = JtJ[j, i] + (mu if i == j else mu * 0.0)
+                ok = ok and np.isfinite(a)
+                F[i, j] = a if j <= i else zero
+        for i in range(n):                       # (the lower triangle, read from the upper)
+            for j in range(i + 1, n):
+                ok = ok and np.isfinite(JtJ[i, j] + mu * 0.0)
+    if ok:
+        ok = cholesky(F) < 0
+    if not ok:
+        for i in range(n):
+            v[i] = np.nan
+        return
+    Ft = buf[ft0:ft0 + n * n].reshape((n, n))
+    for i in range(n):
+        for j in range(n):
+            Ft[i, j] = F[j, i]
+    b = v.reshape((n, 1))
+    for i in range(n):
+        v[i] = vec[G, i]
+    solve_triangular(F, b, True, False)
+    solve_triangular(Ft, b, False, False)
+
+
+@machine
+def _lm_step(vec, hist, fs, st, hp, ip, seg):
+    phase = st[I_PHASE]
+    m = ip[P_M_RES]
+    n = vec.shape[1]
+    buf = hist[0, 0]
+    r0, rn, j0, jt0, jtj0, f0, ft0, end = _lm_slots(m, n)
+    zero = hp[H_ZERO]
+    if phase == PH_START:
+        vec[XT, :] = vec[X]
+        st[I_PHASE] = PH_LM_INIT_R
+        st[I_TASK] = TASK_RESID
+        return TASK_RESID
+    if phase == PH_LM_INIT_R:                # r(x0) arrived: J(x0) next
+        buf[r0:r0 + m] = buf[rn:rn + m]
+        fs[F_VALUE] = hp[H_HALF] * _pairwise_sq(buf, r0, m, zero)
+        vec[XT, :] = vec[X]
+        st[I_PHASE] = PH_LM_INIT_J
+        st[I_TASK] = TASK_JAC
+        return TASK_JAC
+    if phase == PH_LM_INIT_J:
+        _lm_linearize(vec, buf, m, n)
+        dmax = zero                          # np.max(diag(J'J), initial=0)
+        for i in range(n):
+            d = buf[jtj0 + i * n + i]
+            if d > dmax or d != d:
+                dmax = d
+        fs[F_LM_MU] = hp[H_DAMP] * dmax
+        fs[F_LM_NU] = hp[H_TWO]
+        fs[F_ERROR] = np.sqrt(dot_z(vec[G], vec[G], zero))
+        vec[D, :] = zero
+        st[I_RUN_ITERS] = 0
+        if ip[P_MAXITER] == 0:
+            return _stop(fs, st, hp, ip)
+        phase = PH_BEGIN
+    if phase == PH_BEGIN:                    # the damped Gauss-Newton step
+        _lm_solve(vec, buf, fs, hp, m, n)
+        finite = True
+        for i in range(n):
+            vec[D, i] = -vec[VV, i]
+            vec[XT, i] = vec[X, i] + vec[D, i]
+            finite = finite and np.isfinite(vec[D, i])
+        if finite:
+            st[I_PHASE] = PH_LM_TRIAL
+            st[I_TASK] = TASK_RESID
+            return TASK_RESID
+        return _lm_reject(vec, fs, st, hp, ip, m, n)
+    if phase == PH_LM_TRIAL:                 # r(x + delta) arrived: the gain ratio
+        mu = fs[F_LM_MU]
+        for i in range(n):
+            vec[VS, i] = hp[H_HALF] * vec[D, i]
+            vec[VU, i] = mu * vec[D, i] - vec[G, i]
+        denom = dot_z(vec[VS], vec[VU], zero)
+        loss_next = hp[H_HALF] * _pairwise_sq(buf, rn, m, zero)
+        gain = (fs[F_VALUE] - loss_next) / denom
+        if gain > zero:
+            fs[F_VALUE] = loss_next
+            c = hp[H_ONE] - np.power(hp[H_TWO] * gain - hp[H_ONE], hp[H_THREE])
+            fs[F_LM_MU] = mu * (c if c > hp[H_THIRD] else hp[H_THIRD])
+            fs[F_LM_NU] = hp[H_TWO]
+            vec[X, :] = vec[XT]
+            buf[r0:r0 + m] = buf[rn:rn + m]
+            st[I_PHASE] = PH_LM_ACCEPT_J
+            st[I_TASK] = TASK_JAC
+            return TASK_JAC
+        return _lm_reject(vec, fs, st, hp, ip, m, n)
+    if phase == PH_LM_ACCEPT_J:
+        _lm_linearize(vec, buf, m, n)
+        return _lm_finish(vec, fs, st, hp, ip)
+    return TASK_DONE
+
+
+@machine
+def _lm_reject(vec, fs, st, hp, ip, m, n):
+    """The step is rejected: x stays, the damping grows."""
+    mu, nu = fs[F_LM_MU], fs[F_LM_NU]
+    mn = mu * nu
+    fs[F_LM_MU] = hp[H_MAXF] if hp[H_MAXF] < mn else mn
+    nn = hp[H_TWO] * nu
+    fs[F_LM_NU] = hp[H_MAXF] if hp[H_MAXF] < nn else nn
+    return _lm_finish(vec, fs, st, hp, ip)
+
+
+@machine
+def _lm_finish(vec, fs, st, hp, ip):
+    """The error ||J'r|| of the (new or kept) point; stop or go on."""
+    fs[F_ERROR] = np.sqrt(dot_z(vec[G], vec[G], hp[H_ZERO]))
+    st[I_ITER] += 1
+    st[I_RUN_ITERS] += 1
+    if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
+        st[I_PHASE] = PH_BEGIN
+        return TASK_CONTINUE
+    return _stop(fs, st, hp, ip)
+
+
 @machine
 def _step(vec, hist, fs, st, hp, ip, seg, part):
     """One transition, by phase; returns a task or TASK_CONTINUE."""
@@ -973,6 +1148,11 @@ def advance(vec, hist, fs, st, hp, ip, seg, part):
     """Move one lane forward to its next request (see the module docstring).
     Returns the task: TASK_EVAL (value and gradient at vec[XT] into
     fs[F_TRIAL], vec[GT]), TASK_VALUE (the value suffices) or TASK_DONE."""
+    if ip[P_KIND] == KIND_LM:
+        task = _lm_step(vec, hist, fs, st, hp, ip, seg)
+        while task == TASK_CONTINUE:
+            task = _lm_step(vec, hist, fs, st, hp, ip, seg)
+        return task
     if ip[P_KIND] == KIND_BISECT:
         task = _bisect_step(vec, fs, st, hp, ip)
         while task == TASK_CONTINUE:
@@ -1052,6 +1232,28 @@ def _evaluate_impl(fun, gfun, x, args, g, want_grad):
     return impl
 
 
+def _lm_request(fun, gfun, x, args, hist, m, jac):
+    """LM's requests: the residuals ``fun(x, *args)`` or the Jacobian
+    ``gfun(x, *args)`` (m, n) into the lane's buffer ``hist[0, 0]``."""
+
+
+@overload(_lm_request)
+def _lm_request_impl(fun, gfun, x, args, hist, m, jac):
+    if isinstance(gfun, nbtypes.NoneType):       # not an LM objective: never asked
+        def impl(fun, gfun, x, args, hist, m, jac):
+            pass
+    else:
+        def impl(fun, gfun, x, args, hist, m, jac):
+            buf = hist[0, 0]
+            n = x.shape[0]
+            r0, rn, j0, jt0, jtj0, f0, ft0, end = _lm_slots(m, n)
+            if jac:
+                buf[j0:j0 + m * n] = gfun(x, *args).ravel()
+            else:
+                buf[rn:rn + m] = fun(x, *args)
+    return impl
+
+
 @machine
 def drive(fun, gfun, args, vec, hist, fs, st, hp, ip, seg, part, budget):
     """Runs one lane with a numba objective, ``budget`` evaluations at most
@@ -1061,9 +1263,12 @@ def drive(fun, gfun, args, vec, hist, fs, st, hp, ip, seg, part, budget):
     evals = 0
     task = advance(vec, hist, fs, st, hp, ip, seg, part)
     while task != TASK_DONE:
-        value = _evaluate(fun, gfun, vec[XT], args, vec[GT], task == TASK_EVAL)
-        if task != TASK_MAP:
-            fs[F_TRIAL] = value
+        if task == TASK_RESID or task == TASK_JAC:
+            _lm_request(fun, gfun, vec[XT], args, hist, ip[P_M_RES], task == TASK_JAC)
+        else:
+            value = _evaluate(fun, gfun, vec[XT], args, vec[GT], task == TASK_EVAL)
+            if task != TASK_MAP:
+                fs[F_TRIAL] = value
         evals += 1
         if evals >= budget:
             return task

@@ -16,7 +16,8 @@ costs the sum of its lanes' work, and every lane's result equals a single
 Where the solver runs on the compiled engine (``npopt.solvers.engine``;
 today: LBFGS, BFGS and NonlinearCG with the zoom or backtracking line search
 or a fixed step; GradientDescent, ProximalGradient and ProjectedGradient;
-FixedPointIteration; Bisection; real params, no aux), how fast depends on the objective:
+FixedPointIteration; Bisection; LevenbergMarquardt with materialize_jac=True
+and Cholesky; real params, no aux), how fast depends on the objective:
 
 * a numba function (``@njit``, with ``value_and_grad=True`` or a numba
   ``grad=``), flat params and no prox: the whole batch runs compiled, lanes
@@ -79,8 +80,11 @@ def run_batch(solver, init_params, *args, in_axes=0, vectorized=False, executor=
     """``BatchResult(params, state, status)`` of a batched ``solver.run``."""
     from .solvers import base, engine
     if engine.supports_batch(solver):
-        return engine.run_batch(solver, init_params, args, kwargs, in_axes, vectorized,
-                                executor, chunks)
+        out = engine.run_batch(solver, init_params, args, kwargs, in_axes, vectorized,
+                               executor, chunks)
+        if out is not None:
+            return out
+        vectorized = False   # a configuration the machine does not take: lane by lane
     if vectorized:
         raise NotImplementedError(f"vectorized=True: {type(solver).__name__} does not run on "
                                   f"the batched engine yet ({engine.batch_unsupported(solver)})"

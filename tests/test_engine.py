@@ -538,3 +538,64 @@ def test_bisection_machine_equals_python_solver_and_batches():
         s.run(None, 100.0)
     with pytest.raises(ValueError, match=r"lanes \[1\]"):
         s.run_batch(None, np.array([1.0, 100.0]), in_axes=(None, 0))
+
+
+# --------------------------------------------------------------------------
+# Levenberg-Marquardt (materialize_jac=True, Cholesky).
+
+def de_residual(p, t, y):
+    """The double exponential through the numba function (the same bits from
+    Python and from the compiled driver)."""
+    return P.double_exponential(p, t, y)
+
+
+def de_jac(p, t, y):
+    return P.double_exponential_jac(p, t, y)
+
+
+def curves(B, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 4, 40)
+    ps = rng.uniform([1, 0.8, 0.5, 0.05], [4, 2, 2, 0.4], (B, 4))
+    Y = np.stack([a * np.exp(-b * t) + c * np.exp(-d * t) for a, b, c, d in ps])
+    return t, Y + 0.01 * rng.standard_normal(Y.shape)
+
+
+@pytest.mark.parametrize("kw", [{"jac_fun": de_jac}, {}, {"jac_fun": de_jac,
+                                                          "solver": "cholesky"}],
+                         ids=["jac_fun", "finite-differences", "cholesky"])
+def test_levenberg_marquardt_machine_equals_python_solver(kw):
+    t, Y = curves(1)
+    p0 = np.array([1.0, 1.0, 1.0, 0.1])
+    s = npopt.LevenbergMarquardt(de_residual, materialize_jac=True, tol=1e-10, maxiter=50,
+                                 **kw)
+    assert engine.machine_unsupported(s) is None
+    with _quiet():
+        a, b = s.run(p0, t, Y[0]), run_python_solver(s, p0, t, Y[0])
+    assert_same_run(a, b)
+    assert int(a.state.iter_num) > 3
+    # the default (matrix-free CG) and float32 keep the Python solver
+    assert engine.machine_unsupported(npopt.LevenbergMarquardt(de_residual)) is not None
+
+
+def test_levenberg_marquardt_compiled_and_batched():
+    B = 12
+    t, Y = curves(B, seed=3)
+    p0 = np.tile([1.0, 1.0, 1.0, 0.1], (B, 1))
+    compiled = npopt.LevenbergMarquardt(P.double_exponential, jac_fun=P.double_exponential_jac,
+                                        materialize_jac=True, tol=1e-10, maxiter=60)
+    python = npopt.LevenbergMarquardt(de_residual, jac_fun=de_jac, materialize_jac=True,
+                                      tol=1e-10, maxiter=60)
+    assert engine.compiled_objective(compiled) is not None
+    rc = compiled.run_batch(p0, t, Y, in_axes=(0, None, 0))
+    rp = python.run_batch(p0, t, Y, in_axes=(0, None, 0))
+    for i in range(B):
+        with _quiet():
+            s = python.run(p0[i], t, Y[i])
+            assert_same_run(compiled.run(p0[i], t, Y[i]), s)
+        for r in (rc, rp):
+            lane = T.tree_map(lambda a: a[i], r.state)
+            assert np.array_equal(r.params[i], s.params)
+            for f in ("iter_num", "damping_factor", "increase_factor", "value", "error",
+                      "residual", "jac", "jtj", "delta", "gradient"):
+                assert np.array_equal(getattr(lane, f), getattr(s.state, f)), (i, f)

@@ -73,3 +73,27 @@ def rosenbrock(x):
         g[i] += -400.0 * x[i] * a - 2.0 * b
         g[i + 1] += 200.0 * a
     return value, g
+
+
+@njit(**_OPTS)
+def double_exponential(p, t, y):
+    """Residuals of the curve ``p0 exp(-p1 t) + p2 exp(-p3 t)`` against y."""
+    r = np.empty(t.shape[0])
+    for i in range(t.shape[0]):
+        r[i] = (p[0] * np.exp(-p[1] * t[i])           # cpu-ok: numba calls the C library
+                + p[2] * np.exp(-p[3] * t[i]) - y[i])  # cpu-ok: as above
+    return r
+
+
+@njit(**_OPTS)
+def double_exponential_jac(p, t, y):
+    """The Jacobian (len(t), 4) of ``double_exponential``."""
+    J = np.empty((t.shape[0], 4))
+    for i in range(t.shape[0]):
+        e1 = np.exp(-p[1] * t[i])                    # cpu-ok: numba calls the C library
+        e3 = np.exp(-p[3] * t[i])                    # cpu-ok: as above
+        J[i, 0] = e1
+        J[i, 1] = -p[0] * t[i] * e1
+        J[i, 2] = e3
+        J[i, 3] = -p[2] * t[i] * e3
+    return J

@@ -72,8 +72,9 @@ def _kinds():
     from .nonlinear_cg import NonlinearCG
     from .bisection import Bisection
     from .fixed_point import FixedPointIteration
+    from .levenberg_marquardt import LevenbergMarquardt
     from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient
-    return {Bisection: K.KIND_BISECT, LBFGS: K.KIND_LBFGS, BFGS: K.KIND_BFGS, NonlinearCG: K.KIND_CG,
+    return {Bisection: K.KIND_BISECT, LevenbergMarquardt: K.KIND_LM, LBFGS: K.KIND_LBFGS, BFGS: K.KIND_BFGS, NonlinearCG: K.KIND_CG,
             ProximalGradient: K.KIND_PG, GradientDescent: K.KIND_PG,
             ProjectedGradient: K.KIND_PG, FixedPointIteration: K.KIND_FP}
 
@@ -92,6 +93,18 @@ def machine_unsupported(solver, batched=False):
     if callable(stepsize):
         return "a callable stepsize"
     if _kinds()[type(solver)] in (K.KIND_PG, K.KIND_FP, K.KIND_BISECT):
+        return None
+    if _kinds()[type(solver)] == K.KIND_LM:
+        if solver.geodesic:
+            return "geodesic=True"
+        if not solver.materialize_jac:
+            return "materialize_jac=False (the matrix-free solve)"
+        if isinstance(solver.solver, str) and solver.solver != "cholesky":
+            return f"solver={solver.solver!r}"
+        if solver.stop_criterion != "grad-l2-norm":
+            return f"stop_criterion={solver.stop_criterion!r}"
+        if solver.damping_parameter == 0:
+            return "damping_parameter=0"
         return None
     if stepsize <= 0 and solver.linesearch not in ("zoom", "backtracking"):
         return f"linesearch={solver.linesearch!r}"
@@ -167,6 +180,17 @@ def _hyperparameters(solver, realdtype):
     kind = _kinds()[type(solver)]
     if kind == K.KIND_PG:
         return _pg_hyperparameters(solver, realdtype)
+    if kind == K.KIND_LM:
+        hp = np.zeros(K.NH, np.float64)
+        ip = np.zeros(K.NP, np.int64)
+        ip[K.P_KIND] = kind
+        hp[K.H_ONE], hp[K.H_TWO], hp[K.H_THREE], hp[K.H_HALF] = 1, 2, 3, 0.5
+        hp[K.H_TOL] = solver.tol
+        hp[K.H_DAMP] = solver.damping_parameter
+        hp[K.H_THIRD] = 1 / 3
+        hp[K.H_MAXF] = solver.damping_factor_max
+        ip[K.P_MAXITER] = solver.maxiter
+        return hp.astype(realdtype), ip
     if kind in (K.KIND_FP, K.KIND_BISECT):
         hp = np.zeros(K.NH, np.float64)
         ip = np.zeros(K.NP, np.int64)
@@ -236,9 +260,10 @@ class Machine:
     """The per-lane arrays of ``B`` L-BFGS runs over ``n`` params (see
     ``npopt.kernels.solver_machine``), and the shared hyperparameters."""
 
-    def __init__(self, solver, x0, seg, realdtype, warm=None):
+    def __init__(self, solver, x0, seg, realdtype, warm=None, residual_shape=None):
         B, n = x0.shape
         self.hp, self.ip = _hyperparameters(solver, realdtype)
+        self.residual_shape = residual_shape
         self.kind = kind = int(self.ip[K.P_KIND])
         m = int(self.ip[K.P_M])
         self.B, self.n, self.m, self.dtype = B, n, m, realdtype
@@ -253,6 +278,10 @@ class Machine:
             self.hist[:, 0] = np.eye(n, dtype=realdtype)
         elif kind == K.KIND_CG:
             self.hist = np.zeros((B, 1, 1, n), realdtype)
+        elif kind == K.KIND_LM:
+            mres = int(np.prod(residual_shape, dtype=np.int64))
+            self.ip[K.P_M_RES] = mres
+            self.hist = np.zeros((B, 1, 1, K.lm_slots(mres, n)[-1]), realdtype)
         elif kind in (K.KIND_FP, K.KIND_BISECT):
             self.hist = np.zeros((B, 1, 0, n), realdtype)
         else:
@@ -285,6 +314,8 @@ class Machine:
         hist = np.ascontiguousarray(self.hist[lanes])
         L = vec.shape[0]
         params = unravel_batch(np.ascontiguousarray(vec[:, K.X]))
+        if self.kind == K.KIND_LM:
+            return params, self._lm_state(vec, hist[:, 0, 0], fs, st, unravel_batch, L)
         if self.kind == K.KIND_BISECT:
             from .bisection import BisectionState
             return params, BisectionState(
@@ -324,6 +355,21 @@ class Machine:
             num_fun_eval=st[:, K.I_NFUN].astype(np.int32),
             num_grad_eval=st[:, K.I_NGRAD].astype(np.int32),
             num_linesearch_iter=st[:, K.I_NLS].astype(np.int32), **extra)
+
+    def _lm_state(self, vec, buf, fs, st, unravel, L):
+        """LevenbergMarquardtState from lane arrays (vec (L, NV, n), buf (L, size))."""
+        from .levenberg_marquardt import LevenbergMarquardtState
+        m, n = int(self.ip[K.P_M_RES]), self.n
+        r0, rn, j0, jt0, jtj0, f0, ft0, end = K.lm_slots(m, n)
+        jac = buf[:, j0:j0 + m * n].reshape(L, m, n).copy()
+        return LevenbergMarquardtState(
+            iter_num=st[:, K.I_ITER].copy(), damping_factor=fs[:, K.F_LM_MU].copy(),
+            increase_factor=fs[:, K.F_LM_NU].copy(),
+            residual=buf[:, r0:r0 + m].reshape((L,) + tuple(self.residual_shape)).copy(),
+            value=fs[:, K.F_VALUE].copy(), delta=unravel(np.ascontiguousarray(vec[:, K.D])),
+            error=fs[:, K.F_ERROR].copy(), gradient=unravel(np.ascontiguousarray(vec[:, K.G])),
+            jac=jac, jt=jac.transpose(0, 2, 1),
+            jtj=buf[:, jtj0:jtj0 + n * n].reshape(L, n, n).copy(), hess_res=None, aux=None)
 
     def status(self):
         return self.st[:, K.I_STATUS].copy()
@@ -377,7 +423,7 @@ def _has_prox(solver):
     return prox is not None and prox is not _prox_none
 
 
-def _python_evaluator(solver, template, args, kwargs):
+def _python_evaluator(solver, template, args, kwargs, rshape=None):
     """evaluate(xt, gt, task, fs): the user's objective at the flat point xt (a
     fresh copy, as the user's own array) into fs[F_TRIAL], its gradient
     ravelled into gt; or, for TASK_PROX, xt <- prox(xt, hyperparams, fs[F_T])."""
@@ -390,12 +436,18 @@ def _python_evaluator(solver, template, args, kwargs):
     flat_params = type(template) is np.ndarray and template.ndim == 1
     unravel = None if flat_params else T.ravel(template)[1]
     name = "optimality_fun" if _kinds().get(type(solver)) == K.KIND_BISECT else "fun"
+    unravel_flat = (lambda v: v) if flat_params else (lambda v: unravel(v, copy=False))
 
     def check_value(value):
         return base.check_value(value, name)
 
-    def evaluate(xt, gt, task, fs):
+    lm = _kinds().get(type(solver)) == K.KIND_LM
+
+    def evaluate(xt, gt, task, fs, buf=None):
         p = xt.copy() if flat_params else unravel(xt.copy(), copy=False)
+        if lm:
+            _lm_evaluate(solver, xt, p, task, buf, args, kwargs, unravel_flat, rshape)
+            return
         if task == K.TASK_MAP:
             out, _ = fp(p, *args, **kwargs)
             check_same_structure(out, p, "fixed_point_fun")
@@ -417,6 +469,21 @@ def _python_evaluator(solver, template, args, kwargs):
     return evaluate
 
 
+def _lm_evaluate(solver, xt, p, task, buf, args, kwargs, unravel, shape):
+    """LM's requests from Python: residuals or the dense Jacobian (from jac_fun,
+    jvp/vjp products or finite differences, as the Python solver gets it)."""
+    n = xt.shape[0]
+    m = int(np.prod(shape, dtype=np.int64))
+    r0, rn, j0 = K.lm_slots(m, n)[:3]
+    if task == K.TASK_RESID:
+        r, _ = solver._res(p, args, kwargs, shape)
+        buf[rn:rn + m] = r.ravel()
+    else:
+        r = buf[r0:r0 + m].reshape(shape).copy()
+        J = solver._res.dense_jacobian(xt.copy(), unravel, r, args, kwargs)
+        buf[j0:j0 + m * n] = np.asarray(J, buf.dtype).ravel()
+
+
 def _value_and_grad_into(vg, f, p, args, kwargs, gt, task, flat_params, xt, check_value):
     """The value at p (checked); for TASK_EVAL its gradient ravelled into gt."""
     if task == K.TASK_VALUE:
@@ -436,10 +503,11 @@ def drive_python(mach, lane, evaluate):
     advance = K.advance
     vec, hist, fs, st, hp, ip, seg, part = mach.lane(lane)
     xt, gt = vec[K.XT], vec[K.GT]
+    buf = hist[0, 0] if mach.kind == K.KIND_LM else None
     with np.errstate(all="ignore"):
         task = advance(vec, hist, fs, st, hp, ip, seg, part)
         while task:
-            evaluate(xt, gt, task, fs)
+            evaluate(xt, gt, task, fs, buf)
             task = advance(vec, hist, fs, st, hp, ip, seg, part)
 
 
@@ -461,6 +529,9 @@ def compiled_objective(solver):
         return (f, None) if is_numba_function(f) and not solver.has_aux else None
     if hasattr(solver, "lower") and hasattr(solver, "optimality_fun"):    # Bisection
         return None       # a scalar objective: the Python drivers
+    if hasattr(solver, "residual_fun"):     # LevenbergMarquardt: residuals and Jacobian
+        ok = is_numba_function(solver.residual_fun) and is_numba_function(solver.jac_fun)
+        return (solver.residual_fun, solver.jac_fun) if ok else None
     if not is_numba_function(solver.fun):
         return None
     if solver.value_and_grad is True:
@@ -654,7 +725,20 @@ def run_single(solver, init_params, args, kwargs):
         warm = (history_buffer(st.s_history, m, n, realdtype) if m else 0,
                 history_buffer(st.y_history, m, n, realdtype) if m else 0,
                 np.asarray(st.rho_history, realdtype), st.gamma, int(st.iter_num), st.stepsize)
-    mach = Machine(solver, flat.reshape(1, n), seg, realdtype, warm)
+    rshape = None
+    if _kinds()[type(solver)] == K.KIND_LM:
+        if realdtype != np.float64:
+            return None                      # float32 LM: the Python solver
+        _, _, fun_args, fun_kwargs = _split_args(solver, args, kwargs)
+        solver._res.reset()
+        r0, _ = solver._res(init_params, fun_args, fun_kwargs)
+        rshape = r0.shape
+    mach = Machine(solver, flat.reshape(1, n), seg, realdtype, warm, rshape)
+    if rshape is not None:                   # r(x0) is known: start from it
+        m0 = r0.size
+        rn = K.lm_slots(m0, n)[1]
+        mach.hist[0, 0, 0, rn:rn + m0] = r0.ravel()
+        mach.st[0, K.I_PHASE] = K.PH_LM_INIT_R
     compiled = compiled_objective(solver)
     _, _, fun_args, fun_kwargs = _split_args(solver, args, kwargs)
     if compiled is not None and flat_params and not fun_kwargs and _numba_typable(fun_args) \
@@ -663,12 +747,23 @@ def run_single(solver, init_params, args, kwargs):
         drive_compiled(mach, fun, gfun, tuple((a,) for a in fun_args),
                        lambda: _numba_types(fun_args), _LANE0, _NO_BUDGET)
     else:
-        drive_python(mach, 0, _python_evaluator(solver, init_params, args, kwargs))
+        drive_python(mach, 0, _python_evaluator(solver, init_params, args, kwargs, rshape))
     vec, fs, st_ = mach.vec[0], mach.fs[0], mach.st[0]
     if flat_params:
         params, grad = vec[K.X].copy(), vec[K.G].copy()
     else:
         params, grad = unravel(vec[K.X].copy()), unravel(vec[K.G].copy())
+    if mach.kind == K.KIND_LM:
+        unr = (lambda v: v.reshape(-1).copy()) if flat_params else (lambda v: unravel(v[0].copy()))
+        st1 = mach._lm_state(mach.vec[:1], mach.hist[:1, 0, 0], mach.fs[:1], mach.st[:1],
+                             lambda v: unr(v), 1)
+        state = st1._replace(
+            iter_num=np.asarray(st1.iter_num[0]), damping_factor=st1.damping_factor[0],
+            increase_factor=st1.increase_factor[0], residual=st1.residual[0],
+            value=st1.value[0], error=st1.error[0], jac=st1.jac[0], jt=st1.jac[0].T,
+            jtj=st1.jtj[0])
+        return base.OptStep(params, state), not (math.isfinite(fs[K.F_ERROR])
+                                                 and math.isfinite(fs[K.F_VALUE]))
     if mach.kind == K.KIND_BISECT:
         from .bisection import BisectionState
         if st_[K.I_STATUS] == K.NO_SIGN_CHANGE:
@@ -864,7 +959,14 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
     if executor is not None:
         return _run_on_executor(solver, batch, init_params, args, kwargs, in_axes, vectorized,
                                 executor, chunks)
-    mach = Machine(solver, batch.x0, batch.seg, batch.realdtype)
+    rshape = None
+    if _kinds()[type(solver)] == K.KIND_LM:
+        if batch.realdtype != np.float64:
+            return None                      # float32 LM: lane by lane (the Python solver)
+        a0, kw0 = batch.lane_args(0)
+        solver._res.reset()
+        rshape = solver._res(_lane(batch.unravel_batch(batch.x0[:1]), 0), a0, kw0)[0].shape
+    mach = Machine(solver, batch.x0, batch.seg, batch.realdtype, residual_shape=rshape)
     name = type(solver).__name__
     t0 = time.perf_counter()
     last = [t0]
@@ -934,9 +1036,10 @@ def _drive_python_batch(solver, mach, batch, vectorized, verbose, t0, last):
                     evaluate = evaluators.get(i)
                     if evaluate is None:
                         a, kw = batch.lane_args(i)
-                        evaluate = evaluators[i] = _python_evaluator(solver, batch.template,
-                                                                     a, kw)
-                    evaluate(mach.vec[i, K.XT], mach.vec[i, K.GT], tasks[k], mach.fs[i])
+                        evaluate = evaluators[i] = _python_evaluator(
+                            solver, batch.template, a, kw, mach.residual_shape)
+                    evaluate(mach.vec[i, K.XT], mach.vec[i, K.GT], tasks[k], mach.fs[i],
+                             mach.hist[i, 0, 0] if mach.kind == K.KIND_LM else None)
             _progress(verbose, t0, last, mach, batch.B, type(solver).__name__)
 
 

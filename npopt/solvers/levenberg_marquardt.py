@@ -376,7 +376,14 @@ class LevenbergMarquardt(base.IterativeSolver):
 
     def run(self, init_params, *args, **kwargs):
         """``init_state``, one ``update``, then updates while the stopping
-        criterion is not met, at most ``maxiter`` in all. Returns OptStep."""
+        criterion is not met, at most ``maxiter`` in all. Returns OptStep. On
+        the compiled state machine (``npopt.solvers.engine``) where it applies
+        (materialize_jac=True with the Cholesky solve, float64): the same
+        numbers."""
+        from . import engine
+        out = engine.try_run(self, init_params, args, kwargs)
+        if out is not None:
+            return out
         state = self.init_state(init_params, *args, **kwargs)
         if self.maxiter == 0:
             return base.OptStep(init_params, state)
