@@ -19,9 +19,13 @@ Workloads (float64, L-BFGS with the zoom line search, tol 1e-6):
    ``jax.vmap(jaxopt.LBFGS)`` under jit (in a subprocess, when
    ``--jax-python`` names an interpreter that has jax and jaxopt; its
    compile time is reported apart);
-3. a batch with mixed conditioning (1 lane in 10 takes ~10-100x more
+3. B Levenberg-Marquardt curve fits (a double exponential, 4 parameters,
+   50 points): npopt batched (numba residuals and Jacobian), a Python loop
+   over scipy's ``least_squares(method='lm')`` and ``jax.vmap(jaxopt.
+   LevenbergMarquardt)``;
+4. a batch with mixed conditioning (1 lane in 10 takes ~10-100x more
    iterations): the batch's time against the sum of its lanes' single runs;
-4. the first compiled solve in a new process (numba's cache warm).
+5. the first compiled solve in a new process (numba's cache warm).
 
 Times are medians over repeats, after a warm-up (compilation excluded and
 reported apart). It prints a table and saves JSON (--out).
@@ -115,8 +119,16 @@ def ridge(w, X, y, lam):
 def logistic(w, X, y, lam):
     z = X @ w
     return jnp.mean(jnp.logaddexp(0.0, z) - y * z) + 0.5 * lam * w @ w
-solver = jaxopt.LBFGS(ridge if kind == "ridge" else logistic, tol=1e-6, maxiter=500)
-run = jax.jit(jax.vmap(lambda X, y, lam: solver.run(jnp.zeros(X.shape[1]), X, y, lam).params))
+if kind == "curves":
+    def residual(p, t, y):
+        return p[0] * jnp.exp(-p[1] * t) + p[2] * jnp.exp(-p[3] * t) - y
+    lm = jaxopt.LevenbergMarquardt(residual, tol=1e-8, maxiter=100, materialize_jac=True)
+    p0 = jnp.array([1.0, 1.0, 1.0, 0.1])
+    run = jax.jit(jax.vmap(lambda t, y, lam: lm.run(p0, t, y).params))
+else:
+    solver = jaxopt.LBFGS(ridge if kind == "ridge" else logistic, tol=1e-6, maxiter=500)
+    run = jax.jit(jax.vmap(lambda X, y, lam: solver.run(jnp.zeros(X.shape[1]), X, y,
+                                                        lam).params))
 t0 = time.perf_counter(); run(X, y, lam).block_until_ready(); first = time.perf_counter() - t0
 ts = []
 for _ in range(5):
@@ -232,6 +244,38 @@ def main():
         if jp:
             row(f"{B} {kind} {m}x10: jax.vmap(jaxopt.LBFGS), jit", jp["time"], B,
                 f"+ {jp['first']:.1f} s compile and first run")
+
+    # 2b. curve fits: Levenberg-Marquardt on a double exponential, 50 points
+    rng = np.random.default_rng(4)
+    t = np.linspace(0, 4, 50)
+    ps = rng.uniform([1, 0.8, 0.5, 0.05], [4, 2, 2, 0.4], (B, 4))
+    Y = np.stack([p[0] * np.exp(-p[1] * t) + p[2] * np.exp(-p[3] * t) for p in ps])
+    Y += 0.01 * rng.standard_normal(Y.shape)
+    P0 = np.tile([1.0, 1.0, 1.0, 0.1], (B, 1))
+    lm = npopt.LevenbergMarquardt(P.double_exponential, jac_fun=P.double_exponential_jac,
+                                  materialize_jac=True, tol=1e-8, maxiter=100)
+    rb = lm.run_batch(P0, t, Y, in_axes=(0, None, 0))
+    it = rb.state.iter_num
+    row(f"{B} curve fits (4 params, 50 points): npopt LM batched, numba fun",
+        timeit(lambda: lm.run_batch(P0, t, Y, in_axes=(0, None, 0)), repeat=3), B,
+        f"iterations {int(it.min())}-{int(it.max())}, converged {int(np.sum(rb.status == 0))}")
+    row(f"{B} curve fits: npopt LM batched, numba fun, 1 thread",
+        timeit(lambda: npopt.solvers.engine.run_batch(lm, P0, (t, Y), in_axes=(0, None, 0),
+                                                      threads=1), repeat=3), B)
+
+    def scipy_lm():
+        from scipy.optimize import least_squares
+        for i in range(nfit):
+            least_squares(P.double_exponential, P0[i], jac=P.double_exponential_jac,
+                          args=(t, Y[i]), method="lm", xtol=1e-12, ftol=1e-12, gtol=1e-8)
+    nfit = B if not a.quick else min(B, 50)
+    row(f"{B} curve fits: Python loop over scipy least_squares(method='lm')",
+        timeit(scipy_lm, repeat=1) * B / nfit, B)
+    jp = jax_peer(a.jax_python, np.broadcast_to(t, Y.shape).copy(), Y, np.zeros(B), "curves",
+                  tmp)
+    if jp:
+        row(f"{B} curve fits: jax.vmap(jaxopt.LevenbergMarquardt), jit", jp["time"], B,
+            f"+ {jp['first']:.1f} s compile and first run")
 
     # 3. mixed conditioning
     X, y, lam = data(B, 50, 10, 2, "ridge")

@@ -66,7 +66,18 @@ class BatchResult(NamedTuple):
 # --------------------------------------------------------------------------
 # Which runs the machine takes.
 
+_KINDS = {}
+
+
 def _kinds():
+    """{solver class: machine kind} (filled on first use: the solver modules
+    import this one)."""
+    if not _KINDS:
+        _KINDS.update(_kinds_table())
+    return _KINDS
+
+
+def _kinds_table():
     from .bfgs import BFGS
     from .lbfgs import LBFGS
     from .nonlinear_cg import NonlinearCG
@@ -395,6 +406,8 @@ def leaf_offsets(tree):
 def _split_args(solver, args, kwargs):
     """(prox, hyperparams, the objective's args, kwargs) of a run's arguments:
     proximal and projected gradient take ``hyperparams`` first."""
+    if _kinds().get(type(solver)) != K.KIND_PG:
+        return None, None, args, kwargs
     from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient
     t = type(solver)
     if t is ProximalGradient or t is ProjectedGradient:
@@ -413,11 +426,15 @@ def _split_args(solver, args, kwargs):
 
 def _hyper_args(solver):
     """1 where run takes hyperparams before the objective's args, else 0."""
+    if _kinds().get(type(solver)) != K.KIND_PG:
+        return 0
     from .proximal_gradient import ProjectedGradient, ProximalGradient
     return 1 if type(solver) in (ProximalGradient, ProjectedGradient) else 0
 
 
 def _has_prox(solver):
+    if _kinds().get(type(solver)) != K.KIND_PG:
+        return False
     from .proximal_gradient import _prox_none
     prox = _split_args(solver, (), {})[0]
     return prox is not None and prox is not _prox_none
