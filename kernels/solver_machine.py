@@ -1057,7 +1057,8 @@ def _lm_step(vec, hist, fs, st, hp, ip, seg):
         gain = (fs[F_VALUE] - loss_next) / denom
         if gain > zero:
             fs[F_VALUE] = loss_next
-            c = hp[H_ONE] - np.power(hp[H_TWO] * gain - hp[H_ONE], hp[H_THREE])
+            # (numba calls the C library's pow, as NumPy's scalar ** does)
+            c = hp[H_ONE] - np.power(hp[H_TWO] * gain - hp[H_ONE], hp[H_THREE])  # cpu-ok
             fs[F_LM_MU] = mu * (c if c > hp[H_THIRD] else hp[H_THIRD])
             fs[F_LM_NU] = hp[H_TWO]
             vec[X, :] = vec[XT]
