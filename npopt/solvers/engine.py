@@ -386,11 +386,18 @@ class Machine:
         return self.st[:, K.I_STATUS].copy()
 
 
+_STATES = {}
+
+
 def _solver_state(kind):
-    from .bfgs import BfgsState
-    from .lbfgs import LbfgsState
-    from .nonlinear_cg import NonlinearCGState
-    return {K.KIND_LBFGS: LbfgsState, K.KIND_BFGS: BfgsState, K.KIND_CG: NonlinearCGState}[kind]
+    """The state NamedTuple of the quasi-Newton kinds (looked up once)."""
+    if not _STATES:
+        from .bfgs import BfgsState
+        from .lbfgs import LbfgsState
+        from .nonlinear_cg import NonlinearCGState
+        _STATES.update({K.KIND_LBFGS: LbfgsState, K.KIND_BFGS: BfgsState,
+                        K.KIND_CG: NonlinearCGState})
+    return _STATES[kind]
 
 
 def leaf_offsets(tree):
@@ -609,11 +616,13 @@ def _numba_types(values):
 
 def _shape_key(v):
     """What numba's type of v depends on (cheaper than numba.typeof)."""
+    if type(v) is np.ndarray:
+        f = v.flags
+        return (v.dtype.str, v.ndim, f.c_contiguous, f.f_contiguous, f.writeable, f.aligned)
+    if type(v) is tuple:
+        return tuple([_shape_key(x) for x in v])
     if isinstance(v, np.ndarray):
-        return (v.dtype.str, v.ndim, v.flags.c_contiguous, v.flags.f_contiguous,
-                v.flags.writeable, v.flags.aligned)
-    if isinstance(v, tuple):
-        return tuple(_shape_key(x) for x in v)
+        return (type(v), _shape_key(np.asarray(v)))
     return type(v)
 
 
