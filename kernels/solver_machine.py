@@ -53,7 +53,8 @@ from numba.core import types as nbtypes
 from numba.extending import overload
 
 from ._jit import CHUNK, machine
-from .dense import cholesky, dot_z, matmat, matvec, solve_triangular, vecmat
+from .dense import (cholesky, dot_z, lu_factor, lu_solve, matmat, matvec, solve_triangular,
+                    vecmat)
 from .lbfgs_solver import axpy_cpu, history_update_cpu, two_loop_cpu
 
 _axpy = axpy_cpu.serial
@@ -83,16 +84,18 @@ NI = 18     # st[I_PG_T], viewed as float64: FISTA's t (a Python float in jaxopt
 # hp: real hyperparameters (params' dtype)
 (H_TOL, H_C1, H_C2, H_C3, H_APPROX, H_1MC1, H_RTC, H_RTQ, H_ITHR, H_LSINC, H_LSTOL, H_LSMAX,
  H_MAXSTEP, H_MINSTEP, H_INC, H_FIXED, H_DEC, H_BTMAX, H_ZERO, H_ONE, H_TWO,
- H_THREE, H_EPS, H_PG_EPS, H_HALF, H_SMALL, H_DAMP, H_THIRD, H_MAXF) = range(29)
-NH = 29      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
+ H_THREE, H_EPS, H_PG_EPS, H_HALF, H_SMALL, H_DAMP, H_THIRD, H_MAXF, H_BETA,
+ H_RIDGE) = range(31)
+NH = 31      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
              # promote ``x + 1`` of a float32 x to float64; NumPy does not)
 
 # ip: integer hyperparameters
 (P_MAXITER, P_M, P_LS, P_COND, P_MAXLS, P_INIT, P_STOP_LS_FAIL, P_USE_GAMMA, P_KIND,
- P_CG_METHOD, P_ACCEL, P_HAS_PROX, P_CHECK_BRACKET, P_M_RES) = range(14)
-NP = 14
+ P_CG_METHOD, P_ACCEL, P_HAS_PROX, P_CHECK_BRACKET, P_M_RES, P_FREQ) = range(15)
+NP = 15
 
-KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG, KIND_FP, KIND_BISECT, KIND_LM = 0, 1, 2, 3, 4, 5, 6
+(KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG, KIND_FP, KIND_BISECT, KIND_LM,
+ KIND_ANDERSON) = range(8)
 CG_POLAK_RIBIERE, CG_FLETCHER_REEVES, CG_HESTENES_STIEFEL = 0, 1, 2
 
 LS_ZOOM, LS_BACKTRACKING, LS_FIXED = 0, 1, 2
@@ -1096,6 +1099,96 @@ def _lm_finish(vec, fs, st, hp, ip):
     return _stop(fs, st, hp, ip)
 
 
+# --------------------------------------------------------------------------
+# Anderson acceleration (jaxopt's AndersonAcceleration, float64): a ring
+# buffer of m points x_i (hist[0]) and residuals r_i = T(x_i) - x_i
+# (hist[1]), their Gram matrix G; once the buffer is full, one iteration in
+# mixing_frequency extrapolates x_ext = sum a_i x_i + beta sum a_i r_i with
+# the weights of the KKT system [[0, 1'], [1, G + ridge I]] [nu; a] = [1; 0]
+# (LU with partial pivoting; NaN weights on an exactly zero pivot). fs holds
+# G (m x m), the KKT matrix ((m+1) x (m+1)) and its right-hand side after NF;
+# st holds the pivots after NI.
+
+@machine
+def _anderson_step(vec, hist, fs, st, hp, ip, seg):
+    phase = st[I_PHASE]
+    m = ip[P_M]
+    n = vec.shape[1]
+    g0 = NF
+    h0 = g0 + m * m
+    c0 = h0 + (m + 1) * (m + 1)
+    G = fs[g0:h0].reshape((m, m))
+    if phase == PH_START:                # jaxopt's init_state calls T once (for aux)
+        vec[XT, :] = vec[X]
+        st[I_PHASE] = PH_INIT
+        st[I_TASK] = TASK_MAP
+        return TASK_MAP
+    if phase == PH_INIT:
+        for i in range(m):
+            hist[0, i, :] = vec[X]
+        st[I_NFUN] = 1
+        st[I_RUN_ITERS] = 0
+        fs[F_ERROR] = np.inf
+        if ip[P_MAXITER] == 0:
+            return _stop(fs, st, hp, ip)
+        phase = PH_BEGIN
+    if phase == PH_BEGIN:
+        k = st[I_ITER]
+        if k % ip[P_FREQ] == 0 and k >= m:
+            H = fs[h0:c0].reshape((m + 1, m + 1))
+            c = fs[c0:c0 + m + 1]
+            H[0, 0] = hp[H_ZERO]
+            for i in range(m):
+                H[0, i + 1] = hp[H_ONE]
+                H[i + 1, 0] = hp[H_ONE]
+                for j in range(m):
+                    H[i + 1, j + 1] = G[i, j] + (hp[H_RIDGE] if i == j else hp[H_RIDGE] * 0.0)
+            for i in range(m + 1):
+                c[i] = hp[H_ZERO]
+            c[0] = hp[H_ONE]
+            piv = st[NI:NI + m + 1]
+            if lu_factor(H, piv) >= 0:
+                for i in range(m + 1):
+                    c[i] = np.nan
+            else:
+                lu_solve(H, piv, c.reshape((m + 1, 1)))
+            alpha = c[1:]
+            vecmat(alpha, hist[0], vec[VS])         # sum a_i x_i
+            vecmat(alpha, hist[1], vec[VU])         # sum a_i r_i
+            for i in range(n):
+                vec[XT, i] = vec[VS, i] + hp[H_BETA] * vec[VU, i]
+        else:
+            vec[XT, :] = vec[X]
+        vec[D, :] = vec[XT]                         # x_ext, kept for the residual
+        st[I_PHASE] = PH_ACCEPT
+        st[I_TASK] = TASK_MAP
+        return TASK_MAP
+    if phase == PH_ACCEPT:                          # T(x_ext) arrived in vec[XT]
+        pos = st[I_ITER] % m
+        r = hist[1, pos]
+        for i in range(n):
+            r[i] = vec[XT, i] - vec[D, i]
+        hist[0, pos, :] = vec[D]
+        zero = hp[H_ZERO]
+        for i in range(m):                          # <r_i, r>, leaf by leaf
+            row = dot_z(hist[1, i, seg[0]:seg[1]], r[seg[0]:seg[1]], zero)
+            for k in range(1, seg.shape[0] - 1):
+                row = row + dot_z(hist[1, i, seg[k]:seg[k + 1]], r[seg[k]:seg[k + 1]], zero)
+            G[pos, i] = row
+        for i in range(m):
+            G[i, pos] = G[pos, i]
+        fs[F_ERROR] = np.sqrt(G[pos, pos])
+        vec[X, :] = vec[XT]
+        st[I_ITER] += 1
+        st[I_RUN_ITERS] += 1
+        st[I_NFUN] += 1
+        if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
+            st[I_PHASE] = PH_BEGIN
+            return TASK_CONTINUE
+        return _stop(fs, st, hp, ip)
+    return TASK_DONE
+
+
 @machine
 def _step(vec, hist, fs, st, hp, ip, seg, part):
     """One transition, by phase; returns a task or TASK_CONTINUE."""
@@ -1149,6 +1242,11 @@ def advance(vec, hist, fs, st, hp, ip, seg, part):
     """Move one lane forward to its next request (see the module docstring).
     Returns the task: TASK_EVAL (value and gradient at vec[XT] into
     fs[F_TRIAL], vec[GT]), TASK_VALUE (the value suffices) or TASK_DONE."""
+    if ip[P_KIND] == KIND_ANDERSON:
+        task = _anderson_step(vec, hist, fs, st, hp, ip, seg)
+        while task == TASK_CONTINUE:
+            task = _anderson_step(vec, hist, fs, st, hp, ip, seg)
+        return task
     if ip[P_KIND] == KIND_LM:
         task = _lm_step(vec, hist, fs, st, hp, ip, seg)
         while task == TASK_CONTINUE:

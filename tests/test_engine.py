@@ -599,3 +599,40 @@ def test_levenberg_marquardt_compiled_and_batched():
             for f in ("iter_num", "damping_factor", "increase_factor", "value", "error",
                       "residual", "jac", "jtj", "delta", "gradient"):
                 assert np.array_equal(getattr(lane, f), getattr(s.state, f)), (i, f)
+
+
+# --------------------------------------------------------------------------
+# Anderson acceleration (float64).
+
+@pytest.mark.parametrize("kw", [{}, {"history_size": 3, "mixing_frequency": 2},
+                                {"beta": 0.5}, {"ridge": 0.0}],
+                         ids=["default", "m3-freq2", "beta", "ridge0"])
+def test_anderson_machine_equals_python_solver(kw):
+    x0 = np.zeros(5)
+    a = np.linspace(0, 1, 5)
+    s = npopt.AndersonAcceleration(fp_map, tol=1e-12, maxiter=40, **kw)
+    assert engine.machine_unsupported(s) is None
+    with _quiet():
+        assert_same_run(s.run(x0, a), run_python_solver(s, x0, a))
+    p0 = {"u": np.zeros(3), "v": np.ones((2, 2))}
+    t = npopt.AndersonAcceleration(
+        lambda p: {"u": 0.5 * np.cos(p["u"]), "v": 0.3 * p["v"] + 1}, tol=1e-10, **kw)
+    with _quiet():
+        assert_same_run(t.run(p0), run_python_solver(t, p0))
+
+
+def test_anderson_compiled_and_batched():
+    from numba import njit
+    tn = njit(cache=False)(fp_map)
+    B = 5
+    X0 = np.zeros((B, 5))
+    A = np.random.default_rng(1).uniform(0, 1, (B, 5))
+    compiled = npopt.AndersonAcceleration(tn, tol=1e-12, maxiter=40)
+    python = npopt.AndersonAcceleration(fp_map, tol=1e-12, maxiter=40)
+    rb, rp = compiled.run_batch(X0, A), python.run_batch(X0, A)
+    for i in range(B):
+        s = python.run(X0[i], A[i])
+        for r in (rb, rp):
+            assert np.array_equal(r.params[i], s.params)
+            assert np.array_equal(r.state.residual_gram[i], s.state.residual_gram)
+            assert r.state.iter_num[i] == s.state.iter_num

@@ -81,11 +81,13 @@ def _kinds_table():
     from .bfgs import BFGS
     from .lbfgs import LBFGS
     from .nonlinear_cg import NonlinearCG
+    from .anderson import AndersonAcceleration
     from .bisection import Bisection
     from .fixed_point import FixedPointIteration
     from .levenberg_marquardt import LevenbergMarquardt
     from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient
-    return {Bisection: K.KIND_BISECT, LevenbergMarquardt: K.KIND_LM, LBFGS: K.KIND_LBFGS, BFGS: K.KIND_BFGS, NonlinearCG: K.KIND_CG,
+    return {Bisection: K.KIND_BISECT, LevenbergMarquardt: K.KIND_LM,
+            AndersonAcceleration: K.KIND_ANDERSON, LBFGS: K.KIND_LBFGS, BFGS: K.KIND_BFGS, NonlinearCG: K.KIND_CG,
             ProximalGradient: K.KIND_PG, GradientDescent: K.KIND_PG,
             ProjectedGradient: K.KIND_PG, FixedPointIteration: K.KIND_FP}
 
@@ -103,7 +105,7 @@ def machine_unsupported(solver, batched=False):
     stepsize = getattr(solver, "stepsize", 0.0)
     if callable(stepsize):
         return "a callable stepsize"
-    if _kinds()[type(solver)] in (K.KIND_PG, K.KIND_FP, K.KIND_BISECT):
+    if _kinds()[type(solver)] in (K.KIND_PG, K.KIND_FP, K.KIND_BISECT, K.KIND_ANDERSON):
         return None
     if _kinds()[type(solver)] == K.KIND_LM:
         if solver.geodesic:
@@ -191,6 +193,18 @@ def _hyperparameters(solver, realdtype):
     kind = _kinds()[type(solver)]
     if kind == K.KIND_PG:
         return _pg_hyperparameters(solver, realdtype)
+    if kind == K.KIND_ANDERSON:
+        hp = np.zeros(K.NH, np.float64)
+        ip = np.zeros(K.NP, np.int64)
+        ip[K.P_KIND] = kind
+        hp[K.H_ONE] = 1
+        hp[K.H_TOL] = solver.tol
+        hp[K.H_BETA] = solver.beta
+        hp[K.H_RIDGE] = solver.ridge
+        ip[K.P_MAXITER] = solver.maxiter
+        ip[K.P_M] = solver.history_size
+        ip[K.P_FREQ] = solver.mixing_frequency
+        return hp.astype(realdtype), ip
     if kind == K.KIND_LM:
         hp = np.zeros(K.NH, np.float64)
         ip = np.zeros(K.NP, np.int64)
@@ -282,7 +296,7 @@ class Machine:
         rows = K.NV if kind in (K.KIND_LBFGS, K.KIND_FP, K.KIND_BISECT) else K.NV_SCRATCH
         self.vec = np.zeros((B, rows, n), realdtype)
         self.vec[:, K.X] = x0
-        if kind == K.KIND_LBFGS:
+        if kind in (K.KIND_LBFGS, K.KIND_ANDERSON):
             self.hist = np.zeros((B, 2, m, n), realdtype)
         elif kind == K.KIND_BFGS:
             self.hist = np.zeros((B, 1, n, n), realdtype)
@@ -297,8 +311,11 @@ class Machine:
             self.hist = np.zeros((B, 1, 0, n), realdtype)
         else:
             self.hist = np.zeros((B, 1, 0, n), realdtype)
-        self.fs = np.zeros((B, K.NF + 2 * m), realdtype)
-        self.st = np.zeros((B, K.NI), np.int64)
+        extra_f, extra_i = 2 * m, 0
+        if kind == K.KIND_ANDERSON:      # G, the KKT system and its pivots
+            extra_f, extra_i = m * m + (m + 1) * (m + 1) + (m + 1), m + 1
+        self.fs = np.zeros((B, K.NF + extra_f), realdtype)
+        self.st = np.zeros((B, K.NI + extra_i), np.int64)
         self.part = np.zeros((B, max(1, -(-n // _jit.CHUNK)), 2), realdtype)
         self.fs[:, K.F_STEP] = getattr(solver, "max_stepsize", 1.0) \
             if kind not in (K.KIND_PG, K.KIND_FP, K.KIND_BISECT) else 1.0
@@ -325,6 +342,15 @@ class Machine:
         hist = np.ascontiguousarray(self.hist[lanes])
         L = vec.shape[0]
         params = unravel_batch(np.ascontiguousarray(vec[:, K.X]))
+        if self.kind == K.KIND_ANDERSON:
+            from .anderson import AndersonState
+            m = self.m
+            return params, AndersonState(
+                iter_num=st[:, K.I_ITER].copy(), error=fs[:, K.F_ERROR].copy(),
+                params_history=unravel_batch(hist[:, 0].reshape(-1, self.n), lead=(L, m)),
+                residuals_history=unravel_batch(hist[:, 1].reshape(-1, self.n), lead=(L, m)),
+                residual_gram=fs[:, K.NF:K.NF + m * m].reshape(L, m, m).copy(), aux=None,
+                num_fun_eval=st[:, K.I_NFUN].astype(np.int32))
         if self.kind == K.KIND_LM:
             return params, self._lm_state(vec, hist[:, 0, 0], fs, st, unravel_batch, L)
         if self.kind == K.KIND_BISECT:
@@ -454,7 +480,7 @@ def _python_evaluator(solver, template, args, kwargs, rshape=None):
     prox, hyper, args, kwargs = _split_args(solver, args, kwargs)
     from .fixed_point import check_same_structure
     core = getattr(solver, "_pg", solver)     # ProjectedGradient: its ProximalGradient
-    fp = getattr(solver, "_fun", None)        # FixedPointIteration's map
+    fp = getattr(solver, "_fun", None) or getattr(solver, "_value_with_aux", None)  # a map
     vg = getattr(core, "_value_and_grad_with_aux", None)
     f = getattr(core, "_fun_with_aux", None)
     flat_params = type(template) is np.ndarray and template.ndim == 1
@@ -752,6 +778,8 @@ def run_single(solver, init_params, args, kwargs):
                 history_buffer(st.y_history, m, n, realdtype) if m else 0,
                 np.asarray(st.rho_history, realdtype), st.gamma, int(st.iter_num), st.stepsize)
     rshape = None
+    if _kinds()[type(solver)] == K.KIND_ANDERSON and realdtype != np.float64:
+        return None                          # float32 Anderson: the Python solver (float64 G)
     if _kinds()[type(solver)] == K.KIND_LM:
         if realdtype != np.float64:
             return None                      # float32 LM: the Python solver
@@ -779,6 +807,18 @@ def run_single(solver, init_params, args, kwargs):
         params, grad = vec[K.X].copy(), vec[K.G].copy()
     else:
         params, grad = unravel(vec[K.X].copy()), unravel(vec[K.G].copy())
+    if mach.kind == K.KIND_ANDERSON:
+        from .anderson import AndersonState
+        m = mach.m
+        P_, R_ = mach.hist[0, 0].copy(), mach.hist[0, 1].copy()
+        if not flat_params:
+            P_, R_ = history_views(P_, params), history_views(R_, params)
+        state = AndersonState(
+            iter_num=np.asarray(st_[K.I_ITER]), error=np.asarray(fs[K.F_ERROR]),
+            params_history=P_, residuals_history=R_,
+            residual_gram=fs[K.NF:K.NF + m * m].reshape(m, m).copy(), aux=None,
+            num_fun_eval=np.asarray(st_[K.I_NFUN], np.int32))
+        return base.OptStep(params, state), not math.isfinite(fs[K.F_ERROR])
     if mach.kind == K.KIND_LM:
         unr = (lambda v: v.reshape(-1).copy()) if flat_params else (lambda v: unravel(v[0].copy()))
         st1 = mach._lm_state(mach.vec[:1], mach.hist[:1, 0, 0], mach.fs[:1], mach.st[:1],
@@ -986,6 +1026,8 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
         return _run_on_executor(solver, batch, init_params, args, kwargs, in_axes, vectorized,
                                 executor, chunks)
     rshape = None
+    if _kinds()[type(solver)] == K.KIND_ANDERSON and batch.realdtype != np.float64:
+        return None
     if _kinds()[type(solver)] == K.KIND_LM:
         if batch.realdtype != np.float64:
             return None                      # float32 LM: lane by lane (the Python solver)
