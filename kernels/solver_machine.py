@@ -95,7 +95,7 @@ NH = 31      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
 NP = 15
 
 (KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG, KIND_FP, KIND_BISECT, KIND_LM,
- KIND_ANDERSON) = range(8)
+ KIND_ANDERSON, KIND_BOXCDQP) = range(9)
 CG_POLAK_RIBIERE, CG_FLETCHER_REEVES, CG_HESTENES_STIEFEL = 0, 1, 2
 
 LS_ZOOM, LS_BACKTRACKING, LS_FIXED = 0, 1, 2
@@ -116,7 +116,8 @@ INIT_INCREASE, INIT_MAX, INIT_CURRENT = 0, 1, 2
  PH_LM_INIT_J, PH_LM_TRIAL, PH_LM_ACCEPT_J) = range(18)
 
 # per-lane outcome (I_STATUS)
-RUNNING, CONVERGED, MAXITER, LINESEARCH_FAILED, NONFINITE, NO_SIGN_CHANGE = -1, 0, 1, 2, 3, 4
+(RUNNING, CONVERGED, MAXITER, LINESEARCH_FAILED, NONFINITE, NO_SIGN_CHANGE,
+ UNBOUNDED) = -1, 0, 1, 2, 3, 4, 5
 
 
 # --------------------------------------------------------------------------
@@ -1189,6 +1190,56 @@ def _anderson_step(vec, hist, fs, st, hp, ip, seg):
     return TASK_DONE
 
 
+# --------------------------------------------------------------------------
+# BoxCDQP (jaxopt's, float64): coordinate descent on 1/2 x'Qx + c'x,
+# l <= x <= u. No requests: the data are in hist[0] (rows 0..n-1: Q, then
+# c, l, u) and a run goes from start to end in one call.
+
+@machine
+def _boxcd_run(vec, hist, fs, st, hp, ip):
+    n = vec.shape[1]
+    data = hist[0]
+    x = vec[X]
+    zero = hp[H_ZERO]
+    st[I_RUN_ITERS] = 0
+    fs[F_ERROR] = np.inf
+    if ip[P_MAXITER] == 0:
+        return _stop(fs, st, hp, ip)
+    while True:
+        error = 0.0
+        for i in range(n):
+            g = dot_z(data[i], x, zero) + data[n, i]
+            h = data[i, i]
+            if h == 0:                   # a linear coordinate: its minimum is at a bound
+                if g == 0:
+                    xi = x[i]
+                elif g > 0:
+                    xi = data[n + 1, i]
+                else:
+                    xi = data[n + 2, i]
+                if not np.isfinite(xi):
+                    st[I_START] = i      # the unbounded coordinate (for the error)
+                    st[I_STATUS] = UNBOUNDED
+                    st[I_PHASE] = PH_DONE
+                    st[I_TASK] = TASK_DONE
+                    return TASK_DONE
+            else:
+                xi = x[i] - g / h
+                lo, hi = data[n + 1, i], data[n + 2, i]
+                if lo > xi:              # Python's max(xi, lo), then min(., hi)
+                    xi = lo
+                if hi < xi:
+                    xi = hi
+            error += abs(xi - x[i])
+            x[i] = xi
+        fs[F_ERROR] = error
+        fs[F_VALUE] = zero
+        st[I_ITER] += 1
+        st[I_RUN_ITERS] += 1
+        if not (st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]):
+            return _stop(fs, st, hp, ip)
+
+
 @machine
 def _step(vec, hist, fs, st, hp, ip, seg, part):
     """One transition, by phase; returns a task or TASK_CONTINUE."""
@@ -1242,6 +1293,10 @@ def advance(vec, hist, fs, st, hp, ip, seg, part):
     """Move one lane forward to its next request (see the module docstring).
     Returns the task: TASK_EVAL (value and gradient at vec[XT] into
     fs[F_TRIAL], vec[GT]), TASK_VALUE (the value suffices) or TASK_DONE."""
+    if ip[P_KIND] == KIND_BOXCDQP:
+        if st[I_PHASE] == PH_DONE:
+            return TASK_DONE
+        return _boxcd_run(vec, hist, fs, st, hp, ip)
     if ip[P_KIND] == KIND_ANDERSON:
         task = _anderson_step(vec, hist, fs, st, hp, ip, seg)
         while task == TASK_CONTINUE:

@@ -86,7 +86,8 @@ def _kinds_table():
     from .fixed_point import FixedPointIteration
     from .levenberg_marquardt import LevenbergMarquardt
     from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient
-    return {Bisection: K.KIND_BISECT, LevenbergMarquardt: K.KIND_LM,
+    from .qp import BoxCDQP
+    return {BoxCDQP: K.KIND_BOXCDQP, Bisection: K.KIND_BISECT, LevenbergMarquardt: K.KIND_LM,
             AndersonAcceleration: K.KIND_ANDERSON, LBFGS: K.KIND_LBFGS, BFGS: K.KIND_BFGS, NonlinearCG: K.KIND_CG,
             ProximalGradient: K.KIND_PG, GradientDescent: K.KIND_PG,
             ProjectedGradient: K.KIND_PG, FixedPointIteration: K.KIND_FP}
@@ -98,14 +99,15 @@ def machine_unsupported(solver, batched=False):
     prints its progress.) Subclasses keep their own loop."""
     if type(solver) not in _kinds():
         return f"{type(solver).__name__} has no state machine yet"
-    if solver.has_aux:
+    if getattr(solver, "has_aux", False):
         return "has_aux"
     if solver.verbose and not batched:
         return "verbose"
     stepsize = getattr(solver, "stepsize", 0.0)
     if callable(stepsize):
         return "a callable stepsize"
-    if _kinds()[type(solver)] in (K.KIND_PG, K.KIND_FP, K.KIND_BISECT, K.KIND_ANDERSON):
+    if _kinds()[type(solver)] in (K.KIND_PG, K.KIND_FP, K.KIND_BISECT, K.KIND_ANDERSON,
+                                  K.KIND_BOXCDQP):
         return None
     if _kinds()[type(solver)] == K.KIND_LM:
         if solver.geodesic:
@@ -193,6 +195,13 @@ def _hyperparameters(solver, realdtype):
     kind = _kinds()[type(solver)]
     if kind == K.KIND_PG:
         return _pg_hyperparameters(solver, realdtype)
+    if kind == K.KIND_BOXCDQP:
+        hp = np.zeros(K.NH, np.float64)
+        ip = np.zeros(K.NP, np.int64)
+        ip[K.P_KIND] = kind
+        hp[K.H_TOL] = solver.tol
+        ip[K.P_MAXITER] = solver.maxiter
+        return hp.astype(realdtype), ip
     if kind == K.KIND_ANDERSON:
         hp = np.zeros(K.NH, np.float64)
         ip = np.zeros(K.NP, np.int64)
@@ -303,6 +312,8 @@ class Machine:
             self.hist[:, 0] = np.eye(n, dtype=realdtype)
         elif kind == K.KIND_CG:
             self.hist = np.zeros((B, 1, 1, n), realdtype)
+        elif kind == K.KIND_BOXCDQP:
+            self.hist = np.zeros((B, 1, n + 3, n), realdtype)     # Q, c, l, u
         elif kind == K.KIND_LM:
             mres = int(np.prod(residual_shape, dtype=np.int64))
             self.ip[K.P_M_RES] = mres
@@ -342,6 +353,10 @@ class Machine:
         hist = np.ascontiguousarray(self.hist[lanes])
         L = vec.shape[0]
         params = unravel_batch(np.ascontiguousarray(vec[:, K.X]))
+        if self.kind == K.KIND_BOXCDQP:
+            from .qp import BoxCDQPState
+            return params, BoxCDQPState(iter_num=st[:, K.I_ITER].copy(),
+                                        error=fs[:, K.F_ERROR].copy())
         if self.kind == K.KIND_ANDERSON:
             from .anderson import AndersonState
             m = self.m
@@ -572,7 +587,7 @@ def compiled_objective(solver):
     """(fun, gfun) for the compiled drivers, or None when the objective is not
     a numba function with a numba gradient (value_and_grad=True, or grad=),
     or a fixed-point map that is not a numba function."""
-    if not getattr(solver, "jit", True):
+    if not getattr(solver, "jit", True) or _kinds().get(type(solver)) == K.KIND_BOXCDQP:
         return None
     if hasattr(solver, "fixed_point_fun"):
         f = solver.fixed_point_fun
@@ -787,7 +802,14 @@ def run_single(solver, init_params, args, kwargs):
         solver._res.reset()
         r0, _ = solver._res(init_params, fun_args, fun_kwargs)
         rshape = r0.shape
+    qp_data = None
+    if _kinds()[type(solver)] == K.KIND_BOXCDQP:
+        qp_data = _boxcd_data(init_params, args, kwargs)
+        if qp_data is None:
+            return None
     mach = Machine(solver, flat.reshape(1, n), seg, realdtype, warm, rshape)
+    if qp_data is not None:
+        mach.hist[0, 0] = qp_data
     if rshape is not None:                   # r(x0) is known: start from it
         m0 = r0.size
         rn = K.lm_slots(m0, n)[1]
@@ -807,6 +829,13 @@ def run_single(solver, init_params, args, kwargs):
         params, grad = vec[K.X].copy(), vec[K.G].copy()
     else:
         params, grad = unravel(vec[K.X].copy()), unravel(vec[K.G].copy())
+    if mach.kind == K.KIND_BOXCDQP:
+        from .qp import BoxCDQPState
+        if st_[K.I_STATUS] == K.UNBOUNDED:
+            return None                      # the Python solver raises its error
+        state = BoxCDQPState(iter_num=np.asarray(st_[K.I_ITER]),
+                             error=np.asarray(fs[K.F_ERROR]))
+        return base.OptStep(params, state), not math.isfinite(fs[K.F_ERROR])
     if mach.kind == K.KIND_ANDERSON:
         from .anderson import AndersonState
         m = mach.m
@@ -880,6 +909,29 @@ def run_single(solver, init_params, args, kwargs):
 
 
 _LANE0 = np.zeros(1, np.int64)
+
+
+def _boxcd_args(args, kwargs):
+    """(params_obj, params_ineq) of a BoxCDQP run's arguments."""
+    a = list(args)
+    po = kwargs["params_obj"] if "params_obj" in kwargs else (a.pop(0) if a else None)
+    pi = kwargs["params_ineq"] if "params_ineq" in kwargs else (a.pop(0) if a else None)
+    return po, pi
+
+
+def _boxcd_data(x, args, kwargs):
+    """BoxCDQP's (n + 3, n) rows Q, c, l, u (float64 only), or None."""
+    po, pi = _boxcd_args(args, kwargs)
+    try:
+        (Q, c), (l, u) = po, pi
+    except (TypeError, ValueError):
+        return None
+    parts = [np.asarray(v) for v in (Q, c, l, u)]
+    n = np.shape(x)[0] if np.ndim(x) == 1 else -1
+    if any(p.dtype != np.float64 for p in parts + [np.asarray(x)]) or parts[0].shape != (n, n) \
+            or any(p.shape != (n,) for p in parts[1:]):
+        return None
+    return np.concatenate([parts[0], np.stack(parts[1:])])
 
 
 def _numba_typable(args):
@@ -1035,6 +1087,16 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
         solver._res.reset()
         rshape = solver._res(_lane(batch.unravel_batch(batch.x0[:1]), 0), a0, kw0)[0].shape
     mach = Machine(solver, batch.x0, batch.seg, batch.realdtype, residual_shape=rshape)
+    if _kinds()[type(solver)] == K.KIND_BOXCDQP:
+        for i in range(batch.B):
+            a_i, kw_i = batch.lane_args(i)
+            x_i = batch.x0[i]
+            solver._check(x_i, *a_i, **kw_i)
+            solver._check_psd(_boxcd_args(a_i, kw_i)[0][0])
+            data = _boxcd_data(x_i, a_i, kw_i)
+            if data is None:
+                return None                  # not float64: lane by lane
+            mach.hist[i, 0] = data
     name = type(solver).__name__
     t0 = time.perf_counter()
     last = [t0]
