@@ -85,8 +85,8 @@ NI = 18     # st[I_PG_T], viewed as float64: FISTA's t (a Python float in jaxopt
 (H_TOL, H_C1, H_C2, H_C3, H_APPROX, H_1MC1, H_RTC, H_RTQ, H_ITHR, H_LSINC, H_LSTOL, H_LSMAX,
  H_MAXSTEP, H_MINSTEP, H_INC, H_FIXED, H_DEC, H_BTMAX, H_ZERO, H_ONE, H_TWO,
  H_THREE, H_EPS, H_PG_EPS, H_HALF, H_SMALL, H_DAMP, H_THIRD, H_MAXF, H_BETA,
- H_RIDGE) = range(31)
-NH = 31      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
+ H_RIDGE, H_CG_TOL2) = range(32)
+NH = 32      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
              # promote ``x + 1`` of a float32 x to float64; NumPy does not)
 
 # ip: integer hyperparameters
@@ -95,7 +95,7 @@ NH = 31      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
 NP = 15
 
 (KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG, KIND_FP, KIND_BISECT, KIND_LM,
- KIND_ANDERSON, KIND_BOXCDQP) = range(9)
+ KIND_ANDERSON, KIND_BOXCDQP, KIND_GN) = range(10)
 CG_POLAK_RIBIERE, CG_FLETCHER_REEVES, CG_HESTENES_STIEFEL = 0, 1, 2
 
 LS_ZOOM, LS_BACKTRACKING, LS_FIXED = 0, 1, 2
@@ -1240,6 +1240,105 @@ def _boxcd_run(vec, hist, fs, st, hp, ip):
             return _stop(fs, st, hp, ip)
 
 
+# --------------------------------------------------------------------------
+# Gauss-Newton (jaxopt's GaussNewton, float64, with a dense Jacobian): at x,
+# the residuals r and J (requests), then the step d solving J'J d = J'r by
+# npopt's solve_cg (jax's CG: x0 = 0, tol 1e-5 relative, 10 n steps at most;
+# NumPy's x + a y, no FMA), x <- x - d, error ||d||. The buffer is LM's
+# (lm_slots); its second residual slot is CG's m-vector scratch once r is in.
+
+@machine
+def _jtj(J, v, tmp, out):
+    """out = J'(J v) (the dense products of npopt's _Linearization)."""
+    matvec(J, v, tmp)
+    vecmat(tmp, J, out)
+
+
+@machine
+def _gn_cg(vec, J, tmp, hp):
+    """vec[VV] = solve_cg(J'J, vec[G]) (jax.scipy.sparse.linalg.cg's iteration)."""
+    n = vec.shape[1]
+    zero = hp[H_ZERO]
+    b, x, r, p, Ap = vec[G], vec[VV], vec[VS], vec[VU], vec[GT]
+    bs = dot_z(b, b, zero)
+    a2 = hp[H_CG_TOL2] * bs
+    atol2 = a2 if not (zero > a2) else zero        # Python's max(tol**2 * bs, 0.0)
+    for i in range(n):
+        x[i] = zero
+    _jtj(J, x, tmp, Ap)
+    for i in range(n):
+        r[i] = b[i] - Ap[i]
+        p[i] = r[i]
+    gamma = dot_z(r, r, zero)
+    rs = gamma
+    k = 0
+    maxiter = 10 * n
+    while rs > atol2 and k < maxiter:
+        _jtj(J, p, tmp, Ap)
+        alpha = gamma / dot_z(p, Ap, zero)
+        malpha = -alpha
+        for i in range(n):
+            x[i] = x[i] + alpha * p[i]
+            r[i] = r[i] + malpha * Ap[i]
+        gamma_new = dot_z(r, r, zero)
+        beta = gamma_new / gamma
+        for i in range(n):
+            p[i] = r[i] + beta * p[i]
+        gamma = gamma_new
+        rs = gamma
+        k += 1
+
+
+@machine
+def _gn_step(vec, hist, fs, st, hp, ip):
+    phase = st[I_PHASE]
+    m = ip[P_M_RES]
+    n = vec.shape[1]
+    buf = hist[0, 0]
+    r0, rn, j0, jt0, jtj0, f0, ft0, end = _lm_slots(m, n)
+    zero = hp[H_ZERO]
+    if phase == PH_START or phase == PH_BEGIN:
+        if phase == PH_START:
+            st[I_RUN_ITERS] = 0
+            fs[F_ERROR] = np.inf
+        vec[XT, :] = vec[X]
+        st[I_PHASE] = PH_LM_INIT_R
+        st[I_TASK] = TASK_RESID
+        return TASK_RESID
+    if phase == PH_LM_INIT_R:                # r(x) arrived: J(x) next
+        buf[r0:r0 + m] = buf[rn:rn + m]
+        vec[XT, :] = vec[X]
+        st[I_PHASE] = PH_LM_INIT_J
+        st[I_TASK] = TASK_JAC
+        return TASK_JAC
+    if phase == PH_LM_INIT_J:                # J(x) arrived: the step
+        J = buf[j0:j0 + m * n].reshape((m, n))
+        vecmat(buf[r0:r0 + m], J, vec[G])
+        fs[F_VALUE] = hp[H_HALF] * _pairwise_sq(buf, r0, m, zero)
+        finite = True
+        for i in range(n):
+            finite = finite and np.isfinite(vec[G, i])
+        if finite:
+            _gn_cg(vec, J, buf[rn:rn + m], hp)
+        else:
+            for i in range(n):
+                vec[VV, i] = np.nan
+        finite = True
+        for i in range(n):
+            vec[D, i] = vec[VV, i]
+            finite = finite and np.isfinite(vec[D, i])
+        fs[F_ERROR] = np.sqrt(dot_z(vec[D], vec[D], zero)) if finite else np.nan
+        for i in range(n):
+            vec[X, i] = vec[X, i] - vec[D, i]
+        st[I_ITER] += 1
+        st[I_RUN_ITERS] += 1
+        if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
+            st[I_PHASE] = PH_BEGIN
+            return TASK_CONTINUE
+        return _stop(fs, st, hp, ip)
+    return TASK_DONE
+
+
 @machine
 def _step(vec, hist, fs, st, hp, ip, seg, part):
     """One transition, by phase; returns a task or TASK_CONTINUE."""
@@ -1293,6 +1392,11 @@ def advance(vec, hist, fs, st, hp, ip, seg, part):
     """Move one lane forward to its next request (see the module docstring).
     Returns the task: TASK_EVAL (value and gradient at vec[XT] into
     fs[F_TRIAL], vec[GT]), TASK_VALUE (the value suffices) or TASK_DONE."""
+    if ip[P_KIND] == KIND_GN:
+        task = _gn_step(vec, hist, fs, st, hp, ip)
+        while task == TASK_CONTINUE:
+            task = _gn_step(vec, hist, fs, st, hp, ip)
+        return task
     if ip[P_KIND] == KIND_BOXCDQP:
         if st[I_PHASE] == PH_DONE:
             return TASK_DONE

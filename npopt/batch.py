@@ -16,8 +16,8 @@ costs the sum of its lanes' work, and every lane's result equals a single
 Where the solver runs on the compiled engine (``npopt.solvers.engine``;
 today: LBFGS, BFGS and NonlinearCG with the zoom or backtracking line search
 or a fixed step; GradientDescent, ProximalGradient and ProjectedGradient;
-FixedPointIteration and AndersonAcceleration; Bisection; BoxCDQP; LevenbergMarquardt with materialize_jac=True
-and Cholesky; real params, no aux), how fast depends on the objective:
+FixedPointIteration and AndersonAcceleration; Bisection; BoxCDQP;
+GaussNewton and LevenbergMarquardt; real params, no aux), how fast depends on the objective:
 
 * a numba function (``@njit``, with ``value_and_grad=True`` or a numba
   ``grad=``), flat params and no prox: the whole batch runs compiled, lanes

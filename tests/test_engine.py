@@ -673,3 +673,37 @@ def test_boxcdqp_machine_equals_python_solver_and_batches():
     Qbad[3] = -np.eye(6)
     with pytest.raises(ValueError, match="params_obj"):
         s.run_batch(np.zeros((6, 6)), (Qbad, c), (l, u))
+
+
+# --------------------------------------------------------------------------
+# Gauss-Newton (float64, dense Jacobian).
+
+@pytest.mark.parametrize("kw", [{"jac_fun": de_jac}, {}], ids=["jac_fun", "finite-differences"])
+def test_gauss_newton_machine_equals_python_solver(kw):
+    t, Y = curves(3)
+    p0 = np.array([2.0, 1.0, 1.0, 0.1])
+    s = npopt.GaussNewton(de_residual, tol=1e-10, maxiter=30, **kw)
+    assert engine.machine_unsupported(s) is None
+    with _quiet():
+        a, b = s.run(p0, t, Y[0]), run_python_solver(s, p0, t, Y[0])
+    assert_same_run(a, b)
+    assert int(a.state.iter_num) > 3
+
+
+def test_gauss_newton_compiled_and_batched():
+    B = 4
+    t, Y = curves(B, seed=3)
+    p0 = np.tile([2.0, 1.0, 1.0, 0.1], (B, 1))
+    compiled = npopt.GaussNewton(P.double_exponential, jac_fun=P.double_exponential_jac,
+                                 tol=1e-10, maxiter=30)
+    python = npopt.GaussNewton(de_residual, jac_fun=de_jac, tol=1e-10, maxiter=30)
+    with _quiet():
+        rc = compiled.run_batch(p0, t, Y, in_axes=(0, None, 0))
+        rp = python.run_batch(p0, t, Y, in_axes=(0, None, 0))
+        for i in range(B):
+            s = python.run(p0[i], t, Y[i])
+            assert_same_run(compiled.run(p0[i], t, Y[i]), s)
+            for r in (rc, rp):
+                assert np.array_equal(r.params[i], s.params, equal_nan=True)
+                assert r.state.iter_num[i] == s.state.iter_num
+                assert np.array_equal(r.state.delta[i], s.state.delta, equal_nan=True)

@@ -84,10 +84,12 @@ def _kinds_table():
     from .anderson import AndersonAcceleration
     from .bisection import Bisection
     from .fixed_point import FixedPointIteration
+    from .gauss_newton import GaussNewton
     from .levenberg_marquardt import LevenbergMarquardt
     from .proximal_gradient import GradientDescent, ProjectedGradient, ProximalGradient
     from .qp import BoxCDQP
-    return {BoxCDQP: K.KIND_BOXCDQP, Bisection: K.KIND_BISECT, LevenbergMarquardt: K.KIND_LM,
+    return {GaussNewton: K.KIND_GN, BoxCDQP: K.KIND_BOXCDQP, Bisection: K.KIND_BISECT,
+            LevenbergMarquardt: K.KIND_LM,
             AndersonAcceleration: K.KIND_ANDERSON, LBFGS: K.KIND_LBFGS, BFGS: K.KIND_BFGS, NonlinearCG: K.KIND_CG,
             ProximalGradient: K.KIND_PG, GradientDescent: K.KIND_PG,
             ProjectedGradient: K.KIND_PG, FixedPointIteration: K.KIND_FP}
@@ -108,6 +110,10 @@ def machine_unsupported(solver, batched=False):
         return "a callable stepsize"
     if _kinds()[type(solver)] in (K.KIND_PG, K.KIND_FP, K.KIND_BISECT, K.KIND_ANDERSON,
                                   K.KIND_BOXCDQP):
+        return None
+    if _kinds()[type(solver)] == K.KIND_GN:
+        if solver.jvp_fun is not None or solver.vjp_fun is not None:
+            return "jvp_fun/vjp_fun (the matrix-free products)"
         return None
     if _kinds()[type(solver)] == K.KIND_LM:
         if solver.geodesic:
@@ -195,6 +201,15 @@ def _hyperparameters(solver, realdtype):
     kind = _kinds()[type(solver)]
     if kind == K.KIND_PG:
         return _pg_hyperparameters(solver, realdtype)
+    if kind == K.KIND_GN:
+        hp = np.zeros(K.NH, np.float64)
+        ip = np.zeros(K.NP, np.int64)
+        ip[K.P_KIND] = kind
+        hp[K.H_HALF] = 0.5
+        hp[K.H_TOL] = solver.tol
+        hp[K.H_CG_TOL2] = 1e-5 ** 2          # solve_cg's default tol, squared as in _cg
+        ip[K.P_MAXITER] = solver.maxiter
+        return hp.astype(realdtype), ip
     if kind == K.KIND_BOXCDQP:
         hp = np.zeros(K.NH, np.float64)
         ip = np.zeros(K.NP, np.int64)
@@ -314,7 +329,7 @@ class Machine:
             self.hist = np.zeros((B, 1, 1, n), realdtype)
         elif kind == K.KIND_BOXCDQP:
             self.hist = np.zeros((B, 1, n + 3, n), realdtype)     # Q, c, l, u
-        elif kind == K.KIND_LM:
+        elif kind in (K.KIND_LM, K.KIND_GN):
             mres = int(np.prod(residual_shape, dtype=np.int64))
             self.ip[K.P_M_RES] = mres
             self.hist = np.zeros((B, 1, 1, K.lm_slots(mres, n)[-1]), realdtype)
@@ -353,6 +368,8 @@ class Machine:
         hist = np.ascontiguousarray(self.hist[lanes])
         L = vec.shape[0]
         params = unravel_batch(np.ascontiguousarray(vec[:, K.X]))
+        if self.kind == K.KIND_GN:
+            return params, self._gn_state(vec, hist[:, 0, 0], fs, st, unravel_batch, L)
         if self.kind == K.KIND_BOXCDQP:
             from .qp import BoxCDQPState
             return params, BoxCDQPState(iter_num=st[:, K.I_ITER].copy(),
@@ -407,6 +424,17 @@ class Machine:
             num_fun_eval=st[:, K.I_NFUN].astype(np.int32),
             num_grad_eval=st[:, K.I_NGRAD].astype(np.int32),
             num_linesearch_iter=st[:, K.I_NLS].astype(np.int32), **extra)
+
+    def _gn_state(self, vec, buf, fs, st, unravel, L):
+        """GaussNewtonState from lane arrays (vec (L, NV, n), buf (L, size))."""
+        from .gauss_newton import GaussNewtonState
+        m = int(self.ip[K.P_M_RES])
+        return GaussNewtonState(
+            iter_num=st[:, K.I_ITER].copy(),
+            residual=buf[:, :m].reshape((L,) + tuple(self.residual_shape)).copy(),
+            value=fs[:, K.F_VALUE].copy(), delta=unravel(np.ascontiguousarray(vec[:, K.D])),
+            error=fs[:, K.F_ERROR].copy(), gradient=unravel(np.ascontiguousarray(vec[:, K.G])),
+            aux=None)
 
     def _lm_state(self, vec, buf, fs, st, unravel, L):
         """LevenbergMarquardtState from lane arrays (vec (L, NV, n), buf (L, size))."""
@@ -506,7 +534,7 @@ def _python_evaluator(solver, template, args, kwargs, rshape=None):
     def check_value(value):
         return base.check_value(value, name)
 
-    lm = _kinds().get(type(solver)) == K.KIND_LM
+    lm = _kinds().get(type(solver)) in (K.KIND_LM, K.KIND_GN)   # residuals and Jacobians
 
     def evaluate(xt, gt, task, fs, buf=None):
         p = xt.copy() if flat_params else unravel(xt.copy(), copy=False)
@@ -568,7 +596,7 @@ def drive_python(mach, lane, evaluate):
     advance = K.advance
     vec, hist, fs, st, hp, ip, seg, part = mach.lane(lane)
     xt, gt = vec[K.XT], vec[K.GT]
-    buf = hist[0, 0] if mach.kind == K.KIND_LM else None
+    buf = hist[0, 0] if mach.kind in (K.KIND_LM, K.KIND_GN) else None
     with np.errstate(all="ignore"):
         task = advance(vec, hist, fs, st, hp, ip, seg, part)
         while task:
@@ -795,9 +823,9 @@ def run_single(solver, init_params, args, kwargs):
     rshape = None
     if _kinds()[type(solver)] == K.KIND_ANDERSON and realdtype != np.float64:
         return None                          # float32 Anderson: the Python solver (float64 G)
-    if _kinds()[type(solver)] == K.KIND_LM:
+    if _kinds()[type(solver)] in (K.KIND_LM, K.KIND_GN):
         if realdtype != np.float64:
-            return None                      # float32 LM: the Python solver
+            return None                      # float32: the Python solver
         _, _, fun_args, fun_kwargs = _split_args(solver, args, kwargs)
         solver._res.reset()
         r0, _ = solver._res(init_params, fun_args, fun_kwargs)
@@ -829,6 +857,14 @@ def run_single(solver, init_params, args, kwargs):
         params, grad = vec[K.X].copy(), vec[K.G].copy()
     else:
         params, grad = unravel(vec[K.X].copy()), unravel(vec[K.G].copy())
+    if mach.kind == K.KIND_GN:
+        unr = (lambda v: v.reshape(-1).copy()) if flat_params else (lambda v: unravel(v[0].copy()))
+        st1 = mach._gn_state(mach.vec[:1], mach.hist[:1, 0, 0], mach.fs[:1], mach.st[:1],
+                             unr, 1)
+        state = st1._replace(iter_num=np.asarray(st1.iter_num[0]), residual=st1.residual[0],
+                             value=st1.value[0], error=st1.error[0])
+        return base.OptStep(params, state), not (math.isfinite(fs[K.F_ERROR])
+                                                 and math.isfinite(fs[K.F_VALUE]))
     if mach.kind == K.KIND_BOXCDQP:
         from .qp import BoxCDQPState
         if st_[K.I_STATUS] == K.UNBOUNDED:
@@ -1080,7 +1116,7 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
     rshape = None
     if _kinds()[type(solver)] == K.KIND_ANDERSON and batch.realdtype != np.float64:
         return None
-    if _kinds()[type(solver)] == K.KIND_LM:
+    if _kinds()[type(solver)] in (K.KIND_LM, K.KIND_GN):
         if batch.realdtype != np.float64:
             return None                      # float32 LM: lane by lane (the Python solver)
         a0, kw0 = batch.lane_args(0)
@@ -1169,7 +1205,8 @@ def _drive_python_batch(solver, mach, batch, vectorized, verbose, t0, last):
                         evaluate = evaluators[i] = _python_evaluator(
                             solver, batch.template, a, kw, mach.residual_shape)
                     evaluate(mach.vec[i, K.XT], mach.vec[i, K.GT], tasks[k], mach.fs[i],
-                             mach.hist[i, 0, 0] if mach.kind == K.KIND_LM else None)
+                             mach.hist[i, 0, 0] if mach.kind in (K.KIND_LM, K.KIND_GN)
+                             else None)
             _progress(verbose, t0, last, mach, batch.B, type(solver).__name__)
 
 
