@@ -91,8 +91,8 @@ NH = 32      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
 
 # ip: integer hyperparameters
 (P_MAXITER, P_M, P_LS, P_COND, P_MAXLS, P_INIT, P_STOP_LS_FAIL, P_USE_GAMMA, P_KIND,
- P_CG_METHOD, P_ACCEL, P_HAS_PROX, P_CHECK_BRACKET, P_M_RES, P_FREQ) = range(15)
-NP = 15
+ P_CG_METHOD, P_ACCEL, P_HAS_PROX, P_CHECK_BRACKET, P_M_RES, P_FREQ, P_LM_CG) = range(16)
+NP = 16
 
 (KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG, KIND_FP, KIND_BISECT, KIND_LM,
  KIND_ANDERSON, KIND_BOXCDQP, KIND_GN) = range(10)
@@ -966,7 +966,19 @@ def _lm_linearize(vec, buf, m, n):
 
 
 @machine
-def _lm_solve(vec, buf, fs, hp, m, n):
+def _column_sq(buf, j0, m, n, j, zero):
+    """``np.sum(J * J, axis=0)[j]`` as NumPy adds it: row after row, or
+    pairwise when J has one column (then the column is contiguous)."""
+    if n == 1:
+        return _pairwise_sq(buf, j0, m, zero)
+    acc = buf[j0 + j] * buf[j0 + j]
+    for k in range(1, m):
+        acc = acc + buf[j0 + k * n + j] * buf[j0 + k * n + j]
+    return acc
+
+
+@machine
+def _lm_solve(vec, buf, fs, hp, ip, m, n):
     """vec[VV] = (J'J + mu I)^{-1} J'r by Cholesky (jaxopt's 'cholesky' with
     materialize_jac=True); NaN where it breaks down, as jax gives."""
     r0, rn, j0, jt0, jtj0, f0, ft0, end = _lm_slots(m, n)
@@ -976,6 +988,14 @@ def _lm_solve(vec, buf, fs, hp, m, n):
     ok = np.isfinite(mu)
     for i in range(n):
         ok = ok and np.isfinite(vec[G, i])
+    if ip[P_LM_CG] != 0:                  # matrix-free: npopt's solve_cg, from the last step
+        if ok:
+            J = buf[j0:j0 + m * n].reshape((m, n))
+            _cg_normal(vec, J, buf[rn:rn + m], hp, mu, True, True)
+        else:
+            for i in range(n):
+                v[i] = np.nan
+        return
     if ok:
         JtJ = buf[jtj0:jtj0 + n * n].reshape((n, n))
         F = buf[f0:f0 + n * n].reshape((n, n))
@@ -1028,7 +1048,8 @@ def _lm_step(vec, hist, fs, st, hp, ip, seg):
         _lm_linearize(vec, buf, m, n)
         dmax = zero                          # np.max(diag(J'J), initial=0)
         for i in range(n):
-            d = buf[jtj0 + i * n + i]
+            d = buf[jtj0 + i * n + i] if ip[P_LM_CG] == 0 else _column_sq(buf, j0, m, n, i,
+                                                                           zero)
             if d > dmax or d != d:
                 dmax = d
         fs[F_LM_MU] = hp[H_DAMP] * dmax
@@ -1040,7 +1061,7 @@ def _lm_step(vec, hist, fs, st, hp, ip, seg):
             return _stop(fs, st, hp, ip)
         phase = PH_BEGIN
     if phase == PH_BEGIN:                    # the damped Gauss-Newton step
-        _lm_solve(vec, buf, fs, hp, m, n)
+        _lm_solve(vec, buf, fs, hp, ip, m, n)
         finite = True
         for i in range(n):
             vec[D, i] = -vec[VV, i]
@@ -1255,8 +1276,10 @@ def _jtj(J, v, tmp, out):
 
 
 @machine
-def _gn_cg(vec, J, tmp, hp):
-    """vec[VV] = solve_cg(J'J, vec[G]) (jax.scipy.sparse.linalg.cg's iteration)."""
+def _cg_normal(vec, J, tmp, hp, ridge, has_ridge, from_delta):
+    """vec[VV] = solve_cg(v -> J'J v [+ ridge v], vec[G], init) with jax's
+    iteration (x0 = vec[D] when ``from_delta``, else 0; tol 1e-5 relative,
+    10 n steps at most), NumPy's ``x + a y`` (no FMA) as npopt's solve_cg."""
     n = vec.shape[1]
     zero = hp[H_ZERO]
     b, x, r, p, Ap = vec[G], vec[VV], vec[VS], vec[VU], vec[GT]
@@ -1264,8 +1287,11 @@ def _gn_cg(vec, J, tmp, hp):
     a2 = hp[H_CG_TOL2] * bs
     atol2 = a2 if not (zero > a2) else zero        # Python's max(tol**2 * bs, 0.0)
     for i in range(n):
-        x[i] = zero
+        x[i] = vec[D, i] if from_delta else zero
     _jtj(J, x, tmp, Ap)
+    if has_ridge:
+        for i in range(n):
+            Ap[i] = Ap[i] + ridge * x[i]
     for i in range(n):
         r[i] = b[i] - Ap[i]
         p[i] = r[i]
@@ -1275,6 +1301,9 @@ def _gn_cg(vec, J, tmp, hp):
     maxiter = 10 * n
     while rs > atol2 and k < maxiter:
         _jtj(J, p, tmp, Ap)
+        if has_ridge:
+            for i in range(n):
+                Ap[i] = Ap[i] + ridge * p[i]
         alpha = gamma / dot_z(p, Ap, zero)
         malpha = -alpha
         for i in range(n):
@@ -1319,7 +1348,7 @@ def _gn_step(vec, hist, fs, st, hp, ip):
         for i in range(n):
             finite = finite and np.isfinite(vec[G, i])
         if finite:
-            _gn_cg(vec, J, buf[rn:rn + m], hp)
+            _cg_normal(vec, J, buf[rn:rn + m], hp, zero, False, False)
         else:
             for i in range(n):
                 vec[VV, i] = np.nan

@@ -561,21 +561,34 @@ def curves(B, seed=0):
     return t, Y + 0.01 * rng.standard_normal(Y.shape)
 
 
-@pytest.mark.parametrize("kw", [{"jac_fun": de_jac}, {}, {"jac_fun": de_jac,
-                                                          "solver": "cholesky"}],
-                         ids=["jac_fun", "finite-differences", "cholesky"])
-def test_levenberg_marquardt_machine_equals_python_solver(kw):
-    t, Y = curves(1)
+LM_CASES = [({"jac_fun": de_jac}, True), ({}, True), ({"jac_fun": de_jac, "solver": "cholesky"},
+                                                        True),
+            ({"jac_fun": de_jac}, False), ({}, False)]   # False: the default matrix-free CG
+
+
+@pytest.mark.parametrize("kw,materialize", LM_CASES,
+                         ids=["dense-jac_fun", "dense-fd", "dense-cholesky", "cg-jac_fun",
+                              "cg-fd"])
+def test_levenberg_marquardt_machine_equals_python_solver(kw, materialize):
+    t, Y = curves(3)
     p0 = np.array([1.0, 1.0, 1.0, 0.1])
-    s = npopt.LevenbergMarquardt(de_residual, materialize_jac=True, tol=1e-10, maxiter=50,
-                                 **kw)
+    s = npopt.LevenbergMarquardt(de_residual, materialize_jac=materialize, tol=1e-10,
+                                 maxiter=50, **kw)
     assert engine.machine_unsupported(s) is None
-    with _quiet():
-        a, b = s.run(p0, t, Y[0]), run_python_solver(s, p0, t, Y[0])
-    assert_same_run(a, b)
-    assert int(a.state.iter_num) > 3
-    # the default (matrix-free CG) and float32 keep the Python solver
-    assert engine.machine_unsupported(npopt.LevenbergMarquardt(de_residual)) is not None
+    for i in range(3):
+        with _quiet():
+            a, b = s.run(p0, t, Y[i]), run_python_solver(s, p0, t, Y[i])
+        assert_same_run(a, b)
+        assert int(a.state.iter_num) > 3
+    # one parameter: numpy's column sum of J*J is pairwise there
+    s1 = npopt.LevenbergMarquardt(lambda p, t, y: p[0] * t - y, tol=1e-12, maxiter=20,
+                                  materialize_jac=materialize)
+    y1 = 2 * t + 0.01 * np.sin(t)
+    assert_same_run(s1.run(np.array([0.5]), t, y1), run_python_solver(s1, np.array([0.5]), t,
+                                                                       y1))
+    # geodesic and other matrix-free solvers keep the Python solver
+    assert engine.machine_unsupported(npopt.LevenbergMarquardt(de_residual,
+                                                               geodesic=True)) is not None
 
 
 def test_levenberg_marquardt_compiled_and_batched():

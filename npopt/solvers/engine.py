@@ -118,8 +118,11 @@ def machine_unsupported(solver, batched=False):
     if _kinds()[type(solver)] == K.KIND_LM:
         if solver.geodesic:
             return "geodesic=True"
-        if not solver.materialize_jac:
-            return "materialize_jac=False (the matrix-free solve)"
+        from .. import linear_solve
+        if not solver.materialize_jac and solver.solver is not linear_solve.solve_cg:
+            return "materialize_jac=False with a solver other than solve_cg"
+        if solver.jvp_fun is not None or solver.vjp_fun is not None:
+            return "jvp_fun/vjp_fun (the matrix-free products)"
         if isinstance(solver.solver, str) and solver.solver != "cholesky":
             return f"solver={solver.solver!r}"
         if solver.stop_criterion != "grad-l2-norm":
@@ -238,6 +241,8 @@ def _hyperparameters(solver, realdtype):
         hp[K.H_DAMP] = solver.damping_parameter
         hp[K.H_THIRD] = 1 / 3
         hp[K.H_MAXF] = solver.damping_factor_max
+        hp[K.H_CG_TOL2] = 1e-5 ** 2
+        ip[K.P_LM_CG] = not solver.materialize_jac
         ip[K.P_MAXITER] = solver.maxiter
         return hp.astype(realdtype), ip
     if kind in (K.KIND_FP, K.KIND_BISECT):
@@ -442,14 +447,16 @@ class Machine:
         m, n = int(self.ip[K.P_M_RES]), self.n
         r0, rn, j0, jt0, jtj0, f0, ft0, end = K.lm_slots(m, n)
         jac = buf[:, j0:j0 + m * n].reshape(L, m, n).copy()
+        dense = not self.ip[K.P_LM_CG]
         return LevenbergMarquardtState(
             iter_num=st[:, K.I_ITER].copy(), damping_factor=fs[:, K.F_LM_MU].copy(),
             increase_factor=fs[:, K.F_LM_NU].copy(),
             residual=buf[:, r0:r0 + m].reshape((L,) + tuple(self.residual_shape)).copy(),
             value=fs[:, K.F_VALUE].copy(), delta=unravel(np.ascontiguousarray(vec[:, K.D])),
             error=fs[:, K.F_ERROR].copy(), gradient=unravel(np.ascontiguousarray(vec[:, K.G])),
-            jac=jac, jt=jac.transpose(0, 2, 1),
-            jtj=buf[:, jtj0:jtj0 + n * n].reshape(L, n, n).copy(), hess_res=None, aux=None)
+            jac=jac if dense else None, jt=jac.transpose(0, 2, 1) if dense else None,
+            jtj=buf[:, jtj0:jtj0 + n * n].reshape(L, n, n).copy() if dense else None,
+            hess_res=None, aux=None)
 
     def status(self):
         return self.st[:, K.I_STATUS].copy()
@@ -891,8 +898,10 @@ def run_single(solver, init_params, args, kwargs):
         state = st1._replace(
             iter_num=np.asarray(st1.iter_num[0]), damping_factor=st1.damping_factor[0],
             increase_factor=st1.increase_factor[0], residual=st1.residual[0],
-            value=st1.value[0], error=st1.error[0], jac=st1.jac[0], jt=st1.jac[0].T,
-            jtj=st1.jtj[0])
+            value=st1.value[0], error=st1.error[0],
+            jac=None if st1.jac is None else st1.jac[0],
+            jt=None if st1.jac is None else st1.jac[0].T,
+            jtj=None if st1.jtj is None else st1.jtj[0])
         return base.OptStep(params, state), not (math.isfinite(fs[K.F_ERROR])
                                                  and math.isfinite(fs[K.F_VALUE]))
     if mach.kind == K.KIND_BISECT:
