@@ -654,6 +654,18 @@ def _finish_iteration(vec, hist, fs, st, hp, ip, seg, part, stepsize, failed):
 
 
 @machine
+def _next_or_stop(fs, st, hp, ip):
+    """An iteration is done: count it; go on (phase BEGIN) while the run has
+    iterations left and ``error > tol``, else stop."""
+    st[I_ITER] += 1
+    st[I_RUN_ITERS] += 1
+    if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
+        st[I_PHASE] = PH_BEGIN
+        return TASK_CONTINUE
+    return _stop(fs, st, hp, ip)
+
+
+@machine
 def _stop(fs, st, hp, ip):
     err = fs[F_ERROR]
     if err <= hp[H_TOL]:
@@ -781,13 +793,8 @@ def _pg_accept(vec, fs, st, hp, ip, seg):
         vec[D, :] = vec[XT]
     vec[X, :] = vec[XT]
     fs[F_STEP] = next_s
-    st[I_ITER] += 1
-    st[I_RUN_ITERS] += 1
     st[I_NLS] += st[I_LS_ITER]
-    if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
-        st[I_PHASE] = PH_BEGIN
-        return TASK_CONTINUE
-    return _stop(fs, st, hp, ip)
+    return _next_or_stop(fs, st, hp, ip)
 
 
 @machine
@@ -853,14 +860,8 @@ def _fp_step(vec, fs, st, hp, ip, seg):
             diff[i] = vec[XT, i] - vec[X, i]
         fs[F_ERROR] = l2_norm(diff, seg, hp[H_ZERO])
         vec[X, :] = vec[XT]
-        st[I_ITER] += 1
-        st[I_RUN_ITERS] += 1
-        st[I_NFUN] += 1
-        if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
-            st[I_PHASE] = PH_BEGIN
-            return TASK_CONTINUE
-        fs[F_VALUE] = hp[H_ZERO]         # (no value: the status looks at the error)
-        return _stop(fs, st, hp, ip)
+        st[I_NFUN] += 1                  # (fs[F_VALUE] stays 0: the status reads the error)
+        return _next_or_stop(fs, st, hp, ip)
     return TASK_DONE
 
 
@@ -918,13 +919,8 @@ def _bisect_step(vec, fs, st, hp, ip):
         else:
             fs[F_LOW] = x
         vec[X, 0] = x
-        st[I_ITER] += 1
-        st[I_RUN_ITERS] += 1
         st[I_NFUN] += 1
-        if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
-            st[I_PHASE] = PH_BEGIN
-            return TASK_CONTINUE
-        return _stop(fs, st, hp, ip)
+        return _next_or_stop(fs, st, hp, ip)
     return TASK_DONE
 
 
@@ -1113,12 +1109,7 @@ def _lm_reject(vec, fs, st, hp, ip, m, n):
 def _lm_finish(vec, fs, st, hp, ip):
     """The error ||J'r|| of the (new or kept) point; stop or go on."""
     fs[F_ERROR] = np.sqrt(dot_z(vec[G], vec[G], hp[H_ZERO]))
-    st[I_ITER] += 1
-    st[I_RUN_ITERS] += 1
-    if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
-        st[I_PHASE] = PH_BEGIN
-        return TASK_CONTINUE
-    return _stop(fs, st, hp, ip)
+    return _next_or_stop(fs, st, hp, ip)
 
 
 # --------------------------------------------------------------------------
@@ -1193,21 +1184,13 @@ def _anderson_step(vec, hist, fs, st, hp, ip, seg):
         hist[0, pos, :] = vec[D]
         zero = hp[H_ZERO]
         for i in range(m):                          # <r_i, r>, leaf by leaf
-            row = dot_z(hist[1, i, seg[0]:seg[1]], r[seg[0]:seg[1]], zero)
-            for k in range(1, seg.shape[0] - 1):
-                row = row + dot_z(hist[1, i, seg[k]:seg[k + 1]], r[seg[k]:seg[k + 1]], zero)
-            G[pos, i] = row
+            G[pos, i] = slope(hist[1, i], r, seg, zero)
         for i in range(m):
             G[i, pos] = G[pos, i]
         fs[F_ERROR] = np.sqrt(G[pos, pos])
         vec[X, :] = vec[XT]
-        st[I_ITER] += 1
-        st[I_RUN_ITERS] += 1
         st[I_NFUN] += 1
-        if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
-            st[I_PHASE] = PH_BEGIN
-            return TASK_CONTINUE
-        return _stop(fs, st, hp, ip)
+        return _next_or_stop(fs, st, hp, ip)
     return TASK_DONE
 
 
@@ -1359,12 +1342,7 @@ def _gn_step(vec, hist, fs, st, hp, ip):
         fs[F_ERROR] = np.sqrt(dot_z(vec[D], vec[D], zero)) if finite else np.nan
         for i in range(n):
             vec[X, i] = vec[X, i] - vec[D, i]
-        st[I_ITER] += 1
-        st[I_RUN_ITERS] += 1
-        if st[I_RUN_ITERS] < ip[P_MAXITER] and fs[F_ERROR] > hp[H_TOL]:
-            st[I_PHASE] = PH_BEGIN
-            return TASK_CONTINUE
-        return _stop(fs, st, hp, ip)
+        return _next_or_stop(fs, st, hp, ip)
     return TASK_DONE
 
 

@@ -177,99 +177,58 @@ def try_run(solver, init_params, args, kwargs):
     return out
 
 
-def _pg_hyperparameters(solver, realdtype):
-    hp = np.zeros(K.NH, np.float64)
-    ip = np.zeros(K.NP, np.int64)
-    ip[K.P_KIND] = K.KIND_PG
-    hp[K.H_ZERO], hp[K.H_ONE], hp[K.H_TWO], hp[K.H_THREE] = 0, 1, 2, 3
-    hp[K.H_TOL] = solver.tol
-    hp[K.H_DEC] = solver.decrease_factor
-    hp[K.H_PG_EPS] = np.finfo(realdtype).eps
-    hp[K.H_HALF] = 0.5
-    hp[K.H_SMALL] = 1e-6
-    ip[K.P_MAXITER] = solver.maxiter
-    ip[K.P_MAXLS] = solver.maxls
-    ip[K.P_ACCEL] = bool(solver.acceleration)
-    ip[K.P_HAS_PROX] = _has_prox(solver)
-    if solver.stepsize > 0:
-        ip[K.P_LS] = K.LS_FIXED
-        hp[K.H_FIXED] = solver.stepsize
-    else:
-        ip[K.P_LS] = K.LS_BACKTRACKING
-    return hp.astype(realdtype), ip
-
-
 def _hyperparameters(solver, realdtype):
-    """(hp, ip): the machine's real and integer hyperparameters."""
+    """(hp, ip): the machine's real and integer hyperparameters, each Python
+    float rounded once to the params' dtype (as NumPy rounds a Python scalar
+    that meets a float32 array)."""
     kind = _kinds()[type(solver)]
-    if kind == K.KIND_PG:
-        return _pg_hyperparameters(solver, realdtype)
-    if kind == K.KIND_GN:
-        hp = np.zeros(K.NH, np.float64)
-        ip = np.zeros(K.NP, np.int64)
-        ip[K.P_KIND] = kind
-        hp[K.H_HALF] = 0.5
-        hp[K.H_TOL] = solver.tol
-        hp[K.H_CG_TOL2] = 1e-5 ** 2          # solve_cg's default tol, squared as in _cg
-        ip[K.P_MAXITER] = solver.maxiter
-        return hp.astype(realdtype), ip
-    if kind == K.KIND_BOXCDQP:
-        hp = np.zeros(K.NH, np.float64)
-        ip = np.zeros(K.NP, np.int64)
-        ip[K.P_KIND] = kind
-        hp[K.H_TOL] = solver.tol
-        ip[K.P_MAXITER] = solver.maxiter
-        return hp.astype(realdtype), ip
-    if kind == K.KIND_ANDERSON:
-        hp = np.zeros(K.NH, np.float64)
-        ip = np.zeros(K.NP, np.int64)
-        ip[K.P_KIND] = kind
-        hp[K.H_ONE] = 1
-        hp[K.H_TOL] = solver.tol
-        hp[K.H_BETA] = solver.beta
-        hp[K.H_RIDGE] = solver.ridge
-        ip[K.P_MAXITER] = solver.maxiter
-        ip[K.P_M] = solver.history_size
-        ip[K.P_FREQ] = solver.mixing_frequency
-        return hp.astype(realdtype), ip
-    if kind == K.KIND_LM:
-        hp = np.zeros(K.NH, np.float64)
-        ip = np.zeros(K.NP, np.int64)
-        ip[K.P_KIND] = kind
-        hp[K.H_ONE], hp[K.H_TWO], hp[K.H_THREE], hp[K.H_HALF] = 1, 2, 3, 0.5
-        hp[K.H_TOL] = solver.tol
-        hp[K.H_DAMP] = solver.damping_parameter
-        hp[K.H_THIRD] = 1 / 3
-        hp[K.H_MAXF] = solver.damping_factor_max
-        hp[K.H_CG_TOL2] = 1e-5 ** 2
-        ip[K.P_LM_CG] = not solver.materialize_jac
-        ip[K.P_MAXITER] = solver.maxiter
-        return hp.astype(realdtype), ip
-    if kind in (K.KIND_FP, K.KIND_BISECT):
-        hp = np.zeros(K.NH, np.float64)
-        ip = np.zeros(K.NP, np.int64)
-        ip[K.P_KIND] = kind
-        hp[K.H_HALF] = 0.5
-        ip[K.P_CHECK_BRACKET] = bool(getattr(solver, "check_bracket", False))
-        hp[K.H_ONE] = 1
-        hp[K.H_TOL] = solver.tol
-        ip[K.P_MAXITER] = solver.maxiter
-        return hp.astype(realdtype), ip
-    ls = solver.linesearch_solver
     hp = np.zeros(K.NH, np.float64)
     ip = np.zeros(K.NP, np.int64)
     ip[K.P_KIND] = kind
+    hp[K.H_ZERO], hp[K.H_ONE], hp[K.H_TWO], hp[K.H_THREE], hp[K.H_HALF] = 0, 1, 2, 3, 0.5
+    hp[K.H_TOL] = solver.tol
+    ip[K.P_MAXITER] = solver.maxiter
+    hp[K.H_CG_TOL2] = 1e-5 ** 2            # solve_cg's default tol, squared as in _cg
+    if kind == K.KIND_PG:
+        hp[K.H_DEC] = solver.decrease_factor
+        hp[K.H_PG_EPS] = np.finfo(realdtype).eps
+        hp[K.H_SMALL] = 1e-6
+        ip[K.P_MAXLS] = solver.maxls
+        ip[K.P_ACCEL] = bool(solver.acceleration)
+        ip[K.P_HAS_PROX] = _has_prox(solver)
+        if solver.stepsize > 0:
+            ip[K.P_LS] = K.LS_FIXED
+            hp[K.H_FIXED] = solver.stepsize
+        else:
+            ip[K.P_LS] = K.LS_BACKTRACKING
+    elif kind == K.KIND_ANDERSON:
+        hp[K.H_BETA] = solver.beta
+        hp[K.H_RIDGE] = solver.ridge
+        ip[K.P_M] = solver.history_size
+        ip[K.P_FREQ] = solver.mixing_frequency
+    elif kind == K.KIND_LM:
+        hp[K.H_DAMP] = solver.damping_parameter
+        hp[K.H_THIRD] = 1 / 3
+        hp[K.H_MAXF] = solver.damping_factor_max
+        ip[K.P_LM_CG] = not solver.materialize_jac
+    elif kind == K.KIND_BISECT:
+        ip[K.P_CHECK_BRACKET] = bool(solver.check_bracket)
+    elif kind in (K.KIND_LBFGS, K.KIND_BFGS, K.KIND_CG):
+        _quasi_newton_hyperparameters(solver, kind, hp, ip)
+    return hp.astype(realdtype), ip
+
+
+def _quasi_newton_hyperparameters(solver, kind, hp, ip):
+    """LBFGS, BFGS and NonlinearCG: the line search's and the solver's knobs."""
+    ls = solver.linesearch_solver
     if kind == K.KIND_CG:
         ip[K.P_CG_METHOD] = {"polak-ribiere": K.CG_POLAK_RIBIERE,
                              "fletcher-reeves": K.CG_FLETCHER_REEVES,
                              "hestenes-stiefel": K.CG_HESTENES_STIEFEL}[solver.method]
     hp[K.H_EPS] = 1e-6
-    hp[K.H_TOL] = solver.tol
     hp[K.H_MAXSTEP] = solver.max_stepsize
     hp[K.H_MINSTEP] = solver.min_stepsize
     hp[K.H_INC] = solver.increase_factor
-    hp[K.H_ZERO], hp[K.H_ONE], hp[K.H_TWO], hp[K.H_THREE] = 0, 1, 2, 3
-    ip[K.P_MAXITER] = solver.maxiter
     ip[K.P_M] = getattr(solver, "history_size", 0) if kind == K.KIND_LBFGS else 0
     ip[K.P_MAXLS] = solver.maxls
     ip[K.P_INIT] = {"increase": K.INIT_INCREASE, "max": K.INIT_MAX,
@@ -302,9 +261,6 @@ def _hyperparameters(solver, realdtype):
                             "wolfe": K.COND_WOLFE}[ls.condition]
             hp[K.H_DEC] = ls.decrease_factor
             hp[K.H_BTMAX] = ls.max_stepsize
-    # each Python float rounded once to the params' dtype, as NumPy rounds a
-    # Python scalar that meets a float32 array
-    return hp.astype(realdtype), ip
 
 
 # --------------------------------------------------------------------------
