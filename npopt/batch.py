@@ -78,7 +78,15 @@ def vmap(fun, in_axes=0, *, vectorized=False, executor=None, chunks=None):
 def run_batch(solver, init_params, *args, in_axes=0, vectorized=False, executor=None,
               chunks=None, **kwargs):
     """``BatchResult(params, state, status)`` of a batched ``solver.run``."""
-    from .solvers import base, engine
+    from .solvers import engine
+    if not isinstance(vectorized, (bool, np.bool_)):
+        raise TypeError(f"vectorized: expected True or False, got {vectorized!r}")
+    if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer))
+                               or chunks < 1):
+        raise ValueError(f"chunks: expected None or an integer >= 1, got {chunks!r}")
+    if executor is not None and not hasattr(executor, "submit"):
+        raise TypeError(f"executor: expected a concurrent.futures.Executor (or an object "
+                        f"with submit), got {type(executor).__name__}")
     if engine.supports_batch(solver):
         out = engine.run_batch(solver, init_params, args, kwargs, in_axes, vectorized,
                                executor, chunks)

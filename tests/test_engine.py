@@ -416,6 +416,12 @@ def test_bad_batches_are_refused_before_any_work():
         solver.run_batch(x0[0], X[0], y[0], lam[0], in_axes=None)
     with pytest.raises(TypeError, match="bound run method"):
         npopt.vmap(P.ridge)
+    with pytest.raises(ValueError, match="chunks"):
+        solver.run_batch(x0, X, y, lam, chunks=0)
+    with pytest.raises(TypeError, match="executor"):
+        solver.run_batch(x0, X, y, lam, executor="pool")
+    with pytest.raises(TypeError, match="vectorized"):
+        solver.run_batch(x0, X, y, lam, vectorized="yes")
     with pytest.raises(ValueError, match="one value per lane"):
         npopt.LBFGS(lambda W, X, y, lam: (1.0, W), value_and_grad=True).run_batch(
             x0, X, y, lam, vectorized=True)

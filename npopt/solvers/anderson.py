@@ -243,16 +243,6 @@ class AndersonAcceleration(base.IterativeSolver):
         self.log_info(next_state, "Residual Norm")
         return base.OptStep(next_params, next_state)
 
-    def run(self, init_params, *args, **kwargs):
-        """Runs the iteration (the base class's loop), on the compiled state
-        machine (``npopt.solvers.engine``) where it applies (float64): the
-        same numbers."""
-        from . import engine
-        out = engine.try_run(self, init_params, args, kwargs)
-        if out is not None:
-            return out
-        return super().run(init_params, *args, **kwargs)
-
     def optimality_fun(self, params, *args, **kwargs):
         """``T(x) - x``: zero at a fixed point."""
         next_params, _ = self._value_with_aux(params, *args, **kwargs)

@@ -385,7 +385,14 @@ class IterativeSolver:
     def run(self, init_params, *args, **kwargs):
         """Runs the solver from ``init_params``: ``init_state``, then ``update``
         while ``state.error > tol``, at most ``maxiter`` times (at least once
-        unless ``maxiter == 0``). Returns ``OptStep(params, state)``."""
+        unless ``maxiter == 0``). Returns ``OptStep(params, state)``.
+
+        Solvers with a compiled state machine (``npopt.solvers.engine``) run
+        there instead, where their configuration allows: the same numbers."""
+        from . import engine
+        out = engine.try_run(self, init_params, args, kwargs)
+        if out is not None:
+            return out
         state = self.init_state(init_params, *args, **kwargs)
         if self.maxiter == 0:
             return self._make_zero_step(init_params, state)

@@ -32,7 +32,6 @@ import numpy as np
 from .. import _dense
 from .. import tree as T
 from . import base
-from . import engine
 from . import linesearch as ls_mod
 from .lbfgs import check_solver_knobs, evaluate, flat_of, make_funs_and_linesearch
 
@@ -168,15 +167,6 @@ class BFGS(base.IterativeSolver):
                            "Number Linesearch Iterations":
                                int(new_state.num_linesearch_iter - state.num_linesearch_iter)})
         return base.OptStep(new_params, new_state)
-
-    def run(self, init_params, *args, **kwargs):
-        """Runs the solver from ``init_params`` (the base class's loop: update
-        while ``error > tol``, ``maxiter`` at most), on the compiled state
-        machine (``npopt.solvers.engine``) where it applies: the same numbers."""
-        out = engine.try_run(self, init_params, args, kwargs)
-        if out is not None:
-            return out
-        return super().run(init_params, *args, **kwargs)
 
     def optimality_fun(self, params, *args, **kwargs):
         """The gradient of ``fun`` (zero at a stationary point)."""

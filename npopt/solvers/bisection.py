@@ -152,11 +152,5 @@ class Bisection(base.IterativeSolver):
         return base.OptStep(params, state)
 
     def run(self, init_params=None, *args, **kwargs):
-        """Runs bisection; ``init_params`` is ignored (None by default). On the
-        compiled state machine (``npopt.solvers.engine``) where it applies:
-        the same numbers."""
-        from . import engine
-        out = engine.try_run(self, init_params, args, kwargs)
-        if out is not None:
-            return out
+        """Runs bisection; ``init_params`` is ignored (None by default)."""
         return super().run(init_params, *args, **kwargs)

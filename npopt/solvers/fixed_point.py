@@ -119,15 +119,6 @@ class FixedPointIteration(base.IterativeSolver):
         self.log_info(next_state, "Distance btw Iterates")
         return base.OptStep(next_params, next_state)
 
-    def run(self, init_params, *args, **kwargs):
-        """Runs the iteration (the base class's loop), on the compiled state
-        machine (``npopt.solvers.engine``) where it applies: the same numbers."""
-        from . import engine
-        out = engine.try_run(self, init_params, args, kwargs)
-        if out is not None:
-            return out
-        return super().run(init_params, *args, **kwargs)
-
     def optimality_fun(self, params, *args, **kwargs):
         """``T(x) - x``: zero at a fixed point."""
         next_params, _ = self._fun(params, *args, **kwargs)

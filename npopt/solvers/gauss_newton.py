@@ -426,16 +426,6 @@ class GaussNewton(base.IterativeSolver):
         self.log_info(state, "Norm GN Update", {"Objective Value": value})
         return base.OptStep(unravel(x - d), state)
 
-    def run(self, init_params, *args, **kwargs):
-        """Runs Gauss-Newton (the base class's loop), on the compiled state
-        machine (``npopt.solvers.engine``) where it applies (float64, a dense
-        Jacobian: jac_fun or finite differences): the same numbers."""
-        from . import engine
-        out = engine.try_run(self, init_params, args, kwargs)
-        if out is not None:
-            return out
-        return super().run(init_params, *args, **kwargs)
-
     def optimality_fun(self, params, *args, **kwargs):
         """The gradient ``J^T r`` of ``0.5 ||r||^2``: zero at a stationary point."""
         return self._linearize(params, args, kwargs)[5]

@@ -31,7 +31,6 @@ import numpy as np
 from .. import tree as T
 from .._checks import check_callable
 from . import base
-from . import engine
 
 
 def _prox_none(x, hyperparams=None, scaling=1.0):
@@ -184,15 +183,6 @@ class ProximalGradient(base.IterativeSolver):
         self.log_info(next_state, "Distance btw Iterates", {"Stepsize": next_stepsize})
         return base.OptStep(next_x, next_state)
 
-    def run(self, init_params, *args, **kwargs):
-        """Runs the solver from ``init_params`` (the base class's loop), on the
-        compiled state machine (``npopt.solvers.engine``) where it applies:
-        the same numbers."""
-        out = engine.try_run(self, init_params, args, kwargs)
-        if out is not None:
-            return out
-        return super().run(init_params, *args, **kwargs)
-
     # -- optimality ------------------------------------------------------
     def _grad(self, params, *args, **kwargs):
         return self._value_and_grad_with_aux(params, *args, **kwargs)[1]
@@ -268,13 +258,6 @@ class ProjectedGradient(base.IterativeSolver):
 
     def init_state(self, init_params, hyperparams_proj=None, *args, **kwargs):
         return self._pg.init_state(init_params, hyperparams_proj, *args, **kwargs)
-
-    def run(self, init_params, *args, **kwargs):
-        """As ProximalGradient.run (the compiled state machine where it applies)."""
-        out = engine.try_run(self, init_params, args, kwargs)
-        if out is not None:
-            return out
-        return super().run(init_params, *args, **kwargs)
 
     def update(self, params, state, hyperparams_proj=None, *args, **kwargs):
         return self._pg.update(params, state, hyperparams_proj, *args, **kwargs)

@@ -552,10 +552,6 @@ class BoxCDQP(base.IterativeSolver):
         semidefinite first)."""
         self._check(init_params, params_obj, params_ineq)
         self._check_psd(params_obj[0])
-        from . import engine            # the compiled state machine where it applies
-        out = engine.try_run(self, init_params, (params_obj, params_ineq), {})
-        if out is not None:
-            return out
         return super().run(init_params, params_obj, params_ineq)
 
     def update(self, params, state, params_obj, params_ineq):
