@@ -54,8 +54,9 @@
   every kernel to PTX and fails on any approximate instruction. Under
   numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) kernels run as Python
   and call the CPU-compiled rules, as the CPU loops do. ``numba.cuda`` is
-  optional (the ``cuda`` extra): without it, ``cuda`` below is None and CUDA
-  kernels raise when launched.
+  optional (the ``cuda`` extra) and imported only when a kernel is first
+  launched or a device buffer made (``cuda_module``): ``import npopt`` does
+  not pay for it. Without it, CUDA kernels raise when launched.
 * Solver state machines (``machine``, e.g. ``solver_machine``): their
   scalar logic mirrors the Python solvers' NumPy scalar arithmetic, which
   rounds every product, so it is compiled with *no* fast-math flag at all
@@ -72,10 +73,36 @@ import numba
 from numba import njit
 from numba.core.registry import CPUDispatcher
 
-try:  # the CUDA target is optional (pip install npopt[cuda])
-    from numba import cuda
-except ImportError:  # pragma: no cover - depends on the installation
-    cuda = None
+_CUDA = None   # numba.cuda once imported (see cuda_module)
+
+
+def cuda_module():
+    """``numba.cuda``, imported at the first call (it costs 0.2-1 s, and most
+    processes never see a device array); a clear error without the extra."""
+    global _CUDA
+    if _CUDA is None:
+        try:
+            from numba import cuda as module
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise RuntimeError("npopt: CUDA arrays need numba-cuda: "
+                               "pip install 'npopt[cuda]'") from None
+        _CUDA = module
+    return _CUDA
+
+
+class _LazyCuda:
+    """Stands for ``numba.cuda`` in the kernel modules (``cuda.grid(1)`` in a
+    kernel's body) without importing it: attribute access imports it, and
+    the CUDA compilation binds the real module in its place."""
+
+    def __getattr__(self, name):
+        return getattr(cuda_module(), name)
+
+    def __repr__(self):
+        return "<numba.cuda, imported at first use>"
+
+
+cuda = _LazyCuda()
 
 FASTMATH = frozenset({"contract"})
 CPU_OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=set(FASTMATH))
@@ -246,12 +273,19 @@ def _retargeted(fn, suffix, memo):
             raise TypeError(f"npopt: {fn.__qualname__} calls the numba function "
                             f"{cell.cell_contents.__name__} through a closure; CUDA kernels "
                             "and rules must call rules as module globals")
-    swaps = {}
+    swaps = _cuda_swaps(fn)
     for name in _global_names(fn.__code__):
         obj = fn.__globals__.get(name)
         if isinstance(obj, CPUDispatcher):
             swaps[name] = _device_function(obj.py_func, memo)
     return _renamed(fn, suffix, {**fn.__globals__, **swaps})
+
+
+def _cuda_swaps(fn):
+    # the real numba.cuda in place of the lazy stand-in, for the compiler
+    # (and for the simulator, which swaps numba.cuda for its fake module)
+    return {name: cuda_module() for name in _global_names(fn.__code__)
+            if fn.__globals__.get(name) is cuda}
 
 
 def _device_function(fn, memo):
@@ -289,12 +323,12 @@ class CudaKernel:
 
     def __call__(self, n, *args):
         if self._kernel is None:
-            if cuda is None:
-                raise RuntimeError(
-                    "npopt: a CUDA array was given but numba's CUDA target is not "
-                    "installed; pip install 'npopt[cuda]' (numba-cuda)")
-            fn = self.py_func if _simulated() else self.device_function()
-            self._kernel = cuda.jit(**CUDA_OPTIONS)(fn)
+            if _simulated():
+                fn = _renamed(self.py_func, "", {**self.py_func.__globals__,
+                                                 **_cuda_swaps(self.py_func)})
+            else:
+                fn = self.device_function()
+            self._kernel = cuda_module().jit(**CUDA_OPTIONS)(fn)
         blocks = max(1, min(MAX_BLOCKS, (n + BLOCK_SIZE - 1) // BLOCK_SIZE))
         self._kernel[blocks, BLOCK_SIZE](*args)
 

@@ -53,10 +53,8 @@ class Device:
 
     @staticmethod
     def _cuda():
-        from npopt.kernels._jit import cuda
-        if cuda is None:
-            raise RuntimeError("npopt: CUDA arrays need numba-cuda: pip install 'npopt[cuda]'")
-        return cuda
+        from npopt.kernels._jit import cuda_module
+        return cuda_module()
 
     @classmethod
     def empty(cls, n, dtype):

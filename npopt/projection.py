@@ -172,8 +172,6 @@ def _run_elementwise(x, cpu, gpu, *args):
     """Apply a flat kernel to one leaf: ``kernel(x_flat, out_flat, *args)``."""
     if is_device_array(x):
         from .kernels._jit import cuda
-        if cuda is None:
-            raise RuntimeError("npopt: CUDA arrays need numba-cuda: pip install 'npopt[cuda]'")
         if not x.is_c_contiguous():
             raise ValueError("x: expected C-contiguous CUDA arrays")
         out = cuda.device_array(x.shape, x.dtype)

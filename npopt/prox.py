@@ -199,10 +199,8 @@ def _pair(hyperparams):
 # ---------------------------------------------------------------------------
 
 def _cuda():
-    from .kernels._jit import cuda
-    if cuda is None:
-        raise RuntimeError("npopt: CUDA arrays need numba-cuda: pip install 'npopt[cuda]'")
-    return cuda
+    from npopt.kernels._jit import cuda_module
+    return cuda_module()
 
 
 def _run(x, cpu, gpu, arrays=(), scalars=()):

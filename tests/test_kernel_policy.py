@@ -182,3 +182,23 @@ def test_ptx_of_kernels_with_division_pow_and_tanh_is_exact():
                       "-k", "sign.lion_cuda"])
     assert out.returncode == 0, out.stdout + out.stderr
     assert "OK, no approximate" in out.stdout
+
+
+def test_numba_cuda_is_imported_only_when_a_device_array_appears():
+    """``import npopt`` and CPU steps and solves never import numba.cuda
+    (0.2-1 s); the first CUDA launch does, through ``_jit.cuda_module``."""
+    code = """
+import sys, numpy as np, npopt
+opt = npopt.adam(1e-3)
+p = {'w': np.ones(3)}
+s = opt.init(p)
+u, s = opt.update(p, s, p)
+npopt.LBFGS(fun=lambda x: float(x @ x), maxiter=3).run(np.ones(2))
+print('numba.cuda' in sys.modules)
+from npopt.kernels._jit import cuda
+print(repr(cuda), callable(cuda.jit), 'numba.cuda' in sys.modules)
+"""
+    out = _real_cuda(["-c", code])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == [
+        "False", "<numba.cuda, imported at first use> True True"], out.stdout
