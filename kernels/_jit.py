@@ -283,15 +283,38 @@ def _retargeted(fn, suffix, memo):
 
 def _cuda_swaps(fn):
     # the real numba.cuda in place of the lazy stand-in, for the compiler
-    # (and for the simulator, which swaps numba.cuda for its fake module)
-    return {name: cuda_module() for name in _global_names(fn.__code__)
-            if fn.__globals__.get(name) is cuda}
+    # (and for the simulator, which swaps numba.cuda for its fake module);
+    # prange is range in a device function (a CPU loop's serial meaning)
+    swaps = {}
+    for name in _global_names(fn.__code__):
+        obj = fn.__globals__.get(name)
+        if obj is cuda:
+            swaps[name] = cuda_module()
+        elif obj is numba.prange:
+            swaps[name] = range
+    return swaps
+
+
+CUDA_VARIANTS = {}   # CPU function's py_func -> the source compiled for the GPU instead
+
+
+def cuda_variant(cpu_function):
+    """Decorator: ``fn`` is what the GPU compiles wherever a kernel calls
+    ``cpu_function`` (a numba CPU function of kernels/). For the few helpers
+    that allocate scratch on the CPU (``np.empty``), which device code cannot:
+    the variant takes it from ``cuda.local.array`` or does without, and
+    computes the same numbers in the same order."""
+    def register(fn):
+        CUDA_VARIANTS[cpu_function.py_func] = fn
+        return fn
+    return register
 
 
 def _device_function(fn, memo):
     if fn not in memo:
         memo[fn] = None
-        memo[fn] = cuda.jit(device=True)(_retargeted(fn, "", memo))
+        source = CUDA_VARIANTS.get(fn, fn)
+        memo[fn] = cuda_module().jit(device=True)(_retargeted(source, "", memo))
     elif memo[fn] is None:
         raise TypeError(f"npopt: {fn.__qualname__} is recursive; CUDA device functions "
                         "cannot be")
@@ -305,11 +328,13 @@ def _simulated():
 class CudaKernel:
     """A CUDA kernel launched over ``n`` elements with a grid-stride loop."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, block_size=BLOCK_SIZE, cache=True):
         self.py_func = fn
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
         self._kernel = None
+        self.block_size = block_size
+        self.options = dict(CUDA_OPTIONS, cache=cache)   # generated source: no cache file
 
     def device_function(self):
         """The Python function compiled for the GPU: ``py_func`` calling CUDA
@@ -328,9 +353,10 @@ class CudaKernel:
                                                  **_cuda_swaps(self.py_func)})
             else:
                 fn = self.device_function()
-            self._kernel = cuda_module().jit(**CUDA_OPTIONS)(fn)
-        blocks = max(1, min(MAX_BLOCKS, (n + BLOCK_SIZE - 1) // BLOCK_SIZE))
-        self._kernel[blocks, BLOCK_SIZE](*args)
+            self._kernel = cuda_module().jit(**self.options)(fn)
+        size = self.block_size
+        blocks = max(1, min(MAX_BLOCKS, (n + size - 1) // size))
+        self._kernel[blocks, size](*args)
 
 
 def cuda_kernel(fn):

@@ -28,10 +28,12 @@ be: they are identical to themselves on every machine. The loops vectorise
 across independent outputs, never across a sum, so SIMD width does not
 matter either.
 """
+import math
+
 import numpy as np
 from numba import njit
 
-from ._jit import CPU_OPTIONS
+from ._jit import CPU_OPTIONS, cuda, cuda_variant
 
 LANES = 8
 
@@ -45,6 +47,13 @@ def _combine(s0, s1, s2, s3, s4, s5, s6, s7):
 def zero_of(x):
     """A zero of x's dtype (numba cannot call ``x.dtype.type(0)``)."""
     return np.zeros(1, x.dtype)[0]
+
+
+@cuda_variant(zero_of)
+def _zero_of_cuda(x):
+    z = cuda.local.array(1, x.dtype)
+    z[0] = 0
+    return z[0]
 
 
 @njit(**CPU_OPTIONS)
@@ -117,6 +126,15 @@ def vecmat(x, A, out):
     _lane_rows(acc, out)
 
 
+@cuda_variant(vecmat)
+def _vecmat_cuda(x, A, out):
+    # no scratch on the GPU: column by column, the same lane sums in the
+    # same order (row i into lane i % LANES, as dot_z adds x[i] * A[i, j])
+    z = zero_of(out)
+    for j in range(out.shape[0]):
+        out[j] = dot_z(x, A[:, j], z)
+
+
 @njit(**CPU_OPTIONS)
 def matmat(A, B, out):
     """``out[i, j] = dot(A[i, :], B[:, j])`` for C-contiguous A (m, k), B (k, n)."""
@@ -133,6 +151,15 @@ def matmat(A, B, out):
             for j in range(n):
                 a[j] += aip * Bp[j]
         _lane_rows(acc, out[i])
+
+
+@cuda_variant(matmat)
+def _matmat_cuda(A, B, out):
+    # as _vecmat_cuda: out[i, j] = dot_z(A[i], B[:, j]), the CPU loop's order
+    z = zero_of(out)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = dot_z(A[i], B[:, j], z)
 
 
 # ---------------------------------------------------------------------------
@@ -220,6 +247,23 @@ def cholesky(a):
         a[j, j] = d
         for i in range(j + 1, n):
             a[i, j] = (a[i, j] - dot(a[i, :j], cj)) / d
+    return -1
+
+
+@cuda_variant(cholesky)
+def _cholesky_cuda(a):
+    # real matrices only on the GPU (conj would allocate): the same sums
+    n = a.shape[0]
+    for j in range(n):
+        for k in range(j + 1, n):
+            a[j, k] = 0
+        d = a[j, j] - dot(a[j, :j], a[j, :j])
+        if not d > 0:
+            return j
+        d = math.sqrt(d)
+        a[j, j] = d
+        for i in range(j + 1, n):
+            a[i, j] = (a[i, j] - dot(a[i, :j], a[j, :j])) / d
     return -1
 
 

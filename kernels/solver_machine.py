@@ -48,11 +48,13 @@ compiled *without* FMA contraction, because NumPy's scalar arithmetic (the
 Python solvers') rounds every product; and the gradient norm is NumPy's
 pairwise sum (``np.sum``), reproduced in ``_pairwise``.
 """
+import math
+
 import numpy as np
 from numba.core import types as nbtypes
 from numba.extending import overload
 
-from ._jit import CHUNK, machine
+from ._jit import CHUNK, cuda, cuda_variant, machine
 from .dense import (cholesky, dot_z, lu_factor, lu_solve, matmat, matvec, solve_triangular,
                     vecmat)
 from .lbfgs_solver import axpy_cpu, history_update_cpu, two_loop_cpu
@@ -124,6 +126,27 @@ INIT_INCREASE, INIT_MAX, INIT_CURRENT = 0, 1, 2
 # Scalar and reduction helpers (NumPy's semantics).
 
 @machine
+def _copy(dst, src):
+    """dst[:] = src, element by element (a slice assignment needs numba's
+    runtime on the GPU)."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
+@machine
+def _pow(a, b):
+    """np.power of two scalars (the C library's pow, as NumPy's)."""
+    return np.power(a, b)   # cpu-ok: a scalar, C's pow as in NumPy
+
+
+@cuda_variant(_pow)
+def _pow_cuda(a, b):
+    # CUDA's pow (libdevice, within 2 ulp): LM's damping update is the one
+    # place where a GPU lane may round differently from the CPU
+    return a ** b
+
+
+@machine
 def _maximum(a, b):
     """np.maximum: NaN if either is NaN."""
     if a != a:
@@ -187,13 +210,27 @@ def _pairwise_sq(a, lo, n, zero):
     at most 128 elements (``_block_sq``), longer ranges split in two halves
     at a multiple of 8 and added, ``left + right``. The squares are rounded
     before they are added (no contraction here). The recursion is unrolled
-    into an explicit stack (numba's cache does not keep recursive functions)."""
+    into an explicit stack (numba's cache does not keep recursive functions;
+    the GPU has none): ``_pairwise_stack``."""
     if n <= 128:
         return _block_sq(a, lo, n, zero)
-    los = np.empty(64, np.int64)
-    ns = np.empty(64, np.int64)
-    stage = np.empty(64, np.int64)
-    vals = np.empty(64, a.dtype)
+    return _pairwise_stack(a, lo, n, zero, np.empty(64, np.int64), np.empty(64, np.int64),
+                           np.empty(64, np.int64), np.empty(64, a.dtype))
+
+
+@cuda_variant(_pairwise_sq)
+def _pairwise_sq_cuda(a, lo, n, zero):
+    if n <= 128:
+        return _block_sq(a, lo, n, zero)
+    return _pairwise_stack(a, lo, n, zero, cuda.local.array(64, np.int64),
+                           cuda.local.array(64, np.int64), cuda.local.array(64, np.int64),
+                           cuda.local.array(64, a.dtype))
+
+
+@machine
+def _pairwise_stack(a, lo, n, zero, los, ns, stage, vals):
+    """``_pairwise_sq`` of more than 128 elements, its stacks given (64
+    entries: deeper than any array)."""
     sp = 0
     nv = 0
     los[0], ns[0], stage[0] = lo, n, 0
@@ -230,7 +267,7 @@ def l2_norm(g, seg, zero):
     total = _pairwise_sq(g, seg[0], seg[1] - seg[0], zero)
     for k in range(1, seg.shape[0] - 1):
         total = total + _pairwise_sq(g, seg[k], seg[k + 1] - seg[k], zero)
-    return np.sqrt(total)
+    return math.sqrt(total)
 
 
 @machine
@@ -258,7 +295,7 @@ def _cubicmin(a, fa, fpa, b, fb, c, fc, three):
     A = (dc2 * v0 + -db2 * v1) / denom
     B = (-(dc * dc2) * v0 + db * db2 * v1) / denom
     radical = B * B - three * A * C
-    return a + (-B + np.sqrt(radical)) / (three * A)
+    return a + (-B + math.sqrt(radical)) / (three * A)
 
 
 @machine
@@ -306,7 +343,7 @@ def _begin_iteration(vec, hist, fs, st, hp, ip, seg, part):
         for i in range(n):
             d[i] = -g[i]
     else:                               # CG: the conjugate direction
-        d[:] = hist[0, 0]
+        _copy(d, hist[0, 0])
     kind = ip[P_LS]
     if kind == LS_FIXED:
         fs[F_T] = hp[H_FIXED]
@@ -348,8 +385,8 @@ def _begin_iteration(vec, hist, fs, st, hp, ip, seg, part):
         fs[F_CURV_ERR] = np.inf
         st[I_INTERVAL] = 0
     if ip[P_MAXLS] == 0:              # jaxopt's run returns before any trial
-        vec[XT, :] = vec[X]
-        vec[GT, :] = vec[G]
+        _copy(vec[XT], vec[X])
+        _copy(vec[GT], vec[G])
         fs[F_TRIAL] = value
         return _accept(fs, st, t0, 0)
     if kind == LS_ZOOM:
@@ -379,7 +416,7 @@ def _zoom_trial(vec, fs, st, hp, t0):
         t = _minimum(t, hp[H_LSMAX])
     else:
         low, high = fs[F_LOW], fs[F_HIGH]
-        delta = np.abs(high - low)
+        delta = abs(high - low)
         left = _minimum(high, low)
         right = _maximum(high, low)
         cubic_chk = hp[H_RTC] * delta
@@ -403,11 +440,11 @@ def _zoom_errors(fs, hp, t, value_step, slope_step):
     value_init, slope_init = fs[F_V0], fs[F_S0]
     exact = value_step - value_init - hp[H_C1] * t * slope_init
     approx = slope_step - hp[H_APPROX] * slope_init
-    delta_values = value_step - value_init - hp[H_C3] * np.abs(value_init)
+    delta_values = value_step - value_init - hp[H_C3] * abs(value_init)
     zero = hp[H_ZERO]
     decrease = _minimum(_maximum(approx, delta_values), exact)
     decrease = _nan_to_inf(_maximum(decrease, zero))
-    curvature = np.abs(slope_step) - hp[H_C2] * np.abs(slope_init)
+    curvature = abs(slope_step) - hp[H_C2] * abs(slope_init)
     curvature = _nan_to_inf(_maximum(curvature, zero))
     return decrease, curvature, _maximum(decrease, curvature)
 
@@ -461,7 +498,7 @@ def _zoom_arrived(vec, hist, fs, st, hp, ip, seg, part):
         # Algorithm 3.6
         low, value_low, slope_low = fs[F_LOW], fs[F_VLOW], fs[F_SLOW]
         high, value_high, slope_high = fs[F_HIGH], fs[F_VHIGH], fs[F_SHIGH]
-        too_small = np.abs(high - low) <= hp[H_ITHR]
+        too_small = abs(high - low) <= hp[H_ITHR]
         safe = t if dec <= tol else fs[F_SAFE]
         safe = _maximum(safe, fs[F_SAFE])
         fs[F_SAFE] = safe
@@ -494,7 +531,7 @@ def _zoom_arrived(vec, hist, fs, st, hp, ip, seg, part):
     if failed:
         # the safe step if any (or if the trial left the domain), else the trial
         safe = fs[F_SAFE]
-        final = safe if (safe > zero or np.isinf(dec)) else t
+        final = safe if (safe > zero or math.isinf(dec)) else t
         fs[F_T] = final
         st[I_LS_NFUN] += 1
         st[I_LS_NGRAD] += 1
@@ -530,7 +567,7 @@ def _backtracking_arrived(vec, hist, fs, st, hp, ip, seg, part):
     error1 = _maximum(_nan_to_inf(diff1), zero)
     error = error1
     if cond == COND_STRONG_WOLFE:
-        diff2 = np.abs(new_slope) - hp[H_C2] * np.abs(slope0)
+        diff2 = abs(new_slope) - hp[H_C2] * abs(slope0)
         error = _maximum(error1, _maximum(_nan_to_inf(diff2), zero))
     elif cond == COND_WOLFE:
         diff2 = hp[H_C2] * slope0 - new_slope
@@ -566,7 +603,7 @@ def _bfgs_update(vec, H, hp, seg):
         s[i] = vec[XT, i] - vec[X, i]
         y[i] = vec[GT, i] - vec[G, i]
     rho = hp[H_ONE] / dot_z(y, s, hp[H_ZERO])
-    if not np.isfinite(rho):
+    if not math.isfinite(rho):
         return
     matvec(H, y, u)
     vecmat(y, H, v)
@@ -633,8 +670,8 @@ def _finish_iteration(vec, hist, fs, st, hp, ip, seg, part, stepsize, failed):
         if ip[P_USE_GAMMA] != 0:
             gamma = sy / yy if yy > zero else one
     fs[F_GAMMA] = gamma
-    vec[X, :] = vec[XT]
-    vec[G, :] = vec[GT]
+    _copy(vec[X], vec[XT])
+    _copy(vec[G], vec[GT])
     fs[F_VALUE] = fs[F_TRIAL]
     fs[F_STEP] = stepsize
     if ip[P_KIND] != KIND_CG:
@@ -670,7 +707,7 @@ def _stop(fs, st, hp, ip):
     err = fs[F_ERROR]
     if err <= hp[H_TOL]:
         status = CONVERGED
-    elif not (np.isfinite(err) and np.isfinite(fs[F_VALUE])):
+    elif not (math.isfinite(err) and math.isfinite(fs[F_VALUE])):
         status = NONFINITE
     elif ip[P_STOP_LS_FAIL] != 0 and st[I_FAILED] != 0:
         status = LINESEARCH_FAILED
@@ -706,7 +743,7 @@ def _pg_set_t(st, t):
 @machine
 def _pg_begin(vec, fs, st):
     """Ask for f and its gradient at y."""
-    vec[XT, :] = vec[D]
+    _copy(vec[XT], vec[D])
     st[I_PHASE] = PH_PG_GRAD
     st[I_TASK] = TASK_EVAL
     return TASK_EVAL
@@ -784,14 +821,14 @@ def _pg_accept(vec, fs, st, hp, ip, seg):
     fs[F_ERROR] = l2_norm(diff, seg, zero) / next_s
     if ip[P_ACCEL] != 0:
         t = _pg_t(st)
-        next_t = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * (t * t)))
+        next_t = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * (t * t)))
         coef = _cast(fs, (t - 1.0) / next_t)      # a Python float meeting the params' dtype
         for i in range(n):
             vec[D, i] = vec[XT, i] + coef * diff[i]
         _pg_set_t(st, next_t)
     else:
-        vec[D, :] = vec[XT]
-    vec[X, :] = vec[XT]
+        _copy(vec[D], vec[XT])
+    _copy(vec[X], vec[XT])
     fs[F_STEP] = next_s
     st[I_NLS] += st[I_LS_ITER]
     return _next_or_stop(fs, st, hp, ip)
@@ -805,11 +842,18 @@ def _cast(fs, x):
     return out[0]
 
 
+@cuda_variant(_cast)
+def _cast_cuda(fs, x):
+    out = cuda.local.array(1, fs.dtype)
+    out[0] = x
+    return out[0]
+
+
 @machine
 def _pg_step(vec, hist, fs, st, hp, ip, seg, part):
     phase = st[I_PHASE]
     if phase == PH_START:
-        vec[D, :] = vec[X]
+        _copy(vec[D], vec[X])
         _pg_set_t(st, 1.0)
         st[I_RUN_ITERS] = 0
         fs[F_ERROR] = np.inf
@@ -821,7 +865,7 @@ def _pg_step(vec, hist, fs, st, hp, ip, seg, part):
     if phase == PH_PG_GRAD:              # f and grad at y arrived
         fs[F_V0] = fs[F_TRIAL]
         fs[F_VALUE] = fs[F_TRIAL]
-        vec[G, :] = vec[GT]
+        _copy(vec[G], vec[GT])
         st[I_NFUN] += 1
         st[I_NGRAD] += 1
         st[I_LS_ITER] = 0
@@ -849,7 +893,7 @@ def _fp_step(vec, fs, st, hp, ip, seg):
             return _stop(fs, st, hp, ip)
         phase = PH_BEGIN
     if phase == PH_BEGIN:
-        vec[XT, :] = vec[X]
+        _copy(vec[XT], vec[X])
         st[I_PHASE] = PH_ACCEPT
         st[I_TASK] = TASK_MAP
         return TASK_MAP
@@ -859,7 +903,7 @@ def _fp_step(vec, fs, st, hp, ip, seg):
         for i in range(n):
             diff[i] = vec[XT, i] - vec[X, i]
         fs[F_ERROR] = l2_norm(diff, seg, hp[H_ZERO])
-        vec[X, :] = vec[XT]
+        _copy(vec[X], vec[XT])
         st[I_NFUN] += 1                  # (fs[F_VALUE] stays 0: the status reads the error)
         return _next_or_stop(fs, st, hp, ip)
     return TASK_DONE
@@ -913,7 +957,7 @@ def _bisect_step(vec, fs, st, hp, ip):
         x = vec[XT, 0]
         value = fs[F_TRIAL]
         fs[F_VALUE] = value
-        fs[F_ERROR] = np.sqrt(value * value)
+        fs[F_ERROR] = math.sqrt(value * value)
         if st[I_SIGN] * value > hp[H_ZERO]:
             fs[F_HIGH] = x
         else:
@@ -981,9 +1025,9 @@ def _lm_solve(vec, buf, fs, hp, ip, m, n):
     mu = fs[F_LM_MU]
     zero = hp[H_ZERO]
     v = vec[VV]
-    ok = np.isfinite(mu)
+    ok = math.isfinite(mu)
     for i in range(n):
-        ok = ok and np.isfinite(vec[G, i])
+        ok = ok and math.isfinite(vec[G, i])
     if ip[P_LM_CG] != 0:                  # matrix-free: npopt's solve_cg, from the last step
         if ok:
             J = buf[j0:j0 + m * n].reshape((m, n))
@@ -998,11 +1042,11 @@ def _lm_solve(vec, buf, fs, hp, ip, m, n):
         for i in range(n):                       # the upper triangle of J'J + mu I, transposed
             for j in range(n):
                 a = JtJ[j, i] + (mu if i == j else mu * 0.0)
-                ok = ok and np.isfinite(a)
+                ok = ok and math.isfinite(a)
                 F[i, j] = a if j <= i else zero
         for i in range(n):                       # (the lower triangle, read from the upper)
             for j in range(i + 1, n):
-                ok = ok and np.isfinite(JtJ[i, j] + mu * 0.0)
+                ok = ok and math.isfinite(JtJ[i, j] + mu * 0.0)
     if ok:
         ok = cholesky(F) < 0
     if not ok:
@@ -1029,14 +1073,14 @@ def _lm_step(vec, hist, fs, st, hp, ip, seg):
     r0, rn, j0, jt0, jtj0, f0, ft0, end = _lm_slots(m, n)
     zero = hp[H_ZERO]
     if phase == PH_START:
-        vec[XT, :] = vec[X]
+        _copy(vec[XT], vec[X])
         st[I_PHASE] = PH_LM_INIT_R
         st[I_TASK] = TASK_RESID
         return TASK_RESID
     if phase == PH_LM_INIT_R:                # r(x0) arrived: J(x0) next
-        buf[r0:r0 + m] = buf[rn:rn + m]
+        _copy(buf[r0:r0 + m], buf[rn:rn + m])
         fs[F_VALUE] = hp[H_HALF] * _pairwise_sq(buf, r0, m, zero)
-        vec[XT, :] = vec[X]
+        _copy(vec[XT], vec[X])
         st[I_PHASE] = PH_LM_INIT_J
         st[I_TASK] = TASK_JAC
         return TASK_JAC
@@ -1050,7 +1094,7 @@ def _lm_step(vec, hist, fs, st, hp, ip, seg):
                 dmax = d
         fs[F_LM_MU] = hp[H_DAMP] * dmax
         fs[F_LM_NU] = hp[H_TWO]
-        fs[F_ERROR] = np.sqrt(dot_z(vec[G], vec[G], zero))
+        fs[F_ERROR] = math.sqrt(dot_z(vec[G], vec[G], zero))
         vec[D, :] = zero
         st[I_RUN_ITERS] = 0
         if ip[P_MAXITER] == 0:
@@ -1062,7 +1106,7 @@ def _lm_step(vec, hist, fs, st, hp, ip, seg):
         for i in range(n):
             vec[D, i] = -vec[VV, i]
             vec[XT, i] = vec[X, i] + vec[D, i]
-            finite = finite and np.isfinite(vec[D, i])
+            finite = finite and math.isfinite(vec[D, i])
         if finite:
             st[I_PHASE] = PH_LM_TRIAL
             st[I_TASK] = TASK_RESID
@@ -1079,11 +1123,11 @@ def _lm_step(vec, hist, fs, st, hp, ip, seg):
         if gain > zero:
             fs[F_VALUE] = loss_next
             # (numba calls the C library's pow, as NumPy's scalar ** does)
-            c = hp[H_ONE] - np.power(hp[H_TWO] * gain - hp[H_ONE], hp[H_THREE])  # cpu-ok
+            c = hp[H_ONE] - _pow(hp[H_TWO] * gain - hp[H_ONE], hp[H_THREE])
             fs[F_LM_MU] = mu * (c if c > hp[H_THIRD] else hp[H_THIRD])
             fs[F_LM_NU] = hp[H_TWO]
-            vec[X, :] = vec[XT]
-            buf[r0:r0 + m] = buf[rn:rn + m]
+            _copy(vec[X], vec[XT])
+            _copy(buf[r0:r0 + m], buf[rn:rn + m])
             st[I_PHASE] = PH_LM_ACCEPT_J
             st[I_TASK] = TASK_JAC
             return TASK_JAC
@@ -1108,7 +1152,7 @@ def _lm_reject(vec, fs, st, hp, ip, m, n):
 @machine
 def _lm_finish(vec, fs, st, hp, ip):
     """The error ||J'r|| of the (new or kept) point; stop or go on."""
-    fs[F_ERROR] = np.sqrt(dot_z(vec[G], vec[G], hp[H_ZERO]))
+    fs[F_ERROR] = math.sqrt(dot_z(vec[G], vec[G], hp[H_ZERO]))
     return _next_or_stop(fs, st, hp, ip)
 
 
@@ -1132,13 +1176,13 @@ def _anderson_step(vec, hist, fs, st, hp, ip, seg):
     c0 = h0 + (m + 1) * (m + 1)
     G = fs[g0:h0].reshape((m, m))
     if phase == PH_START:                # jaxopt's init_state calls T once (for aux)
-        vec[XT, :] = vec[X]
+        _copy(vec[XT], vec[X])
         st[I_PHASE] = PH_INIT
         st[I_TASK] = TASK_MAP
         return TASK_MAP
     if phase == PH_INIT:
         for i in range(m):
-            hist[0, i, :] = vec[X]
+            _copy(hist[0, i], vec[X])
         st[I_NFUN] = 1
         st[I_RUN_ITERS] = 0
         fs[F_ERROR] = np.inf
@@ -1171,8 +1215,8 @@ def _anderson_step(vec, hist, fs, st, hp, ip, seg):
             for i in range(n):
                 vec[XT, i] = vec[VS, i] + hp[H_BETA] * vec[VU, i]
         else:
-            vec[XT, :] = vec[X]
-        vec[D, :] = vec[XT]                         # x_ext, kept for the residual
+            _copy(vec[XT], vec[X])
+        _copy(vec[D], vec[XT])                         # x_ext, kept for the residual
         st[I_PHASE] = PH_ACCEPT
         st[I_TASK] = TASK_MAP
         return TASK_MAP
@@ -1181,14 +1225,14 @@ def _anderson_step(vec, hist, fs, st, hp, ip, seg):
         r = hist[1, pos]
         for i in range(n):
             r[i] = vec[XT, i] - vec[D, i]
-        hist[0, pos, :] = vec[D]
+        _copy(hist[0, pos], vec[D])
         zero = hp[H_ZERO]
         for i in range(m):                          # <r_i, r>, leaf by leaf
             G[pos, i] = slope(hist[1, i], r, seg, zero)
         for i in range(m):
             G[i, pos] = G[pos, i]
-        fs[F_ERROR] = np.sqrt(G[pos, pos])
-        vec[X, :] = vec[XT]
+        fs[F_ERROR] = math.sqrt(G[pos, pos])
+        _copy(vec[X], vec[XT])
         st[I_NFUN] += 1
         return _next_or_stop(fs, st, hp, ip)
     return TASK_DONE
@@ -1221,7 +1265,7 @@ def _boxcd_run(vec, hist, fs, st, hp, ip):
                     xi = data[n + 1, i]
                 else:
                     xi = data[n + 2, i]
-                if not np.isfinite(xi):
+                if not math.isfinite(xi):
                     st[I_START] = i      # the unbounded coordinate (for the error)
                     st[I_STATUS] = UNBOUNDED
                     st[I_PHASE] = PH_DONE
@@ -1313,13 +1357,13 @@ def _gn_step(vec, hist, fs, st, hp, ip):
         if phase == PH_START:
             st[I_RUN_ITERS] = 0
             fs[F_ERROR] = np.inf
-        vec[XT, :] = vec[X]
+        _copy(vec[XT], vec[X])
         st[I_PHASE] = PH_LM_INIT_R
         st[I_TASK] = TASK_RESID
         return TASK_RESID
     if phase == PH_LM_INIT_R:                # r(x) arrived: J(x) next
-        buf[r0:r0 + m] = buf[rn:rn + m]
-        vec[XT, :] = vec[X]
+        _copy(buf[r0:r0 + m], buf[rn:rn + m])
+        _copy(vec[XT], vec[X])
         st[I_PHASE] = PH_LM_INIT_J
         st[I_TASK] = TASK_JAC
         return TASK_JAC
@@ -1329,7 +1373,7 @@ def _gn_step(vec, hist, fs, st, hp, ip):
         fs[F_VALUE] = hp[H_HALF] * _pairwise_sq(buf, r0, m, zero)
         finite = True
         for i in range(n):
-            finite = finite and np.isfinite(vec[G, i])
+            finite = finite and math.isfinite(vec[G, i])
         if finite:
             _cg_normal(vec, J, buf[rn:rn + m], hp, zero, False, False)
         else:
@@ -1338,8 +1382,8 @@ def _gn_step(vec, hist, fs, st, hp, ip):
         finite = True
         for i in range(n):
             vec[D, i] = vec[VV, i]
-            finite = finite and np.isfinite(vec[D, i])
-        fs[F_ERROR] = np.sqrt(dot_z(vec[D], vec[D], zero)) if finite else np.nan
+            finite = finite and math.isfinite(vec[D, i])
+        fs[F_ERROR] = math.sqrt(dot_z(vec[D], vec[D], zero)) if finite else np.nan
         for i in range(n):
             vec[X, i] = vec[X, i] - vec[D, i]
         return _next_or_stop(fs, st, hp, ip)
@@ -1351,13 +1395,13 @@ def _step(vec, hist, fs, st, hp, ip, seg, part):
     """One transition, by phase; returns a task or TASK_CONTINUE."""
     phase = st[I_PHASE]
     if phase == PH_START:
-        vec[XT, :] = vec[X]
+        _copy(vec[XT], vec[X])
         st[I_PHASE] = PH_INIT
         st[I_TASK] = TASK_EVAL
         return TASK_EVAL
     if phase == PH_INIT:
         fs[F_VALUE] = fs[F_TRIAL]
-        vec[G, :] = vec[GT]
+        _copy(vec[G], vec[GT])
         st[I_NFUN] = 1
         st[I_NGRAD] = 1
         st[I_NLS] = 0
@@ -1395,48 +1439,105 @@ def _step(vec, hist, fs, st, hp, ip, seg, part):
 
 
 @machine
-def advance(vec, hist, fs, st, hp, ip, seg, part):
-    """Move one lane forward to its next request (see the module docstring).
-    Returns the task: TASK_EVAL (value and gradient at vec[XT] into
-    fs[F_TRIAL], vec[GT]), TASK_VALUE (the value suffices) or TASK_DONE."""
-    if ip[P_KIND] == KIND_GN:
+def advance_gn(vec, hist, fs, st, hp, ip, seg, part):
+    """``advance`` of GaussNewton."""
+    task = _gn_step(vec, hist, fs, st, hp, ip)
+    while task == TASK_CONTINUE:
         task = _gn_step(vec, hist, fs, st, hp, ip)
-        while task == TASK_CONTINUE:
-            task = _gn_step(vec, hist, fs, st, hp, ip)
-        return task
-    if ip[P_KIND] == KIND_BOXCDQP:
-        if st[I_PHASE] == PH_DONE:
-            return TASK_DONE
-        return _boxcd_run(vec, hist, fs, st, hp, ip)
-    if ip[P_KIND] == KIND_ANDERSON:
+    return task
+
+
+@machine
+def advance_boxcd(vec, hist, fs, st, hp, ip, seg, part):
+    """``advance`` of BoxCDQP (the whole run at once: no requests)."""
+    if st[I_PHASE] == PH_DONE:
+        return TASK_DONE
+    return _boxcd_run(vec, hist, fs, st, hp, ip)
+
+
+@machine
+def advance_anderson(vec, hist, fs, st, hp, ip, seg, part):
+    """``advance`` of AndersonAcceleration."""
+    task = _anderson_step(vec, hist, fs, st, hp, ip, seg)
+    while task == TASK_CONTINUE:
         task = _anderson_step(vec, hist, fs, st, hp, ip, seg)
-        while task == TASK_CONTINUE:
-            task = _anderson_step(vec, hist, fs, st, hp, ip, seg)
-        return task
-    if ip[P_KIND] == KIND_LM:
+    return task
+
+
+@machine
+def advance_lm(vec, hist, fs, st, hp, ip, seg, part):
+    """``advance`` of LevenbergMarquardt."""
+    task = _lm_step(vec, hist, fs, st, hp, ip, seg)
+    while task == TASK_CONTINUE:
         task = _lm_step(vec, hist, fs, st, hp, ip, seg)
-        while task == TASK_CONTINUE:
-            task = _lm_step(vec, hist, fs, st, hp, ip, seg)
-        return task
-    if ip[P_KIND] == KIND_BISECT:
+    return task
+
+
+@machine
+def advance_bisect(vec, hist, fs, st, hp, ip, seg, part):
+    """``advance`` of Bisection."""
+    task = _bisect_step(vec, fs, st, hp, ip)
+    while task == TASK_CONTINUE:
         task = _bisect_step(vec, fs, st, hp, ip)
-        while task == TASK_CONTINUE:
-            task = _bisect_step(vec, fs, st, hp, ip)
-        return task
-    if ip[P_KIND] == KIND_FP:
+    return task
+
+
+@machine
+def advance_fp(vec, hist, fs, st, hp, ip, seg, part):
+    """``advance`` of FixedPointIteration."""
+    task = _fp_step(vec, fs, st, hp, ip, seg)
+    while task == TASK_CONTINUE:
         task = _fp_step(vec, fs, st, hp, ip, seg)
-        while task == TASK_CONTINUE:
-            task = _fp_step(vec, fs, st, hp, ip, seg)
-        return task
-    if ip[P_KIND] == KIND_PG:
+    return task
+
+
+@machine
+def advance_pg(vec, hist, fs, st, hp, ip, seg, part):
+    """``advance`` of the proximal-gradient family."""
+    task = _pg_step(vec, hist, fs, st, hp, ip, seg, part)
+    while task == TASK_CONTINUE:
         task = _pg_step(vec, hist, fs, st, hp, ip, seg, part)
-        while task == TASK_CONTINUE:
-            task = _pg_step(vec, hist, fs, st, hp, ip, seg, part)
-        return task
+    return task
+
+
+@machine
+def advance_qn(vec, hist, fs, st, hp, ip, seg, part):
+    """``advance`` of LBFGS, BFGS and NonlinearCG."""
     task = _step(vec, hist, fs, st, hp, ip, seg, part)
     while task == TASK_CONTINUE:
         task = _step(vec, hist, fs, st, hp, ip, seg, part)
     return task
+
+
+@machine
+def advance(vec, hist, fs, st, hp, ip, seg, part):
+    """Move one lane forward to its next request (see the module docstring).
+    Returns the task: TASK_EVAL (value and gradient at vec[XT] into
+    fs[F_TRIAL], vec[GT]), TASK_VALUE (the value suffices) or TASK_DONE.
+    (The CUDA lanes call their kind's ``advance_*`` directly: one kind per
+    kernel.)"""
+    kind = ip[P_KIND]
+    if kind == KIND_GN:
+        return advance_gn(vec, hist, fs, st, hp, ip, seg, part)
+    if kind == KIND_BOXCDQP:
+        return advance_boxcd(vec, hist, fs, st, hp, ip, seg, part)
+    if kind == KIND_ANDERSON:
+        return advance_anderson(vec, hist, fs, st, hp, ip, seg, part)
+    if kind == KIND_LM:
+        return advance_lm(vec, hist, fs, st, hp, ip, seg, part)
+    if kind == KIND_BISECT:
+        return advance_bisect(vec, hist, fs, st, hp, ip, seg, part)
+    if kind == KIND_FP:
+        return advance_fp(vec, hist, fs, st, hp, ip, seg, part)
+    if kind == KIND_PG:
+        return advance_pg(vec, hist, fs, st, hp, ip, seg, part)
+    return advance_qn(vec, hist, fs, st, hp, ip, seg, part)
+
+
+ADVANCE = {KIND_LBFGS: advance_qn, KIND_BFGS: advance_qn, KIND_CG: advance_qn,
+           KIND_PG: advance_pg, KIND_FP: advance_fp, KIND_BISECT: advance_bisect,
+           KIND_LM: advance_lm, KIND_ANDERSON: advance_anderson, KIND_BOXCDQP: advance_boxcd,
+           KIND_GN: advance_gn}
 
 
 @machine

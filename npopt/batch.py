@@ -87,6 +87,12 @@ def run_batch(solver, init_params, *args, in_axes=0, vectorized=False, executor=
     if executor is not None and not hasattr(executor, "submit"):
         raise TypeError(f"executor: expected a concurrent.futures.Executor (or an object "
                         f"with submit), got {type(executor).__name__}")
+    if not engine.supports_batch(solver):
+        from .solvers.lanes_cuda import has_device_data
+        if has_device_data(init_params, args, kwargs):
+            raise NotImplementedError(
+                f"npopt.{type(solver).__name__}: batched runs on CUDA arrays need the batched "
+                f"engine ({engine.batch_unsupported(solver)}); pass NumPy arrays")
     if engine.supports_batch(solver):
         out = engine.run_batch(solver, init_params, args, kwargs, in_axes, vectorized,
                                executor, chunks)

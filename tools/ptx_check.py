@@ -327,6 +327,36 @@ def self_test():
     return ok
 
 
+def lane_launches():
+    """[(label, kernel, argtypes)]: the solver lane kernels (generated per
+    kind and objective, ``kernels/solver_lanes.py``), with npopt's example
+    device objectives: every machine family, float32 and float64."""
+    from npopt.examples import problems as P
+    from npopt.kernels import solver_machine as K
+    from npopt.kernels.solver_lanes import lane_kernel
+
+    def A(t, nd):
+        return types.Array(t, nd, "C")
+
+    def machine(F):
+        return (A(F, 3), A(F, 4), A(F, 2), A(i8, 2), V(F), V(i8), V(i8), A(F, 3), i8)
+    ridge = (A(f8, 3), A(f8, 2), f8)        # X, y per lane; lam shared
+    kepler = (A(f8, 2), f8)                 # M per lane; e shared
+    # (a lane kernel holds a whole solver: 4-80 s per compilation, so each is
+    # compiled for one compute capability, the largest for both)
+    cases = [("qn", K.KIND_LBFGS, "value_and_grad", P.ridge_into, ridge, f8, CCS),
+             ("qn", K.KIND_LBFGS, "value_and_grad", P.logistic_into, ridge, f4, CCS[:1]),
+             ("pg", K.KIND_PG, "value_and_grad", P.ridge_into, ridge, f4, CCS[:1]),
+             ("fp", K.KIND_FP, "map", P.kepler_into, kepler, f4, CCS[:1]),
+             ("anderson", K.KIND_ANDERSON, "map", P.kepler_into, kepler, f8, CCS[:1])]
+    out = []
+    for family, kind, protocol, fun, argtypes, F, ccs in cases:
+        kernel = lane_kernel(kind, protocol, [False] * (len(argtypes) - 1) + [True], fun)
+        out.append((f"solver_lanes.{family}:{fun.__name__} [{F}]", kernel,
+                    machine(F) + argtypes, ccs))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-k", action="append", default=[],
@@ -374,6 +404,28 @@ def main(argv=None):
                 if args.v:
                     print(f"{name} [{label}] sm_{cc[0]}{cc[1]}: "
                           f"{' '.join(bad) or 'ok'} ({time.perf_counter() - t:.2f} s)")
+    # 3. The solver lane kernels (generated, so not in the table above).
+    lanes = [] if args.no_compile else [
+        c for c in lane_launches() if not args.k or any(k in c[0] for k in args.k)]
+    for label, kernel, argtypes, ccs in lanes:
+        for cc in ccs:
+            count += 1
+            t = time.perf_counter()
+            try:
+                ptx = compile_ptx(kernel, argtypes, cc)
+            except Exception as e:
+                msg = str(e).strip().splitlines()
+                failures.append(f"{label} sm_{cc[0]}{cc[1]}: compile error: "
+                                f"{type(e).__name__}: {msg[0] if msg else ''}")
+                continue
+            bad = violations(ptx)
+            failures += [f"{label} sm_{cc[0]}{cc[1]}: {op}" for op in bad]
+            if args.v:
+                print(f"{label} sm_{cc[0]}{cc[1]}: {' '.join(bad) or 'ok'} "
+                      f"({time.perf_counter() - t:.2f} s)")
+    if lanes:
+        print(f"ptx_check: {sum(len(c[3]) for c in lanes)} compilations of "
+              f"{len(lanes)} solver lane kernels")
     if names:
         print(f"ptx_check: {len(names)} kernels, {sum(len(launches(n)) for n in names)} "
               f"kernel x dtype launches, x {len(CCS)} compute capabilities = {count} PTX "

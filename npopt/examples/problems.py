@@ -1,9 +1,13 @@
 """Small objectives as numba functions, for compiled and batched solves
 (``npopt.vmap``, the compiled driver), the tests and ``benchmarks/bench_batch.py``.
 
-Each returns ``(value, grad)`` (use ``value_and_grad=True``). Products are
-plain loops, so the numbers are the same on every CPU.
+Each returns ``(value, grad)`` (use ``value_and_grad=True``); the ``*_into``
+forms write the gradient (or the map's value) into a buffer and are what
+CUDA lanes take, and are compiled for the GPU from the same source.
+Products are plain loops, so the numbers are the same on every CPU.
 """
+import math
+
 import numpy as np
 from numba import njit
 
@@ -11,11 +15,13 @@ _OPTS = dict(cache=True, nogil=True, error_model="numpy")
 
 
 @njit(**_OPTS)
-def ridge(w, X, y, lam):
-    """``0.5 ||X w - y||^2 / m + 0.5 lam ||w||^2`` and its gradient;
+def ridge_into(w, g, X, y, lam):
+    """``0.5 ||X w - y||^2 / m + 0.5 lam ||w||^2``, its gradient written into g
+    (the form CUDA lanes take: a device function cannot allocate);
     X: (m, n), y: (m,), lam: a scalar."""
     m, n = X.shape
-    g = lam * w
+    for j in range(n):
+        g[j] = lam * w[j]
     value = 0.0
     for i in range(m):
         r = -y[i]
@@ -28,15 +34,23 @@ def ridge(w, X, y, lam):
     reg = 0.0
     for j in range(n):
         reg += w[j] * w[j]
-    return 0.5 * value / m + 0.5 * lam * reg, g
+    return 0.5 * value / m + 0.5 * lam * reg
 
 
 @njit(**_OPTS)
-def logistic(w, X, y, lam):
-    """Mean logistic loss of labels y in {0, 1} with scores ``X w``, plus
-    ``0.5 lam ||w||^2``, and its gradient."""
-    m, n = X.shape
+def ridge(w, X, y, lam):
+    """``ridge_into`` returning ``(value, grad)``."""
     g = lam * w
+    return ridge_into(w, g, X, y, lam), g
+
+
+@njit(**_OPTS)
+def logistic_into(w, g, X, y, lam):
+    """Mean logistic loss of labels y in {0, 1} with scores ``X w``, plus
+    ``0.5 lam ||w||^2``; its gradient written into g."""
+    m, n = X.shape
+    for j in range(n):
+        g[j] = lam * w[j]
     value = 0.0
     for i in range(m):
         z = 0.0
@@ -44,12 +58,12 @@ def logistic(w, X, y, lam):
             z += X[i, j] * w[j]
         # log(1 + exp(z)) - y z, stably; d/dz = sigmoid(z) - y
         if z > 0:
-            e = np.exp(-z)          # cpu-ok: numba calls the C library (scalar)
-            value += z + np.log1p(e) - y[i] * z      # cpu-ok: as above
+            e = math.exp(-z)
+            value += z + math.log1p(e) - y[i] * z
             s = 1.0 / (1.0 + e)
         else:
-            e = np.exp(z)           # cpu-ok: numba calls the C library (scalar)
-            value += np.log1p(e) - y[i] * z          # cpu-ok: as above
+            e = math.exp(z)
+            value += math.log1p(e) - y[i] * z
             s = e / (1.0 + e)
         c = (s - y[i]) / m
         for j in range(n):
@@ -57,14 +71,22 @@ def logistic(w, X, y, lam):
     reg = 0.0
     for j in range(n):
         reg += w[j] * w[j]
-    return value / m + 0.5 * lam * reg, g
+    return value / m + 0.5 * lam * reg
 
 
 @njit(**_OPTS)
-def rosenbrock(x):
-    """The n-dimensional Rosenbrock function and its gradient."""
+def logistic(w, X, y, lam):
+    """``logistic_into`` returning ``(value, grad)``."""
+    g = lam * w
+    return logistic_into(w, g, X, y, lam), g
+
+
+@njit(**_OPTS)
+def rosenbrock_into(x, g):
+    """The n-dimensional Rosenbrock function; its gradient written into g."""
     n = x.shape[0]
-    g = np.zeros_like(x)
+    for i in range(n):
+        g[i] = 0.0
     value = 0.0
     for i in range(n - 1):
         a = x[i + 1] - x[i] * x[i]
@@ -72,7 +94,22 @@ def rosenbrock(x):
         value += 100.0 * a * a + b * b
         g[i] += -400.0 * x[i] * a - 2.0 * b
         g[i + 1] += 200.0 * a
-    return value, g
+    return value
+
+
+@njit(**_OPTS)
+def rosenbrock(x):
+    """``rosenbrock_into`` returning ``(value, grad)``."""
+    g = np.zeros_like(x)
+    return rosenbrock_into(x, g), g
+
+
+@njit(**_OPTS)
+def kepler_into(E, out, M, e):
+    """Kepler's equation ``E = M + e sin E`` as a fixed-point map (a
+    contraction for eccentricities e < 1): writes ``M + e sin E`` into out."""
+    for j in range(E.shape[0]):
+        out[j] = M[j] + e * math.sin(E[j])
 
 
 @njit(**_OPTS)

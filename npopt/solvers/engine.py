@@ -1068,6 +1068,13 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
     if reason is not None:
         raise NotImplementedError(f"npopt.{type(solver).__name__}: batched runs do not "
                                   f"support {reason} yet")
+    from . import lanes_cuda
+    if lanes_cuda.has_device_data(init_params, args, kwargs):
+        if executor is not None or vectorized:
+            raise ValueError("executor, vectorized: CUDA lanes run on the device that holds "
+                             "the data; pass NumPy arrays to use them")
+        return lanes_cuda.run_batch_cuda(solver, init_params, args, kwargs, in_axes,
+                                         solver.verbose if verbose is None else verbose)
     if _kinds()[type(solver)] == K.KIND_BISECT:   # init_params is ignored
         axes = _normalize_axes(in_axes, 1 + len(args))
         init_params, in_axes = np.asarray(0.0), (None,) + tuple(axes[1:])
