@@ -1577,10 +1577,33 @@ def _evaluate(fun, gfun, x, args, g, want_grad):
     """The objective at x: its value, and its gradient written into g."""
 
 
+def _writes_into(f, args):
+    """f(x, out, *args): the output written into a buffer (CUDA's form)."""
+    return len(f.signature.args) == len(args.types) + 2
+
+
 @overload(_evaluate)
 def _evaluate_impl(fun, gfun, x, args, g, want_grad):
     returns = getattr(getattr(fun, "signature", None), "return_type", None)
-    if isinstance(returns, nbtypes.Array):       # a map: x <- fun(x, *args)
+    if _writes_into(fun, args) and isinstance(returns, nbtypes.NoneType):
+        def impl(fun, gfun, x, args, g, want_grad):    # a map: fun(x, out, *args)
+            fun(x, g, *args)
+            _copy(x, g)
+            return x[0] - x[0]
+    elif _writes_into(fun, args):                # fun(x, g, *args) -> value
+        if isinstance(gfun, nbtypes.NoneType):
+            def impl(fun, gfun, x, args, g, want_grad):
+                return fun(x, g, *args)
+        else:                                    # a value-only fun of this form: no
+            raise TypeError("npopt: fun(x, g, *args) writes its gradient; grad is "
+                            "not used with it (value_and_grad=True)")
+    elif not isinstance(gfun, nbtypes.NoneType) and _writes_into(gfun, args):
+        def impl(fun, gfun, x, args, g, want_grad):    # fun -> value, gfun(x, g, *args)
+            value = fun(x, *args)
+            if want_grad:
+                gfun(x, g, *args)
+            return value
+    elif isinstance(returns, nbtypes.Array):       # a map: x <- fun(x, *args)
         def impl(fun, gfun, x, args, g, want_grad):
             x[:] = fun(x, *args)
             return x[0] - x[0]
@@ -1605,7 +1628,7 @@ def _lm_request(fun, gfun, x, args, hist, m, jac):
 
 @overload(_lm_request)
 def _lm_request_impl(fun, gfun, x, args, hist, m, jac):
-    if isinstance(gfun, nbtypes.NoneType):       # not an LM objective: never asked
+    if isinstance(gfun, nbtypes.NoneType) or _writes_into(gfun, args):   # not LM's: never asked
         def impl(fun, gfun, x, args, hist, m, jac):
             pass
     else:

@@ -164,9 +164,12 @@ def status_of(solver, state):
 def try_run(solver, init_params, args, kwargs):
     """``solver.run`` on the machine, or None where it does not apply (the
     caller then runs its Python loop)."""
-    if not ENABLED or solver.maxiter == 0 or machine_unsupported(solver) is not None:
-        return None
-    if isinstance(init_params, base.OptStep) and _kinds()[type(solver)] != K.KIND_LBFGS:
+    if not ENABLED or solver.maxiter == 0 or machine_unsupported(solver) is not None or \
+            isinstance(init_params, base.OptStep) and _kinds()[type(solver)] != K.KIND_LBFGS:
+        if type(solver) in _kinds():        # the Python loop calls fun(x, *args)
+            fun_args, fun_kwargs = _split_args(solver, args, kwargs)[2:]
+            _refuse_buffer_form(solver, compiled_objective(solver),
+                                len(fun_args) + len(fun_kwargs))
         return None
     out = run_single(solver, init_params, args, kwargs)
     if out is None:
@@ -597,6 +600,29 @@ def compiled_objective(solver):
     return None
 
 
+def writes_into(f, nargs):
+    """Whether the numba function ``f``, called with ``nargs`` arguments after
+    the params, takes an output buffer after x: ``f(x, g, *args) -> value``
+    (or a map's ``f(x, out, *args)``), the form CUDA lanes need, which the
+    compiled CPU drivers take too. Decided by its arity (a function with
+    default arguments is taken as returning its output)."""
+    code = f.py_func.__code__
+    return (f.py_func.__defaults__ is None and not code.co_flags & 0x04      # no *args
+            and code.co_argcount == nargs + 2)
+
+
+def _refuse_buffer_form(solver, compiled, nargs):
+    """A numba objective that writes into a buffer (``writes_into``) runs on
+    the compiled drivers only: say why this call cannot take them."""
+    if compiled is None or _kinds()[type(solver)] in (K.KIND_LM, K.KIND_GN):
+        return
+    if any(f is not None and writes_into(f, nargs) for f in compiled):
+        raise TypeError("fun: a numba function that writes into a buffer (fun(x, g, *args)) "
+                        "runs on the compiled drivers only: flat float32/float64 params, "
+                        "positional array or scalar arguments, no keyword arguments and no "
+                        "prox; otherwise return the output (fun(x, *args) -> (value, grad))")
+
+
 class FirstClass:
     """A numba function as a first-class function value of one signature.
 
@@ -671,8 +697,15 @@ def _compiled_entry(mach, fun, gfun, lane_args, lane_args_types):
         from numba.core import types as nbtypes
         lane_args_types = lane_args_types()
         xtype = _numba_types([mach.vec[0, K.XT]])[0]
-        f = FirstClass(fun, (xtype,) + lane_args_types)
-        g = None if gfun is None else FirstClass(gfun, (xtype,) + lane_args_types)
+        lm = mach.kind in (K.KIND_LM, K.KIND_GN)
+        if gfun is not None and not lm and writes_into(fun, len(lane_args)):
+            raise TypeError("fun: writes its gradient into g (fun(x, g, *args) -> value), so "
+                            "no grad is needed: pass value_and_grad=True")
+        f = FirstClass(fun, (xtype,) * (1 + (not lm and writes_into(fun, len(lane_args))))
+                       + lane_args_types)
+        g = None if gfun is None else FirstClass(
+            gfun, (xtype,) * (1 + (not lm and writes_into(gfun, len(lane_args))))
+            + lane_args_types)
         rest = _numba_types([np.zeros(1, np.int64), mach.vec, mach.hist, mach.fs, mach.st,
                              mach.hp, mach.ip, mach.seg, mach.part, 0])
         argtypes = (f.type, nbtypes.none if g is None else g.type,
@@ -814,6 +847,7 @@ def run_single(solver, init_params, args, kwargs):
         drive_compiled(mach, fun, gfun, tuple((a,) for a in fun_args),
                        lambda: _numba_types(fun_args), _LANE0, _NO_BUDGET)
     else:
+        _refuse_buffer_form(solver, compiled, len(fun_args) + len(fun_kwargs))
         drive_python(mach, 0, _python_evaluator(solver, init_params, args, kwargs, rshape))
     vec, fs, st_ = mach.vec[0], mach.fs[0], mach.st[0]
     if flat_params:
@@ -1127,6 +1161,7 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
             remaining = remaining[mach.st[remaining, K.I_PHASE] != K.PH_DONE]
             _progress(verbose, t0, last, mach, batch.B, name)
     else:
+        _refuse_buffer_form(solver, compiled, len(args) - skip + len(kwargs))
         _drive_python_batch(solver, mach, batch, vectorized, verbose, t0, last)
     status = mach.status()
     if np.any(status == K.NO_SIGN_CHANGE):
