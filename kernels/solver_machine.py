@@ -3,8 +3,8 @@ L-BFGS, BFGS and nonlinear CG (with their line searches), and proximal
 gradient (ISTA/FISTA, which GradientDescent and ProjectedGradient are).
 
 One run of jaxopt 0.8.5's ``LBFGS``, ``BFGS`` or ``NonlinearCG`` (the three
-share their skeleton: a direction, jaxopt's zoom or backtracking line search
-along it or a fixed step, then the update of what the direction is made
+share their skeleton: a direction, jaxopt's zoom, backtracking or Hager-Zhang
+line search along it or a fixed step, then the update of what the direction is made
 from; ``ip[P_KIND]`` says which) is written once here, as ``advance``: a numba
 function that moves the run forward until it needs the objective at a new
 point, writes that point into ``vec[XT]`` and returns the request (the
