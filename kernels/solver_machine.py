@@ -3,8 +3,8 @@ L-BFGS, BFGS and nonlinear CG (with their line searches), and proximal
 gradient (ISTA/FISTA, which GradientDescent and ProjectedGradient are).
 
 One run of jaxopt 0.8.5's ``LBFGS``, ``BFGS`` or ``NonlinearCG`` (the three
-share their skeleton: a direction, jaxopt's zoom or backtracking line search
-along it or a fixed step, then the update of what the direction is made
+share their skeleton: a direction, jaxopt's zoom, backtracking or Hager-Zhang
+line search along it or a fixed step, then the update of what the direction is made
 from; ``ip[P_KIND]`` says which) is written once here, as ``advance``: a numba
 function that moves the run forward until it needs the objective at a new
 point, writes that point into ``vec[XT]`` and returns the request (the
@@ -384,6 +384,8 @@ def _begin_iteration(vec, hist, fs, st, hp, ip, seg, part):
         fs[F_DEC_ERR] = np.inf
         fs[F_CURV_ERR] = np.inf
         st[I_INTERVAL] = 0
+    if kind == LS_HAGER_ZHANG:        # its init_state evaluates even with maxls == 0
+        return _hz_begin(vec, fs, st, hp, t0)
     if ip[P_MAXLS] == 0:              # jaxopt's run returns before any trial
         _copy(vec[XT], vec[X])
         _copy(vec[GT], vec[G])
@@ -589,6 +591,252 @@ def _backtracking_arrived(vec, hist, fs, st, hp, ip, seg, part):
             return TASK_EVAL
         return _accept(fs, st, t, st[I_LS_FAILED])
     return _backtracking_trial(vec, fs, st, hp, ip, t * hp[H_DEC])
+
+
+# --------------------------------------------------------------------------
+# Hager-Zhang (jaxopt's HagerZhangLineSearch, as npopt.solvers.linesearch
+# runs it inside LBFGS, BFGS and NonlinearCG: ``init_state`` brackets from
+# the step 1 and checks the bracket's better end; then ``update`` (secant^2,
+# a bisection if the bracket shrank too little, the better end, the value
+# and gradient at the best step) while ``error > tol``, ``maxls`` updates at
+# most). The Python search's nested loops are a small call stack here: each
+# evaluation is a request, and the phase says what its result is for. The
+# update subroutine (U0-U3) returns to ``st[I_HZ_RET]``; a secant's two
+# points are asked for one after the other. As the Python search, the
+# search evaluates what jaxopt evaluates and keeps, and counts every call.
+
+LS_HAGER_ZHANG = 3
+
+# what the evaluation that arrives is for
+(PH_HZ_BRACKET, PH_HZ_UPD, PH_HZ_SEC_A, PH_HZ_SEC_B, PH_HZ_ILOW, PH_HZ_IHIGH, PH_HZ_LOW,
+ PH_HZ_HIGH, PH_HZ_FINAL) = range(40, 49)
+PH_HZ_FIRST, PH_HZ_LAST = 40, 48
+
+# where the update subroutine returns: bracketing (B2), secant^2's first and
+# second update, the bisection of ``update``
+HZ_RET_BRACKET, HZ_RET_SECANT1, HZ_RET_SECANT2, HZ_RET_BISECT = 0, 1, 2, 3
+
+# the search's scalars, in the slots zoom uses (a search is one or the other)
+F_HZ_THR = F_PREV_T      # phi(0) + eps_k, eps_k = approximate_wolfe_threshold |phi(0)|
+F_HZ_INIT = F_PREV_V     # the step the search was called with (returned when done at init)
+F_HZ_ULOW = F_PREV_S     # the update subroutine's [low, high]
+F_HZ_UHIGH = F_VLOW
+F_HZ_A = F_SLOW          # a secant's points and the slope at the first
+F_HZ_B = F_SHIGH
+F_HZ_DA = F_VHIGH
+F_HZ_C = F_CREF          # secant^2: its first secant point
+F_HZ_NLOW = F_VCREF      # secant^2: the bracket after its first update
+F_HZ_NHIGH = F_SAFE
+F_HZ_VL = F_DEC_ERR      # the value and slope at the bracket's low end
+F_HZ_SL = F_CURV_ERR
+F_HZ_BEST = F_LM_MU      # bracketing: the last trial with phi <= phi(0) + eps_k
+# (F_LOW, F_HIGH: the search's bracket; F_LS_ERR its error; I_LS_DONE,
+# I_LS_FAILED its done and failed; I_LS_ITER its updates)
+I_HZ_RET = I_INTERVAL    # where the update subroutine returns
+I_HZ_STAGE = I_SIGN      # bracketing: 0 before its first trial; secant^2: which secant
+I_HZ_FAILED = I_PG_T     # the init's or the update's ``failed`` so far
+H_HZ_EPS = H_C3          # approximate_wolfe_threshold (1e-6)
+H_HZ_EXPAND = H_LSINC    # expansion_factor
+H_HZ_SHRINK = H_RTC      # shrinkage_factor
+
+
+@machine
+def _hz_ask(vec, fs, st, t, phase):
+    """Ask for phi(t), phi'(t) (value and gradient at x + t d)."""
+    fs[F_T] = t
+    return _request(vec, t, st, TASK_EVAL, phase)
+
+
+@machine
+def _hz_begin(vec, fs, st, hp, t0):
+    """``init_state``: the threshold, then the bracket from the step 1 (B0)."""
+    value = fs[F_V0]
+    fs[F_HZ_THR] = value + hp[H_HZ_EPS] * np.abs(value)
+    fs[F_HZ_INIT] = t0
+    fs[F_HZ_BEST] = hp[H_ZERO]
+    st[I_HZ_STAGE] = 0
+    return _hz_ask(vec, fs, st, hp[H_ONE], PH_HZ_BRACKET)
+
+
+@machine
+def _hz_wolfe_error(fs, hp, c, value_c, slope_c):
+    """min(Wolfe error, approximate Wolfe error) at c (the Python search's
+    ``_wolfe_error``)."""
+    value_init, slope0 = fs[F_V0], fs[F_S0]
+    zero = hp[H_ZERO]
+    armijo = value_c - (value_init + hp[H_C1] * c * slope0)
+    armijo_error = _maximum(armijo, zero)
+    curvature = hp[H_C2] * slope0 - slope_c
+    wolfe_error = _maximum(armijo_error, curvature)
+    approx = slope_c - hp[H_APPROX] * slope0
+    approx_error = _maximum(_maximum(approx, zero), curvature)
+    approx_error = _maximum(approx_error, value_c - fs[F_HZ_THR])
+    return _minimum(wolfe_error, approx_error)
+
+
+@machine
+def _hz_sub(vec, fs, st, low, high, middle, ret):
+    """The update subroutine on [low, high] from ``middle`` (evaluated first,
+    whether inside or not); returns to ``ret``."""
+    fs[F_HZ_ULOW] = low
+    fs[F_HZ_UHIGH] = high
+    st[I_HZ_RET] = ret
+    return _hz_ask(vec, fs, st, middle, PH_HZ_UPD)
+
+
+@machine
+def _hz_secant(vec, fs, st, a, b):
+    """The secant point of phi' between a and b: phi'(a), then phi'(b)."""
+    fs[F_HZ_A] = a
+    fs[F_HZ_B] = b
+    return _hz_ask(vec, fs, st, a, PH_HZ_SEC_A)
+
+
+@machine
+def _hz_ends(vec, fs, st, failed, low, high, phase):
+    """The bracket [low, high] is final: phi at its low end, then its high
+    end (``phase``: PH_HZ_ILOW in init_state, PH_HZ_LOW in an update)."""
+    fs[F_LOW] = low
+    fs[F_HIGH] = high
+    st[I_HZ_FAILED] = 1 if failed else 0
+    return _hz_ask(vec, fs, st, low, phase)
+
+
+@machine
+def _hz_after_secant2(vec, fs, st, hp, failed, new_low, new_high):
+    """``update`` after secant^2: the bracket kept when done at init, a
+    bisection when it shrank by less than shrinkage_factor (its ``failed``
+    replaces the one so far, as in jaxopt), then its ends."""
+    failed = st[I_LS_FAILED] != 0 or failed
+    if st[I_LS_DONE] != 0:
+        new_low, new_high = fs[F_LOW], fs[F_HIGH]
+    elif (new_high - new_low) > hp[H_HZ_SHRINK] * (fs[F_HIGH] - fs[F_LOW]):
+        return _hz_sub(vec, fs, st, new_low, new_high, (new_low + new_high) / hp[H_TWO],
+                       HZ_RET_BISECT)
+    return _hz_ends(vec, fs, st, failed, new_low, new_high, PH_HZ_LOW)
+
+
+@machine
+def _hz_sub_return(vec, fs, st, hp, failed, low, high):
+    """The update subroutine ended with (failed, low, high): back to its caller."""
+    ret = st[I_HZ_RET]
+    if ret == HZ_RET_BRACKET:
+        return _hz_ends(vec, fs, st, failed, low, high, PH_HZ_ILOW)
+    if ret == HZ_RET_SECANT1:
+        # S2-S4: a second secant when the first point became an end
+        c = fs[F_HZ_C]
+        fs[F_HZ_NLOW] = low
+        fs[F_HZ_NHIGH] = high
+        st[I_HZ_STAGE] = 1
+        if c == low:
+            return _hz_secant(vec, fs, st, fs[F_LOW], low)
+        if c == high:
+            return _hz_secant(vec, fs, st, fs[F_HIGH], high)
+        return _hz_after_secant2(vec, fs, st, hp, failed, low, high)
+    if ret == HZ_RET_SECANT2:
+        return _hz_after_secant2(vec, fs, st, hp, failed, low, high)
+    return _hz_ends(vec, fs, st, failed, low, high, PH_HZ_LOW)     # after the bisection
+
+
+@machine
+def _hz_arrived(vec, fs, st, hp, ip, seg):
+    """phi(t), phi'(t) at the Hager-Zhang trial ``fs[F_T]`` arrived."""
+    zero = hp[H_ZERO]
+    phase = st[I_PHASE]
+    t = fs[F_T]
+    v = fs[F_TRIAL]
+    s = slope(vec[GT], vec[D], seg, zero)
+    st[I_LS_NFUN] += 1
+    st[I_LS_NGRAD] += 1
+    if phase == PH_HZ_BRACKET:
+        # B0-B3: expand from 1 until phi' >= 0 or phi > phi(0) + eps_k
+        failed = np.isnan(v) or np.isnan(s)
+        first = st[I_HZ_STAGE] == 0
+        st[I_HZ_STAGE] = 1
+        if failed or (first and v == -np.inf):
+            return _hz_ends(vec, fs, st, failed, zero, hp[H_ONE], PH_HZ_ILOW)
+        if s >= zero:                                            # B1
+            return _hz_ends(vec, fs, st, False, fs[F_HZ_BEST], t, PH_HZ_ILOW)
+        if v > fs[F_HZ_THR]:                                     # B2
+            return _hz_sub(vec, fs, st, zero, t, t / hp[H_TWO], HZ_RET_BRACKET)
+        if v <= fs[F_HZ_THR]:
+            fs[F_HZ_BEST] = t
+        return _hz_ask(vec, fs, st, hp[H_HZ_EXPAND] * t, PH_HZ_BRACKET)   # B3
+    if phase == PH_HZ_UPD:
+        # U1-U3 (jaxopt's bisection halves the [low, high] it started from)
+        low, high = fs[F_HZ_ULOW], fs[F_HZ_UHIGH]
+        failed = np.isnan(v) or np.isnan(s)
+        if t < high and t > low and not failed:
+            update_right = s >= zero
+            new_high = t if update_right else high
+            done = update_right
+            update_left = v <= fs[F_HZ_THR]
+            new_low = t if (not done and update_left) else low
+            done = done or update_left
+            if not done:
+                new_high = t
+            done = done or v == -np.inf
+            fs[F_HZ_ULOW] = new_low
+            fs[F_HZ_UHIGH] = new_high
+            if not done:
+                return _hz_ask(vec, fs, st, (low + high) / hp[H_TWO], PH_HZ_UPD)
+            low, high = new_low, new_high
+        return _hz_sub_return(vec, fs, st, hp, failed, low, high)
+    if phase == PH_HZ_SEC_A:
+        fs[F_HZ_DA] = s
+        return _hz_ask(vec, fs, st, fs[F_HZ_B], PH_HZ_SEC_B)
+    if phase == PH_HZ_SEC_B:
+        a, b, da = fs[F_HZ_A], fs[F_HZ_B], fs[F_HZ_DA]
+        c = (a * s - b * da) / (s - da)
+        if st[I_HZ_STAGE] == 0:
+            fs[F_HZ_C] = c
+            return _hz_sub(vec, fs, st, fs[F_LOW], fs[F_HIGH], c, HZ_RET_SECANT1)
+        return _hz_sub(vec, fs, st, fs[F_HZ_NLOW], fs[F_HZ_NHIGH], c, HZ_RET_SECANT2)
+    if phase == PH_HZ_ILOW or phase == PH_HZ_LOW:
+        fs[F_HZ_VL] = v
+        fs[F_HZ_SL] = s
+        return _hz_ask(vec, fs, st, fs[F_HIGH], phase + 1)       # the high end
+    if phase == PH_HZ_IHIGH or phase == PH_HZ_HIGH:
+        value_low, slope_low = fs[F_HZ_VL], fs[F_HZ_SL]
+        better_low = value_low < v
+        best = fs[F_LOW] if better_low else fs[F_HIGH]
+        slope_best = slope_low if better_low else s
+        value_best = _minimum(value_low, v)
+        if phase == PH_HZ_IHIGH:                                 # init_state's end
+            error = _hz_wolfe_error(fs, hp, best, value_best, slope_best)
+            fs[F_LS_ERR] = error
+            done = error <= hp[H_LSTOL]
+            failed = (st[I_HZ_FAILED] != 0 or np.isnan(error)) and not done
+            st[I_LS_DONE] = 1 if done else 0
+            st[I_LS_FAILED] = 1 if failed else 0
+            if ip[P_MAXLS] == 0:          # jaxopt's run returns the initial state
+                vec[XT, :] = vec[X]
+                vec[GT, :] = vec[G]
+                fs[F_TRIAL] = fs[F_VALUE]
+                return _accept(fs, st, fs[F_HZ_INIT], st[I_LS_FAILED])
+            st[I_HZ_STAGE] = 0
+            return _hz_secant(vec, fs, st, fs[F_LOW], fs[F_HIGH])
+        if st[I_LS_DONE] == 0:           # else the error stays the init's
+            fs[F_LS_ERR] = _hz_wolfe_error(fs, hp, best, value_best, slope_best)
+        return _hz_ask(vec, fs, st, best, PH_HZ_FINAL)
+    # PH_HZ_FINAL: the update's point; accept it, or update again while
+    # error > tol (maxls updates at most)
+    error = fs[F_LS_ERR]
+    tol = hp[H_LSTOL]
+    was_done = st[I_LS_DONE] != 0
+    finite = np.isfinite(v)
+    done = (was_done or error <= tol) and finite
+    it = st[I_LS_ITER] + 1
+    failed = st[I_HZ_FAILED] != 0 or (it == ip[P_MAXLS] and not done)
+    # npopt: NaN (the error, or the value here) fails and ends the search
+    failed = (failed or np.isnan(error) or not finite) and not done
+    st[I_LS_ITER] = it
+    st[I_LS_DONE] = 1 if done else 0
+    st[I_LS_FAILED] = 1 if failed else 0
+    if it < ip[P_MAXLS] and error > tol:
+        st[I_HZ_STAGE] = 0
+        return _hz_secant(vec, fs, st, fs[F_LOW], fs[F_HIGH])
+    return _accept(fs, st, fs[F_HZ_INIT] if was_done else t, st[I_LS_FAILED])
 
 
 @machine
@@ -1421,6 +1669,8 @@ def _step(vec, hist, fs, st, hp, ip, seg, part):
         if ip[P_LS] == LS_ZOOM:
             return _zoom_arrived(vec, hist, fs, st, hp, ip, seg, part)
         return _backtracking_arrived(vec, hist, fs, st, hp, ip, seg, part)
+    if phase >= PH_HZ_FIRST and phase <= PH_HZ_LAST:
+        return _hz_arrived(vec, fs, st, hp, ip, seg)
     if phase == PH_SAFE:
         return _accept(fs, st, fs[F_T], 1)
     if phase == PH_BT_GRAD:

@@ -14,8 +14,8 @@ costs the sum of its lanes' work, and every lane's result equals a single
 (converge, fail, hit NaN or maxiter).
 
 Where the solver runs on the compiled engine (``npopt.solvers.engine``;
-today: LBFGS, BFGS and NonlinearCG with the zoom or backtracking line search
-or a fixed step; GradientDescent, ProximalGradient and ProjectedGradient;
+today: LBFGS, BFGS and NonlinearCG with the zoom, backtracking or
+Hager-Zhang line search or a fixed step; GradientDescent, ProximalGradient and ProjectedGradient;
 FixedPointIteration and AndersonAcceleration; Bisection; BoxCDQP;
 GaussNewton and LevenbergMarquardt; real params, no aux), how fast depends on the objective:
 

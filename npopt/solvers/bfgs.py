@@ -156,9 +156,12 @@ class BFGS(base.IterativeSolver):
         new_H = bfgs_update(np.asarray(state.H), s.astype(dtype, copy=False),
                             y.astype(dtype, copy=False))
         error = T.tree_l2_norm(new_grad)
+        # the step in the params' dtype (as LBFGS and NonlinearCG keep it; a
+        # Python float step, 'max' or backtracking's first trial, stayed float64)
         new_state = BfgsState(iter_num=state.iter_num + 1, value=new_value, grad=new_grad,
-                              stepsize=np.asarray(new_stepsize), error=np.asarray(error, dtype),
-                              H=new_H, aux=new_aux, num_grad_eval=np.asarray(num_grad, _EVAL),
+                              stepsize=np.asarray(new_stepsize, dtype),
+                              error=np.asarray(error, dtype), H=new_H, aux=new_aux,
+                              num_grad_eval=np.asarray(num_grad, _EVAL),
                               num_fun_eval=np.asarray(num_fun, _EVAL),
                               num_linesearch_iter=np.asarray(num_ls, _EVAL))
         if self.verbose:

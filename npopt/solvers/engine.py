@@ -130,7 +130,7 @@ def machine_unsupported(solver, batched=False):
         if solver.damping_parameter == 0:
             return "damping_parameter=0"
         return None
-    if stepsize <= 0 and solver.linesearch not in ("zoom", "backtracking"):
+    if stepsize <= 0 and solver.linesearch not in ("zoom", "backtracking", "hager-zhang"):
         return f"linesearch={solver.linesearch!r}"
     return None
 
@@ -257,6 +257,11 @@ def _quasi_newton_hyperparameters(solver, kind, hp, ip):
             hp[K.H_ITHR] = ls.interval_threshold
             hp[K.H_LSINC] = ls.increase_factor
             hp[K.H_LSMAX] = ls._max_step
+        elif solver.linesearch == "hager-zhang":
+            ip[K.P_LS] = K.LS_HAGER_ZHANG
+            hp[K.H_HZ_EPS] = ls.approximate_wolfe_threshold
+            hp[K.H_HZ_EXPAND] = ls.expansion_factor
+            hp[K.H_HZ_SHRINK] = ls.shrinkage_factor
         else:
             ip[K.P_LS] = K.LS_BACKTRACKING
             ip[K.P_COND] = {"armijo": K.COND_ARMIJO, "goldstein": K.COND_GOLDSTEIN,
