@@ -651,7 +651,7 @@ def _hz_ask(vec, fs, st, t, phase):
 def _hz_begin(vec, fs, st, hp, t0):
     """``init_state``: the threshold, then the bracket from the step 1 (B0)."""
     value = fs[F_V0]
-    fs[F_HZ_THR] = value + hp[H_HZ_EPS] * np.abs(value)
+    fs[F_HZ_THR] = value + hp[H_HZ_EPS] * abs(value)
     fs[F_HZ_INIT] = t0
     fs[F_HZ_BEST] = hp[H_ZERO]
     st[I_HZ_STAGE] = 0
@@ -750,7 +750,7 @@ def _hz_arrived(vec, fs, st, hp, ip, seg):
     st[I_LS_NGRAD] += 1
     if phase == PH_HZ_BRACKET:
         # B0-B3: expand from 1 until phi' >= 0 or phi > phi(0) + eps_k
-        failed = np.isnan(v) or np.isnan(s)
+        failed = math.isnan(v) or math.isnan(s)
         first = st[I_HZ_STAGE] == 0
         st[I_HZ_STAGE] = 1
         if failed or (first and v == -np.inf):
@@ -765,7 +765,7 @@ def _hz_arrived(vec, fs, st, hp, ip, seg):
     if phase == PH_HZ_UPD:
         # U1-U3 (jaxopt's bisection halves the [low, high] it started from)
         low, high = fs[F_HZ_ULOW], fs[F_HZ_UHIGH]
-        failed = np.isnan(v) or np.isnan(s)
+        failed = math.isnan(v) or math.isnan(s)
         if t < high and t > low and not failed:
             update_right = s >= zero
             new_high = t if update_right else high
@@ -806,12 +806,12 @@ def _hz_arrived(vec, fs, st, hp, ip, seg):
             error = _hz_wolfe_error(fs, hp, best, value_best, slope_best)
             fs[F_LS_ERR] = error
             done = error <= hp[H_LSTOL]
-            failed = (st[I_HZ_FAILED] != 0 or np.isnan(error)) and not done
+            failed = (st[I_HZ_FAILED] != 0 or math.isnan(error)) and not done
             st[I_LS_DONE] = 1 if done else 0
             st[I_LS_FAILED] = 1 if failed else 0
             if ip[P_MAXLS] == 0:          # jaxopt's run returns the initial state
-                vec[XT, :] = vec[X]
-                vec[GT, :] = vec[G]
+                _copy(vec[XT], vec[X])
+                _copy(vec[GT], vec[G])
                 fs[F_TRIAL] = fs[F_VALUE]
                 return _accept(fs, st, fs[F_HZ_INIT], st[I_LS_FAILED])
             st[I_HZ_STAGE] = 0
@@ -824,12 +824,12 @@ def _hz_arrived(vec, fs, st, hp, ip, seg):
     error = fs[F_LS_ERR]
     tol = hp[H_LSTOL]
     was_done = st[I_LS_DONE] != 0
-    finite = np.isfinite(v)
+    finite = math.isfinite(v)
     done = (was_done or error <= tol) and finite
     it = st[I_LS_ITER] + 1
     failed = st[I_HZ_FAILED] != 0 or (it == ip[P_MAXLS] and not done)
     # npopt: NaN (the error, or the value here) fails and ends the search
-    failed = (failed or np.isnan(error) or not finite) and not done
+    failed = (failed or math.isnan(error) or not finite) and not done
     st[I_LS_ITER] = it
     st[I_LS_DONE] = 1 if done else 0
     st[I_LS_FAILED] = 1 if failed else 0

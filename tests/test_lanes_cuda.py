@@ -62,6 +62,8 @@ SOLVERS = [
     lambda fun, **kw: npopt.NonlinearCG(fun=fun, value_and_grad=True, tol=1e-7, **kw),
     lambda fun, **kw: npopt.LBFGS(fun=fun, value_and_grad=True, linesearch="backtracking",
                                   tol=1e-7, **kw),
+    lambda fun, **kw: npopt.BFGS(fun=fun, value_and_grad=True, linesearch="hager-zhang",
+                                 tol=1e-7, **kw),
     lambda fun, **kw: npopt.GradientDescent(fun=fun, value_and_grad=True, tol=1e-6,
                                             maxiter=200, **kw),
 ]
