@@ -190,6 +190,14 @@ def make_value_and_grad(fun, value_and_grad=False, has_aux=False, grad=None, own
     return f, vg
 
 
+def evaluate(vg, params, args, kwargs):
+    """``(value, aux, grad)`` at ``params`` from a ``value_and_grad_with_aux``
+    of ``make_value_and_grad``, checked: the gradient's structure, the scalar
+    value."""
+    (value, aux), grad = vg(params, *args, **kwargs)
+    check_grad_structure(grad, params)
+    return check_value(value), aux, grad
+
 
 def check_value(value, name="fun"):
     """The scalar value of an objective, as a NumPy scalar."""

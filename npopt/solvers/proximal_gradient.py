@@ -114,10 +114,7 @@ class ProximalGradient(base.IterativeSolver):
 
     # -- one iteration ---------------------------------------------------
     def _value_and_grad(self, x, args, kwargs):
-        (value, aux), grad = self._value_and_grad_with_aux(x, *args, **kwargs)
-        value = base.check_value(value)
-        base.check_grad_structure(grad, x)
-        return value, aux, grad
+        return base.evaluate(self._value_and_grad_with_aux, x, args, kwargs)
 
     def _prox_grad(self, x, grad, stepsize, hyperparams_prox):
         return self.prox(T.tree_add_scalar_mul(x, -stepsize, grad), hyperparams_prox, stepsize)
