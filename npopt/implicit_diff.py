@@ -35,7 +35,7 @@ from, in this order:
 3. Dense Jacobians, turned into the two callables by
    ``jvp_vjp_from_jacobian``.
 4. Otherwise central finite differences of ``F`` along the needed direction
-   :math:`v`:
+   :math:`v` (``npopt._finite_diff.directional``):
 
    .. math::
 
@@ -120,6 +120,7 @@ import warnings
 import numpy as np
 
 from . import _dense
+from . import _finite_diff as FD
 from . import tree as T
 
 __all__ = ["custom_root", "custom_fixed_point", "root_jvp", "root_vjp",
@@ -149,10 +150,6 @@ def _ravel_float(tree):
 
 def _norm(v):
     return float(np.sqrt(_dense.dot(v, v))) if v.size else 0.0
-
-
-def _cbrt_eps(dtype):
-    return float(np.finfo(dtype).eps) ** (1.0 / 3.0)
 
 
 # --------------------------------------------------------------------------
@@ -247,14 +244,10 @@ class _Linearization:
 
     # -- d1F ---------------------------------------------------------------
     def _fd_params(self, v):
-        nv = _norm(v)
-        if nv == 0.0:
+        if _norm(v) == 0.0:
             return np.zeros(self.n, self.dtype)
-        h = _cbrt_eps(self.dtype) * max(1.0, _norm(self.x)) / nv
-        hv = (h * v).astype(self.dtype)
-        fp = T.ravel(self._call(self.unravel_x(self.x + hv), self.args))[0]
-        fm = T.ravel(self._call(self.unravel_x(self.x - hv), self.args))[0]
-        return (fp - fm) / self.dtype.type(2 * h)
+        return FD.directional(
+            lambda x: T.ravel(self._call(self.unravel_x(x), self.args))[0], self.x, v)
 
     def matvec(self, v):
         """``d1F(sol, args) v``."""
@@ -277,13 +270,12 @@ class _Linearization:
     # -- d_iF ----------------------------------------------------------------
     def _fd_arg(self, i, d, scale):
         theta, unravel = self.arg(i)
-        h = _cbrt_eps(theta.dtype) * scale / _norm(d)
-        hd = (h * d).astype(theta.dtype)
-        args_p, args_m = list(self.args), list(self.args)
-        args_p[i], args_m[i] = unravel(theta + hd), unravel(theta - hd)
-        fp = T.ravel(self._call(self.sol, args_p))[0]
-        fm = T.ravel(self._call(self.sol, args_m))[0]
-        return (fp - fm) / (2 * h)
+
+        def F(t):
+            args = list(self.args)
+            args[i] = unravel(t)
+            return T.ravel(self._call(self.sol, args))[0]
+        return FD.directional(F, theta, d, scale)
 
     def arg_jvp(self, i, d):
         """``d_iF(sol, args) d`` for a flat tangent ``d`` of ``args[i]``."""

@@ -25,7 +25,7 @@ There is no autodiff: the gradient of ``fun`` comes from, in this order,
    evaluations per gradient for n parameters, with the step
    ``h_i = eps**(1/3) * max(1, |x_i|)`` (error O(h^2), about 1e-10
    relative); float32 params are differenced in float64 when ``fun``
-   computes in float64 on float64 input (see ``FiniteDifferences``). A
+   computes in float64 on float64 input (see ``npopt._finite_diff``). A
    ``FiniteDifferenceWarning`` says so once per solver instance.
 
 Mix-ups are named: ``fun`` returning a tuple without ``value_and_grad=True``
@@ -49,6 +49,7 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 
 from .. import tree as T
+from .._finite_diff import FiniteDifferenceWarning, FiniteDifferences  # noqa: F401 (re-exported)
 
 
 class OptStep(NamedTuple):
@@ -76,12 +77,6 @@ def warn(message, category=RuntimeWarning):
     while frame is not None and frame.f_code.co_filename.startswith(_PKG_DIR):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
-
-
-class FiniteDifferenceWarning(UserWarning):
-    """A solver differentiates ``fun`` by finite differences (the slow path):
-    given once per solver instance. Silence it with
-    ``warnings.filterwarnings("ignore", category=FiniteDifferenceWarning)``."""
 
 
 # --------------------------------------------------------------------------
@@ -135,117 +130,9 @@ def _value_and_grad_of(out, has_aux, name="fun"):
     return (out[0], None), out[1]
 
 
-def _scalar_float(value, name="fun"):
-    return check_value(value, name)
-
-
-class FiniteDifferences:
-    r"""Central finite differences of a scalar function of a pytree, one
-    per solver instance.
-
-    :math:`g_i = (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i)` with
-    :math:`h_i = \epsilon^{1/3} \max(1, |x_i|)`, the step that balances the
-    truncation (:math:`O(h^2)`) and rounding (:math:`O(\epsilon/h)`) errors:
-    about :math:`\epsilon^{2/3}` relative, 4e-11 with float64's
-    :math:`\epsilon`. Float32 params are differenced in float64 (the points
-    :math:`x \pm h_i e_i` are float64 arrays, the gradient is cast back to
-    float32) when ``fun`` computes in float64 on float64 input, which the
-    first evaluation of each gradient tells; a ``fun`` that returns float32
-    anyway, or fails on float64 input, is differenced in float32 (2e-5
-    relative) from then on. ``owner`` (a solver's name): warn once, with a
-    ``FiniteDifferenceWarning``, that this is the slow path.
-    """
-
-    def __init__(self, owner=None, what="fun", message=None):
-        self.owner, self.what, self.message = owner, what, message
-        self.warned = owner is None
-        self.float64 = None             # False once fun was seen not to compute in float64
-
-    def _warn(self, n):
-        if self.warned or n == 0:
-            return
-        self.warned = True
-        if self.message is not None:
-            warn(f"npopt.{self.owner}: " + self.message.format(n=n, two_n=2 * n),
-                 FiniteDifferenceWarning)
-            return
-        warn(f"npopt.{self.owner}: no gradient of {self.what} was given (value_and_grad=False, "
-             f"grad=None), so every gradient is computed by central finite differences, the "
-             f"slow path: {2 * n} evaluations of {self.what} per gradient for its {n} "
-             f"parameters, about 1e-10 relative error. Pass value_and_grad=True ({self.what} "
-             f"returns (value, grad)) or grad= (the functions of npopt.objective carry their "
-             f"gradients and are used as such)", FiniteDifferenceWarning)
-
-    def __call__(self, fun, params, *args, **kwargs):
-        flat, unravel = T.ravel(params)
-        if flat.dtype.kind == "f":
-            dtype = flat.dtype
-        elif flat.dtype.kind == "c":
-            raise TypeError(f"params: finite differences need real floating-point leaves, got "
-                            f"{flat.dtype}; pass value_and_grad=True or grad= for complex params")
-        else:
-            dtype = np.dtype(np.float64)
-        self._warn(flat.size)
-
-        def value(tree):
-            return _scalar_float(fun(tree, *args, **kwargs), self.what)
-
-        return unravel(np.asarray(self.columns(value, params, flat, dtype), dtype))
-
-    def columns(self, evaluate, params, flat, dtype):
-        """``[(f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i) for each i]`` of
-        ``evaluate`` (scalar- or array-valued, of a params tree) at the
-        ravelled ``flat``: in float64 for float32 params when ``evaluate``
-        computes in float64 on float64 input (its first evaluation tells, and
-        a float32 result or an exception turns the float64 path off for this
-        instance), else in ``dtype``."""
-        if dtype != np.float64 and self.float64 is not False and flat.size:
-            _, unravel64 = T.ravel(T.tree_map(lambda leaf: np.asarray(leaf, np.float64),
-                                              params))
-            cols = self._central(evaluate, unravel64, flat.astype(np.float64), probe=True)
-            if cols is not None:
-                return cols
-        _, unravel = T.ravel(params)
-        return self._central(evaluate, unravel, flat.astype(dtype), probe=False)
-
-    def _central(self, evaluate, unravel, x, probe):
-        x = x.copy()
-        h = np.finfo(x.dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
-        cols = []
-        for i in range(x.size):
-            xi = x[i]
-            x[i] = xi + h[i]
-            if probe and i == 0:
-                try:
-                    fp = evaluate(unravel(x.copy()))
-                except Exception:       # noqa: BLE001 (fun accepts float32 only)
-                    self.float64 = False
-                    return None
-                if np.asarray(fp).dtype != np.float64:
-                    self.float64 = False
-                    return None
-            else:
-                fp = evaluate(unravel(x.copy()))
-            x[i] = xi - h[i]
-            fm = evaluate(unravel(x.copy()))
-            x[i] = xi
-            cols.append((fp - fm) / (2 * h[i]))
-        return cols
-
-    def jacobian(self, fun, params, args, kwargs):
-        """The dense Jacobian ``(size(fun(x)), size(x))`` of a pytree-valued
-        ``fun`` w.r.t. the ravelled params, column by column as above."""
-        flat, _ = T.ravel(params)
-        dtype = flat.dtype if flat.dtype.kind == "f" else np.dtype(np.float64)
-        self._warn(flat.size)
-        cols = self.columns(lambda p: T.ravel(fun(p, *args, **kwargs))[0], params, flat, dtype)
-        J = np.stack(cols, axis=1) if cols else np.zeros((0, 0), dtype)
-        return J.astype(dtype, copy=False)
-
-
 def finite_difference_grad(fun, params, *args, **kwargs):
     """Central finite differences of a scalar ``fun`` at ``params`` (a pytree);
-    see ``FiniteDifferences`` (no warning)."""
+    see ``npopt._finite_diff`` (no warning)."""
     return FiniteDifferences()(fun, params, *args, **kwargs)
 
 
@@ -301,6 +188,15 @@ def make_value_and_grad(fun, value_and_grad=False, has_aux=False, grad=None, own
         return (value, aux), g
     vg.finite_differences = fd
     return f, vg
+
+
+def evaluate(vg, params, args, kwargs):
+    """``(value, aux, grad)`` at ``params`` from a ``value_and_grad_with_aux``
+    of ``make_value_and_grad``, checked: the gradient's structure, the scalar
+    value."""
+    (value, aux), grad = vg(params, *args, **kwargs)
+    check_grad_structure(grad, params)
+    return check_value(value), aux, grad
 
 
 def check_value(value, name="fun"):

@@ -493,7 +493,7 @@ def _python_evaluator(solver, template, args, kwargs, rshape=None):
     ravelled into gt; or, for TASK_PROX, xt <- prox(xt, hyperparams, fs[F_T])."""
     prox, hyper, args, kwargs = _split_args(solver, args, kwargs)
     from .fixed_point import check_same_structure
-    core = getattr(solver, "_pg", solver)     # ProjectedGradient: its ProximalGradient
+    core = getattr(solver, "_pg", solver)     # GD, ProjectedGradient: their ProximalGradient
     fp = getattr(solver, "_fun", None) or getattr(solver, "_value_with_aux", None)  # a map
     vg = getattr(core, "_value_and_grad_with_aux", None)
     f = getattr(core, "_fun_with_aux", None)

@@ -52,6 +52,8 @@ import numpy as np
 from .. import linear_solve
 from .. import _dense
 from .. import tree as T
+from .. import _finite_diff as FD
+from .._finite_diff import FiniteDifferences
 from .._checks import check_callable
 from . import base
 
@@ -117,9 +119,10 @@ class _Residuals:
         self.fun, self.has_aux = residual_fun, has_aux
         self.jac_fun, self.jvp_fun, self.vjp_fun = jac_fun, jvp_fun, vjp_fun
         self._cache = None
-        self.owner = owner
-        self._warned = owner is None
-        self._float64 = None        # False once residual_fun was seen not to give float64
+        self._fd = FiniteDifferences(owner, message=(
+            "no jac_fun, jvp_fun or vjp_fun was given, so the Jacobian of residual_fun is "
+            "computed by central finite differences, the slow path: {two_n} evaluations of "
+            "residual_fun per linearisation for its {n} parameters"))
 
     # -- residuals ---------------------------------------------------------
     def __call__(self, params, args, kwargs, shape=None):
@@ -150,51 +153,9 @@ class _Residuals:
     def reset(self):
         self._cache = None
 
-    def flat_fun(self, unravel, shape, args, kwargs):
-        return lambda x: self(unravel(x), args, kwargs, shape)[0].ravel()
-
-    def _fd_fun(self, x, unravel, shape, args, kwargs):
-        """``(f, x, first)`` for finite differences of the residuals: in float64
-        (``f`` maps float64 points to float64 residuals, ``x`` cast) when the
-        params are float32 and ``residual_fun`` computes in float64 on float64
-        input, else the native ``flat_fun`` at ``x``. ``first(z)`` evaluates
-        the first point, deciding: a float32 result or an exception turns the
-        float64 path off for this instance (and returns None: start again
-        natively)."""
-        native = self.flat_fun(unravel, shape, args, kwargs)
-        table = getattr(unravel, "segment_table", None)
-        leaf_dtypes = set(table.dtypes) if table is not None else {x.dtype}
-        if leaf_dtypes <= {np.dtype(np.float64)} or self._float64 is False or not x.size:
-            # differenced in the leaves' precision (the points are cast to it)
-            dtype = np.result_type(np.float32, *leaf_dtypes) if leaf_dtypes else x.dtype
-            x = x.astype(dtype, copy=False)
-            return native, x, native
-        _, unravel64 = T.ravel(T.tree_map(lambda leaf: np.asarray(leaf, np.float64),
-                                          unravel(x)))
-
-        def f64(z):
-            return self(unravel64(z), args, kwargs, shape)[0].ravel()
-
-        def first(z):
-            try:
-                out = f64(z)
-            except Exception:       # noqa: BLE001 (residual_fun takes float32 only)
-                self._float64 = False
-                return None
-            if out.dtype != np.float64:
-                self._float64 = False
-                return None
-            return out
-        return f64, x.astype(np.float64), first
-
-    def _warn_fd(self, n):
-        if self._warned or n == 0:
-            return
-        self._warned = True
-        base.warn(f"npopt.{self.owner}: no jac_fun, jvp_fun or vjp_fun was given, so the "
-                  f"Jacobian of residual_fun is computed by central finite differences, the "
-                  f"slow path: {2 * n} evaluations of residual_fun per linearisation for its "
-                  f"{n} parameters", base.FiniteDifferenceWarning)
+    def _flat(self, shape, args, kwargs):
+        """The ravelled residuals as a function of the params tree."""
+        return lambda params: self(params, args, kwargs, shape)[0].ravel()
 
     # -- the Jacobian --------------------------------------------------------
     def _key(self, x, args, kwargs):
@@ -266,83 +227,37 @@ class _Residuals:
         return J if lin._jvp is not None else J.T
 
     def _fd_jacobian(self, x, unravel, r, args, kwargs):
-        """Central differences, one column per coordinate (module docstring);
-        float32 params are differenced in float64 when residual_fun computes
-        in float64 (see ``_fd_fun``), the Jacobian cast back to float32."""
-        self._warn_fd(x.size)
-        out_dtype = np.result_type(r.dtype, x.dtype)
-        f, xw, first = self._fd_fun(x, unravel, r.shape, args, kwargs)
-        dtype = xw.dtype
-        h = np.finfo(dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(xw))
-        J = np.empty((r.size, x.size), np.result_type(r.dtype, dtype))
-        xp = xw.copy()
-        for j in range(x.size):
-            xp[j] = xw[j] + h[j]
-            fp = (first if j == 0 else f)(xp.copy())
-            if fp is None:                      # no float64 after all
-                return self._fd_jacobian(x, unravel, r, args, kwargs)
-            xp[j] = xw[j] - h[j]
-            fm = f(xp.copy())
-            xp[j] = xw[j]
-            J[:, j] = (fp - fm) / (2 * h[j])
-        return J.astype(out_dtype, copy=False)
+        """Central differences, one column per coordinate (``npopt._finite_diff``:
+        float32 params in float64 when residual_fun computes in float64)."""
+        return self._fd.jacobian(lambda p: self(p, args, kwargs, r.shape)[0], unravel(x),
+                                 dtype=np.result_type(r.dtype, x.dtype))
 
     # -- second derivatives (LM's geodesic acceleration) -----------------------
     def second_directional(self, x, unravel, r, v, args, kwargs):
-        r""":math:`r''(x)[v, v]` by central differences: of ``J v`` when the
-        Jacobian is known (:math:`h = \epsilon^{1/3}\max(1,\|x\|)/\|v\|`),
-        else the second difference of ``r`` (:math:`h = \epsilon^{1/4}\ldots`)."""
-        nv = _dense.norm(v)
-        if not nv > 0:
+        r""":math:`r''(x)[v, v]` by central differences (``npopt._finite_diff``):
+        of ``J v`` when the Jacobian is known (``directional``), else the
+        second difference of ``r`` (``second_directional``)."""
+        if not _dense.norm(v) > 0:
             return np.zeros(r.size, r.dtype)
-        eps = np.finfo(x.dtype).eps
-        scale = max(1.0, float(_dense.norm(x))) / nv
         if self.jac_fun is not None or self.jvp_fun is not None:
-            h = eps ** (1.0 / 3.0) * scale
-
-            def jv(y):
-                return self._linearize(y, unravel, r, args, kwargs).jvp(v)
-            return (jv(x + h * v) - jv(x - h * v)) / (2 * h)
-        f, xw, first = self._fd_fun(x, unravel, r.shape, args, kwargs)
-        vw = v.astype(xw.dtype)
-        h = np.finfo(xw.dtype).eps ** 0.25 * scale
-        fp = first(xw + h * vw)
-        if fp is None:                          # no float64 after all
-            return self.second_directional(x, unravel, r, v, args, kwargs)
-        r0 = r.ravel() if xw.dtype == x.dtype else f(xw)
-        out = (fp - 2 * r0 + f(xw - h * vw)) / (h * h)
+            return FD.directional(
+                lambda y: self._linearize(y, unravel, r, args, kwargs).jvp(v), x, v)
+        out = self._fd.second_directional(self._flat(r.shape, args, kwargs), x, unravel, v,
+                                          r.ravel())
         return out.astype(np.result_type(r.dtype, x.dtype), copy=False)
 
     def hessians(self, x, unravel, r, args, kwargs):
         r"""jaxopt's ``hess_res``, :math:`H_{ijk} = \partial^2 r_i / \partial x_j
-        \partial x_k`, shape ``(m, n, n)``: central differences of ``jac_fun``
-        (:math:`h_k = \epsilon^{1/3}\max(1,|x_k|)`), or without it the
-        four-point stencil of ``r`` (:math:`h = \epsilon^{1/4}\max(1,|x|)`)."""
-        m, n = r.size, x.size
-        H = np.empty((m, n, n), np.result_type(r.dtype, x.dtype))
-        eps = np.finfo(x.dtype).eps
+        \partial x_k`, shape ``(m, n, n)``: central differences of ``jac_fun``,
+        or without it the four-point stencil of ``r`` (``npopt._finite_diff``)."""
+        dtype = np.result_type(r.dtype, x.dtype)
         if self.jac_fun is not None:
-            h = eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
-            for k in range(n):
-                e = np.zeros(n, x.dtype)
-                e[k] = h[k]
-                Jp = self._user_jac(unravel(x + e), x, r, args, kwargs)
-                Jm = self._user_jac(unravel(x - e), x, r, args, kwargs)
-                H[:, :, k] = (Jp - Jm) / (2 * h[k])
-            return H
-        f, xw, first = self._fd_fun(x, unravel, r.shape, args, kwargs)
-        h = np.finfo(xw.dtype).eps ** 0.25 * np.maximum(1.0, np.abs(xw))
-        for j in range(n):
-            for k in range(j, n):
-                ej = np.zeros(n, xw.dtype)
-                ek = np.zeros(n, xw.dtype)
-                ej[j], ek[k] = h[j], h[k]
-                fpp = (first if j == k == 0 else f)(xw + ej + ek)
-                if fpp is None:                 # no float64 after all
-                    return self.hessians(x, unravel, r, args, kwargs)
-                d = (fpp - f(xw + ej - ek) - f(xw - ej + ek) + f(xw - ej - ek))
-                H[:, j, k] = H[:, k, j] = d / (4 * h[j] * h[k])
-        return H
+            cols = FD.central(lambda y: self._user_jac(unravel(y), x, r, args, kwargs), x)
+            if not cols:
+                return np.zeros((r.size, x.size, 0), dtype)
+            return np.stack(cols, axis=2).astype(dtype, copy=False)
+        H = self._fd.hessian(self._flat(r.shape, args, kwargs), x, unravel)
+        return H.astype(dtype, copy=False)
 
 
 # --------------------------------------------------------------------------

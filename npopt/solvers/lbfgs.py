@@ -235,11 +235,7 @@ def make_funs_and_linesearch(solver):
     return f, vg, ls
 
 
-def evaluate(vg, params, args, kwargs):
-    """(value, aux, grad) at params, checked."""
-    (value, aux), grad = vg(params, *args, **kwargs)
-    base.check_grad_structure(grad, params)
-    return base.check_value(value), aux, grad
+evaluate = base.evaluate     # (value, aux, grad), checked; BFGS, NonlinearCG and LBFGSB import it
 
 
 @dataclasses.dataclass(eq=False)

@@ -147,10 +147,8 @@ class _Common:
             self.fun, self.value_and_grad, self.has_aux, self.grad, owner=type(self).__name__)
 
     def _evaluate(self, params, fun_args, fun_kwargs):
-        """((value, aux), grad) at params, checked."""
-        (value, aux), grad = self._value_and_grad_with_aux(params, *fun_args, **fun_kwargs)
-        base.check_grad_structure(grad, params)
-        return base.check_value(value), aux, grad
+        """(value, aux, grad) at params, checked."""
+        return base.evaluate(self._value_and_grad_with_aux, params, fun_args, fun_kwargs)
 
     def _value_only(self, params, fun_args, fun_kwargs):
         value, aux = self._fun_with_aux(params, *fun_args, **fun_kwargs)

@@ -48,7 +48,43 @@ class ProxGradState(NamedTuple):
 
 
 @dataclass(eq=False)
-class ProximalGradient(base.IterativeSolver):
+class _Attributes(base.IterativeSolver):
+    """jaxopt's attributes of ProximalGradient, in its order, which
+    GradientDescent shares (its ``prox`` included)."""
+    fun: Callable
+    prox: Callable = _prox_none
+    value_and_grad: Union[bool, Callable] = False
+    has_aux: bool = False
+    stepsize: Union[float, Callable] = 0.0
+    maxiter: int = 500
+    maxls: int = 15
+    tol: float = 1e-3
+    acceleration: bool = True
+    decrease_factor: float = 0.5
+    verbose: Union[bool, int] = False
+    implicit_diff: bool = True
+    implicit_diff_solve: Optional[Callable] = None
+    jit: bool = True
+    unroll: Any = "auto"
+    grad: Optional[Callable] = None
+    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
+    optimality_vjp: Optional[Callable] = None
+
+
+def _inner(solver, prox, names):
+    """The ProximalGradient that ``solver`` (GradientDescent, ProjectedGradient)
+    runs: its attributes ``names`` and ``prox``; it prints and warns under
+    ``solver``'s name."""
+    pg = ProximalGradient(prox=prox, **{n: getattr(solver, n) for n in names})
+    pg.log_info = solver.log_info
+    fd = getattr(pg._value_and_grad_with_aux, "finite_differences", None)
+    if fd is not None:
+        fd.owner = type(solver).__name__
+    return pg
+
+
+@dataclass(eq=False)
+class ProximalGradient(_Attributes):
     """Proximal gradient descent, with FISTA acceleration by default.
 
     Minimises ``fun(params, *args, **kwargs) + non_smooth(params, hyperparams_prox)``
@@ -69,24 +105,6 @@ class ProximalGradient(base.IterativeSolver):
       implicit_diff, implicit_diff_solve, jit, unroll: accepted for
         compatibility (see ``npopt.implicit_diff``).
     """
-    fun: Callable
-    prox: Callable = _prox_none
-    value_and_grad: Union[bool, Callable] = False
-    has_aux: bool = False
-    stepsize: Union[float, Callable] = 0.0
-    maxiter: int = 500
-    maxls: int = 15
-    tol: float = 1e-3
-    acceleration: bool = True
-    decrease_factor: float = 0.5
-    verbose: Union[bool, int] = False
-    implicit_diff: bool = True
-    implicit_diff_solve: Optional[Callable] = None
-    jit: bool = True
-    unroll: Any = "auto"
-    grad: Optional[Callable] = None
-    optimality_jvp: Optional[Callable] = None   # see npopt.implicit_diff
-    optimality_vjp: Optional[Callable] = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -114,10 +132,7 @@ class ProximalGradient(base.IterativeSolver):
 
     # -- one iteration ---------------------------------------------------
     def _value_and_grad(self, x, args, kwargs):
-        (value, aux), grad = self._value_and_grad_with_aux(x, *args, **kwargs)
-        value = base.check_value(value)
-        base.check_grad_structure(grad, x)
-        return value, aux, grad
+        return base.evaluate(self._value_and_grad_with_aux, x, args, kwargs)
 
     def _prox_grad(self, x, grad, stepsize, hyperparams_prox):
         return self.prox(T.tree_add_scalar_mul(x, -stepsize, grad), hyperparams_prox, stepsize)
@@ -194,22 +209,28 @@ class ProximalGradient(base.IterativeSolver):
 
 
 @dataclass(eq=False)
-class GradientDescent(ProximalGradient):
-    """Gradient descent: ProximalGradient without a non-smooth term, with
-    FISTA (Nesterov) acceleration and the backtracking line search by default.
+class GradientDescent(_Attributes):
+    """Gradient descent: ProximalGradient without a non-smooth term (its
+    ``prox``, the identity by default, is kept as jaxopt keeps it), with FISTA
+    (Nesterov) acceleration and the backtracking line search by default; same
+    attributes and defaults as ProximalGradient.
 
     ``run(init_params, *args, **kwargs)``; ``optimality_fun`` is the gradient.
     """
 
+    def __post_init__(self):
+        super().__post_init__()
+        self._pg = _inner(self, self.prox, [n for n in self.attribute_names() if n != "prox"])
+
     def init_state(self, init_params, *args, **kwargs):
-        return super().init_state(init_params, None, *args, **kwargs)
+        return self._pg.init_state(init_params, None, *args, **kwargs)
 
     def update(self, params, state, *args, **kwargs):
-        return super().update(params, state, None, *args, **kwargs)
+        return self._pg.update(params, state, None, *args, **kwargs)
 
     def optimality_fun(self, params, *args, **kwargs):
         """The gradient of ``fun``: zero at a stationary point."""
-        return self._grad(params, *args, **kwargs)
+        return self._pg._grad(params, *args, **kwargs)
 
 
 @dataclass(eq=False)
@@ -249,12 +270,7 @@ class ProjectedGradient(base.IterativeSolver):
         def prox(x, hyperparams=None, scaling=1.0):
             return proj(x, hyperparams)
 
-        names = [f for f in self.attribute_names() if f != "projection"]
-        self._pg = ProximalGradient(prox=prox, **{n: getattr(self, n) for n in names})
-        self._pg.log_info = self.log_info     # print under this solver's name
-        fd = getattr(self._pg._value_and_grad_with_aux, "finite_differences", None)
-        if fd is not None:
-            fd.owner = type(self).__name__        # warn under this solver's name
+        self._pg = _inner(self, prox, [n for n in self.attribute_names() if n != "projection"])
 
     def init_state(self, init_params, hyperparams_proj=None, *args, **kwargs):
         return self._pg.init_state(init_params, hyperparams_proj, *args, **kwargs)

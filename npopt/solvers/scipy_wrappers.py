@@ -30,7 +30,7 @@ Derivatives (there is no autodiff):
   ``out_leaf.shape + in_leaf.shape`` per output leaf and input leaf; for
   least squares also a sparse matrix or a ``LinearOperator``); otherwise
   central differences of the raveled residual with npopt's step
-  ``h_i = eps**(1/3) * max(1, |x_i|)``. scipy's own finite differences are
+  ``h_i = eps**(1/3) * max(1, |x_i|)`` (``npopt._finite_diff``). scipy's own finite differences are
   not used: with a callable Jacobian scipy takes jaxopt's code path (MINPACK
   ``hybrj``/``lmder``, ``least_squares(jac=callable)``) and counts
   evaluations the same way. The differences may step ``h`` outside the
@@ -76,6 +76,7 @@ import scipy.sparse
 from scipy.sparse.linalg import LinearOperator
 
 from .. import _dense, _math
+from .. import _finite_diff as FD
 from .. import tree as T
 from .._checks import check_float_dtype
 from . import base
@@ -287,20 +288,9 @@ def _box_optimality(x, g, lb, ub):
 
 
 def _fd_jacobian(fun_flat, x):
-    """Central differences of a vector function of a flat vector, (m, n),
-    with ``h_i = eps**(1/3) * max(1, |x_i|)`` (as base.finite_difference_grad)."""
-    x = np.array(x, dtype=np.result_type(x.dtype, np.float32), copy=True)
-    h = np.finfo(x.dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
-    cols = []
-    for i in range(x.size):
-        xi = x[i]
-        x[i] = xi + h[i]
-        fp = fun_flat(x.copy())
-        x[i] = xi - h[i]
-        fm = fun_flat(x.copy())
-        x[i] = xi
-        cols.append((fp - fm) / (2 * h[i]))
-    return np.stack(cols, axis=1)
+    """``npopt._finite_diff.jacobian`` of a vector function of the flat ``x``
+    (in ``x``'s precision, at least float32)."""
+    return FD.jacobian(fun_flat, x.astype(np.result_type(x.dtype, np.float32)))
 
 
 def _jac_to_flat(jac, out_sizes, in_sizes, dtype, sparse_ok=False):

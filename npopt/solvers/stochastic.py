@@ -28,10 +28,7 @@ class _Common:
             self.fun, self.value_and_grad, self.has_aux, self.grad, owner=type(self).__name__)
 
     def _value_and_grad(self, params, args, kwargs):
-        (value, aux), grad = self._value_and_grad_with_aux(params, *args, **kwargs)
-        value = base.check_value(value)
-        base.check_grad_structure(grad, params)
-        return value, aux, grad
+        return base.evaluate(self._value_and_grad_with_aux, params, args, kwargs)
 
     def optimality_fun(self, params, *args, **kwargs):
         """The gradient of ``fun`` (zero at a stationary point)."""

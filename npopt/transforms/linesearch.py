@@ -49,6 +49,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks, _flat
+from .._finite_diff import FiniteDifferences
 from ..base import NO_PARAMS_MSG, GradientTransformation
 from ..kernels import apply as kapply
 from ..kernels import lbfgs as klbfgs
@@ -207,14 +208,14 @@ class Objective:
         v = self.value(tree, dtype)
         if self.grad_fn is not None:
             return v, self._call(self.grad_fn, tree)
-        return v, _fd_grad(lambda t: self.value(t, dtype), tree, dtype)
+        return v, _fd_grad(lambda t: self.value(t, dtype), tree)
 
     def grad(self, tree, dtype):
         if self.grad_fn is not None:
             return self._call(self.grad_fn, tree)
         if self.value_and_grad_fn is not None:
             return self._call(self.value_and_grad_fn, tree)[1]
-        return _fd_grad(lambda t: self.value(t, dtype), tree, dtype)
+        return _fd_grad(lambda t: self.value(t, dtype), tree)
 
 
 def _scalar(v, dtype, name):
@@ -224,29 +225,13 @@ def _scalar(v, dtype, name):
     return np.dtype(dtype).type(a.reshape(()))
 
 
-def _fd_grad(value, tree, dtype):
-    """Central finite differences of value at tree (host arrays only)."""
-    leaves, treedef = tree_flatten(tree)
-    if any(not isinstance(x, np.ndarray) for x in leaves):
+def _fd_grad(value, tree):
+    """Central finite differences of value at tree (host arrays only; see
+    ``npopt._finite_diff``), in the precision of value's own casts."""
+    if any(not isinstance(x, np.ndarray) for x in tree_flatten(tree)[0]):
         raise TypeError("grad_fn: finite differences need host (NumPy) params; pass grad_fn "
                         "or value_and_grad_fn for device arrays")
-    h0 = np.finfo(dtype).eps ** (1.0 / 3.0)
-    out = []
-    for k, x in enumerate(leaves):
-        g = np.empty(x.shape, x.dtype)
-        flat, gflat = x.reshape(-1), g.reshape(-1)
-        for i in range(flat.size):
-            xi = flat[i]
-            h = h0 * max(1.0, abs(float(xi)))
-            trial = [y.copy() if j == k else y for j, y in enumerate(leaves)]
-            t = trial[k].reshape(-1)
-            t[i] = xi + h
-            fp = value(tree_unflatten(treedef, trial))
-            t[i] = xi - h
-            fm = value(tree_unflatten(treedef, trial))
-            gflat[i] = (float(fp) - float(fm)) / (2.0 * h)
-        out.append(g)
-    return tree_unflatten(treedef, out)
+    return FiniteDifferences(what="value_fn", float64=False)(value, tree)
 
 
 # ---------------------------------------------------------------------------
