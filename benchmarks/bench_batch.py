@@ -213,6 +213,10 @@ def main():
         note = f"iterations per lane {int(rb.state.iter_num.min())}-{int(rb.state.iter_num.max())}"
         row(f"{B} {kind} {m}x10: npopt batched, numba fun, all cores",
             timeit(lambda: s.run_batch(x0, X, y, lam), repeat=3), B, note)
+        into = npopt.LBFGS(P.ridge_into if kind == "ridge" else P.logistic_into,
+                           value_and_grad=True, tol=1e-6)
+        row(f"{B} {kind} {m}x10: npopt batched, numba fun writing into g, all cores",
+            timeit(lambda: into.run_batch(x0, X, y, lam), repeat=3), B)
         row(f"{B} {kind} {m}x10: npopt batched, numba fun, 1 thread",
             timeit(lambda: npopt.solvers.engine.run_batch(s, x0, (X, y, lam), threads=1),
                    repeat=3), B)
