@@ -327,6 +327,21 @@ def self_test():
     return ok
 
 
+def check(label, kernel, argtypes, cc, verbose):
+    """Compile one launch to PTX: [problems] (compile error, approximate ops)."""
+    where = f"{label} sm_{cc[0]}{cc[1]}"
+    t = time.perf_counter()
+    try:
+        ptx = compile_ptx(kernel, argtypes, cc)
+    except Exception as e:
+        msg = str(e).strip().splitlines()
+        return [f"{where}: compile error: {type(e).__name__}: {msg[0] if msg else ''}"]
+    bad = violations(ptx)
+    if verbose:
+        print(f"{where}: {' '.join(bad) or 'ok'} ({time.perf_counter() - t:.2f} s)")
+    return [f"{where}: {op}" for op in bad]
+
+
 def lane_launches():
     """[(label, kernel, argtypes)]: the solver lane kernels (generated per
     kind and objective, ``kernels/solver_lanes.py``), with npopt's example
@@ -391,38 +406,13 @@ def main(argv=None):
         for label, argtypes in launches(name):
             for cc in CCS:
                 count += 1
-                t = time.perf_counter()
-                try:
-                    ptx = compile_ptx(found[name], argtypes, cc)
-                except Exception as e:
-                    msg = str(e).strip().splitlines()
-                    failures.append(f"{name} [{label}] sm_{cc[0]}{cc[1]}: compile error: "
-                                    f"{type(e).__name__}: {msg[0] if msg else ''}")
-                    continue
-                bad = violations(ptx)
-                failures += [f"{name} [{label}] sm_{cc[0]}{cc[1]}: {op}" for op in bad]
-                if args.v:
-                    print(f"{name} [{label}] sm_{cc[0]}{cc[1]}: "
-                          f"{' '.join(bad) or 'ok'} ({time.perf_counter() - t:.2f} s)")
+                failures += check(f"{name} [{label}]", found[name], argtypes, cc, args.v)
     # 3. The solver lane kernels (generated, so not in the table above).
     lanes = [] if args.no_compile else [
         c for c in lane_launches() if not args.k or any(k in c[0] for k in args.k)]
     for label, kernel, argtypes, ccs in lanes:
         for cc in ccs:
-            count += 1
-            t = time.perf_counter()
-            try:
-                ptx = compile_ptx(kernel, argtypes, cc)
-            except Exception as e:
-                msg = str(e).strip().splitlines()
-                failures.append(f"{label} sm_{cc[0]}{cc[1]}: compile error: "
-                                f"{type(e).__name__}: {msg[0] if msg else ''}")
-                continue
-            bad = violations(ptx)
-            failures += [f"{label} sm_{cc[0]}{cc[1]}: {op}" for op in bad]
-            if args.v:
-                print(f"{label} sm_{cc[0]}{cc[1]}: {' '.join(bad) or 'ok'} "
-                      f"({time.perf_counter() - t:.2f} s)")
+            failures += check(label, kernel, argtypes, cc, args.v)
     if lanes:
         print(f"ptx_check: {sum(len(c[3]) for c in lanes)} compilations of "
               f"{len(lanes)} solver lane kernels")
