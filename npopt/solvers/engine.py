@@ -1,8 +1,7 @@
 """The solver engine: compiled state machines and their three drivers.
 
 A solver whose iteration is written as a state machine
-(``npopt.kernels.solver_machine``: LBFGS, BFGS, NonlinearCG and the
-proximal-gradient family) keeps all it knows in flat arrays
+(``npopt.kernels.solver_machine``: see ``_kinds_table``) keeps all it knows in flat arrays
 with a leading lane axis, and returns to its caller whenever it needs the
 objective at a new point. This module owns those arrays (``Machine``) and
 drives them:
@@ -20,6 +19,13 @@ drives them:
    (``vectorized=True``: it receives the lanes that asked, stacked), or a
    plain per-problem Python function (one call per lane and evaluation:
    correct, and as slow as a Python loop over ``run``).
+
+4. **CUDA lanes** (``lanes_cuda``): when the batch's data are CUDA device
+   arrays, one GPU thread per lane runs the machine compiled for CUDA.
+
+A numba objective either returns its output (``fun(x, *args) -> (value,
+grad)``) or writes it into a buffer (``fun(x, g, *args) -> value``; the form
+CUDA lanes need, which the compiled CPU drivers take too: ``writes_into``).
 
 Every driver calls the same ``advance`` on the same per-lane arrays, so a
 lane's numbers are those of a single ``run`` on that lane, whatever the
