@@ -29,8 +29,8 @@ function. A lane's arguments are ``a[i]`` for a batched array argument
 (lane axis first) and the value itself for a shared one.
 """
 from ._jit import CPUDispatcher, CudaKernel, _simulated
-from .solver_machine import (ADVANCE, F_TRIAL, GT, I_PHASE, PH_DONE, TASK_DONE, TASK_EVAL, XT,
-                             _copy)
+from .solver_machine import (ADVANCE, F_TRIAL, GT, I_PHASE, PH_DONE, TASK_DONE, TASK_EVAL,
+                             TASK_PROX, XT, _copy, apply_prox)
 
 # What the kernel does with a request, by objective protocol.
 _EVALUATE = {
@@ -50,7 +50,10 @@ def lanes(vec, hist, fs, st, hp, ip, seg, part, budget{params}):
         task = advance(vec[i], hist[i], fs[i], st[i], hp, ip, seg, part[i])
         evals = 0
         while task != TASK_DONE:
-            {evaluate}
+            if task == TASK_PROX:
+                apply_prox(vec[i], fs[i], st[i], ip)
+            else:
+                {evaluate}
             evals += 1
             if evals >= budget:
                 break
@@ -87,15 +90,17 @@ def lane_kernel(kind, protocol, shared, fun, gfun=None):
         return kernel
     params = "".join(f", a{k}" for k in range(len(shared)))
     args = "".join(f", a{k}" if s else f", a{k}[i]" for k, s in enumerate(shared))
-    evaluate = "\n            ".join(_EVALUATE[protocol]).format(args=args)
+    evaluate = "\n                ".join(_EVALUATE[protocol]).format(args=args)
     src = _TEMPLATE.format(params=params, evaluate=evaluate)
-    calls = {"advance": ADVANCE[kind], "fun": fun, "gfun": gfun, "_copy": _copy}
+    calls = {"advance": ADVANCE[kind], "fun": fun, "gfun": gfun, "_copy": _copy,
+             "apply_prox": apply_prox}
     if _simulated():
         calls = {k: _on_host(f) if isinstance(f, CPUDispatcher) else f
                  for k, f in calls.items()}
     from ._jit import cuda
     namespace = dict(cuda=cuda, F_TRIAL=F_TRIAL, GT=GT, I_PHASE=I_PHASE, PH_DONE=PH_DONE,
-                     TASK_DONE=TASK_DONE, TASK_EVAL=TASK_EVAL, XT=XT, **calls)
+                     TASK_DONE=TASK_DONE, TASK_EVAL=TASK_EVAL, TASK_PROX=TASK_PROX, XT=XT,
+                     **calls)
     exec(compile(src, f"<npopt lane kernel {kind} {protocol}>", "exec"), namespace)
     kernel = _KERNELS[key] = CudaKernel(namespace["lanes"], block_size=LANE_BLOCK, cache=False)
     return kernel

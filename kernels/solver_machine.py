@@ -58,6 +58,8 @@ from ._jit import CHUNK, cuda, cuda_variant, machine
 from .dense import (cholesky, dot_z, lu_factor, lu_solve, matmat, matvec, solve_triangular,
                     vecmat)
 from .lbfgs_solver import axpy_cpu, history_update_cpu, two_loop_cpu
+from .projection import box_rule, non_negative_rule
+from .prox import relu_shift_rule, soft_threshold_rule
 
 _axpy = axpy_cpu.serial
 _two_loop = two_loop_cpu.serial
@@ -79,9 +81,10 @@ NF = 25
 # st: integer scalars
 (I_TASK, I_PHASE, I_ITER, I_RUN_ITERS, I_LS_ITER, I_NFUN, I_NGRAD, I_NLS, I_FAILED,
  I_INTERVAL, I_LS_DONE, I_LS_FAILED, I_STATUS, I_START, I_LS_NFUN, I_LS_NGRAD,
- I_PG_T, I_SIGN) = range(18)
-NI = 18     # st[I_PG_T], viewed as float64: FISTA's t (a Python float in jaxopt,
-            # so float64 whatever the params' dtype)
+ I_PG_T, I_SIGN, I_PROX_A, I_PROX_B) = range(20)
+NI = 20     # st[I_PG_T], viewed as float64: FISTA's t (a Python float in jaxopt,
+            # so float64 whatever the params' dtype); st[I_PROX_A], st[I_PROX_B]
+            # likewise: a compiled prox's scalar hyperparameters (Python floats)
 
 # hp: real hyperparameters (params' dtype)
 (H_TOL, H_C1, H_C2, H_C3, H_APPROX, H_1MC1, H_RTC, H_RTQ, H_ITHR, H_LSINC, H_LSTOL, H_LSMAX,
@@ -93,8 +96,13 @@ NH = 32      # H_ZERO ... H_THREE: 0, 1, 2, 3 in the params' dtype (numba would
 
 # ip: integer hyperparameters
 (P_MAXITER, P_M, P_LS, P_COND, P_MAXLS, P_INIT, P_STOP_LS_FAIL, P_USE_GAMMA, P_KIND,
- P_CG_METHOD, P_ACCEL, P_HAS_PROX, P_CHECK_BRACKET, P_M_RES, P_FREQ, P_LM_CG) = range(16)
-NP = 16
+ P_CG_METHOD, P_ACCEL, P_HAS_PROX, P_CHECK_BRACKET, P_M_RES, P_FREQ, P_LM_CG,
+ P_PROX_OP) = range(17)
+NP = 17
+
+# the prox and projection operators the compiled drivers apply themselves
+# (ip[P_PROX_OP]; npopt.prox / npopt.projection with scalar hyperparameters)
+PROX_PYTHON, PROX_LASSO, PROX_NN_LASSO, PROX_NON_NEGATIVE, PROX_BOX = range(5)
 
 (KIND_LBFGS, KIND_BFGS, KIND_CG, KIND_PG, KIND_FP, KIND_BISECT, KIND_LM,
  KIND_ANDERSON, KIND_BOXCDQP, KIND_GN) = range(10)
@@ -1803,6 +1811,37 @@ def advance_lanes(lanes, tasks, vec, hist, fs, st, hp, ip, seg, part):
     return running
 
 
+@machine
+def apply_prox(vec, fs, st, ip):
+    """The PROX request, in the compiled drivers, for the operators they know
+    (``ip[P_PROX_OP]``): ``vec[XT] <- prox(vec[XT], hyperparams, fs[F_T])``
+    with npopt.prox's / npopt.projection's own rules and roundings: prox_lasso
+    (``t = dtype(l1reg) * dtype(scaling)``), prox_non_negative_lasso (``t =
+    dtype(l1reg * scaling)``, a Python float product), projection_non_negative,
+    projection_box (scalar bounds cast to the dtype). The hyperparameters are
+    Python floats, kept as float64 in st[I_PROX_A], st[I_PROX_B]."""
+    x = vec[XT]
+    op = ip[P_PROX_OP]
+    h = st.view(np.float64)
+    zero = _cast(fs, 0.0)
+    if op == PROX_LASSO:
+        t = _cast(fs, h[I_PROX_A]) * fs[F_T]
+        for i in range(x.shape[0]):
+            x[i] = soft_threshold_rule(x[i], t, zero)
+    elif op == PROX_NN_LASSO:
+        t = _cast(fs, h[I_PROX_A] * np.float64(fs[F_T]))
+        for i in range(x.shape[0]):
+            x[i] = relu_shift_rule(x[i], t, zero)
+    elif op == PROX_NON_NEGATIVE:
+        for i in range(x.shape[0]):
+            x[i] = non_negative_rule(x[i], zero)
+    elif op == PROX_BOX:
+        lo = _cast(fs, h[I_PROX_A])
+        hi = _cast(fs, h[I_PROX_B])
+        for i in range(x.shape[0]):
+            x[i] = box_rule(x[i], lo, hi)
+
+
 # --------------------------------------------------------------------------
 # Compiled drivers: the objective is a numba function (a first-class
 # function argument, so these compile once per signature and are cached).
@@ -1904,6 +1943,8 @@ def drive(fun, gfun, args, vec, hist, fs, st, hp, ip, seg, part, budget):
     while task != TASK_DONE:
         if task == TASK_RESID or task == TASK_JAC:
             _lm_request(fun, gfun, vec[XT], args, hist, ip[P_M_RES], task == TASK_JAC)
+        elif task == TASK_PROX:
+            apply_prox(vec, fs, st, ip)
         else:
             value = _evaluate(fun, gfun, vec[XT], args, vec[GT], task == TASK_EVAL)
             if task != TASK_MAP:

@@ -222,6 +222,41 @@ def test_bad_input_is_refused_before_any_launch():
     with pytest.raises(NotImplementedError, match="batched runs on CUDA arrays support"):
         npopt.vmap(lm.run, in_axes=(None, 0, 0))(np.ones(4), dX, dy)
     prox = npopt.ProximalGradient(fun=P.ridge_into, value_and_grad=True,
-                                  prox=npopt.prox.prox_lasso)
-    with pytest.raises(NotImplementedError, match="prox or projection"):
-        npopt.vmap(prox.run, in_axes=(None, None, 0, 0, None))(np.zeros(n), 0.1, dX, dy, 0.1)
+                                  prox=npopt.prox.prox_elastic_net)
+    with pytest.raises(NotImplementedError, match="CUDA lanes run npopt's prox_lasso"):
+        npopt.vmap(prox.run, in_axes=(None, None, 0, 0, None))(np.zeros(n), (0.1, 0.1), dX, dy,
+                                                               0.1)
+    lasso = npopt.ProximalGradient(fun=P.ridge_into, value_and_grad=True,
+                                   prox=npopt.prox.prox_lasso)
+    with pytest.raises(ValueError, match="l1reg"):          # prox_lasso's own check
+        npopt.vmap(lasso.run, in_axes=(None, 0, 0, 0, None))(np.zeros(n), np.array([0.1, -1.0]),
+                                                             dX, dy, 0.1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("make, hyper", [
+    (lambda f: npopt.ProximalGradient(fun=f, value_and_grad=True, prox=npopt.prox.prox_lasso,
+                                      tol=1e-7, maxiter=300), np.array([0.0, 0.01, 0.05, 1.0])),
+    (lambda f: npopt.ProximalGradient(fun=f, value_and_grad=True,
+                                      prox=npopt.prox.prox_non_negative_lasso, tol=1e-7,
+                                      maxiter=300), np.array([0.0, 0.01, 0.02, 0.3])),
+    (lambda f: npopt.ProjectedGradient(fun=f, value_and_grad=True,
+                                       projection=npopt.projection.projection_box, tol=1e-7,
+                                       maxiter=300),
+     (np.array([-1.0, -0.1, 0.0, -0.05]), np.array([1.0, 0.1, 0.2, 0.0]))),
+    (lambda f: npopt.ProjectedGradient(fun=f, value_and_grad=True,
+                                       projection=npopt.projection.projection_non_negative,
+                                       tol=1e-7, maxiter=300), None)])
+def test_prox_and_projection_lanes(make, hyper, dtype):
+    """A lasso path (one l1reg per lane), boxes per lane, the non-negative
+    orthant: each lane equals its single CPU run (the Python prox)."""
+    B, n = 4, 5
+    X, y = ridge_data(B, n=n, dtype=dtype, seed=11)
+    x0 = np.zeros(n, dtype)
+    axes = (None, None if hyper is None else 0, 0, 0, None)
+    out = npopt.vmap(make(P.ridge_into).run, in_axes=axes)(
+        x0, hyper, cuda().to_device(X), cuda().to_device(y), 0.01)
+    cpu = make(returning(P.ridge_into))
+    lane_hyper = (lambda i: None) if hyper is None else (lambda i: hyper[i]) \
+        if isinstance(hyper, np.ndarray) else (lambda i: (hyper[0][i], hyper[1][i]))
+    assert_lanes_equal_single(out, lambda i: cpu.run(x0, lane_hyper(i), X[i], y[i], 0.01), B)

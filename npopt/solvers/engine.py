@@ -493,6 +493,74 @@ def _has_prox(solver):
     return prox is not None and prox is not _prox_none
 
 
+def compiled_prox(solver):
+    """The machine's operator (``K.PROX_*``) for the solver's prox or
+    projection when the compiled drivers apply it themselves (npopt's lasso,
+    non-negative lasso, non-negative and box operators), else None."""
+    from .. import projection as J
+    from .. import prox as P
+    from .proximal_gradient import ProjectedGradient, ProximalGradient
+    t = type(solver)
+    f = solver.prox if t is ProximalGradient else \
+        solver.projection if t is ProjectedGradient else None
+    return {P.prox_lasso: K.PROX_LASSO, P.prox_non_negative_lasso: K.PROX_NN_LASSO,
+            J.projection_non_negative: K.PROX_NON_NEGATIVE,
+            J.projection_box: K.PROX_BOX}.get(f)
+
+
+def prox_slots(solver, op, hyper, B, batched):
+    """st[I_PROX_A], st[I_PROX_B] of every lane: (a, b), float64 arrays (B,),
+    from ``hyper`` (the run's hyperparams_prox / hyperparams_proj: shared, or
+    with a lane axis when ``batched``); None where they are not scalars per
+    lane (the Python driver then calls the operator). Values the operator
+    would refuse raise its own error, before anything runs."""
+    fn = solver.prox if op in (K.PROX_LASSO, K.PROX_NN_LASSO) else solver.projection
+    if op == K.PROX_NON_NEGATIVE:
+        return np.zeros(B), np.zeros(B)
+    if op in (K.PROX_LASSO, K.PROX_NN_LASSO):
+        parts = (1.0 if hyper is None else hyper,)
+    else:
+        if not isinstance(hyper, (tuple, list)) or len(hyper) != 2:
+            return None
+        parts = tuple(hyper)
+    cols = []
+    for p in parts:
+        a = np.asarray(p)
+        if a.dtype.kind not in "fiu" or a.ndim != (1 if batched else 0) or \
+                (batched and a.shape[0] != B):
+            return None
+        cols.append(np.broadcast_to(a.astype(np.float64), (B,)))
+    ok = np.ones(B, bool)
+    for c in cols:
+        ok &= ~np.isnan(c)
+    if op in (K.PROX_LASSO, K.PROX_NN_LASSO):
+        ok &= np.isfinite(cols[0]) & (cols[0] >= 0)
+    else:
+        ok &= cols[0] <= cols[1]
+    if not ok.all():                       # the operator's own error, on the first bad lane
+        i = int(np.flatnonzero(~ok)[0])
+        lane = tuple(c[i] for c in cols)
+        fn(np.zeros(1), lane[0] if len(lane) == 1 else lane)
+        raise ValueError(f"hyperparams of lane {i}: {lane} refused")    # pragma: no cover
+    return cols[0], cols[-1]
+
+
+def _prox_on_machine(solver, mach, hyper, batched):
+    """Whether the compiled drivers can run this solver's prox requests: no
+    prox, or one ``compiled_prox`` knows with scalar hyperparameters (then set
+    in every lane of ``mach``)."""
+    if not _has_prox(solver):
+        return True
+    op = compiled_prox(solver)
+    slots = None if op is None else prox_slots(solver, op, hyper, mach.B, batched)
+    if slots is None:
+        return False
+    mach.ip[K.P_PROX_OP] = op
+    h = mach.st.view(np.float64)
+    h[:, K.I_PROX_A], h[:, K.I_PROX_B] = slots
+    return True
+
+
 def _python_evaluator(solver, template, args, kwargs, rshape=None):
     """evaluate(xt, gt, task, fs): the user's objective at the flat point xt (a
     fresh copy, as the user's own array) into fs[F_TRIAL], its gradient
@@ -851,9 +919,9 @@ def run_single(solver, init_params, args, kwargs):
         mach.hist[0, 0, 0, rn:rn + m0] = r0.ravel()
         mach.st[0, K.I_PHASE] = K.PH_LM_INIT_R
     compiled = compiled_objective(solver)
-    _, _, fun_args, fun_kwargs = _split_args(solver, args, kwargs)
+    _, hyper, fun_args, fun_kwargs = _split_args(solver, args, kwargs)
     if compiled is not None and flat_params and not fun_kwargs and _numba_typable(fun_args) \
-            and not _has_prox(solver):
+            and _prox_on_machine(solver, mach, hyper, False):
         fun, gfun = compiled
         drive_compiled(mach, fun, gfun, tuple((a,) for a in fun_args),
                        lambda: _numba_types(fun_args), _LANE0, _NO_BUDGET)
@@ -1157,9 +1225,11 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
     flat_params = type(batch.template) is np.ndarray and batch.template.ndim == 1
     skip = _hyper_args(solver)                 # hyperparams_prox/proj come first
     if compiled is not None and flat_params and not kwargs and not vectorized \
-            and not _has_prox(solver) and len(args) >= skip \
+            and len(args) >= skip \
             and all(_numba_typable(T.tree_leaves(a)) and type(a) is not tuple
-                    for a in args[skip:]):
+                    for a in args[skip:]) \
+            and _prox_on_machine(solver, mach, batch.args[0] if skip else None,
+                                 skip and batch.axes[1] is not None):
         fun, gfun = compiled
         wrapped = tuple(np.ascontiguousarray(a) if ax is not None else (a,)
                         for a, ax in zip(batch.args[skip:], batch.axes[1 + skip:]))

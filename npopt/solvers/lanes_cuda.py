@@ -8,8 +8,11 @@ lane's result is that of a single ``run`` on the CPU, step for step.
 
 What it takes:
 
-* LBFGS, BFGS, NonlinearCG, GradientDescent (and ProximalGradient without a
-  prox), FixedPointIteration, and AndersonAcceleration (float64); flat
+* LBFGS, BFGS, NonlinearCG, GradientDescent, ProximalGradient and
+  ProjectedGradient with npopt's lasso, non-negative lasso, non-negative
+  and box operators (``engine.compiled_prox``; scalar hyperparameters,
+  shared or one per lane), FixedPointIteration, and AndersonAcceleration
+  (float64); flat
   params: ``init_params`` of shape (B, n) (or (n,) shared by all lanes);
 * the objective as a numba function that writes its output into a buffer
   (a device function cannot allocate): ``fun(x, g, *args) -> value`` with
@@ -92,18 +95,18 @@ def run_batch_cuda(solver, init_params, args, kwargs, in_axes, verbose):
     if kind not in CUDA_KINDS:
         raise NotImplementedError(
             f"npopt.{name}: batched runs on CUDA arrays support LBFGS, BFGS, NonlinearCG, "
-            "GradientDescent/ProximalGradient without prox, FixedPointIteration and "
+            "GradientDescent, ProximalGradient, ProjectedGradient, FixedPointIteration and "
             "AndersonAcceleration; pass NumPy arrays to run it on the CPU")
     if kwargs:
         raise TypeError(f"npopt.{name}: CUDA lanes take positional arguments only, got "
                         f"keywords {sorted(kwargs)}")
-    if engine._has_prox(solver):
-        raise NotImplementedError(f"npopt.{name}: CUDA lanes do not run a prox or projection "
-                                  "yet; pass NumPy arrays to run it on the CPU")
     protocol, fun, gfun = _objective(solver, kind)
     skip = engine._hyper_args(solver)
+    axes = engine._normalize_axes(in_axes, 1 + len(args))
+    hyper = T.tree_map(lambda a: a.copy_to_host() if is_device_array(a) else a,
+                       args[0]) if skip and args else None
+    hyper_batched = bool(skip) and axes[1] is not None
     args = tuple(args)[skip:]
-    axes = engine._normalize_axes(in_axes, 1 + skip + len(args))
     axes = (axes[0],) + tuple(axes[1 + skip:])
     for k, ax in enumerate(axes):
         if ax not in (0, None):
@@ -125,6 +128,12 @@ def run_batch_cuda(solver, init_params, args, kwargs, in_axes, verbose):
                 raise ValueError(f"args[{k + skip}]: a batched (in_axes=0) argument needs a "
                                  "lane axis, got a scalar")
             sizes[f"args[{k + skip}]"] = shape[0]
+    if hyper_batched:
+        for leaf in T.tree_leaves(hyper):
+            if np.ndim(leaf) == 0:
+                raise ValueError("args[0]: batched (in_axes=0) hyperparameters need a lane "
+                                 "axis, got a scalar")
+            sizes["args[0]"] = np.shape(leaf)[0]
     if not sizes:
         raise ValueError("in_axes: nothing is batched (every in_axes entry is None)")
     if len(set(sizes.values())) > 1:
@@ -133,6 +142,11 @@ def run_batch_cuda(solver, init_params, args, kwargs, in_axes, verbose):
     x0 = np.ascontiguousarray(np.broadcast_to(x, (B, x.shape[-1])))
     seg = np.array([0, x0.shape[1]], np.int64)
     mach = engine.Machine(solver, x0, seg, x0.dtype)
+    if not engine._prox_on_machine(solver, mach, hyper, hyper_batched):
+        raise NotImplementedError(
+            f"npopt.{name}: CUDA lanes run npopt's prox_lasso, prox_non_negative_lasso, "
+            "projection_non_negative and projection_box with scalar hyperparameters (one "
+            "per lane or shared); pass NumPy arrays to run other operators on the CPU")
 
     dev_args = tuple(_to_device(cuda, a, f"args[{k + skip}]") if (ax == 0 or np.ndim(a) > 0)
                      else a for k, (a, ax) in enumerate(zip(args, axes[1:])))
