@@ -21,7 +21,9 @@ instead of returning an array (a device function cannot allocate):
 
 * value and gradient: ``fun(x, g, *args) -> value`` (writes grad f(x) into g);
   or ``fun(x, *args) -> value`` with ``grad(x, g, *args)``;
-* fixed-point map: ``fun(x, out, *args)`` (writes T(x) into out).
+* fixed-point map: ``fun(x, out, *args)`` (writes T(x) into out);
+* residuals (LevenbergMarquardt, GaussNewton): ``residual_fun(x, r, *args)``
+  and ``jac_fun(x, J, *args)`` (J: (m, n)), writing into the lane's buffer.
 
 ``fun`` is an ``@njit`` function (compiled for the GPU from its Python
 source, as npopt's own rules are) or a ``numba.cuda.jit(device=True)``
@@ -29,8 +31,8 @@ function. A lane's arguments are ``a[i]`` for a batched array argument
 (lane axis first) and the value itself for a shared one.
 """
 from ._jit import CPUDispatcher, CudaKernel, _simulated
-from .solver_machine import (ADVANCE, F_TRIAL, GT, I_PHASE, PH_DONE, TASK_DONE, TASK_EVAL,
-                             TASK_PROX, XT, _copy, apply_prox)
+from .solver_machine import (ADVANCE, F_TRIAL, GT, I_PHASE, P_M_RES, PH_DONE, TASK_DONE,
+                             TASK_EVAL, TASK_PROX, TASK_RESID, XT, _copy, _lm_slots, apply_prox)
 
 # What the kernel does with a request, by objective protocol.
 _EVALUATE = {
@@ -40,6 +42,13 @@ _EVALUATE = {
              "    gfun(vec[i, XT], vec[i, GT]{args})"],
     "map": ["fun(vec[i, XT], vec[i, GT]{args})",
             "_copy(vec[i, XT], vec[i, GT])"],
+    "residuals": ["m = ip[P_M_RES]",            # LM and GN: r(x) or J(x) into the lane's buffer
+                  "n = vec.shape[2]",
+                  "r0, rn, j0, jt0, jtj0, f0, ft0, end = lm_slots(m, n)",
+                  "if task == TASK_RESID:",
+                  "    fun(vec[i, XT], hist[i, 0, 0, rn:rn + m]{args})",
+                  "else:",
+                  "    gfun(vec[i, XT], hist[i, 0, 0, j0:j0 + m * n].reshape((m, n)){args})"],
 }
 
 _TEMPLATE = """
@@ -93,14 +102,14 @@ def lane_kernel(kind, protocol, shared, fun, gfun=None):
     evaluate = "\n                ".join(_EVALUATE[protocol]).format(args=args)
     src = _TEMPLATE.format(params=params, evaluate=evaluate)
     calls = {"advance": ADVANCE[kind], "fun": fun, "gfun": gfun, "_copy": _copy,
-             "apply_prox": apply_prox}
+             "apply_prox": apply_prox, "lm_slots": _lm_slots}
     if _simulated():
         calls = {k: _on_host(f) if isinstance(f, CPUDispatcher) else f
                  for k, f in calls.items()}
     from ._jit import cuda
     namespace = dict(cuda=cuda, F_TRIAL=F_TRIAL, GT=GT, I_PHASE=I_PHASE, PH_DONE=PH_DONE,
                      TASK_DONE=TASK_DONE, TASK_EVAL=TASK_EVAL, TASK_PROX=TASK_PROX, XT=XT,
-                     **calls)
+                     TASK_RESID=TASK_RESID, P_M_RES=P_M_RES, **calls)
     exec(compile(src, f"<npopt lane kernel {kind} {protocol}>", "exec"), namespace)
     kernel = _KERNELS[key] = CudaKernel(namespace["lanes"], block_size=LANE_BLOCK, cache=False)
     return kernel

@@ -46,7 +46,7 @@ import numpy as np
 from . import tree as T
 
 
-def vmap(fun, in_axes=0, *, vectorized=False, executor=None, chunks=None):
+def vmap(fun, in_axes=0, *, vectorized=False, executor=None, chunks=None, residual_size=None):
     """Batched ``solver.run`` (see the module docstring).
 
     Args:
@@ -56,6 +56,8 @@ def vmap(fun, in_axes=0, *, vectorized=False, executor=None, chunks=None):
       vectorized: ``fun`` of the solver evaluates all asking lanes at once.
       executor: a ``concurrent.futures.Executor`` to spread chunks over.
       chunks: the number of chunks for the executor (default 4 per worker).
+      residual_size: LevenbergMarquardt/GaussNewton on CUDA lanes: the number
+        of residuals, which a residual_fun writing into a buffer cannot report.
 
     Returns:
       a function of ``(init_params, *args, **kwargs)`` returning
@@ -69,14 +71,14 @@ def vmap(fun, in_axes=0, *, vectorized=False, executor=None, chunks=None):
     def batched(init_params, *args, **kwargs):
         from .solvers.base import OptStep
         r = run_batch(solver, init_params, *args, in_axes=in_axes, vectorized=vectorized,
-                      executor=executor, chunks=chunks, **kwargs)
+                      executor=executor, chunks=chunks, residual_size=residual_size, **kwargs)
         return OptStep(r.params, r.state)
     batched.__doc__ = f"npopt.vmap of {type(solver).__name__}.run"
     return batched
 
 
 def run_batch(solver, init_params, *args, in_axes=0, vectorized=False, executor=None,
-              chunks=None, **kwargs):
+              chunks=None, residual_size=None, **kwargs):
     """``BatchResult(params, state, status)`` of a batched ``solver.run``."""
     from .solvers import engine
     if not isinstance(vectorized, (bool, np.bool_)):
@@ -84,6 +86,14 @@ def run_batch(solver, init_params, *args, in_axes=0, vectorized=False, executor=
     if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer))
                                or chunks < 1):
         raise ValueError(f"chunks: expected None or an integer >= 1, got {chunks!r}")
+    if residual_size is not None:
+        if isinstance(residual_size, (bool, np.bool_)) or \
+                not isinstance(residual_size, (int, np.integer)) or residual_size < 1:
+            raise ValueError(f"residual_size: expected None or an integer >= 1, got "
+                             f"{residual_size!r}")
+        if not hasattr(solver, "residual_fun"):
+            raise TypeError(f"residual_size: the number of residuals of LevenbergMarquardt or "
+                            f"GaussNewton; {type(solver).__name__} has none")
     if executor is not None and not hasattr(executor, "submit"):
         raise TypeError(f"executor: expected a concurrent.futures.Executor (or an object "
                         f"with submit), got {type(executor).__name__}")
@@ -95,7 +105,7 @@ def run_batch(solver, init_params, *args, in_axes=0, vectorized=False, executor=
                 f"engine ({engine.batch_unsupported(solver)}); pass NumPy arrays")
     if engine.supports_batch(solver):
         out = engine.run_batch(solver, init_params, args, kwargs, in_axes, vectorized,
-                               executor, chunks)
+                               executor, chunks, residual_size=residual_size)
         if out is not None:
             return out
         vectorized = False   # a configuration the machine does not take: lane by lane

@@ -217,10 +217,15 @@ def test_bad_input_is_refused_before_any_launch():
     with pytest.raises(ValueError, match="executor, vectorized"):
         npopt.vmap(ok.run, in_axes=(None, 0, 0, None), vectorized=True)(np.zeros(n), dX, dy,
                                                                         0.1)
-    lm = npopt.LevenbergMarquardt(residual_fun=P.double_exponential,
-                                  jac_fun=P.double_exponential_jac)
+    bis = npopt.Bisection(optimality_fun=lambda x, a: x - a, lower=0.0, upper=1.0)
     with pytest.raises(NotImplementedError, match="batched runs on CUDA arrays support"):
-        npopt.vmap(lm.run, in_axes=(None, 0, 0))(np.ones(4), dX, dy)
+        npopt.vmap(bis.run, in_axes=(None, 0))(None, cuda().to_device(np.ones(3) / 2))
+    lm = npopt.LevenbergMarquardt(residual_fun=P.double_exponential_into,
+                                  jac_fun=P.double_exponential_jac_into)
+    with pytest.raises(TypeError, match="residual_size"):
+        npopt.vmap(lm.run, in_axes=(None, None, 0))(np.ones(4), np.ones(12), dy)
+    with pytest.raises(TypeError, match="residual_size: the number of residuals"):
+        npopt.vmap(ok.run, in_axes=(None, 0, 0, None), residual_size=3)(np.zeros(n), dX, dy, 0.1)
     prox = npopt.ProximalGradient(fun=P.ridge_into, value_and_grad=True,
                                   prox=npopt.prox.prox_elastic_net)
     with pytest.raises(NotImplementedError, match="CUDA lanes run npopt's prox_lasso"):
@@ -260,3 +265,27 @@ def test_prox_and_projection_lanes(make, hyper, dtype):
     lane_hyper = (lambda i: None) if hyper is None else (lambda i: hyper[i]) \
         if isinstance(hyper, np.ndarray) else (lambda i: (hyper[0][i], hyper[1][i]))
     assert_lanes_equal_single(out, lambda i: cpu.run(x0, lane_hyper(i), X[i], y[i], 0.01), B)
+
+
+@pytest.mark.parametrize("make", [
+    lambda r, j: npopt.LevenbergMarquardt(residual_fun=r, jac_fun=j, tol=1e-8, maxiter=100),
+    lambda r, j: npopt.LevenbergMarquardt(residual_fun=r, jac_fun=j, materialize_jac=True,
+                                          tol=1e-8, maxiter=100),
+    lambda r, j: npopt.GaussNewton(residual_fun=r, jac_fun=j, tol=1e-8, maxiter=100)])
+def test_curve_fit_lanes(make):
+    """Double-exponential fits, one curve per lane (residuals and Jacobian
+    written into the lane's buffers): each lane equals its single CPU run."""
+    B, m = 5, 24
+    rng = np.random.default_rng(4)
+    t = np.linspace(0.0, 4.0, m)
+    p = np.column_stack([rng.uniform(1, 3, B), rng.uniform(0.2, 1, B), rng.uniform(0.5, 2, B),
+                         rng.uniform(2, 5, B)])
+    Y = p[:, :1] * np.exp(-p[:, 1:2] * t) + p[:, 2:3] * np.exp(-p[:, 3:4] * t)
+    Y += 0.01 * rng.normal(size=Y.shape)
+    x0 = np.array([1.0, 0.5, 1.0, 3.0])
+    solver = make(P.double_exponential_into, P.double_exponential_jac_into)
+    out = npopt.vmap(solver.run, in_axes=(None, None, 0), residual_size=m)(
+        x0, t, cuda().to_device(Y))
+    cpu = make(P.double_exponential, P.double_exponential_jac)
+    assert_lanes_equal_single(out, lambda i: cpu.run(x0, t, Y[i]), B)
+    assert np.sum(out.state.iter_num < 100) >= 3       # (GaussNewton may not converge)

@@ -357,16 +357,22 @@ def lane_launches():
         return (A(F, 3), A(F, 4), A(F, 2), A(i8, 2), V(F), V(i8), V(i8), A(F, 3), i8)
     ridge = (A(f8, 3), A(f8, 2), f8)        # X, y per lane; lam shared
     kepler = (A(f8, 2), f8)                 # M per lane; e shared
+    curve = (V(f8), A(f8, 2))               # t shared, y per lane
     # (a lane kernel holds a whole solver: 4-80 s per compilation, so each is
     # compiled for one compute capability, the largest for both)
     cases = [("qn", K.KIND_LBFGS, "value_and_grad", P.ridge_into, ridge, f8, CCS),
              ("qn", K.KIND_LBFGS, "value_and_grad", P.logistic_into, ridge, f4, CCS[:1]),
              ("pg", K.KIND_PG, "value_and_grad", P.ridge_into, ridge, f4, CCS[:1]),
              ("fp", K.KIND_FP, "map", P.kepler_into, kepler, f4, CCS[:1]),
-             ("anderson", K.KIND_ANDERSON, "map", P.kepler_into, kepler, f8, CCS[:1])]
+             ("anderson", K.KIND_ANDERSON, "map", P.kepler_into, kepler, f8, CCS[:1]),
+             ("lm", K.KIND_LM, "residuals", P.double_exponential_into, curve, f8, CCS[:1]),
+             ("gn", K.KIND_GN, "residuals", P.double_exponential_into, curve, f8, CCS[:1])]
     out = []
+    jac = {P.double_exponential_into: P.double_exponential_jac_into}
     for family, kind, protocol, fun, argtypes, F, ccs in cases:
-        kernel = lane_kernel(kind, protocol, [False] * (len(argtypes) - 1) + [True], fun)
+        shared = [True, False] if protocol == "residuals" else \
+            [False] * (len(argtypes) - 1) + [True]
+        kernel = lane_kernel(kind, protocol, shared, fun, jac.get(fun))
         out.append((f"solver_lanes.{family}:{fun.__name__} [{F}]", kernel,
                     machine(F) + argtypes, ccs))
     return out

@@ -113,24 +113,36 @@ def kepler_into(E, out, M, e):
 
 
 @njit(**_OPTS)
-def double_exponential(p, t, y):
-    """Residuals of the curve ``p0 exp(-p1 t) + p2 exp(-p3 t)`` against y."""
-    r = np.empty(t.shape[0])
+def double_exponential_into(p, r, t, y):
+    """Residuals of the curve ``p0 exp(-p1 t) + p2 exp(-p3 t)`` against y,
+    written into r (len(t),)."""
     for i in range(t.shape[0]):
-        r[i] = (p[0] * np.exp(-p[1] * t[i])           # cpu-ok: numba calls the C library
-                + p[2] * np.exp(-p[3] * t[i]) - y[i])  # cpu-ok: as above
+        r[i] = p[0] * math.exp(-p[1] * t[i]) + p[2] * math.exp(-p[3] * t[i]) - y[i]
+
+
+@njit(**_OPTS)
+def double_exponential(p, t, y):
+    """``double_exponential_into`` returning the residuals."""
+    r = np.empty(t.shape[0])
+    double_exponential_into(p, r, t, y)
     return r
 
 
 @njit(**_OPTS)
-def double_exponential_jac(p, t, y):
-    """The Jacobian (len(t), 4) of ``double_exponential``."""
-    J = np.empty((t.shape[0], 4))
+def double_exponential_jac_into(p, J, t, y):
+    """The Jacobian (len(t), 4) of ``double_exponential``, written into J."""
     for i in range(t.shape[0]):
-        e1 = np.exp(-p[1] * t[i])                    # cpu-ok: numba calls the C library
-        e3 = np.exp(-p[3] * t[i])                    # cpu-ok: as above
+        e1 = math.exp(-p[1] * t[i])
+        e3 = math.exp(-p[3] * t[i])
         J[i, 0] = e1
         J[i, 1] = -p[0] * t[i] * e1
         J[i, 2] = e3
         J[i, 3] = -p[2] * t[i] * e3
+
+
+@njit(**_OPTS)
+def double_exponential_jac(p, t, y):
+    """``double_exponential_jac_into`` returning the Jacobian."""
+    J = np.empty((t.shape[0], 4))
+    double_exponential_jac_into(p, J, t, y)
     return J

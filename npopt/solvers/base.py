@@ -261,13 +261,14 @@ class IterativeSolver:
         return _rebuild_solver, (type(self), fields)
 
     def run_batch(self, init_params, *args, in_axes=0, vectorized=False, executor=None,
-                  chunks=None, **kwargs):
+                  chunks=None, residual_size=None, **kwargs):
         """Many independent runs at once, each lane stopping on its own
         criterion: ``BatchResult(params, state, status)``, lanes first (see
         ``npopt.vmap``)."""
         from ..batch import run_batch
         return run_batch(self, init_params, *args, in_axes=in_axes, vectorized=vectorized,
-                         executor=executor, chunks=chunks, **kwargs)
+                         executor=executor, chunks=chunks, residual_size=residual_size,
+                         **kwargs)
 
     # -- the loop --------------------------------------------------------
     def _cond(self, state):

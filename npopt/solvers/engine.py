@@ -702,6 +702,16 @@ def _refuse_buffer_form(solver, compiled, nargs):
                         "prox; otherwise return the output (fun(x, *args) -> (value, grad))")
 
 
+def _refuse_residual_buffer(solver, nargs):
+    """On the CPU, LevenbergMarquardt's and GaussNewton's residual_fun returns
+    its residuals: the buffer form is for CUDA lanes (with residual_size)."""
+    f = solver.residual_fun
+    if is_numba_function(f) and writes_into(f, nargs):
+        raise TypeError("residual_fun: writes into a buffer (residual_fun(x, r, *args)), the "
+                        "form for CUDA lanes (npopt.vmap(..., residual_size=m) on device "
+                        "arrays); on the CPU it returns the residuals: residual_fun(x, *args)")
+
+
 class FirstClass:
     """A numba function as a first-class function value of one signature.
 
@@ -902,6 +912,7 @@ def run_single(solver, init_params, args, kwargs):
         if realdtype != np.float64:
             return None                      # float32: the Python solver
         _, _, fun_args, fun_kwargs = _split_args(solver, args, kwargs)
+        _refuse_residual_buffer(solver, len(fun_args) + len(fun_kwargs))
         solver._res.reset()
         r0, _ = solver._res(init_params, fun_args, fun_kwargs)
         rshape = r0.shape
@@ -1173,7 +1184,7 @@ def _progress(verbose, t0, last, mach, total_lanes, name):
 
 
 def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=False,
-              executor=None, chunks=None, verbose=None, threads=None):
+              executor=None, chunks=None, verbose=None, threads=None, residual_size=None):
     """Runs ``solver.run(init_params, *args, **kwargs)`` on every lane of a batch
     (see ``npopt.vmap``). Returns a BatchResult."""
     kwargs = {} if kwargs is None else dict(kwargs)
@@ -1187,7 +1198,8 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
             raise ValueError("executor, vectorized: CUDA lanes run on the device that holds "
                              "the data; pass NumPy arrays to use them")
         return lanes_cuda.run_batch_cuda(solver, init_params, args, kwargs, in_axes,
-                                         solver.verbose if verbose is None else verbose)
+                                         solver.verbose if verbose is None else verbose,
+                                         residual_size)
     if _kinds()[type(solver)] == K.KIND_BISECT:   # init_params is ignored
         axes = _normalize_axes(in_axes, 1 + len(args))
         init_params, in_axes = np.asarray(0.0), (None,) + tuple(axes[1:])
@@ -1205,8 +1217,12 @@ def run_batch(solver, init_params, args=(), kwargs=None, in_axes=0, vectorized=F
         if batch.realdtype != np.float64:
             return None                      # float32 LM: lane by lane (the Python solver)
         a0, kw0 = batch.lane_args(0)
+        _refuse_residual_buffer(solver, len(a0) + len(kw0))
         solver._res.reset()
         rshape = solver._res(_lane(batch.unravel_batch(batch.x0[:1]), 0), a0, kw0)[0].shape
+        if residual_size is not None and int(np.prod(rshape)) != residual_size:
+            raise ValueError(f"residual_size: residual_fun returns {int(np.prod(rshape))} "
+                             f"residuals, not {residual_size}")
     mach = Machine(solver, batch.x0, batch.seg, batch.realdtype, residual_shape=rshape)
     if _kinds()[type(solver)] == K.KIND_BOXCDQP:
         for i in range(batch.B):

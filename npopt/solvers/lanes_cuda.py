@@ -11,13 +11,15 @@ What it takes:
 * LBFGS, BFGS, NonlinearCG, GradientDescent, ProximalGradient and
   ProjectedGradient with npopt's lasso, non-negative lasso, non-negative
   and box operators (``engine.compiled_prox``; scalar hyperparameters,
-  shared or one per lane), FixedPointIteration, and AndersonAcceleration
-  (float64); flat
+  shared or one per lane), FixedPointIteration, and in float64
+  AndersonAcceleration, LevenbergMarquardt and GaussNewton (``residual_size``
+  given: the lanes' buffers are sized before anything runs); flat
   params: ``init_params`` of shape (B, n) (or (n,) shared by all lanes);
 * the objective as a numba function that writes its output into a buffer
   (a device function cannot allocate): ``fun(x, g, *args) -> value`` with
   ``value_and_grad=True``, or ``fun(x, *args) -> value`` with
   ``grad(x, g, *args)``; a fixed-point map ``fun(x, out, *args)``;
+  residuals ``residual_fun(x, r, *args)`` and ``jac_fun(x, J, *args)``;
 * per-lane arguments as arrays with the lane axis first (``in_axes`` 0),
   shared ones (``in_axes`` None) as scalars or arrays.
 
@@ -37,7 +39,8 @@ from .._target import is_device_array
 from ..kernels import solver_machine as K
 from . import engine
 
-CUDA_KINDS = {K.KIND_LBFGS, K.KIND_BFGS, K.KIND_CG, K.KIND_PG, K.KIND_FP, K.KIND_ANDERSON}
+CUDA_KINDS = {K.KIND_LBFGS, K.KIND_BFGS, K.KIND_CG, K.KIND_PG, K.KIND_FP, K.KIND_ANDERSON,
+              K.KIND_LM, K.KIND_GN}
 
 
 def has_device_data(init_params, args, kwargs):
@@ -55,6 +58,14 @@ def _objective(solver, kind):
     """(protocol, fun, gfun) of the device objective, or a clear error."""
     def numba_or_device(f):
         return engine.is_numba_function(f) or _is_device_function(f)
+    if kind in (K.KIND_LM, K.KIND_GN):
+        r, j = solver.residual_fun, solver.jac_fun
+        if not (numba_or_device(r) and numba_or_device(j)):
+            raise TypeError("residual_fun, jac_fun: CUDA lanes need numba functions (@njit or "
+                            "numba.cuda.jit(device=True)) residual_fun(x, r, *args) and "
+                            "jac_fun(x, J, *args) writing into r (m,) and J (m, n); finite "
+                            "differences do not run on the device")
+        return "residuals", r, j
     if kind in (K.KIND_FP, K.KIND_ANDERSON):
         f = solver.fixed_point_fun
         if not numba_or_device(f):
@@ -85,7 +96,7 @@ def _to_device(cuda, a, name):
     return cuda.to_device(np.ascontiguousarray(a))
 
 
-def run_batch_cuda(solver, init_params, args, kwargs, in_axes, verbose):
+def run_batch_cuda(solver, init_params, args, kwargs, in_axes, verbose, residual_size=None):
     """``run_batch`` on the device (see the module docstring). Every check
     runs before anything is copied or launched."""
     from ..kernels._jit import cuda_module
@@ -95,8 +106,9 @@ def run_batch_cuda(solver, init_params, args, kwargs, in_axes, verbose):
     if kind not in CUDA_KINDS:
         raise NotImplementedError(
             f"npopt.{name}: batched runs on CUDA arrays support LBFGS, BFGS, NonlinearCG, "
-            "GradientDescent, ProximalGradient, ProjectedGradient, FixedPointIteration and "
-            "AndersonAcceleration; pass NumPy arrays to run it on the CPU")
+            "GradientDescent, ProximalGradient, ProjectedGradient, FixedPointIteration, "
+            "AndersonAcceleration, LevenbergMarquardt and GaussNewton; pass NumPy arrays to "
+            "run it on the CPU")
     if kwargs:
         raise TypeError(f"npopt.{name}: CUDA lanes take positional arguments only, got "
                         f"keywords {sorted(kwargs)}")
@@ -118,8 +130,15 @@ def run_batch_cuda(solver, init_params, args, kwargs, in_axes, verbose):
     if x.dtype not in (np.float32, np.float64) or x.ndim != (2 if axes[0] == 0 else 1):
         raise TypeError(f"init_params: CUDA lanes take flat float32/float64 params, shape "
                         f"(B, n) (in_axes 0) or (n,) (None), got {x.dtype} {x.shape}")
-    if kind == K.KIND_ANDERSON and x.dtype != np.float64:
-        raise TypeError("init_params: AndersonAcceleration's lanes run in float64")
+    if kind in (K.KIND_ANDERSON, K.KIND_LM, K.KIND_GN) and x.dtype != np.float64:
+        raise TypeError(f"init_params: {name}'s lanes run in float64")
+    rshape = None
+    if kind in (K.KIND_LM, K.KIND_GN):
+        if residual_size is None:
+            raise TypeError(f"residual_size: {name} on CUDA lanes needs the number of "
+                            "residuals (npopt.vmap(..., residual_size=m)): a residual_fun that "
+                            "writes into a buffer cannot report it")
+        rshape = (int(residual_size),)
     sizes = {} if axes[0] is None else {"init_params": x.shape[0]}
     for k, (a, ax) in enumerate(zip(args, axes[1:])):
         if ax == 0:
@@ -141,7 +160,7 @@ def run_batch_cuda(solver, init_params, args, kwargs, in_axes, verbose):
     B = next(iter(sizes.values()))
     x0 = np.ascontiguousarray(np.broadcast_to(x, (B, x.shape[-1])))
     seg = np.array([0, x0.shape[1]], np.int64)
-    mach = engine.Machine(solver, x0, seg, x0.dtype)
+    mach = engine.Machine(solver, x0, seg, x0.dtype, residual_shape=rshape)
     if not engine._prox_on_machine(solver, mach, hyper, hyper_batched):
         raise NotImplementedError(
             f"npopt.{name}: CUDA lanes run npopt's prox_lasso, prox_non_negative_lasso, "
