@@ -265,12 +265,25 @@ class TreeDef:
     (used to flatten a gradient against the params' structure).
     """
 
-    __slots__ = ("_spec", "num_leaves", "_hash")
+    __slots__ = ("_spec", "num_leaves", "_hash", "_fast")
 
     def __init__(self, spec, num_leaves):
         self._spec = spec
         self.num_leaves = num_leaves
         self._hash = None
+        self._fast = _UNKNOWN
+
+    def fast(self):
+        """``(cut, build)``: this structure's ``flatten_up_to`` and
+        ``unflatten`` as straight-line Python made for it (see
+        ``_straight_line``), or None for a structure with other nodes than
+        dict, list, tuple, namedtuple and None. ``cut(tree)`` returns the
+        leaves, or raises (KeyError, IndexError, ``_Mismatch``) where
+        ``tree`` differs; it gives no message: the caller then takes
+        ``flatten_up_to``, which says where."""
+        if self._fast is _UNKNOWN:
+            self._fast = _straight_line(self._spec)
+        return self._fast
 
     def __eq__(self, other):
         if not isinstance(other, TreeDef):
@@ -311,6 +324,66 @@ class TreeDef:
 
 
 _LEAF_DEF = TreeDef(_LEAF, 1)
+
+
+def _straight_line(spec):
+    """(cut, build) of ``TreeDef.fast``, written out for ``spec``.
+
+    For ``{'b': *, 'w': [*, *]}`` they are::
+
+        def cut(x):
+            if type(x) is not dict or len(x) != 2: raise _Mismatch
+            x0 = x[K0]; x1 = x[K1]
+            if type(x1) is not list or len(x1) != 2: raise _Mismatch
+            return [x0, x1[0], x1[1]]
+
+        def build(l):
+            return {K0: l[0], K1: [l[1], l[2]]}
+
+    with the keys (and namedtuple classes) bound as names, not printed: a
+    step's steady state cuts its trees in about a tenth of the time of the
+    recursive walk."""
+    names, body, leaves = {"_Mismatch": _Mismatch}, [], []
+
+    def bind(obj):
+        k = f"K{len(names)}"
+        names[k] = obj
+        return k
+
+    def walk(sp, var):             # the cut's statements; returns build's expression
+        if sp is _LEAF:
+            leaves.append(var)
+            return f"l[{len(leaves) - 1}]"
+        t, aux, kids = sp
+        if t is type(None):
+            body.append(f"if {var} is not None: raise _Mismatch")
+            return "None"
+        named = t not in (dict, list, tuple) and issubclass(t, tuple) and hasattr(t, "_fields")
+        if not (t in (dict, list, tuple) or named):
+            raise LookupError
+        body.append(f"if type({var}) is not {bind(t)} or len({var}) != {len(kids)}: "
+                    f"raise _Mismatch")
+        parts = []
+        for i, kid in enumerate(kids):
+            sub = f"{var}_{i}"
+            body.append(f"{sub} = {var}[{bind(aux[i]) if t is dict else i}]")
+            parts.append(walk(kid, sub))
+        if t is dict:
+            return "{" + ", ".join(f"{bind(k)}: {p}" for k, p in zip(aux, parts)) + "}"
+        if t is list:
+            return "[" + ", ".join(parts) + "]"
+        if t is tuple:
+            return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+        return f"{bind(t)}(" + ", ".join(parts) + ")"
+    try:
+        expr = walk(spec, "x")
+    except LookupError:
+        return None
+    src = ("def cut(x):\n" + "".join(f"    {line}\n" for line in body)
+           + f"    return [{', '.join(leaves)}]\n\n"
+           + f"def build(l):\n    return {expr}\n")
+    exec(compile(src, "<npopt.tree straight line>", "exec"), names)  # noqa: S102
+    return names["cut"], names["build"]
 
 
 def tree_flatten(tree, is_leaf=None):

@@ -57,11 +57,16 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
 
     def launch(lay, g, moments, dst, t, runs, fused, dtypes=None):
         cpu, cuda = kernels
+        go = lay.target.launch
         for gi, grp in enumerate(lay.groups):
             hp = hyperparams(grp.dtype if dtypes is None else dtypes[gi], t)
             for a, b, post in runs[gi]:
-                args = [g[gi][a:b]] + [m[gi][a:b] for m in moments] + [dst[gi][a:b]]
-                lay.target.launch(cpu, cuda, *args, hp, *flags, post, fused)
+                if a == 0 and b == grp.size:         # the whole buffer: no views to make
+                    go(cpu, cuda, g[gi], *[m[gi] for m in moments], dst[gi], hp, *flags,
+                       post, fused)
+                else:
+                    go(cpu, cuda, g[gi][a:b], *[m[gi][a:b] for m in moments], dst[gi][a:b],
+                       hp, *flags, post, fused)
 
     def new_state(count, trees):
         kw = dict(zip(fields, trees))
@@ -128,7 +133,12 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
                     for grp in lay.groups]
             launch(lay, g, bufs, u, t, runs, False)
             return new_state(count, trees)
-        return _fusion.Bound(writes, tokens, run, run_into)
+
+        def steady(g, p, moment_bufs, posts, state, new_trees):
+            c = safe_increment(state.count) if counted else None
+            launch(lay, g, moment_bufs, p, int(c) if counted else 0, posts, True)
+            return new_state(c, new_trees)
+        return _fusion.Bound(writes, tokens, run, run_into, fields, steady)
 
     def run(lay, g, p, state, posts):
         return bind(lay, state).run(g, p, posts)

@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import _flat
 from ..kernels import apply as kapply
+from . import _plan
 
 IDENTITY = "identity"
 
@@ -50,11 +51,21 @@ class Bound(NamedTuple):
     commits; run(g, p, posts) -> new state: the fused pass, finishing the
     params in ``p`` (see ``Precond``); run_into(g, u) -> new state: the
     moments in place and the direction written into ``u`` (or None).
+    fields, steady: what a step plan (``_plan``) needs for the next steps
+    on the same buffers: the state's fields holding moment trees, and
+    steady(g, p, bufs, posts, state, trees) -> the new state: the fused
+    pass on ``bufs`` (per field, per group: the buffers bound here, found
+    again from the state's leaves), for ``state`` (the one the previous
+    step returned), ``trees`` its new moment trees; None: no plan. A
+    wrapper that replaces ``run`` (another state class) replaces
+    ``steady`` too.
     """
     writes: Sequence
     tokens: Sequence
     run: Callable
     run_into: Optional[Callable] = None
+    fields: Sequence = ()
+    steady: Optional[Callable] = None
 
 
 class Precond(NamedTuple):
@@ -121,7 +132,9 @@ def _bind_identity(lay, state):
         raise TypeError(f"state: expected EmptyState() (the state made by the init of a "
                         f"stateless transformation), got {type(state).__name__}; was this "
                         f"state made by another optimizer?")
-    return Bound((), (), lambda g, p, posts: _run_identity(lay, g, p, state, posts))
+    return Bound((), (), lambda g, p, posts: _run_identity(lay, g, p, state, posts),
+                 steady=lambda g, p, bufs, posts, state, trees: _run_identity(lay, g, p, state,
+                                                                              posts))
 
 
 IDENTITY_PRECOND = Precond(_run_identity, None, _bind_identity)
@@ -320,8 +333,15 @@ def fuse(txs):
     # the identities skipped in the roles still have a state: EmptyState()
     empty = None
     idents = [i for i, tx in enumerate(txs) if getattr(tx, "fusion", None) is IDENTITY]
+    plans = _plan.Plans()
+    plannable = decay is None or not callable(decay.mask)   # a mask function: every step
 
     def step(params, grads, state, **extra_args):
+        plan = plans.current
+        if plan is not None:
+            out = plan.step(params, grads, state)
+            if out is not None:
+                return out
         check_tuple(state, n)
         for i in idents:
             _bind_identity(None, state[i])
@@ -337,7 +357,12 @@ def fuse(txs):
         if ip is not None:
             new[ip] = s
         new[ir] = rate_role.advance(state[ir])
-        return io.params_out(params), tuple(new)
+        new = tuple(new)
+        out = io.params_out(params)
+        plans.current = plannable and _plan.make(
+            out, lay, io, bound, new, ip, ir, idents, lambda st: rate_value(rate_role, st),
+            rate_role.advance, wd_leaf) or None
+        return out, new
     return step
 
 

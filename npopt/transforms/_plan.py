@@ -1,0 +1,187 @@
+"""The steady state of a fused step: a plan made once, checked by identity.
+
+A training loop calls ``params, state = opt.step(params, grads, state)``
+with the same params tree (updated in place), the state the last step
+returned, and fresh grads of the same structure. The first step goes the
+whole way (``_fusion.fuse``'s frame: layout, buffers, every check, overlaps,
+consumption). What it found out that depends only on the tree's structure,
+shapes, dtypes and buffer identities is kept here, and the next steps check
+only what can have changed:
+
+* params: the same tree object, whose leaves are the same arrays as before
+  (cut by the structure's straight-line ``TreeDef.fast``), still writable
+  and of the same shapes;
+* state: the very tuple the last step returned, its moment trees holding
+  the same leaf arrays, none consumed since (by another optimizer);
+* grads: the params' structure, NumPy arrays of the params' shapes and
+  dtype. One leaf is used in place (after an overlap check against every
+  buffer the kernel writes); several are gathered into a buffer the plan
+  owns, which overlaps nothing;
+* the learning rate: its state's type and a finite value, every step.
+
+Anything else (a new tree, an old state, grads of another dtype, scalars,
+a device array) is not an error here: the step takes the whole way, which
+raises the error it always raised or makes a new plan. The numbers are the
+same either way: the plan runs the same kernels on the same buffers with
+the same per-step scalars.
+
+Plans are per thread (like ``_fusion.Scratch``): two threads stepping with
+one optimizer each keep their own.
+"""
+import threading
+import weakref
+
+import numpy as np
+
+from .. import _flat
+
+_is_consumed = _flat.is_consumed
+_may_share = np.may_share_memory
+_ndarray = np.ndarray
+
+KEEP_GATHER_BUFFER = 1 << 16    # elements: a plan keeps its grads buffer up to this size
+
+
+class StepPlan:
+    """One params tree's fused step after its first (see the module doc).
+
+    Built by ``make`` from a step that passed every check; ``step`` returns
+    ``(params, state)`` or None where the inputs are not the ones planned
+    for (the caller then takes the whole way).
+
+    A plan holds no array alive: weak references to the leaves it expects
+    (so dropping a model frees it, plan or not), the id of the state tuple
+    it returned (a quick first test, the contents are checked anyway), and
+    its grads buffer only when small."""
+
+    __slots__ = ("cut", "build", "p_refs", "shapes", "dtype", "state_id", "n", "idents",
+                 "ip", "ir", "pre_cls", "fields", "field_refs", "rate_value", "advance_rate",
+                 "run", "runs", "single", "g", "size")
+
+    def step(self, params, grads, state):
+        if id(state) != self.state_id or type(state) is not tuple or len(state) != self.n:
+            return None
+        cut, dt = self.cut, self.dtype
+        try:
+            p_leaves = cut(params)
+            g_leaves = cut(grads)
+        except Exception:         # noqa: BLE001 - not this structure: the whole way
+            return None
+        for a, r, shape in zip(p_leaves, self.p_refs, self.shapes):
+            if a is not r() or a.shape != shape or a.dtype != dt or not a.flags.writeable:
+                return None
+        for x, shape in zip(g_leaves, self.shapes):
+            if type(x) is not _ndarray or x.shape != shape or x.dtype != dt:
+                return None
+        for i in self.idents:
+            if type(state[i]).__name__ != "EmptyState":
+                return None
+        ip = self.ip
+        pre = state[ip] if ip is not None else None
+        if ip is not None and type(pre) is not self.pre_cls:
+            return None
+        fields, bufs = [], []
+        for f, refs in zip(self.fields, self.field_refs):
+            try:
+                now = cut(getattr(pre, f))
+            except Exception:     # noqa: BLE001
+                return None
+            for a, r in zip(now, refs):
+                if a is not r() or not a.flags.writeable:
+                    return None
+            if _is_consumed(now[0]):
+                return None
+            fields.append(now)
+            bufs.append([now[0].base if not self.single else now[0].reshape(-1)])
+        p = p_leaves[0].reshape(-1) if self.single else p_leaves[0].base
+        if self.single:
+            g = g_leaves[0]
+            if not g.flags.c_contiguous:
+                return None
+            g = g.reshape(-1)
+            if _may_share(g, p) or any(_may_share(g, b[0]) for b in bufs):
+                return None
+        else:
+            g = self.g if self.g is not None else np.empty(self.size, dt)
+            np.concatenate(g_leaves, axis=None, out=g)
+        # every check has passed: from here on the step happens
+        s = dt.type(self.rate_value(state[self.ir]))
+        posts = [[(a, b, (s, w)) for a, b, w in self.runs]]
+        new_trees, refs = [], []
+        build = self.build
+        for leaves, old in zip(fields, self.field_refs):
+            fresh = list(leaves)
+            fresh[0] = leaves[0].view()          # the new state's token (see _flat)
+            _flat.mark_consumed(leaves[0])
+            new_trees.append(build(fresh))
+            refs.append([weakref.ref(fresh[0])] + old[1:])
+        new = list(state)
+        out = self.run([g], [p], bufs, posts, pre, new_trees)
+        if ip is not None:
+            new[ip] = out
+        new[self.ir] = self.advance_rate(state[self.ir])
+        new = tuple(new)
+        self.state_id, self.field_refs = id(new), refs
+        return params, new
+
+
+def make(params, lay, io, bound, state, ip, ir, idents, rate_value, advance_rate, wd_leaf):
+    """The plan for the next steps after a fused step that returned
+    ``(params, state)``, or None where this step cannot be planned: the
+    params were copied (scalars, non-contiguous or shared leaves: the step
+    returned new arrays), several dtypes or a device, a structure without a
+    straight-line form, a preconditioner without a ``steady`` run."""
+    if (io.copied or lay.target.device or len(lay.groups) != 1 or bound.steady is None
+            or not lay.num_leaves):
+        return None
+    fast = lay.treedef.fast()
+    if fast is None:
+        return None
+    cut = fast[0]
+    grp = lay.groups[0]
+    single = lay.num_leaves == 1
+    p_leaves = cut(params)
+    pre = state[ip] if ip is not None else None
+    field_leaves = [cut(getattr(pre, f)) for f in bound.fields]
+    # the buffers of the next steps are found from the leaves: check that
+    # they are the ones this step bound
+    bound_bufs = [w for _, w in bound.writes]
+    for leaves, buf in zip(field_leaves, bound_bufs):
+        if single:
+            if not (leaves[0].flags.c_contiguous and np.shares_memory(leaves[0], buf)):
+                return None
+        elif any(x.base is not buf for x in leaves):
+            return None
+    if len(bound_bufs) != len(field_leaves) or \
+            not single and any(x.base is not io.p[0] for x in p_leaves):
+        return None
+    plan = StepPlan()
+    plan.cut, plan.build = fast
+    plan.p_refs = [weakref.ref(x) for x in p_leaves]
+    plan.shapes, plan.dtype, plan.single, plan.size = lay.shapes, grp.dtype, single, grp.size
+    plan.state_id, plan.n, plan.idents, plan.ip, plan.ir = id(state), len(state), idents, ip, ir
+    plan.pre_cls = type(pre)
+    plan.fields = bound.fields
+    plan.field_refs = [[weakref.ref(x) for x in leaves] for leaves in field_leaves]
+    plan.rate_value, plan.advance_rate = rate_value, advance_rate
+    plan.run = bound.steady
+    dt = grp.dtype.type
+    runs = []
+    for k, i in enumerate(grp.leaf_ids):
+        a, b = grp.offsets[k], grp.offsets[k + 1]
+        w = 0.0 if wd_leaf is None else wd_leaf[i]
+        if runs and runs[-1][2] == w and runs[-1][1] == a:
+            runs[-1][1] = b
+        else:
+            runs.append([a, b, w])
+    plan.runs = [(a, b, dt(w)) for a, b, w in runs if b > a or wd_leaf is None]
+    plan.g = np.empty(grp.size, grp.dtype) if not single and \
+        grp.size <= KEEP_GATHER_BUFFER else None
+    return plan
+
+
+class Plans(threading.local):
+    """The current plan of one fused step, per thread."""
+
+    def __init__(self):
+        self.current = None
