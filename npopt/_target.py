@@ -46,6 +46,12 @@ class Host:
     def copy_into(dst, src):
         dst[...] = src
 
+    @staticmethod
+    def put(x):
+        """A small host array (segment tables, per-leaf scalars) where the
+        kernels run: here, itself."""
+        return x
+
 
 class Device:
     """CUDA device buffers (numba) and the CUDA kernels."""
@@ -68,6 +74,12 @@ class Device:
     @staticmethod
     def launch(cpu, cuda, *args):
         cuda(args[0].shape[0], *args)
+
+    @classmethod
+    def put(cls, x):
+        """A small host array (segment tables, per-leaf scalars) copied to the
+        device for a kernel (a table, never a params-sized buffer)."""
+        return cls._cuda().to_device(x)
 
     @classmethod
     def copy_into(cls, dst, src):

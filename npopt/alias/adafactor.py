@@ -220,9 +220,7 @@ def _fused_step(txs, at, hp):
             else:
                 ema_hp, e = (dt(1), dt(1), dt(1)), u[gi]
             _, chunks, offsets = _segments.tables(lay)[gi]
-            if lay.target.device:
-                from ..kernels._jit import cuda
-                leaf_hp = cuda.to_device(leaf_hp)
+            leaf_hp = lay.target.put(leaf_hp)
             lay.target.launch(kf.adafactor_tail_cpu, kf.adafactor_tail_cuda, u[gi], p[gi], e,
                               chunks, offsets, leaf_hp, (dt(lr), dt(-1)), ema_hp, "ema" in at)
 

@@ -445,10 +445,7 @@ def _fuse_trust_ratio(txs, roles):
             ss = _segments.group_sumsq(lay, gi, p, u)
             ratio = trust_ratios(ss, grp.dtype, trust.min_norm, trust.trust_coefficient,
                                  trust.eps)
-            segs = grp.segments
-            if lay.target.device:
-                from ..kernels._jit import cuda
-                segs, ratio = cuda.to_device(segs), cuda.to_device(ratio)
+            segs, ratio = lay.target.put(grp.segments), lay.target.put(ratio)
             if grp.size:
                 lay.target.launch(ktr.scale_segments_apply_cpu, ktr.scale_segments_apply_cuda,
                                   u, segs, ratio, p, dt(scale))

@@ -8,7 +8,9 @@ or the CUDA grid. The chunk tables are cached per layout.
 """
 import numpy as np
 
+from .. import _checks, _target
 from ..kernels import reduce as kreduce
+from ..tree import tree_flatten, tree_unflatten
 
 _TABLES = {}
 
@@ -21,11 +23,7 @@ def tables(lay):
         for grp in lay.groups:
             chunks = kreduce.chunk_table(grp.segments)
             offsets = np.asarray(grp.offsets, np.int64)
-            if lay.target.device:
-                from ..kernels._jit import cuda
-                t.append((chunks, cuda.to_device(chunks), cuda.to_device(offsets)))
-            else:
-                t.append((chunks, chunks, offsets))
+            t.append((chunks, lay.target.put(chunks), lay.target.put(offsets)))
         if len(_TABLES) > 256:
             _TABLES.clear()
         _TABLES[lay] = t
@@ -49,3 +47,100 @@ def group_sumsq(lay, gi, x, y=None):
             partial = partial.copy_to_host()
         kreduce.combine_chunks(chunks, partial, totals)
     return totals
+
+
+# ---------------------------------------------------------------------------
+# per-leaf scalar states and fused per-leaf passes (novograd, sm3, ...)
+# ---------------------------------------------------------------------------
+
+def leaf_scalar_views(lay, bufs):
+    """The tree with one 0-d view per leaf into ``bufs`` (one (k,) buffer per group)."""
+    leaves = [None] * lay.num_leaves
+    for grp, buf in zip(lay.groups, bufs):
+        for j, i in enumerate(grp.leaf_ids):
+            leaves[i] = mark_base(lay, buf[j:j + 1].reshape(()), buf)
+    return tree_unflatten(lay.treedef, leaves)
+
+
+def gather_leaf_scalars(lay, tree, name):
+    """(buffers, copied): one (k,) buffer per group holding the 0-d leaves of tree.
+
+    Zero-copy when the leaves are the views ``leaf_scalar_views`` made.
+    """
+    try:
+        leaves = lay.treedef.flatten_up_to(tree)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{name}: expected one scalar per params leaf, in a tree with "
+                         f"the structure of the params {lay.treedef}, got "
+                         f"{tree_flatten(tree)[1]}") from e
+    bufs, copied = [], False
+    for grp in lay.groups:
+        ls = [leaves[i] for i in grp.leaf_ids]
+        for i, x in zip(grp.leaf_ids, ls):
+            if getattr(x, "shape", None) != () or x.dtype != grp.dtype:
+                raise ValueError(f"{name}: leaf {i} must be a 0-d array of dtype {grp.dtype} "
+                                 f"(one scalar per params leaf), got "
+                                 f"{_checks._describe(x)}")
+        buf = views_base(ls, range(len(ls)), len(ls), grp.dtype, lay.target.device)
+        if buf is None:
+            buf = lay.target.empty(len(ls), grp.dtype)
+            for j, x in enumerate(ls):
+                lay.target.copy_into(buf[j:j + 1], x.reshape(1))
+            copied = True
+        bufs.append(buf)
+    return bufs, copied
+
+
+def views_base(arrays, offsets, size, dtype, device):
+    """The (size,) buffer ``arrays`` are contiguous views of, at ``offsets``
+    (in elements), or None: how a state made of views is recognised, so
+    that the fused step reuses it (device views carry their base as
+    ``_npopt_base``, as in ``npopt._flat``)."""
+    if not arrays:
+        return None
+    if device:
+        ptr = _target.device_ptr
+        base = getattr(arrays[0], "_npopt_base", None)
+        if base is None or base.shape != (size,) or base.dtype != dtype:
+            return None
+    else:
+        ptr = lambda x: x.__array_interface__["data"][0]  # noqa: E731
+        base = arrays[0].base
+        if not (type(base) is np.ndarray and base.ndim == 1 and base.shape[0] == size
+                and base.dtype == dtype):
+            return None
+        if not all(type(a) is np.ndarray and a.base is base for a in arrays):
+            return None
+    b0, isz = ptr(base), base.dtype.itemsize
+    if all(ptr(a) == b0 + o * isz for a, o in zip(arrays, offsets)):
+        return base
+    return None
+
+
+def mark_base(lay, view, buf):
+    """A view into ``buf``, with its base recorded on device arrays (see views_base)."""
+    if lay.target.device:
+        view._npopt_base = buf
+    return view
+
+
+def segment_posts(lay, gi, runs):
+    """A fused step's epilogue per segment of group ``gi``: (neg_lr, weight decay array).
+
+    ``runs`` are ``_fusion``'s (start, stop, (neg_lr, wd)) runs, made of whole
+    leaves; the array (on the target) gives each leaf the wd of its run.
+    """
+    grp = lay.groups[gi]
+    dt = grp.dtype.type
+    starts = np.asarray(grp.offsets[:-1], np.int64)
+    wd = np.zeros(len(grp.leaf_ids), grp.dtype)
+    neg_lr = dt(0)
+    for a, b, (nl, w) in runs:
+        neg_lr = nl
+        wd[(starts >= a) & (starts < b)] = w
+    return neg_lr, lay.target.put(wd)
+
+
+def leaf_sumsq(lay, gi, x):
+    """Per-leaf sum of squares of group gi's buffer x, on the target."""
+    return lay.target.put(np.ascontiguousarray(group_sumsq(lay, gi, x)[:, 0]))

@@ -49,9 +49,7 @@ def _div_mul(lay, bufs, d, m):
                                                           d, m):
         if grp.size == 0:
             continue
-        if lay.target.device:
-            from ..kernels._jit import cuda
-            dg, mg = cuda.to_device(dg), cuda.to_device(mg)
+        dg, mg = lay.target.put(dg), lay.target.put(mg)
         lay.target.launch(kclip.segment_div_mul_cpu, kclip.segment_div_mul_cuda,
                           ub, ob, chunks, offsets, dg, mg)
     return lay.views(out)

@@ -194,10 +194,8 @@ def plan_of(lay, factored, min_dim_size_to_factor):
         one = grp.dtype.type(1)
         inv_n = {name: (one / tables[name][:, col].astype(grp.dtype)).astype(grp.dtype)
                  for name, col in _LENGTH.items()}
-        if lay.target.device:
-            from ..kernels._jit import cuda
-            tables = {k: cuda.to_device(v) for k, v in tables.items()}
-            inv_n = {k: cuda.to_device(v) for k, v in inv_n.items()}
+        tables = {k: lay.target.put(v) for k, v in tables.items()}
+        inv_n = {k: lay.target.put(v) for k, v in inv_n.items()}
         groups.append(_GroupPlan(tables, inv_n, tuple(fact), tuple(tuple(u) for u in unf),
                                  tuple(tuple(c) for c in cols)))
     plan = _Plan(row_lay, col_lay, v_lay, tuple(groups))
@@ -462,9 +460,7 @@ def _scale_by_param_block(min_scale, rms):
             f = param_block_factors(grp, _segments.group_sumsq(lay, gi, pb)[:, 0], min_scale, rms)
             ones = np.ones_like(f)
             _, chunks, offsets = _segments.tables(lay)[gi]
-            if lay.target.device:
-                from ..kernels._jit import cuda
-                ones, f = cuda.to_device(ones), cuda.to_device(f)
+            ones, f = lay.target.put(ones), lay.target.put(f)
             # (u / 1) * f == u * f exactly
             lay.target.launch(kclip.segment_div_mul_cpu, kclip.segment_div_mul_cuda,
                               ub, ob, chunks, offsets, ones, f)

@@ -88,11 +88,7 @@ class Plan:
         self.mlay = _flat.Layout(lay.treedef, tuple((m,) + s for s in lay.shapes),
                                  lay.dtypes, lay.target)
         self.chunks_host = [chunk_table(g, m) for g in lay.groups]
-        if lay.target.device:
-            from ..kernels._jit import cuda
-            self.chunks = [cuda.to_device(c) for c in self.chunks_host]
-        else:
-            self.chunks = self.chunks_host
+        self.chunks = [lay.target.put(c) for c in self.chunks_host]
 
     @classmethod
     def of(cls, lay, m=1):

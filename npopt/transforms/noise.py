@@ -182,11 +182,7 @@ def add_noise(eta, gamma, key=None, *, seed=None):
         return AddNoiseState(count=count, rng_key=new_key), sigma, sample_key
 
     def noise(lay, sample_key):
-        z = standard_normal(lay, sample_key)
-        if lay.target.device:
-            cuda = lay.target._cuda()
-            z = [cuda.to_device(b) for b in z]
-        return z
+        return [lay.target.put(b) for b in standard_normal(lay, sample_key)]
 
     def update_fn(updates, state, params=None, **extra_args):
         lay, _ = _flat.layout_of(updates, "updates")

@@ -7,18 +7,16 @@ chunked sums, ``npopt.transforms._segments``), then one elementwise pass
 (fused with the learning rate and ``apply_updates`` in ``step``).
 
 The per-leaf scalar states (``nu`` here) are 0-d views into one small buffer
-per dtype group, so that the fused step updates them in place; the helpers
-for that (``leaf_scalar_views``, ``gather_leaf_scalars``) and for fused
-per-leaf passes (``segment_posts``) are shared with the other per-leaf rules.
+per dtype group, so that the fused step updates them in place (the helpers,
+shared with the other per-leaf rules, are in ``_segments``).
 """
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import _checks, _flat, _target
+from .. import _checks, _flat
 from ..base import NO_PARAMS_MSG, ZERO, GradientTransformation, safe_increment
 from ..kernels import novograd as knov
-from ..tree import tree_flatten, tree_unflatten
 from . import _fusion, _segments
 
 
@@ -26,111 +24,6 @@ class ScaleByNovogradState(NamedTuple):
     count: Any   # int32 step counter
     mu: Any      # first moment, a tree like params (mu_dtype)
     nu: Any      # second moment: one 0-d array per leaf (the leaf's dtype)
-
-
-# ---------------------------------------------------------------------------
-# helpers shared by the per-leaf rules
-# ---------------------------------------------------------------------------
-
-def leaf_scalar_views(lay, bufs):
-    """The tree with one 0-d view per leaf into ``bufs`` (one (k,) buffer per group)."""
-    leaves = [None] * lay.num_leaves
-    for grp, buf in zip(lay.groups, bufs):
-        for j, i in enumerate(grp.leaf_ids):
-            leaves[i] = mark_base(lay, buf[j:j + 1].reshape(()), buf)
-    return tree_unflatten(lay.treedef, leaves)
-
-
-def gather_leaf_scalars(lay, tree, name):
-    """(buffers, copied): one (k,) buffer per group holding the 0-d leaves of tree.
-
-    Zero-copy when the leaves are the views ``leaf_scalar_views`` made.
-    """
-    try:
-        leaves = lay.treedef.flatten_up_to(tree)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"{name}: expected one scalar per params leaf, in a tree with "
-                         f"the structure of the params {lay.treedef}, got "
-                         f"{tree_flatten(tree)[1]}") from e
-    bufs, copied = [], False
-    for grp in lay.groups:
-        ls = [leaves[i] for i in grp.leaf_ids]
-        for i, x in zip(grp.leaf_ids, ls):
-            if getattr(x, "shape", None) != () or x.dtype != grp.dtype:
-                raise ValueError(f"{name}: leaf {i} must be a 0-d array of dtype {grp.dtype} "
-                                 f"(one scalar per params leaf), got "
-                                 f"{_checks._describe(x)}")
-        buf = views_base(ls, range(len(ls)), len(ls), grp.dtype, lay.target.device)
-        if buf is None:
-            buf = lay.target.empty(len(ls), grp.dtype)
-            for j, x in enumerate(ls):
-                lay.target.copy_into(buf[j:j + 1], x.reshape(1))
-            copied = True
-        bufs.append(buf)
-    return bufs, copied
-
-
-def views_base(arrays, offsets, size, dtype, device):
-    """The (size,) buffer ``arrays`` are contiguous views of, at ``offsets``
-    (in elements), or None: how a state made of views is recognised, so
-    that the fused step reuses it (device views carry their base as
-    ``_npopt_base``, as in ``npopt._flat``)."""
-    if not arrays:
-        return None
-    if device:
-        ptr = _target.device_ptr
-        base = getattr(arrays[0], "_npopt_base", None)
-        if base is None or base.shape != (size,) or base.dtype != dtype:
-            return None
-    else:
-        ptr = lambda x: x.__array_interface__["data"][0]  # noqa: E731
-        base = arrays[0].base
-        if not (type(base) is np.ndarray and base.ndim == 1 and base.shape[0] == size
-                and base.dtype == dtype):
-            return None
-        if not all(type(a) is np.ndarray and a.base is base for a in arrays):
-            return None
-    b0, isz = ptr(base), base.dtype.itemsize
-    if all(ptr(a) == b0 + o * isz for a, o in zip(arrays, offsets)):
-        return base
-    return None
-
-
-def mark_base(lay, view, buf):
-    """A view into ``buf``, with its base recorded on device arrays (see views_base)."""
-    if lay.target.device:
-        view._npopt_base = buf
-    return view
-
-
-def segment_posts(lay, gi, runs):
-    """A fused step's epilogue per segment of group ``gi``: (neg_lr, weight decay array).
-
-    ``runs`` are ``_fusion``'s (start, stop, (neg_lr, wd)) runs, made of whole
-    leaves; the array (on the target) gives each leaf the wd of its run.
-    """
-    grp = lay.groups[gi]
-    dt = grp.dtype.type
-    starts = np.asarray(grp.offsets[:-1], np.int64)
-    wd = np.zeros(len(grp.leaf_ids), grp.dtype)
-    neg_lr = dt(0)
-    for a, b, (nl, w) in runs:
-        neg_lr = nl
-        wd[(starts >= a) & (starts < b)] = w
-    return neg_lr, to_target(lay, wd)
-
-
-def to_target(lay, x):
-    """A small host array (per-leaf scalars, tables) where the kernels run."""
-    if lay.target.device:
-        from ..kernels._jit import cuda
-        return cuda.to_device(x)
-    return x
-
-
-def leaf_sumsq(lay, gi, x):
-    """Per-leaf sum of squares of group gi's buffer x, on the target."""
-    return to_target(lay, np.ascontiguousarray(_segments.group_sumsq(lay, gi, x)[:, 0]))
 
 
 # ---------------------------------------------------------------------------
@@ -182,14 +75,14 @@ def scale_by_novograd(b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0,
     def init_fn(params):
         lay, _ = _flat.layout_of(params)
         mu = lay.views(lay.full(0, mu_dtype))
-        nu = leaf_scalar_views(lay, [lay.target.full(len(g.leaf_ids), 0, g.dtype)
+        nu = _segments.leaf_scalar_views(lay, [lay.target.full(len(g.leaf_ids), 0, g.dtype)
                                      for g in lay.groups])
         return ScaleByNovogradState(count=ZERO, mu=mu, nu=nu)
 
     def buffers(lay, state):
         _checks.check_state("state", state, ScaleByNovogradState, "scale_by_novograd")
         mu, c1 = lay.gather_report(state.mu, "state.mu", [mdt(g) for g in lay.groups])
-        nu, c2 = gather_leaf_scalars(lay, state.nu, "state.nu")
+        nu, c2 = _segments.gather_leaf_scalars(lay, state.nu, "state.nu")
         return mu, nu, c1 or c2
 
     def launch(lay, g, mu, nu, p, dst, first, posts):
@@ -201,11 +94,11 @@ def scale_by_novograd(b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0,
             r = lay.target.empty(k, grp.dtype)
             hp = (dt(1 - b2), dt(b2), dt(eps), dt(eps_root), dt(1))
             lay.target.launch(knov.novograd_leaves_cpu, knov.novograd_leaves_cuda,
-                              leaf_sumsq(lay, gi, g[gi]), nu[gi], r, hp, first)
+                              _segments.leaf_sumsq(lay, gi, g[gi]), nu[gi], r, hp, first)
             if fused:
                 neg_lr, post_wd = posts[gi]
             else:
-                neg_lr, post_wd = dt(0), to_target(lay, np.zeros(k, grp.dtype))
+                neg_lr, post_wd = dt(0), lay.target.put(np.zeros(k, grp.dtype))
             _, chunks, offsets = _segments.tables(lay)[gi]
             hp = (mdt(grp).type(b1), dt(weight_decay), neg_lr)
             lay.target.launch(knov.novograd_cpu, knov.novograd_cuda,
@@ -224,20 +117,20 @@ def scale_by_novograd(b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0,
         out = lay.empty(mu_dtype)
         launch(lay, g, mu, nu, p, out, bool(count == 1), None)
         return lay.views(out), ScaleByNovogradState(count, lay.views(mu),
-                                                    leaf_scalar_views(lay, nu))
+                                                    _segments.leaf_scalar_views(lay, nu))
 
     def bind(lay, state):
         """The state checked and bound for a fused step (see ``_fusion.Bound``)."""
         _checks.check_state("state", state, ScaleByNovogradState, "scale_by_novograd")
         mu, mu_tree, t1 = lay.bind(state.mu, "state.mu", [mdt(g) for g in lay.groups])
-        nu, _ = gather_leaf_scalars(lay, state.nu, "state.nu")
+        nu, _ = _segments.gather_leaf_scalars(lay, state.nu, "state.nu")
         nu_tree, t2 = _flat.bind_custom(state.nu, "state.nu", nu,
-                                        lambda b: leaf_scalar_views(lay, b), lay.target)
+                                        lambda b: _segments.leaf_scalar_views(lay, b), lay.target)
         count = safe_increment(state.count)
 
         def run(g, p, posts):
             launch(lay, g, mu, nu, None, p, bool(count == 1),
-                   [segment_posts(lay, gi, runs) for gi, runs in enumerate(posts)])
+                   [_segments.segment_posts(lay, gi, runs) for gi, runs in enumerate(posts)])
             return ScaleByNovogradState(count, mu_tree, nu_tree)
         writes = [("state.mu", b) for b in mu] + [("state.nu", b) for b in nu]
         return _fusion.Bound(writes, (t1, t2), run)

@@ -16,7 +16,7 @@ from ..base import GradientTransformation
 from ..kernels import sm3 as ksm3
 from ..tree import tree_flatten, tree_unflatten
 from . import _fusion, _segments
-from .novograd import mark_base, segment_posts, to_target, views_base
+from ._segments import mark_base, segment_posts, views_base
 
 
 class ScaleBySM3State(NamedTuple):
@@ -57,10 +57,10 @@ def _tables(lay):
             nchunks = len(_segments.tables(lay)[gi][0])
             nparts = 1 if lay.target.device else max(1, min(nchunks, MAX_PARTS))
             parts = np.linspace(0, nchunks, nparts + 1).round().astype(np.int64)
-            t.append(_Tables(to_target(lay, np.asarray(meta, np.int64).reshape(-1, 3)),
-                             to_target(lay, np.asarray(dims, np.int64)),
-                             to_target(lay, np.asarray(muoff, np.int64)),
-                             to_target(lay, parts), nparts, tuple(host_off), m))
+            t.append(_Tables(lay.target.put(np.asarray(meta, np.int64).reshape(-1, 3)),
+                             lay.target.put(np.asarray(dims, np.int64)),
+                             lay.target.put(np.asarray(muoff, np.int64)),
+                             lay.target.put(parts), nparts, tuple(host_off), m))
         if len(_TABLES) > 256:
             _TABLES.clear()
         _TABLES[lay] = t
@@ -175,7 +175,7 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8):
             if fused:
                 neg_lr, post_wd = posts[gi]
             else:
-                neg_lr, post_wd = dt(0), to_target(lay, np.zeros(len(grp.leaf_ids), grp.dtype))
+                neg_lr, post_wd = dt(0), lay.target.put(np.zeros(len(grp.leaf_ids), grp.dtype))
             part = lay.target.empty(tab.nparts * tab.size, grp.dtype)
             lay.target.launch(ksm3.fill_cpu, ksm3.fill_cuda, part, dt(0))
             lay.target.launch(ksm3.sm3_cpu, ksm3.sm3_cuda, g[gi], nu[gi], dst[gi], mu[gi],

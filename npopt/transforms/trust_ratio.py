@@ -59,10 +59,7 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
         for grp, ub, pb, ob, dt in zip(lay.groups, u, p, out, dts):
             ss = segment_sumsq(lay, grp, pb, ub)
             ratio = trust_ratios(ss, dt, min_norm, trust_coefficient, eps)
-            segs = grp.segments
-            if lay.target.device:
-                from ..kernels._jit import cuda
-                segs, ratio = cuda.to_device(segs), cuda.to_device(ratio)
+            segs, ratio = lay.target.put(grp.segments), lay.target.put(ratio)
             lay.target.launch(ktr.scale_segments_cpu, ktr.scale_segments_cuda,
                               ub, segs, ratio, ob)
         return lay.views(out), state
