@@ -437,28 +437,45 @@ def _readonly_leaf(g, leaves, buf, copied):
 def _base_buffer(g, leaves, dtype, target):
     """The buffer ``leaves`` (group g's) are views of, laid out as ``views``
     makes them, or None."""
-    ids = g.leaf_ids
-    first = leaves[ids[0]]
-    if target.device:
+    return views_base([leaves[i] for i in g.leaf_ids], g.offsets, g.size, dtype,
+                      target.device)
+
+
+def views_base(arrays, offsets, size, dtype, device):
+    """The ``(size,)`` buffer of ``dtype`` whose contiguous views ``arrays``
+    are, at ``offsets`` (in elements), or None: how a tree of views that
+    npopt handed out (params, state) is recognised when it comes back, so
+    that a step reuses its buffer instead of copying. Device views carry
+    their base as ``_npopt_base`` (numba's device arrays do not know it)."""
+    if not arrays:
+        return None
+    first = arrays[0]
+    if device:
         ptr = _target.device_ptr
         base = getattr(first, "_npopt_base", None)
-        if base is None or base.shape != (g.size,) or base.dtype != dtype:
+        if base is None or base.shape != (size,) or base.dtype != dtype:
             return None
-        contiguous = [leaves[i].is_c_contiguous() for i in ids]
+        if not all(a.is_c_contiguous() for a in arrays):
+            return None
     else:
-        ptr = lambda x: x.__array_interface__["data"][0]  # noqa: E731
+        ptr = _host_ptr
         base = first.base
-        if not (type(base) is np.ndarray and base.ndim == 1 and base.shape[0] == g.size
+        if not (type(base) is np.ndarray and base.ndim == 1 and base.shape[0] == size
                 and base.dtype == dtype):
             return None
-        contiguous = [leaves[i].flags.c_contiguous for i in ids]
+        if not all(type(a) is np.ndarray and a.base is base and a.flags.c_contiguous
+                   for a in arrays):
+            return None
     b0, isz = ptr(base), base.dtype.itemsize
-    # empty leaves have no meaningful address (an empty view's pointer need
-    # not equal base + offset): only the others are checked
-    if all(contiguous) and all(ptr(leaves[i]) == b0 + o * isz or leaves[i].size == 0
-                               for i, o in zip(ids, g.offsets)):
+    # an empty view has no meaningful address (its pointer need not be
+    # base + offset): only the others are checked
+    if all(a.size == 0 or ptr(a) == b0 + o * isz for a, o in zip(arrays, offsets)):
         return base
     return None
+
+
+def _host_ptr(x):
+    return x.__array_interface__["data"][0]
 
 
 _LAYOUTS = {}

@@ -8,7 +8,7 @@ or the CUDA grid. The chunk tables are cached per layout.
 """
 import numpy as np
 
-from .. import _checks, _target
+from .. import _checks, _flat
 from ..kernels import reduce as kreduce
 from ..tree import tree_flatten, tree_unflatten
 
@@ -81,7 +81,7 @@ def gather_leaf_scalars(lay, tree, name):
                 raise ValueError(f"{name}: leaf {i} must be a 0-d array of dtype {grp.dtype} "
                                  f"(one scalar per params leaf), got "
                                  f"{_checks._describe(x)}")
-        buf = views_base(ls, range(len(ls)), len(ls), grp.dtype, lay.target.device)
+        buf = _flat.views_base(ls, range(len(ls)), len(ls), grp.dtype, lay.target.device)
         if buf is None:
             buf = lay.target.empty(len(ls), grp.dtype)
             for j, x in enumerate(ls):
@@ -89,32 +89,6 @@ def gather_leaf_scalars(lay, tree, name):
             copied = True
         bufs.append(buf)
     return bufs, copied
-
-
-def views_base(arrays, offsets, size, dtype, device):
-    """The (size,) buffer ``arrays`` are contiguous views of, at ``offsets``
-    (in elements), or None: how a state made of views is recognised, so
-    that the fused step reuses it (device views carry their base as
-    ``_npopt_base``, as in ``npopt._flat``)."""
-    if not arrays:
-        return None
-    if device:
-        ptr = _target.device_ptr
-        base = getattr(arrays[0], "_npopt_base", None)
-        if base is None or base.shape != (size,) or base.dtype != dtype:
-            return None
-    else:
-        ptr = lambda x: x.__array_interface__["data"][0]  # noqa: E731
-        base = arrays[0].base
-        if not (type(base) is np.ndarray and base.ndim == 1 and base.shape[0] == size
-                and base.dtype == dtype):
-            return None
-        if not all(type(a) is np.ndarray and a.base is base for a in arrays):
-            return None
-    b0, isz = ptr(base), base.dtype.itemsize
-    if all(ptr(a) == b0 + o * isz for a, o in zip(arrays, offsets)):
-        return base
-    return None
 
 
 def mark_base(lay, view, buf):

@@ -16,7 +16,7 @@ from ..base import GradientTransformation
 from ..kernels import sm3 as ksm3
 from ..tree import tree_flatten, tree_unflatten
 from . import _fusion, _segments
-from ._segments import mark_base, segment_posts, views_base
+from ._segments import mark_base, segment_posts
 
 
 class ScaleBySM3State(NamedTuple):
@@ -108,7 +108,7 @@ def _gather_mu(lay, tree, name):
                     f"shapes {[(d,) for d in shape]} and dtype {grp.dtype}, got {acc!r:.200}")
             arrays.extend(acc)
             offs.extend(tab.host_off[k])
-        buf = views_base(arrays, offs, tab.size, grp.dtype, lay.target.device)
+        buf = _flat.views_base(arrays, offs, tab.size, grp.dtype, lay.target.device)
         if buf is None:
             buf = lay.target.empty(tab.size, grp.dtype)
             for a, o in zip(arrays, offs):
