@@ -297,3 +297,20 @@ def test_hypothesis_planned_equals_whole_way(tree, name, steps):
     finally:
         _plan.make = make
     _same(planned, whole)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_hyperparameters_in_blocks_are_the_scalar_ones(dtype):
+    """adam's bias corrections made BLOCK steps at a time are, bit for bit,
+    ``bias_correction_inverse``'s (float64 powers, one rounding, a division
+    in the dtype), across block boundaries and for any order of steps."""
+    from npopt.transforms.adam import BLOCK, adam_hyperparams, bias_correction_inverse
+    d = np.dtype(dtype)
+    for b1, b2 in [(0.9, 0.999), (0.5, 0.95), (0.0, 0.0), (0.99, 0.99999)]:
+        h = adam_hyperparams(b1, b2, 1e-8, 0.0)
+        for t in list(range(1, 3 * BLOCK + 2)) + [10 ** 6, 7, BLOCK, BLOCK + 1, 1]:
+            hp = h(d, t)
+            assert len(hp) == 10 and all(type(x) is d.type for x in hp)
+            assert hp[4:7] == (bias_correction_inverse(b1, t, d),
+                               bias_correction_inverse(b1, t + 1, d),
+                               bias_correction_inverse(b2, t, d))

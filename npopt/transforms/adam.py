@@ -8,6 +8,8 @@ inverted in that dtype (XLA turns ``m / bc`` into ``m * (1 / bc)``).
 """
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .. import _checks
 from ..kernels import adam as kadam
 from ._elementwise import elementwise_transform
@@ -37,18 +39,46 @@ def bias_correction_inverse(decay, t, dtype):
     return dt(1) / dt(1 - power)
 
 
+BLOCK = 64        # steps whose hyperparameters are made at once
+
+
 def adam_hyperparams(b1, b2, eps, eps_root, mu_dtype=None):
     """``hyperparams(dtype, t)``: the ``hp`` tuple of ``kernels.adam.adam_rule``
-    for leaves of ``dtype`` at step ``t`` (constants cached per dtype)."""
-    consts = {}
+    for leaves of ``dtype`` at step ``t``.
 
-    def hyperparams(dtype, t):
+    The constants are made once per dtype. The bias corrections are made
+    for ``BLOCK`` steps at a time when b1 and b2 are Python floats (the
+    usual case): the powers in Python floats as ``bias_correction_inverse``
+    does, then one rounding to the dtype and one division in it for the
+    whole block (NumPy's division is IEEE's: the same bits as the scalar
+    one), instead of nine NumPy scalar operations per step (2 us)."""
+    consts, blocks = {}, {}
+    floats = type(b1) is float and type(b2) is float
+
+    def constants(dtype):
         c = consts.get(dtype)
         if c is None:
             dt = dtype.type
             b1_mu = (mu_dtype or dtype).type(b1)
             c = consts[dtype] = ((dt(1 - b1), dt(b1), dt(1 - b2), dt(b2)),
                                  (dt(eps), dt(eps_root), b1_mu))
+        return c
+
+    def block(dtype, t0):
+        c = constants(dtype)
+        d = np.array([(1.0 - b1 ** t, 1.0 - b1 ** (t + 1), 1.0 - b2 ** t)
+                      for t in range(t0, t0 + BLOCK)], dtype)
+        x = list(np.divide(1, d).ravel())         # NumPy scalars of the dtype
+        return [c[0] + tuple(x[k:k + 3]) + c[1] for k in range(0, 3 * BLOCK, 3)]
+
+    def hyperparams(dtype, t):
+        if floats and t >= 1:
+            t0 = t - (t - 1) % BLOCK
+            b = blocks.get(dtype)
+            if b is None or b[0] != t0:
+                b = blocks[dtype] = (t0, block(dtype, t0))
+            return b[1][t - t0]
+        c = constants(dtype)
         return (c[0] + (bias_correction_inverse(b1, t, dtype),
                         bias_correction_inverse(b1, t + 1, dtype),
                         bias_correction_inverse(b2, t, dtype)) + c[1])
