@@ -68,7 +68,11 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
                     go(cpu, cuda, g[gi][a:b], *[m[gi][a:b] for m in moments], dst[gi][a:b],
                        hp, *flags, post, fused)
 
+    positional = state_cls._fields == ("count",) * counted + fields
+
     def new_state(count, trees):
+        if positional:
+            return state_cls(count, *trees) if counted else state_cls(*trees)
         kw = dict(zip(fields, trees))
         return state_cls(count=count, **kw) if counted else state_cls(**kw)
 

@@ -68,10 +68,12 @@ class StepPlan:
         except Exception:         # noqa: BLE001 - not this structure: the whole way
             return None
         for a, r, shape in zip(p_leaves, self.p_refs, self.shapes):
-            if a is not r() or a.shape != shape or a.dtype != dt or not a.flags.writeable:
+            if a is not r() or a.shape != shape or a.dtype is not dt and a.dtype != dt \
+                    or not a.flags.writeable:
                 return None
         for x, shape in zip(g_leaves, self.shapes):
-            if type(x) is not _ndarray or x.shape != shape or x.dtype != dt:
+            if type(x) is not _ndarray or x.shape != shape or x.dtype is not dt and \
+                    x.dtype != dt:
                 return None
         for i in self.idents:
             if type(state[i]).__name__ != "EmptyState":
@@ -98,9 +100,14 @@ class StepPlan:
             g = g_leaves[0]
             if not g.flags.c_contiguous:
                 return None
+            if g.base is not None or g is p_leaves[0] or p_leaves[0].base is g or \
+                    any(now[0].base is g for now in fields):
+                # g may share memory with what the kernel writes (an array
+                # that owns its memory shares it only with its own views)
+                gf = g.reshape(-1)
+                if _may_share(gf, p) or any(_may_share(gf, b[0]) for b in bufs):
+                    return None
             g = g.reshape(-1)
-            if _may_share(g, p) or any(_may_share(g, b[0]) for b in bufs):
-                return None
         else:
             g = self.g if self.g is not None else np.empty(self.size, dt)
             np.concatenate(g_leaves, axis=None, out=g)
