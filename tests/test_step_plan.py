@@ -314,3 +314,22 @@ def test_adam_hyperparameters_in_blocks_are_the_scalar_ones(dtype):
             assert hp[4:7] == (bias_correction_inverse(b1, t, d),
                                bias_correction_inverse(b1, t + 1, d),
                                bias_correction_inverse(b2, t, d))
+
+
+def test_grads_that_own_the_params_memory(monkeypatch):
+    """Params that are a view of the grads' own array: the plan sees the
+    overlap (the grads are the base of the params) and steps aside."""
+    owner = np.linspace(-1, 1, 50)
+    params = owner[:]                  # a view: params.base is owner
+    opt = npopt.adam(0.05)
+    state = opt.init(params)
+    for t in range(3):
+        params, state = opt.step(params, _grads(params, t), state)
+    assert params.base is owner
+    copy = lambda t: tree_map(lambda x: np.array(x) if isinstance(x, np.ndarray) else x,  # noqa
+                              t)
+    expected = npopt.adam(0.05).step(owner.copy(), owner.copy(), copy(state))
+    hits = Hits(monkeypatch)
+    out = opt.step(params, owner, state)
+    assert hits.hit == 0
+    _same(out, expected)
