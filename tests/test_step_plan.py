@@ -319,7 +319,7 @@ def test_adam_hyperparameters_in_blocks_are_the_scalar_ones(dtype):
 def test_grads_that_own_the_params_memory(monkeypatch):
     """Params that are a view of the grads' own array: the plan sees the
     overlap (the grads are the base of the params) and steps aside."""
-    owner = np.linspace(-1, 1, 50)
+    owner = np.array(np.linspace(-1, 1, 50))          # owns its memory
     params = owner[:]                  # a view: params.base is owner
     opt = npopt.adam(0.05)
     state = opt.init(params)
