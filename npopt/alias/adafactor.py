@@ -3,7 +3,7 @@ fused ``step`` (five passes over memory instead of the chain's seven)."""
 import numpy as np
 
 from .. import _checks
-from ..base import safe_increment
+from ..base import GradientTransformation, safe_increment
 from ..kernels import factored as kf
 from ..transforms import _fusion, _segments
 from ..transforms import factored as fct
@@ -123,13 +123,12 @@ def adafactor(learning_rate=None, min_dim_size_to_factor=128, decay_rate=0.8, de
         txs.append(add_decayed_weights(weight_decay_rate, mask=weight_decay_mask))
     txs.append(scale(-1))
     tx = chain(*txs)
-    tx.fused_step = _fused_step(
+    return GradientTransformation(tx.init, tx.update, fused_step=_fused_step(
         txs, at, dict(factored=factored, decay_rate=decay_rate, decay_offset=decay_offset,
                       min_dim=int(min_dim_size_to_factor), eps=eps,
                       threshold=clipping_threshold, momentum=momentum,
                       acc=acc,
-                      wd=weight_decay_rate, mask=weight_decay_mask))
-    return tx
+                      wd=weight_decay_rate, mask=weight_decay_mask)))
 
 
 def _fused_step(txs, at, hp):

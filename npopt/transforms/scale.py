@@ -158,11 +158,9 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
                               ub, pb, ob, pdt.type(s))
         return lay.views(out), new_state
 
+    role = None if sched else _fusion.Decay(weight_decay, mask)
     if mask is not None:
         from .combine import masked
         tx = masked(GradientTransformation(init_fn, update_fn), mask)
-    else:
-        tx = GradientTransformation(init_fn, update_fn)
-    if not sched:
-        tx.fusion = _fusion.Decay(weight_decay, mask)
-    return tx
+        return GradientTransformation(tx.init, tx.update, fusion=role)
+    return GradientTransformation(init_fn, update_fn, fusion=role)
