@@ -9,7 +9,7 @@ import numpy as np
 
 from ... import _dense
 from ... import tree as T
-from ...kernels import lbfgs_solver as K
+from ...kernels import lbfgs as K
 from .. import base
 
 
