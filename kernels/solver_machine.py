@@ -42,7 +42,7 @@ params' dtype so that float32 runs round as NumPy's float32 scalars do),
 slopes and norms are summed leaf by leaf, as jaxopt's tree functions do).
 
 The arithmetic is the Python solver's, operation for operation: the vector
-kernels are ``lbfgs_solver``'s (FMA-contracted axpy, chunked dot products,
+kernels are ``lbfgs``'s (FMA-contracted axpy, chunked dot products,
 the two-loop recursion) and ``dense.dot_z`` (slopes); the scalar logic is
 compiled *without* FMA contraction, because NumPy's scalar arithmetic (the
 Python solvers') rounds every product; and the gradient norm is NumPy's
@@ -57,7 +57,7 @@ from numba.extending import overload
 from ._jit import CHUNK, cuda, cuda_variant, machine
 from .dense import (cholesky, dot_z, lu_factor, lu_solve, matmat, matvec, solve_triangular,
                     vecmat)
-from .lbfgs_solver import axpy_cpu, history_update_cpu, two_loop_cpu
+from .lbfgs import axpy_cpu, history_update_cpu, two_loop_cpu
 from .projection import box_rule, non_negative_rule
 from .prox import relu_shift_rule, soft_threshold_rule
 

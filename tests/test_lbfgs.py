@@ -35,6 +35,7 @@ import pytest
 import npopt
 from conftest import TOL, rel_err
 from npopt.kernels import lbfgs as klbfgs
+from npopt.kernels import linesearch as kls
 from npopt.tree import tree_flatten, tree_leaves, tree_map
 from reference import lbfgs_problem as lp
 
@@ -181,8 +182,8 @@ def test_interpolation_matches_xla():
     for vdt in ("float64", "float32"):
         for (a, b, c), (fa, fpa, fb, fc), want_c, want_q in zip(
                 z[f"{vdt}/ends"], z[f"{vdt}/values"], z[f"{vdt}/cubic"], z[f"{vdt}/quad"]):
-            got_c = klbfgs.cubicmin_rule(a, fa, fpa, b, fb, c, fc)
-            got_q = klbfgs.quadmin_rule(a, fa, fpa, b, fb)
+            got_c = kls.cubicmin_rule(a, fa, fpa, b, fb, c, fc)
+            got_q = kls.quadmin_rule(a, fa, fpa, b, fb)
             assert got_q == want_q, (vdt, got_q, want_q)
             assert got_c == want_c or (np.isnan(got_c) and np.isnan(want_c)), (vdt, got_c,
                                                                               want_c)
@@ -469,7 +470,7 @@ def test_kernels_cuda_matches_cpu(dtype):
     for i in (5, 6, 11, 12, 13):
         np.testing.assert_array_equal(h[i], d[i])
     assert rel_err(d[14], h[14]) <= ulps
-    h, d = both(klbfgs.two_loop_cpu, klbfgs.two_loop_cuda, vec(), chunks, np.float64(-0.3), dw, 2,
+    h, d = both(klbfgs.two_loop_segments_cpu, klbfgs.two_loop_segments_cuda, vec(), chunks, np.float64(-0.3), dw, 2,
                 dtype(0.7), du, 0, acc, np.empty(len(chunks)))
     assert rel_err(d[0], h[0]) <= ulps and rel_err(d[9], h[9]) <= ulps
     h, d = both(klbfgs.trial_cpu, klbfgs.trial_cuda, p, u, np.float64(0.37), np.empty(n))

@@ -18,7 +18,7 @@ from hypothesis import given, settings, strategies as st
 
 from npopt import tree as T
 from npopt.kernels import _jit
-from npopt.kernels import lbfgs_solver as K
+from npopt.kernels import lbfgs as K
 from npopt.solvers import lbfgs as lbfgs_mod
 from npopt.solvers.bfgs import BFGS, BfgsState, bfgs_update
 from npopt.solvers.lbfgs import LBFGS, LbfgsState

@@ -7,7 +7,7 @@ Where they live:
 
 * ``core``: sgd, adam, adamw, nadam, nadamw, rmsprop, adagrad, lamb;
 * ``adam_variants``: amsgrad, adamax, adamaxw, adabelief, yogi, radam, adan;
-* ``sign_and_noise``: sign_sgd, signum, lion, noisy_sgd;
+* ``sign``: sign_sgd, signum; ``lion``; ``noise``: noisy_sgd;
 * ``classic``: optimistic_gradient_descent, optimistic_adam(_v2), rprop, adadelta;
 * ``per_leaf``: fromage, lars, novograd, polyak_sgd, sm3 (per-leaf reductions);
 * ``adafactor``; ``lbfgs`` (its ``update`` takes ``value``, ``grad`` and
@@ -19,4 +19,6 @@ from .classic import adadelta, optimistic_adam, optimistic_adam_v2, optimistic_g
 from .lbfgs import lbfgs
 from .core import adagrad, adam, adamw, lamb, nadam, nadamw, rmsprop, sgd
 from .per_leaf import fromage, lars, novograd, polyak_sgd, sm3
-from .sign_and_noise import lion, noisy_sgd, sign_sgd, signum
+from .lion import lion
+from .noise import noisy_sgd
+from .sign import sign_sgd, signum

@@ -17,7 +17,7 @@ The histories live in two ``(history_size, n)`` arrays over the ravelled
 params; ``state.s_history`` / ``state.y_history`` are pytrees of views into
 them (leaves of shape ``(history_size,) + leaf.shape``, jaxopt's layout).
 The recursion and the history update are numba kernels
-(``npopt.kernels.lbfgs_solver``); ``run`` updates the buffers in place,
+(``npopt.kernels.lbfgs``, part B); ``run`` updates the buffers in place,
 ``update`` on copies (the state it was given is left untouched).
 
 References:
@@ -36,7 +36,7 @@ from .. import _target
 from .. import tree as T
 from .._checks import check_callable
 from ..kernels import _jit
-from ..kernels import lbfgs_solver as K
+from ..kernels import lbfgs as K
 from . import base
 from . import engine
 from . import linesearch as ls_mod

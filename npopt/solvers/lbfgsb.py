@@ -41,7 +41,7 @@ import numpy as np
 
 from .. import _dense
 from .. import tree as T
-from ..kernels import lbfgs_solver as K
+from ..kernels import lbfgs as K
 from . import base
 from . import linesearch as ls_mod
 from .lbfgs import (check_solver_knobs, evaluate, flat_of, history_buffer, history_views,

@@ -246,7 +246,7 @@ def _pass(plan, v, a, x, xslot, g, y, yslot):
         acc = acc_dtype(grp.dtype)
         part = plan.partial(gi, 1, acc)
         if plan.chunks_host[gi].shape[0]:
-            lay.target.launch(klbfgs.two_loop_cpu, klbfgs.two_loop_cuda, v[gi], plan.chunks[gi],
+            lay.target.launch(klbfgs.two_loop_segments_cpu, klbfgs.two_loop_segments_cuda, v[gi], plan.chunks[gi],
                               np.float64(a), x[gi], xslot, dt(g), y[gi], yslot, acc.type(0),
                               part.reshape(-1))
         parts.append(part)

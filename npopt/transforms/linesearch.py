@@ -53,6 +53,7 @@ from .._finite_diff import FiniteDifferences
 from ..base import NO_PARAMS_MSG, GradientTransformation
 from ..kernels import apply as kapply
 from ..kernels import lbfgs as klbfgs
+from ..kernels import linesearch as kls
 from ..kernels._jit import rule
 from ..tree import tree_flatten, tree_unflatten
 from .lbfgs import Plan, tree_dot
@@ -346,7 +347,7 @@ def _where(cond, a, b):
 # the right-hand side of ``_cubicmin``'s 2x2 solve in float32 (the rest in
 # float64, ``jnp.array`` of weak scalars being a strong float64 array), and
 # the quadratic's acceptance test compares in float32. The rules below do
-# that; ``klbfgs.zoom_point_rule`` is the all-float64 case (float64 params).
+# that; ``kls.zoom_point_rule`` is the all-float64 case (float64 params).
 
 @rule
 def _quadmin_f32_rule(a, fa, fpa, b, fb):
@@ -361,7 +362,7 @@ def _quadmin_f32_rule(a, fa, fpa, b, fb):
 def _cubicmin_f32_rule(a, fa, fpa, b, fb, c, fc):
     """optax ``_cubicmin`` with weak float64 ``a, b, c`` and float32 values:
     the vector ``[fb - fa - C db, fc - fa - C dc]`` is float32, the matrix,
-    the solve and the result float64 (as ``klbfgs.cubicmin_rule``)."""
+    the solve and the result float64 (as ``kls.cubicmin_rule``)."""
     C = fpa
     db = b - a
     dc = c - a
@@ -383,7 +384,7 @@ def _cubicmin_f32_rule(a, fa, fpa, b, fb, c, fc):
 @rule
 def _zoom_point_f32_rule(low, value_low, slope_low, high, value_high, cubic_ref,
                          value_cubic_ref):
-    """``klbfgs.zoom_point_rule`` for float32 values (see above): the cubic's
+    """``kls.zoom_point_rule`` for float32 values (see above): the cubic's
     candidate is float64, the quadratic's float32 (tested against float32
     bounds), the midpoint float64. Returns (middle as float64, 0/1/2)."""
     delta = abs(high - low)
@@ -409,7 +410,7 @@ def zoom_point(low, value_low, slope_low, high, value_high, cubic_ref, value_cub
                                                  value_cubic_ref)):
         return _zoom_point_f32_rule(F64(low), value_low, slope_low, F64(high), value_high,
                                     F64(cubic_ref), value_cubic_ref)
-    return klbfgs.zoom_point_rule(low, value_low, slope_low, high, value_high, cubic_ref,
+    return kls.zoom_point_rule(low, value_low, slope_low, high, value_high, cubic_ref,
                                   value_cubic_ref)
 
 
@@ -426,14 +427,14 @@ def _zoom_core(max_linesearch_steps, max_stepsize, tol, increase_factor, slope_r
 
     def decrease_error(stepsize, value_step, slope_step, value_init, slope_init):
         """Armijo (N&W eq. 3.7a) or Hager-Zhang approximate decrease (eq. 23)."""
-        return F64(klbfgs.decrease_error_rule(
+        return F64(kls.decrease_error_rule(
             stepsize, value_step, slope_step, value_init, slope_init,
             type(stepsize)(slope_rtol), type(slope_init)(2 * slope_rtol - 1.0),
             type(value_init)(approx_dec_rtol if use_approx else 0.0), use_approx))
 
     def curvature_error(slope_step, slope_init):
         """Strong Wolfe curvature condition (N&W eq. 3.7b)."""
-        return F64(klbfgs.curvature_error_rule(slope_step, slope_init,
+        return F64(kls.curvature_error_rule(slope_step, slope_init,
                                                type(slope_init)(curv_rtol)))
 
     def init(line, value, grad, prev_stepsize, strategy, P):
@@ -831,7 +832,7 @@ def scale_by_backtracking_linesearch(max_backtracking_steps, slope_rtol=1e-4,
                                             decrease_error=P.type(np.inf)))
 
     def decrease_error(stepsize, slope, value, new_value):
-        return klbfgs.armijo_error_rule(stepsize, slope, value, new_value,
+        return kls.armijo_error_rule(stepsize, slope, value, new_value,
                                         type(value)(1.0 + rtol), type(stepsize)(slope_rtol))
 
     def update_fn(updates, state, params=None, *, value=None, grad=None, value_fn=None,

@@ -1,6 +1,6 @@
 """scale_by_lion: Lion's sign-of-interpolated-momentum direction (Chen et al., 2023).
 
-See ``npopt.kernels.sign`` for the per-element rule. Host side, as optax:
+See ``npopt.kernels.lion`` for the per-element rule. Host side, as optax:
 ``1 - b1`` and ``1 - b2`` are computed in float64 and rounded once to the
 leaf dtype; ``b * mu`` is computed in mu's dtype (``mu_dtype``), the rest in
 the wider of the leaf's and mu's dtypes.
@@ -10,10 +10,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks
-from ..kernels import sign as ksign
+from ..kernels import lion as klion
 from ._elementwise import elementwise_transform
 
-_MODES = {"hard": ksign.HARD, "smooth": ksign.SMOOTH, "refined": ksign.REFINED}
+_MODES = {"hard": klion.HARD, "smooth": klion.SMOOTH, "refined": klion.REFINED}
 
 
 class ScaleByLionState(NamedTuple):
@@ -65,5 +65,5 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype=None, *, mode="hard", smooth_beta=1.
 
     return elementwise_transform(
         name="scale_by_lion", state_cls=ScaleByLionState, moments={"mu": 0},
-        kernels=(ksign.lion_cpu, ksign.lion_cuda), hyperparams=hyperparams,
+        kernels=(klion.lion_cpu, klion.lion_cuda), hyperparams=hyperparams,
         flags=(_MODES[mode],), moment_dtypes={"mu": mu_dtype} if mu_dtype is not None else None)
