@@ -18,8 +18,16 @@ In one run it measures
    without buffer donation, ``torch.optim`` foreach and fused on the CPU,
    and NumPy in-place ufuncs), as the median over repeats of the mean time
    per step within a sample, after a warm-up that excludes compilation;
-3. ``import npopt`` time and the first-call compile time of ``adam``'s step,
+3. the same for Adam in float32 on parameter trees (TREES: 30 to 235k
+   parameters in 4 to 6 leaves);
+4. a load table: npopt.step, npopt.serial (parallel loops off) and
+   torch.fused alone, beside a busy loop on one core, and beside a
+   2-thread job (LOADS), each in its own process;
+5. ``import npopt`` time and the first-call compile time of ``adam``'s step,
    each in a fresh interpreter, with a cold and a warm numba cache.
+
+The optax rows run under ``--jax-python`` when jax lives in another
+environment.
 
 It prints a table and saves everything as JSON (see benchmarks/README.md).
 To add a rule, add an entry to RULES (and a NumPy reference to NUMPY_STEPS
@@ -882,7 +890,8 @@ def main(argv=None):
     la = env.get("loadavg_start")
     if la and la[0] > 0.5:
         print(f"warning: load average {la[0]:.2f} at start: another process is using the CPU;"
-              " parallel kernels lose milliseconds per call when a core is taken", flush=True)
+              " peers' parallel kernels lose milliseconds per call when a core is taken, and npopt's"
+              " run serially then", flush=True)
     for mod in ("jax", "optax", "torch"):
         if env.get(mod) is None and not (mod != "torch" and args.jax_python):
             print(f"{mod}: not installed; its rows are skipped (see --jax-python)"
