@@ -18,8 +18,16 @@ In one run it measures
    without buffer donation, ``torch.optim`` foreach and fused on the CPU,
    and NumPy in-place ufuncs), as the median over repeats of the mean time
    per step within a sample, after a warm-up that excludes compilation;
-3. ``import npopt`` time and the first-call compile time of ``adam``'s step,
+3. the same for Adam in float32 on parameter trees (TREES: 30 to 235k
+   parameters in 4 to 6 leaves);
+4. a load table: npopt.step, npopt.serial (parallel loops off) and
+   torch.fused alone, beside a busy loop on one core, and beside a
+   2-thread job (LOADS), each in its own process;
+5. ``import npopt`` time and the first-call compile time of ``adam``'s step,
    each in a fresh interpreter, with a cold and a warm numba cache.
+
+The optax rows run under ``--jax-python`` when jax lives in another
+environment.
 
 It prints a table and saves everything as JSON (see benchmarks/README.md).
 To add a rule, add an entry to RULES (and a NumPy reference to NUMPY_STEPS
@@ -323,16 +331,49 @@ DEFAULT_RULES = ("adam", "sgd", "rmsprop", "lamb", "lion", "adafactor")
 
 
 # --------------------------------------------------------------------------
-# Implementations: make(rule, n, dtype_name) -> step() that runs one
-# optimizer step and returns once its results are ready.
+# Implementations: make(rule, case, dtype_name) -> step() that runs one
+# optimizer step and returns once its results are ready. A case is a size N
+# (one flat vector) or the name of a tree in TREES (a dict of leaves).
 
-def _data(n, dt, matrix=False):
+# Parameter trees (leaf shapes), stepped with Adam in float32: the fixed
+# cost per leaf and per call, next to the flat vectors' bandwidth figures.
+TREES = {
+    "vec1e3": None,                                            # a bare (1000,) array
+    "linear30": {"w1": (4, 4), "b1": (4,), "w2": (4, 2), "b2": (2,)},
+    "mlp1k": {"w1": (20, 32), "b1": (32,), "w2": (32, 16), "b2": (16,),
+              "w3": (16, 8), "b3": (8,)},
+    "mnist235k": {"w1": (784, 256), "b1": (256,), "w2": (256, 128), "b2": (128,),
+                  "w3": (128, 10), "b3": (10,)},
+}
+TREE_RULE, TREE_DTYPE = "adam", "float32"
+
+
+def tree_size(name):
+    shapes = TREES[name]
+    if shapes is None:
+        return 1000
+    return sum(math.prod(s) for s in shapes.values())
+
+
+def _data(case, dt, matrix=False):
     rng = np.random.default_rng(1)
+    if isinstance(case, str):
+        shapes = TREES[case]
+        if shapes is None:
+            return _data(1000, dt)
+        p = {k: rng.standard_normal(s).astype(dt) for k, s in shapes.items()}
+        g = {k: (rng.standard_normal(s) * 0.1).astype(dt) for k, s in shapes.items()}
+        return p, g
+    n = case
     p = rng.standard_normal(n).astype(dt)
     g = (rng.standard_normal(n) * 0.1).astype(dt)
     if matrix:
         p, g = p.reshape(-1, 1000), g.reshape(-1, 1000)
     return p, g
+
+
+def _leaves(tree):
+    return list(tree.values()) if isinstance(tree, dict) else [tree]
 
 
 def make_npopt_step(rule, n, dname):
@@ -344,6 +385,13 @@ def make_npopt_step(rule, n, dname):
     def step():
         box[0], box[1] = opt.step(box[0], g, box[1])
     return step
+
+
+def make_npopt_serial(rule, n, dname):
+    """npopt.step with the parallel loops switched off (serial kernels only)."""
+    from npopt.kernels import _jit
+    _jit.PARALLEL_THRESHOLD = 1 << 62
+    return make_npopt_step(rule, n, dname)
 
 
 def make_npopt_update(rule, n, dname):
@@ -376,15 +424,16 @@ def _make_optax(donate):
 
         f = jax.jit(train, donate_argnums=(0, 1) if donate else ())
         p, g = _data(n, dt, rule.matrix)
-        params, grads = jnp.asarray(p), jnp.asarray(g)
+        params, grads = jax.tree_util.tree_map(jnp.asarray, (p, g))
         box = [params, opt.init(params)]
 
         def step():
             box[0], box[1] = f(box[0], box[1], grads)
             jax.block_until_ready(box)
         step()
-        if box[0].dtype != np.dtype(dt):
-            raise Skip(f"optax returned {box[0].dtype} params for {dname}")
+        leaf = jax.tree_util.tree_leaves(box[0])[0]
+        if leaf.dtype != np.dtype(dt):
+            raise Skip(f"optax returned {leaf.dtype} params for {dname}")
         return step
     return make
 
@@ -398,11 +447,14 @@ def _make_torch(variant):
             raise Skip(f"no torch {variant} variant")
         dt = DTYPES[dname]
         p, g = _data(n, dt, rule.matrix)
-        param = torch.from_numpy(p).requires_grad_(True)
-        param.grad = torch.from_numpy(g)
+        params = []
+        for pl, gl in zip(_leaves(p), _leaves(g)):
+            param = torch.from_numpy(pl).requires_grad_(True)
+            param.grad = torch.from_numpy(gl)
+            params.append(param)
         kw = {"foreach": True} if variant == "foreach" else {"fused": True}
         try:
-            opt = rule.torch(torch, [param], **kw)
+            opt = rule.torch(torch, params, **kw)
             opt.step()
         except Exception as e:
             raise Skip(f"torch {variant}: {type(e).__name__}: {str(e).splitlines()[0][:100]}")
@@ -415,7 +467,14 @@ def make_numpy(rule, n, dname):
         raise Skip("no NumPy reference")
     dt = DTYPES[dname]
     p, g = _data(n, dt, rule.matrix)
-    return rule.numpy(p, g, dt)
+    steps = [rule.numpy(pl, gl, dt) for pl, gl in zip(_leaves(p), _leaves(g))]
+    if len(steps) == 1:
+        return steps[0]
+
+    def step():
+        for s in steps:
+            s()
+    return step
 
 
 # name -> maker; the first one is the baseline of the ratio column.
@@ -427,7 +486,10 @@ IMPLS = {
     "torch.foreach": _make_torch("foreach"),
     "torch.fused": _make_torch("fused"),
     "numpy": make_numpy,
+    "npopt.serial": make_npopt_serial,
 }
+DEFAULT_IMPLS = tuple(i for i in IMPLS if i != "npopt.serial")
+JAX_IMPLS = ("optax.jit", "optax.jit+donate")   # run by --jax-python when given
 BASELINE = "npopt.step"
 
 
@@ -547,29 +609,70 @@ def print_bandwidth(rows, file=None):
            f"{m.get('parallel', float('nan')):15.1f}")
 
 
+def case_label(r):
+    return r.get("tree") or fmt_n(r["n"])
+
+
 def print_table(rows):
-    print("\n== One optimizer step on a flat vector (median time per step) ==")
+    print("\n== One optimizer step on a flat vector or a tree (median time per step) ==")
     print("GB/s = arrays * itemsize * N / t (adam: 7 arrays, sgd-momentum/rmsprop/adagrad: 5);"
           "\nof-bw = GB/s / parallel Adam-pattern bandwidth of that dtype;"
-          f"\nvs npopt = this time / {BASELINE} time (>1: npopt is faster); (min) = fastest sample")
-    hdr = (f"{'rule':<8}{'impl':<18}{'dtype':<9}{'N':>5}{'time/step':>13}{'(min)':>12}{'GB/s':>8}"
+          f"\nvs npopt = this time / {BASELINE} time (>1: npopt is faster); (min) = fastest sample;"
+          "\ntrees (adam, float32): " + ", ".join(f"{k} = {tree_size(k)} params in "
+                                                 f"{len(TREES[k] or [0])} leaves" for k in TREES))
+    hdr = (f"{'rule':<8}{'impl':<18}{'dtype':<9}{'N':>10}{'time/step':>13}{'(min)':>12}{'GB/s':>8}"
            f"{'of-bw':>7}{'vs npopt':>10}")
     print(hdr)
     print("-" * len(hdr))
     last = None
     for r in rows:
-        key = (r["rule"], r["dtype"], r["n"])
+        key = (r["rule"], r["dtype"], r["n"], r.get("tree"))
         if last is not None and key != last:
             print()
         last = key
         if r.get("skipped"):
-            print(f"{r['rule']:<8}{r['impl']:<18}{r['dtype']:<9}{fmt_n(r['n']):>5}"
+            print(f"{r['rule']:<8}{r['impl']:<18}{r['dtype']:<9}{case_label(r):>10}"
                   f"  skipped: {r['skipped']}")
             continue
         frac = f"{r['frac_bw']:7.2f}" if r.get("frac_bw") is not None else f"{'':>7}"
         ratio = f"{r['ratio_vs_npopt']:10.2f}" if r.get("ratio_vs_npopt") is not None else f"{'':>10}"
-        print(f"{r['rule']:<8}{r['impl']:<18}{r['dtype']:<9}{fmt_n(r['n']):>5}"
+        print(f"{r['rule']:<8}{r['impl']:<18}{r['dtype']:<9}{case_label(r):>10}"
               f"{fmt_time(r['time_s']):>13}{fmt_time(r['min_s']):>12}{r['gb_s']:8.2f}{frac}{ratio}")
+
+
+def print_load_table(rows, loads, impls):
+    """Time per step idle and beside each load, as ratios to idle; for npopt
+    also to the serial kernels' time under the same load (the no-cliff bound)."""
+    print("\n== Under load: adam, float32, median time per step; ratio = loaded / idle ==")
+    print("loads: " + "; ".join(f"{k} = {LOADS[k][0]}" for k in loads if k != "idle"))
+    t = {(r["impl"], r["load"], r.get("tree") or r["n"]): r.get("time_s") for r in rows}
+    cases = []
+    for r in rows:
+        c = r.get("tree") or r["n"]
+        if c not in cases:
+            cases.append(c)
+    others = [ld for ld in loads if ld != "idle"]
+    hdr = f"{'impl':<14}{'N':>10}{'idle':>12}" + "".join(
+        f"{ld:>12}{'ratio':>7}" for ld in others)
+    if "npopt.serial" in impls:
+        hdr += "".join(f"{'/serial ' + ld:>17}" for ld in others)
+    print(hdr)
+    print("-" * len(hdr))
+    for impl in impls:
+        for c in cases:
+            idle = t.get((impl, "idle", c))
+            label = c if isinstance(c, str) else fmt_n(c)
+            line = f"{impl:<14}{label:>10}" + (f"{fmt_time(idle):>12}" if idle else f"{'-':>12}")
+            for ld in others:
+                x = t.get((impl, ld, c))
+                line += (f"{fmt_time(x):>12}" if x else f"{'-':>12}")
+                line += (f"{x / idle:7.2f}" if x and idle else f"{'':>7}")
+            if "npopt.serial" in impls and impl == "npopt.step":
+                for ld in others:
+                    x, ser = t.get((impl, ld, c)), t.get(("npopt.serial", ld, c))
+                    line += f"{x / ser:17.2f}" if x and ser else f"{'':>17}"
+            print(line)
+        print()
 
 
 def print_startup(s):
@@ -634,48 +737,75 @@ def worker(name, cfg):
         return dict(bandwidth=rows, info=info)
     make = IMPLS[name]
     rows = []
-    for rname in cfg["rules"]:
+    for rname, dname, case in cfg["cases"]:
         rule = RULES[rname]
-        for dname in cfg["dtypes"]:
-            for n in cfg["sizes"]:
-                row = dict(rule=rname, impl=name, dtype=dname, n=n)
-                step = None
-                try:
-                    step = make(rule, n, dname)
-                    t, number, samples = time_step(step, cfg["repeats"], cfg["min_sample_s"])
-                except Skip as e:
-                    row["skipped"] = str(e)
-                    rows.append(row)
-                    continue
-                finally:
-                    step = None
-                    gc.collect()
-                gbs = rule.arrays * np.dtype(DTYPES[dname]).itemsize * n / t / 1e9
-                row.update(time_s=t, min_s=min(samples), number=number, samples_s=samples,
-                           gb_s=gbs)
-                rows.append(row)
-                print(f"  {rname:<8}{name:<18}{dname:<9}{fmt_n(n):>5}{fmt_time(t):>13}",
-                      file=sys.stderr, flush=True)
-    info = {}
+        tree = case if isinstance(case, str) else None
+        n = tree_size(tree) if tree else case
+        row = dict(rule=rname, impl=name, dtype=dname, n=n, tree=tree)
+        step = None
+        try:
+            step = make(rule, case, dname)
+            t, number, samples = time_step(step, cfg["repeats"], cfg["min_sample_s"])
+        except Skip as e:
+            row["skipped"] = str(e)
+            rows.append(row)
+            continue
+        finally:
+            step = None
+            gc.collect()
+        gbs = rule.arrays * np.dtype(DTYPES[dname]).itemsize * n / t / 1e9
+        row.update(time_s=t, min_s=min(samples), number=number, samples_s=samples, gb_s=gbs)
+        rows.append(row)
+        print(f"  {rname:<8}{name:<18}{dname:<9}{case_label(row):>10}{fmt_time(t):>13}",
+              file=sys.stderr, flush=True)
+    info = dict(python=sys.executable)
     if name.startswith("torch"):
         torch = _import_torch()
         if not isinstance(torch, Exception):
-            info = dict(torch_threads=torch.get_num_threads())
+            info.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    if name.startswith("optax"):
+        mods = _import_jax()
+        if not isinstance(mods, Exception):
+            info.update(jax=mods[0].__version__, optax=mods[2].__version__)
     return dict(steps=rows, info=info)
 
 
-def run_worker(name, cfg):
-    """Run worker(name, cfg) in a fresh interpreter; returns its JSON result."""
+# Competing work for the load table: each runs in its own process beside the
+# measured worker, started before it and killed after it.
+LOADS = {
+    "idle": ("nothing", None, {}),
+    "busy1": ("one core busy: python -c 'while True: pass'",
+              "while True: pass", {}),
+    "busy-mt": ("a 2-thread job: NumPy 512x512 float64 matmuls in a loop, "
+                "OPENBLAS/OMP_NUM_THREADS=2",
+                "import numpy as np\na = np.random.rand(512, 512)\nwhile True: a @ a",
+                {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}),
+}
+
+
+def run_worker(name, cfg, python=None, load="idle"):
+    """Run worker(name, cfg) in a fresh interpreter (``python``, default this
+    one), beside the load process LOADS[load]; returns its JSON result."""
     with tempfile.NamedTemporaryFile("r", suffix=".json", delete=False) as f:
         out = f.name
+    loader = None
     try:
-        r = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", name,
+        _, code, extra = LOADS[load]
+        if code is not None:
+            loader = subprocess.Popen([sys.executable, "-c", code],
+                                      env=dict(os.environ, **extra),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.3)   # let it start (and reach its loop)
+        r = subprocess.run([python or sys.executable, os.path.abspath(__file__), "--worker", name,
                             "--worker-config", json.dumps(cfg), "--out", out])
         if r.returncode != 0:
             raise RuntimeError(f"worker {name} failed with exit code {r.returncode}")
         with open(out) as f:
             return json.load(f)
     finally:
+        if loader is not None:
+            loader.kill()
+            loader.wait()
         os.unlink(out)
 
 
@@ -685,10 +815,23 @@ def main(argv=None):
                     help="smoke test: N <= 1e6, few repeats (< 1 minute)")
     ap.add_argument("--rules", default=",".join(DEFAULT_RULES),
                     help=f"comma-separated, from {','.join(RULES)} (default: %(default)s)")
-    ap.add_argument("--impls", default=",".join(IMPLS),
-                    help="comma-separated implementations (default: all)")
+    ap.add_argument("--impls", default=",".join(DEFAULT_IMPLS),
+                    help=f"comma-separated, from {','.join(IMPLS)} (default: %(default)s)")
     ap.add_argument("--sizes", default=None, help="comma-separated N (default 1e3,1e5,1e6,1e7)")
     ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--trees", default=",".join(TREES),
+                    help="parameter trees stepped with adam in float32, or 'none' "
+                         "(default: %(default)s)")
+    ap.add_argument("--load", default="idle,busy1,busy-mt",
+                    help=f"the load table's loads, from {','.join(LOADS)}, or 'none' "
+                         "(default: %(default)s)")
+    ap.add_argument("--load-impls", default="npopt.step,npopt.serial,torch.fused",
+                    help="implementations of the load table (default: %(default)s)")
+    ap.add_argument("--load-sizes", default="1e3,1e5,2e5,1e6,2e6,1e7",
+                    help="flat float32 sizes of the load table, with --trees (default: %(default)s)")
+    ap.add_argument("--jax-python", default=os.environ.get("NPOPT_JAX_PYTHON"),
+                    help="interpreter with jax and optax that runs the optax rows "
+                         "(default: $NPOPT_JAX_PYTHON, else this one)")
     ap.add_argument("--repeats", type=int, default=None, help="samples per case")
     ap.add_argument("--bandwidth-n", type=float, default=1e7)
     ap.add_argument("--no-startup", action="store_true", help="skip the subprocess start-up runs")
@@ -703,28 +846,42 @@ def main(argv=None):
             json.dump(res, f)
         return
 
-    rules = [r.strip() for r in args.rules.split(",") if r.strip()]
-    impls = [i.strip() for i in args.impls.split(",") if i.strip()]
-    for r in rules:
-        if r not in RULES:
-            ap.error(f"unknown rule {r!r}; known: {', '.join(RULES)}")
-    for i in impls:
-        if i not in IMPLS:
-            ap.error(f"unknown impl {i!r}; known: {', '.join(IMPLS)}")
-    dtypes = [d.strip() for d in args.dtypes.split(",")]
-    for d in dtypes:
-        if d not in DTYPES:
-            ap.error(f"unknown dtype {d!r}; known: {', '.join(DTYPES)}")
+    def names(text, known, what):
+        out = [x.strip() for x in text.split(",") if x.strip() and x.strip() != "none"]
+        for x in out:
+            if x not in known:
+                ap.error(f"unknown {what} {x!r}; known: {', '.join(known)}")
+        return out
+
+    rules = names(args.rules, RULES, "rule")
+    impls = names(args.impls, IMPLS, "impl")
+    dtypes = names(args.dtypes, DTYPES, "dtype")
+    trees = names(args.trees, TREES, "tree")
+    loads = names(args.load, LOADS, "load")
+    load_impls = names(args.load_impls, IMPLS, "impl")
+    if loads and "idle" not in loads:
+        loads = ["idle"] + loads
     if args.sizes:
         sizes = [int(float(x)) for x in args.sizes.split(",")]
     else:
         sizes = [10 ** 3, 10 ** 5, 10 ** 6] + ([] if args.quick else [10 ** 7])
+    load_sizes = [int(float(x)) for x in args.load_sizes.split(",") if x.strip()]
     if args.quick:
         sizes = [n for n in sizes if n <= 10 ** 6]
+        load_sizes = [n for n in load_sizes if n <= 10 ** 6]
     repeats = args.repeats or (3 if args.quick else 9)
-    cfg = dict(rules=rules, dtypes=dtypes, sizes=sizes, repeats=repeats,
-               min_sample_s=0.003 if args.quick else 0.02,
-               bandwidth_n=int(args.bandwidth_n), bw_repeats=5 if args.quick else 15)
+    cases = [(r, d, n) for r in rules for d in dtypes for n in sizes]
+    cases += [(TREE_RULE, TREE_DTYPE, t) for t in trees]
+    load_cases = [(TREE_RULE, TREE_DTYPE, n) for n in load_sizes]
+    load_cases += [(TREE_RULE, TREE_DTYPE, t) for t in trees]
+    cfg = dict(rules=rules, dtypes=dtypes, sizes=sizes, trees=trees, cases=cases,
+               repeats=repeats, min_sample_s=0.003 if args.quick else 0.02,
+               bandwidth_n=int(args.bandwidth_n), bw_repeats=5 if args.quick else 15,
+               loads=loads, load_impls=load_impls, load_cases=load_cases,
+               jax_python=args.jax_python)
+
+    def python_for(impl):
+        return args.jax_python if impl in JAX_IMPLS and args.jax_python else None
 
     t_start = time.perf_counter()
     env = environment()
@@ -733,10 +890,12 @@ def main(argv=None):
     la = env.get("loadavg_start")
     if la and la[0] > 0.5:
         print(f"warning: load average {la[0]:.2f} at start: another process is using the CPU;"
-              " parallel kernels lose milliseconds per call when a core is taken", flush=True)
+              " peers' parallel kernels lose milliseconds per call when a core is taken, and npopt's"
+              " run serially then", flush=True)
     for mod in ("jax", "optax", "torch"):
-        if env.get(mod) is None:
-            print(f"{mod}: not installed; its rows are skipped", flush=True)
+        if env.get(mod) is None and not (mod != "torch" and args.jax_python):
+            print(f"{mod}: not installed; its rows are skipped (see --jax-python)"
+                  if mod != "torch" else f"{mod}: not installed; its rows are skipped", flush=True)
 
     bwres = run_worker("bandwidth", cfg)
     env.update(bwres["info"])
@@ -748,31 +907,41 @@ def main(argv=None):
     by_impl = {}
     for name in impls:
         print(f"[{name}]", file=sys.stderr, flush=True)
-        res = run_worker(name, cfg)
+        res = run_worker(name, cfg, python_for(name))
         by_impl[name] = res["steps"]
-        if res["info"]:
-            env.setdefault("impl_info", {})[name] = res["info"]
+        env.setdefault("impl_info", {})[name] = res["info"]
 
-    base = {(r["rule"], r["dtype"], r["n"]): r["time_s"]
-            for r in by_impl.get(BASELINE, []) if "time_s" in r}
+    def key(r):
+        return (r["rule"], r["dtype"], r.get("tree") or r["n"])
+
+    base = {key(r): r["time_s"] for r in by_impl.get(BASELINE, []) if "time_s" in r}
     order = [BASELINE] + [i for i in impls if i != BASELINE] if BASELINE in impls else impls
-    index = {(r["rule"], r["impl"], r["dtype"], r["n"]): r
-             for rows in by_impl.values() for r in rows}
+    index = {key(r) + (r["impl"],): r for rows in by_impl.values() for r in rows}
     rows = []
-    for rname in rules:
-        for dname in dtypes:
-            for n in sizes:
-                for name in order:
-                    r = index.get((rname, name, dname, n))
-                    if r is None:
-                        continue
-                    if "time_s" in r:
-                        r["frac_bw"] = r["gb_s"] / ref_bw[dname] if dname in ref_bw else None
-                        b = base.get((rname, dname, n))
-                        r["ratio_vs_npopt"] = r["time_s"] / b if b else None
-                    rows.append(r)
+    for rname, dname, case in cases:
+        for name in order:
+            r = index.get((rname, dname, case, name))
+            if r is None:
+                continue
+            if "time_s" in r:
+                r["frac_bw"] = r["gb_s"] / ref_bw[dname] if dname in ref_bw else None
+                b = base.get((rname, dname, case))
+                r["ratio_vs_npopt"] = r["time_s"] / b if b else None
+            rows.append(r)
     print_bandwidth(bw)
     print_table(rows)
+
+    load_rows = []
+    if loads:
+        lcfg = dict(cfg, cases=load_cases)
+        for name in load_impls:
+            for ld in loads:
+                print(f"[{name} | {ld}]", file=sys.stderr, flush=True)
+                res = run_worker(name, lcfg, python_for(name), load=ld)
+                for r in res["steps"]:
+                    r["load"] = ld
+                load_rows += res["steps"]
+        print_load_table(load_rows, loads, load_impls)
 
     startup = None
     if not args.no_startup:
@@ -787,7 +956,10 @@ def main(argv=None):
     print(f"\ntotal benchmark time: {total:.0f} s")
     result = dict(environment=env, config=cfg, quick=args.quick, lr=LR,
                   rules={k: dict(arrays=RULES[k].arrays, note=RULES[k].note) for k in rules},
-                  bandwidth=bw, steps=rows, startup=startup, total_s=total)
+                  trees={k: dict(shapes=TREES[k], params=tree_size(k)) for k in trees},
+                  loads={k: LOADS[k][0] for k in loads},
+                  bandwidth=bw, steps=rows, load_steps=load_rows, startup=startup,
+                  total_s=total)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)

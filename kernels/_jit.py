@@ -14,6 +14,26 @@
   serial kernels. Both loops give bit-identical results (every iteration
   computes its elements alone; reductions add fixed ``CHUNK``-sized partial
   sums in index order), so which one runs never changes a number.
+* Load (see ``_Cores``): a parallel loop ends when its slowest thread
+  does, so when another process holds one of the cores, a 2-thread launch
+  waits for the scheduler to give that thread a core back: a time slice,
+  milliseconds, at any N (an Adam step of 2e5..2e6 float32 elements,
+  0.08-1 ms serially on 2 cores, took 1.3-1.5x its serial time beside one
+  ``while True: pass`` and 3-16x, up to 12 ms, beside other multi-threaded
+  jobs; benchmarks/README.md, "Under load"). Splitting the loop in small
+  chunks (``numba.set_parallel_chunksize(16384)``) did not help: the loop
+  still ends at a barrier that waits for the descheduled thread.
+  Before a parallel launch npopt therefore counts the cores that other
+  processes leave free: ``/proc/loadavg``'s running threads, less the caller
+  and numba's own pool threads, against the cores this process may use
+  (``os.sched_getaffinity``). Fewer than two free: the serial loop; fewer
+  than numba's thread count: the launch uses that many threads
+  (``numba.set_num_threads`` for the call). The answer is kept
+  ``LOAD_CHECK_S`` seconds (``NPOPT_LOAD_CHECK_MS``, default 10; 0 turns
+  the check off), so a check (~10 us) is paid at most once per 10 ms.
+  A process held to some cores counts the whole machine's threads, so it
+  may run serially while other cores are busy elsewhere. Without
+  ``/proc`` (not Linux) every launch uses all threads, as before.
 * Threads and fork (see ``parallel_gate``): npopt leaves numba's threading
   layer to the user and to numba (``NUMBA_THREADING_LAYER``; numba's
   default takes 'tbb' if installed, else 'omp', else 'workqueue') and makes
@@ -67,6 +87,7 @@
 import os
 import sys
 import threading
+import time
 import types
 
 import numba
@@ -108,6 +129,7 @@ FASTMATH = frozenset({"contract"})
 CPU_OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=set(FASTMATH))
 CUDA_OPTIONS = dict(cache=True)          # no fastmath: see the module docstring
 PARALLEL_THRESHOLD = int(os.environ.get("NPOPT_PARALLEL_THRESHOLD", 1 << 17))
+LOAD_CHECK_S = float(os.environ.get("NPOPT_LOAD_CHECK_MS", 10)) / 1e3   # 0: no check
 MACHINE_OPTIONS = dict(cache=True, nogil=True, error_model="numpy")   # no fastmath at all
 MACHINES = []             # the functions compiled with MACHINE_OPTIONS (see machine)
 BLOCK_SIZE = 256          # CUDA threads per block
@@ -179,6 +201,8 @@ def _started_layer():
         with _state_lock:
             if _layer is None:
                 from numba.np.ufunc import parallel
+                if _cores.before is None and not getattr(parallel, "_is_initialized", False):
+                    _cores.before = _task_ids()   # the pool's threads come after these
                 parallel._launch_threads()
                 if _layer_pid is None:
                     _layer_pid = os.getpid()
@@ -218,10 +242,108 @@ def _after_fork_in_child():
     global _workqueue_lock, _state_lock
     _workqueue_lock = threading.Lock()
     _state_lock = threading.Lock()
+    _cores.reset()          # the parent's pool threads are not this process's
 
 
 if hasattr(os, "register_at_fork"):   # POSIX
     os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+class _Cores:
+    """How many threads a parallel launch may use now: the cores that no
+    other process's thread is running on (see the module docstring).
+
+    Linux's ``/proc/loadavg`` counts the threads running or runnable this
+    instant (4th field, ``R/T``); those of this process (the caller, and
+    numba pool threads still spinning after the last launch, read from
+    ``/proc/self/task/<tid>/stat``) are subtracted. The answer is kept for
+    ``LOAD_CHECK_S`` seconds (a check costs ~10 us). Without ``/proc``, or
+    with ``LOAD_CHECK_S <= 0``, every launch may use all threads."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        for fd in list(getattr(self, "pool", {}).values()) + [getattr(self, "loadavg", None)]:
+            if fd not in (None, False):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.expires = -1.0
+        self.answer = 0
+        self.loadavg = None       # fd of /proc/loadavg; False: unavailable
+        self.pool = {}            # numba pool thread id -> fd of its stat file
+        self.before = None        # thread ids before numba's pool started
+        self.launched = 0         # the largest team launched so far
+
+    def threads(self):
+        if LOAD_CHECK_S <= 0:
+            return numba.config.NUMBA_NUM_THREADS
+        now = time.monotonic()
+        if now < self.expires:
+            return self.answer
+        try:
+            if self.loadavg is None:
+                self.loadavg = os.open("/proc/loadavg", os.O_RDONLY)
+                if self.before is None:       # the layer was started by other code
+                    self.before = _task_ids()
+            if self.loadavg is False:
+                return numba.config.NUMBA_NUM_THREADS
+            running = int(os.pread(self.loadavg, 128, 0).split()[3].split(b"/")[0])
+        except (OSError, ValueError, IndexError):
+            self.loadavg = False
+            return numba.config.NUMBA_NUM_THREADS
+        own = 1                               # the caller
+        for tid, fd in list(self.pool.items()):
+            try:
+                stat = os.pread(fd, 512, 0)
+                own += stat[stat.rindex(b")") + 2:][:1] == b"R"
+            except (OSError, ValueError):     # the thread has exited
+                self.pool.pop(tid, None)
+        # others' threads may run on any core this process may use: a process
+        # held to some cores (taskset, cpusets) counts the whole machine's
+        free = _CPUS - max(0, running - own)
+        self.answer = max(0, min(numba.config.NUMBA_NUM_THREADS, free))
+        self.expires = now + LOAD_CHECK_S
+        return self.answer
+
+    def launch(self, fn, args, threads):
+        """fn(*args) on at most ``threads`` threads; learns the ids of the
+        pool threads the first time a team of that size runs."""
+        learn = threads > self.launched and self.before is not None
+        full = threads >= numba.config.NUMBA_NUM_THREADS
+        if not full:
+            previous = numba.get_num_threads()
+            numba.set_num_threads(min(previous, threads))
+        try:
+            return fn(*args)
+        finally:
+            if not full:
+                numba.set_num_threads(previous)
+            if learn:
+                with self._lock:
+                    self.launched = max(self.launched, threads)
+                    for tid in _task_ids() - self.before - set(self.pool):
+                        try:
+                            self.pool[tid] = os.open(f"/proc/self/task/{tid}/stat", os.O_RDONLY)
+                        except OSError:
+                            pass
+
+
+def _task_ids():
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")} - {threading.get_native_id()}
+    except OSError:
+        return set()
+
+
+try:
+    _CPUS = len(os.sched_getaffinity(0))
+except (AttributeError, OSError):   # not Linux
+    _CPUS = os.cpu_count() or 1
+_cores = _Cores()
 
 
 class CpuKernel:
@@ -240,10 +362,11 @@ class CpuKernel:
 
     def __call__(self, *args):
         if args[0].shape[0] >= PARALLEL_THRESHOLD:
-            gate = parallel_gate()
-            if gate.acquire(blocking=False):
+            gate = parallel_gate()                # starts the layer, even if serial now
+            threads = _cores.threads()
+            if threads >= 2 and gate.acquire(blocking=False):
                 try:
-                    return self.parallel(*args)
+                    return _cores.launch(self.parallel, args, threads)
                 finally:
                     gate.release()
         return self.serial(*args)

@@ -130,9 +130,12 @@ print("layer", numba.threading_layer(), "ok")
 """
 
 
-def _run(script, layer):
+def _run(script, layer, load_check=False):
     env = dict(os.environ)
     env.pop("NUMBA_THREADING_LAYER", None)
+    # without the load check (kernels/_jit.py: _Cores), large steps run the
+    # parallel loops even on a busy machine, which is what these tests need
+    env["NPOPT_LOAD_CHECK_MS"] = "10" if load_check else "0"
     if layer != "default":
         env["NUMBA_THREADING_LAYER"] = layer
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env,
@@ -143,13 +146,15 @@ def _run(script, layer):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-@pytest.mark.parametrize("layer,warmup", [("default", "npopt"), ("workqueue", "npopt"),
-                                          ("default", "user")])
-def test_child_forked_after_a_parallel_step_steps_correctly(layer, warmup):
+@pytest.mark.parametrize("layer,warmup,load_check", [
+    ("default", "npopt", False), ("workqueue", "npopt", False), ("default", "user", False),
+    ("default", "npopt", True)])
+def test_child_forked_after_a_parallel_step_steps_correctly(layer, warmup, load_check):
     """A child forked after a parallel step (npopt's, or other code's that
     started the threading layer) runs large steps and gets the parent's
-    numbers, and exits normally."""
-    _run(f"WARMUP = {warmup!r}\n" + FORK, layer)
+    numbers, and exits normally; also with the load check on (the child
+    then forgets the parent's pool threads)."""
+    _run(f"WARMUP = {warmup!r}\n" + FORK, layer, load_check)
 
 
 @pytest.mark.parametrize("layer", LAYERS)
