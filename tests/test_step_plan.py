@@ -333,3 +333,40 @@ def test_grads_that_own_the_params_memory(monkeypatch):
     out = opt.step(params, owner, state)
     assert hits.hit == 0
     _same(out, expected)
+
+
+@pytest.mark.parametrize("change", [None, "grads are params", "grads are the state",
+                                    "strided grads", "wd"])
+def test_large_trees_use_their_grads_in_place(change, monkeypatch):
+    """Above GATHER_MAX elements the plan launches the kernel once per leaf
+    on the grads leaves themselves: the same bits as the whole way, and the
+    same overlap rules."""
+    n = _plan.GATHER_MAX
+    r = np.random.default_rng(1)
+    tree = {"a": r.standard_normal((n // 64, 64)), "b": np.zeros(0), "c": r.standard_normal(7),
+            "d": np.array(0.5), "e": r.standard_normal(n // 2)}
+    make = (lambda: npopt.adamw(0.05, weight_decay=0.1, mask={"a": True, "b": True, "c": False,
+                                                             "d": True, "e": False})) \
+        if change == "wd" else (lambda: npopt.adam(0.05))
+    copy = lambda t: tree_map(lambda x: np.array(x) if isinstance(x, np.ndarray) else x,  # noqa
+                              t)
+    opt = make()
+    hits = Hits(monkeypatch)
+    params, state = _run(opt, copy(tree), 4)
+    assert hits.hit == 2
+    g = _grads(params, 4)
+    if change == "grads are params":
+        g = params
+    elif change == "grads are the state":
+        g = state[0].mu
+    elif change == "strided grads":
+        g = {**g, "e": np.repeat(g["e"], 2)[::2]}
+    expected = make().step(copy(params), copy(g), copy(state))
+    hits.hit = 0
+    out = opt.step(params, g, state)
+    assert hits.hit == (change in (None, "wd"))
+    _same(out, expected)
+    planned = _run(make(), copy(tree), 5)
+    monkeypatch.setattr(_plan, "make", lambda *a, **k: None)
+    whole = _run(make(), copy(tree), 5)
+    _same(planned, whole)

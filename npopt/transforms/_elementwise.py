@@ -56,10 +56,18 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         return state_cls(count=ZERO, **bufs) if counted else state_cls(**bufs)
 
     def launch(lay, g, moments, dst, t, runs, fused, dtypes=None):
+        """The kernel over each run of each group. g[gi]: the group's
+        gradient buffer, or a list of one array per run (a step plan's
+        large trees: the grads leaves used in place, a run per leaf)."""
         cpu, cuda = kernels
         go = lay.target.launch
         for gi, grp in enumerate(lay.groups):
             hp = hyperparams(grp.dtype if dtypes is None else dtypes[gi], t)
+            if type(g[gi]) is list:
+                for (a, b, post), gk in zip(runs[gi], g[gi]):
+                    go(cpu, cuda, gk, *[m[gi][a:b] for m in moments], dst[gi][a:b], hp, *flags,
+                       post, fused)
+                continue
             for a, b, post in runs[gi]:
                 if a == 0 and b == grp.size:         # the whole buffer: no views to make
                     go(cpu, cuda, g[gi], *[m[gi] for m in moments], dst[gi], hp, *flags,

@@ -39,7 +39,9 @@ _is_consumed = _flat.is_consumed
 _may_share = np.may_share_memory
 _ndarray = np.ndarray
 
-KEEP_GATHER_BUFFER = 1 << 16    # elements: a plan keeps its grads buffer up to this size
+GATHER_MAX = 1 << 16    # elements: smaller trees' grads are gathered into a buffer the
+                        # plan keeps (one kernel launch); larger ones are used in place,
+                        # a launch per leaf (no extra pass over the grads)
 
 
 class StepPlan:
@@ -56,7 +58,7 @@ class StepPlan:
 
     __slots__ = ("cut", "build", "p_refs", "shapes", "dtype", "state_id", "n", "idents",
                  "ip", "ir", "pre_cls", "fields", "field_refs", "rate_value", "advance_rate",
-                 "run", "runs", "single", "g", "size")
+                 "run", "runs", "single", "g", "size", "per_leaf")
 
     def step(self, params, grads, state):
         if id(state) != self.state_id or type(state) is not tuple or len(state) != self.n:
@@ -108,8 +110,19 @@ class StepPlan:
                 if _may_share(gf, p) or any(_may_share(gf, b[0]) for b in bufs):
                     return None
             g = g.reshape(-1)
+        elif self.per_leaf is not None:
+            g, writes = [], [p] + [b[0] for b in bufs]
+            for k in self.per_leaf:
+                owner = g_leaves[k]
+                if not owner.flags.c_contiguous:
+                    return None
+                x = owner.reshape(-1)
+                if owner.base is not None or any(w is owner or w.base is owner for w in writes):
+                    if any(_may_share(x, w) for w in writes):     # (as for one leaf)
+                        return None
+                g.append(x)
         else:
-            g = self.g if self.g is not None else np.empty(self.size, dt)
+            g = self.g
             np.concatenate(g_leaves, axis=None, out=g)
         # every check has passed: from here on the step happens
         s = dt.type(self.rate_value(state[self.ir]))
@@ -182,8 +195,13 @@ def make(params, lay, io, bound, state, ip, ir, idents, rate_value, advance_rate
         else:
             runs.append([a, b, w])
     plan.runs = [(a, b, dt(w)) for a, b, w in runs if b > a or wd_leaf is None]
-    plan.g = np.empty(grp.size, grp.dtype) if not single and \
-        grp.size <= KEEP_GATHER_BUFFER else None
+    plan.g, plan.per_leaf = None, None
+    if not single and grp.size <= GATHER_MAX:
+        plan.g = np.empty(grp.size, grp.dtype)
+    elif not single:            # a run per non-empty leaf, its grads leaf in place
+        plan.per_leaf = [k for k in range(lay.num_leaves) if grp.offsets[k + 1] > grp.offsets[k]]
+        plan.runs = [(grp.offsets[k], grp.offsets[k + 1],
+                      dt(0.0 if wd_leaf is None else wd_leaf[k])) for k in plan.per_leaf]
     return plan
 
 
