@@ -41,6 +41,10 @@ def _tree(kind, dtype=np.float64):
     r = np.random.default_rng(0)
     if kind == "flat":
         return r.standard_normal(50).astype(dtype)
+    if kind == "matrix":                       # a bare array of two axes
+        return r.standard_normal((6, 5)).astype(dtype)
+    if kind == "zero_d":
+        return np.array(0.75, dtype)
     if kind == "dict":
         return {"w": r.standard_normal((4, 3)).astype(dtype), "b": np.zeros(3, dtype),
                 "v": [r.standard_normal(2).astype(dtype), np.array(0.5, dtype)]}
@@ -60,8 +64,10 @@ class Hits:
 
     def __init__(self, monkeypatch):
         self.hit = self.miss = 0
-        step = _plan.StepPlan.step
+        for cls in (_plan.StepPlan, _plan.BarePlan):
+            monkeypatch.setattr(cls, "step", self.counted(cls.step))
 
+    def counted(self, step):
         def counted(plan, *a):
             out = step(plan, *a)
             if out is None:
@@ -69,7 +75,7 @@ class Hits:
             else:
                 self.hit += 1
             return out
-        monkeypatch.setattr(_plan.StepPlan, "step", counted)
+        return counted
 
 
 def _run(opt, params, steps):
@@ -87,7 +93,7 @@ def _same(a, b):
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("kind", ["flat", "dict", "nested"])
+@pytest.mark.parametrize("kind", ["flat", "matrix", "zero_d", "dict", "nested"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", list(PLANNED))
 def test_planned_steps_are_the_whole_way_bit_for_bit(name, kind, dtype, monkeypatch):

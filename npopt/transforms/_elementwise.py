@@ -148,8 +148,16 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
 
         def steady(g, p, moment_bufs, posts, state, new_trees):
             c = safe_increment(state.count) if counted else None
-            launch(lay, g, moment_bufs, p, int(c) if counted else 0, posts, True)
+            t = int(c) if counted else 0
+            if one_pass and len(posts[0]) == 1 and posts[0][0][1] == size and \
+                    type(g[0]) is not list:             # launch(), without its loops
+                kernels[0](g[0], *[m[0] for m in moment_bufs], p[0],
+                           hyperparams(dtype, t), *flags, posts[0][0][2], True)
+            else:
+                launch(lay, g, moment_bufs, p, t, posts, True)
             return new_state(c, new_trees)
+        one_pass = len(lay.groups) == 1 and not lay.target.device
+        dtype, size = (lay.groups[0].dtype, lay.groups[0].size) if one_pass else (None, -1)
         return _fusion.Bound(writes, tokens, run, run_into, fields, steady)
 
     def run(lay, g, p, state, posts):
