@@ -15,7 +15,7 @@ state's own buffers and the params.
 import numpy as np
 
 from .. import _checks, _flat
-from ..base import ZERO, GradientTransformation, safe_increment
+from ..base import INT32_MAX, ZERO, GradientTransformation, safe_increment
 from . import _fusion
 
 
@@ -147,8 +147,8 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
             return new_state(count, trees)
 
         def steady(g, p, moment_bufs, posts, state, new_trees):
-            c = safe_increment(state.count) if counted else None
-            t = int(c) if counted else 0
+            t = min(int(state.count) + 1, INT32_MAX) if counted else 0   # safe_increment
+            c = np.int32(t) if counted else None
             if one_pass and len(posts[0]) == 1 and posts[0][0][1] == size and \
                     type(g[0]) is not list:             # launch(), without its loops
                 kernels[0](g[0], *[m[0] for m in moment_bufs], p[0],
