@@ -32,6 +32,16 @@ PLANNED = {        # the aliases whose steady state has a plan
     "rmsprop": lambda: npopt.rmsprop(0.1),
     "adagrad": lambda: npopt.adagrad(0.1),
     "adam_schedule": lambda: npopt.adam(npopt.schedules.exponential_decay(0.1, 3, 0.5)),
+    "nadamw": lambda: npopt.nadamw(0.05),
+    "adamaxw": lambda: npopt.adamaxw(0.05),
+    "adabelief": lambda: npopt.adabelief(0.05),
+    "amsgrad": lambda: npopt.amsgrad(0.05),
+    "radam": lambda: npopt.radam(0.05),
+    "yogi": lambda: npopt.yogi(0.05),
+    "adan": lambda: npopt.adan(0.05),
+    "lion": lambda: npopt.lion(0.05),
+    "rprop": lambda: npopt.rprop(0.05),
+    "sign_sgd": lambda: npopt.sign_sgd(0.05),
 }
 
 Pair = collections.namedtuple("Pair", "x y")
