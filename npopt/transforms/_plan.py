@@ -8,16 +8,24 @@ consumption). What it found out that depends only on the tree's structure,
 shapes, dtypes and buffer identities is kept here, and the next steps check
 only what can have changed:
 
-* params: the same tree object, whose leaves are the same arrays as before
-  (cut by the structure's straight-line ``TreeDef.fast``), still writable
-  and of the same shapes;
-* state: the very tuple the last step returned, its moment trees holding
-  the same leaf arrays, none consumed since (by another optimizer);
+* params: a tree of the same structure whose leaves are the same arrays
+  as before (cut by the structure's straight-line ``TreeDef.fast``), still
+  writable, of the same shapes and dtype;
+* state: the tuple the last step returned (its id, then its contents: the
+  identity slots, the preconditioner's state type, its moment trees
+  holding the same leaf arrays, writable, none consumed since, by another
+  optimizer for instance);
 * grads: the params' structure, NumPy arrays of the params' shapes and
-  dtype. One leaf is used in place (after an overlap check against every
-  buffer the kernel writes); several are gathered into a buffer the plan
-  owns, which overlaps nothing;
+  dtype. Up to ``GATHER_MAX`` elements they are gathered into a buffer the
+  plan keeps, which overlaps nothing (one kernel launch); above, each leaf
+  is used in place, a launch per leaf, after an overlap check against
+  every buffer the kernel writes (as is a bare array's);
 * the learning rate: its state's type and a finite value, every step.
+
+Plans exist for the chains ``[preconditioner] [weight decay] rate`` whose
+preconditioner's ``Bound`` has a ``steady`` pass (the elementwise rules:
+adam and its variants, sgd, rmsprop without momentum, adagrad, lion, ...)
+on params of one float dtype on the host.
 
 Anything else (a new tree, an old state, grads of another dtype, scalars,
 a device array) is not an error here: the step takes the whole way, which
