@@ -149,7 +149,7 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         def steady(g, p, moment_bufs, posts, state, new_trees):
             t = min(int(state.count) + 1, INT32_MAX) if counted else 0   # safe_increment
             c = np.int32(t) if counted else None
-            if one_pass and len(posts[0]) == 1 and posts[0][0][1] == size and \
+            if one_pass and len(posts[0]) == 1 and posts[0][0][:2] == (0, size) and \
                     type(g[0]) is not list:             # launch(), without its loops
                 kernels[0](g[0], *[m[0] for m in moment_bufs], p[0],
                            hyperparams(dtype, t), *flags, posts[0][0][2], True)

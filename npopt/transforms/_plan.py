@@ -52,6 +52,16 @@ GATHER_MAX = 1 << 16    # elements: smaller trees' grads are gathered into a buf
                         # a launch per leaf (no extra pass over the grads)
 
 
+def _shares(owner, writes):
+    """Whether the grads array ``owner`` may share memory with one of
+    ``writes`` (what the kernel writes: buffers, or leaves viewing them). An
+    array that owns its memory shares it only with its own views, so the
+    address test runs only for the others."""
+    if owner.base is None and not any(w is owner or w.base is owner for w in writes):
+        return False
+    return any(_may_share(owner, w) for w in writes)
+
+
 class StepPlan:
     """One params tree's fused step after its first (see the module doc).
 
@@ -110,25 +120,16 @@ class StepPlan:
             g = g_leaves[0]
             if not g.flags.c_contiguous:
                 return None
-            if g.base is not None or g is p_leaves[0] or p_leaves[0].base is g or \
-                    any(now[0].base is g for now in fields):
-                # g may share memory with what the kernel writes (an array
-                # that owns its memory shares it only with its own views)
-                gf = g.reshape(-1)
-                if _may_share(gf, p) or any(_may_share(gf, b[0]) for b in bufs):
-                    return None
+            if _shares(g, [p_leaves[0]] + [now[0] for now in fields]):
+                return None
             g = g.reshape(-1)
         elif self.per_leaf is not None:
             g, writes = [], [p] + [b[0] for b in bufs]
             for k in self.per_leaf:
                 owner = g_leaves[k]
-                if not owner.flags.c_contiguous:
+                if not owner.flags.c_contiguous or _shares(owner, writes):
                     return None
-                x = owner.reshape(-1)
-                if owner.base is not None or any(w is owner or w.base is owner for w in writes):
-                    if any(_may_share(x, w) for w in writes):     # (as for one leaf)
-                        return None
-                g.append(x)
+                g.append(owner.reshape(-1))
         else:
             g = self.g
             np.concatenate(g_leaves, axis=None, out=g)
@@ -185,10 +186,8 @@ class BarePlan(StepPlan):
             if x is not refs[0]() or not x.flags.writeable or _is_consumed(x):
                 return None
             moments.append(x)
-        if g.base is not None or g is params or params.base is g or \
-                any(x.base is g for x in moments):        # see StepPlan.step
-            if _may_share(g, params) or any(_may_share(g, x) for x in moments):
-                return None
+        if _shares(g, [params] + moments):
+            return None
         flat = len(shape) == 1
         p = params if flat else params.reshape(-1)
         bufs = [[x if flat else x.reshape(-1)] for x in moments]
