@@ -377,6 +377,52 @@ def cpu_kernel(fn):
     return CpuKernel(fn)
 
 
+def entry_point(dispatcher, args):
+    """The machine code ``dispatcher`` compiled for the types of ``args``,
+    as a function that skips numba's per-call type dispatch (fingerprints
+    of every argument, the tuples' elements included: ~1 us for a kernel's
+    eight arguments, as long as the loop takes at 1e3 elements).
+
+    Only for a caller that checks, every call, that its arguments have
+    exactly these types (a step plan: the same arrays, the planned dtype,
+    shape and contiguity, writable and aligned grads, the same scalar
+    types); it unboxes them as these types without looking. None where the
+    loop is not compiled for them (or numba's JIT is disabled): call the
+    dispatcher."""
+    try:
+        return dispatcher.overloads[tuple(numba.typeof(a) for a in args)].entry_point
+    except Exception:             # noqa: BLE001 - any failure: the dispatcher
+        return None
+
+
+class PlannedCall:
+    """A ``CpuKernel`` called by one step plan: as the kernel decides at or
+    above ``PARALLEL_THRESHOLD`` elements (of ``args[0]``, the grads); below,
+    the serial loop's ``entry_point`` for the types of the first call's
+    arguments, as long as the grads are writable and aligned (the plan
+    checks every other argument's type)."""
+
+    __slots__ = ("kernel", "serial", "direct", "resolved")
+
+    def __init__(self, kernel):
+        self.kernel, self.serial = kernel, getattr(kernel, "serial", kernel)
+        self.direct, self.resolved = None, False
+
+    def __call__(self, *args):
+        g = args[0]
+        if g.shape[0] >= PARALLEL_THRESHOLD:
+            return self.kernel(*args)
+        flags = g.flags
+        if not (flags.writeable and flags.aligned):
+            return self.serial(*args)
+        if self.direct is not None:
+            return self.direct(*args)
+        out = self.serial(*args)
+        if not self.resolved:
+            self.direct, self.resolved = entry_point(self.serial, args), True
+        return out
+
+
 # --- CUDA: the rules as device functions without fast-math ---------------------------
 
 def _global_names(code):

@@ -98,12 +98,15 @@ def _prune(table, alive):
         table.pop(k, None)
 
 
-def mark_consumed(leaf):
-    """Records that the state field whose first leaf is ``leaf`` was consumed."""
-    try:
-        r = weakref.ref(leaf)
-    except TypeError:          # an object without weak references: not tracked
-        return
+def mark_consumed(leaf, ref=None):
+    """Records that the state field whose first leaf is ``leaf`` was consumed
+    (``ref``: a weak reference to ``leaf`` the caller already holds)."""
+    r = ref
+    if r is None:
+        try:
+            r = weakref.ref(leaf)
+        except TypeError:          # an object without weak references: not tracked
+            return
     if len(_CONSUMED) >= _PRUNE_AT[0]:
         _prune(_CONSUMED, lambda r: r() is not None)
         _PRUNE_AT[0] = max(1024, 2 * len(_CONSUMED))

@@ -57,12 +57,15 @@ class GradientTransformation(_Pair):
         where a kernel exists for this transformation: the given params and
         state buffers are reused for the result, so
 
-        * the params are updated in place and returned (the same tree);
-          params that are not writable arrays of their own are not modified
-          and new arrays are returned instead: a scalar (a Python float
-          comes back as a 0-d float64 ``np.ndarray``, a NumPy scalar as a
-          0-d array of its dtype), a non-contiguous leaf, params sharing
-          memory with the state. Read-only params raise;
+        * use the params returned. A bare array, or a tree whose leaves
+          all view one buffer (one leaf, or what ``step`` returns), is
+          updated in place and returned as it is; other params are not
+          modified and new arrays are returned: a tree of separate arrays
+          (the first step lays them end to end in one buffer and returns
+          views of it, which the next steps update in place), a scalar (a
+          Python float comes back as a 0-d float64 ``np.ndarray``, a NumPy
+          scalar as a 0-d array of its dtype), a non-contiguous leaf,
+          params sharing memory with the state. Read-only params raise;
         * the state is *consumed*, like a donated buffer in JAX: use the
           state returned; passing a consumed state again (to ``step`` or
           ``update``) raises ``ConsumedStateError``;

@@ -207,6 +207,26 @@ def test_non_finite_rate_with_a_plan_in_place(monkeypatch):
     assert _snapshot(params, state) == before
 
 
+@pytest.mark.parametrize("kind", ["flat", "dict"])
+@pytest.mark.parametrize("lr", [0.1, lambda count: 0.1 / (1 + count)], ids=["constant", "schedule"])
+def test_rate_state_of_another_kind_with_a_plan_in_place(kind, lr, monkeypatch):
+    """The plan makes a constant rate once: its state's type is still
+    checked every step (another optimizer's rate state raises, as the whole
+    way does, before anything is written)."""
+    opt = npopt.adam(lr)
+    params, state = _run(opt, _tree(kind), 3)
+    other = npopt.adam(0.1 if callable(lr) else (lambda count: 0.1)).init(params)
+    bad = state[:-1] + other[-1:]
+    assert type(bad[-1]) is not type(state[-1])
+    before = _snapshot(params, state)
+    with pytest.raises(TypeError, match="^state"):
+        opt.step(params, _grads(params, 3), bad)
+    assert _snapshot(params, state) == before
+    hits = Hits(monkeypatch)
+    opt.step(params, _grads(params, 3), state)
+    assert hits.hit == 1
+
+
 @pytest.mark.parametrize("change", ["new leaf", "new container", "float32 grads",
                                     "int grads", "grads are params", "grads are the state",
                                     "other params"])
@@ -386,3 +406,31 @@ def test_large_trees_use_their_grads_in_place(change, monkeypatch):
     monkeypatch.setattr(_plan, "make", lambda *a, **k: None)
     whole = _run(make(), copy(tree), 5)
     _same(planned, whole)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(PLANNED))
+def test_planned_kernel_arguments_keep_their_types(name, dtype, monkeypatch):
+    """A plan calls its serial loop's machine code for the types of its
+    first call's arguments, without numba's type dispatch
+    (``_jit.PlannedCall``): every later call must pass arguments of exactly
+    those types (the per-step scalars too, across adam's blocks of 64
+    steps), else numba would unbox them as the wrong types."""
+    from numba import typeof
+    from npopt.kernels import _jit
+    seen = collections.defaultdict(set)
+    call = _jit.PlannedCall.__call__
+
+    def recorded(self, *args):
+        seen[id(self)].add(tuple(typeof(a) for a in args))
+        return call(self, *args)
+    monkeypatch.setattr(_jit.PlannedCall, "__call__", recorded)
+    for kind in ("flat", "dict") if name != "adamw_mask" else ("dict",):
+        opt = PLANNED[name]()
+        params = _tree(kind, dtype)
+        state = opt.init(params)
+        for t in range(70):                  # past adam_hyperparams' first block
+            params, state = opt.step(params, _grads(params, t), state)
+    assert seen or name == "adamw_mask", "no planned call"   # (a mask: runs, dispatched)
+    for types in seen.values():
+        assert len(types) == 1, types

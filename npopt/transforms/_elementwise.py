@@ -15,8 +15,12 @@ state's own buffers and the params.
 import numpy as np
 
 from .. import _checks, _flat
+from ..kernels import _jit
 from ..base import INT32_MAX, ZERO, GradientTransformation, safe_increment
 from . import _fusion
+
+_int32 = np.int32
+_tuple_new = tuple.__new__     # a NamedTuple's own __new__ without its Python frame
 
 
 def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, flags=(),
@@ -77,6 +81,8 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
                        hp, *flags, post, fused)
 
     positional = state_cls._fields == ("count",) * counted + fields
+    positional_counted = positional and counted
+    cpu = kernels[0]
 
     def new_state(count, trees):
         if positional:
@@ -146,6 +152,18 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
             launch(lay, g, bufs, u, t, runs, False)
             return new_state(count, trees)
 
+        def steady_one(g, p, moments, post, state, new_trees):
+            """``steady`` for one group finished by one run (the whole buffer)."""
+            if counted:
+                t = int(state.count) + 1
+                if t > INT32_MAX:                           # safe_increment
+                    t = INT32_MAX
+            else:
+                t = 0
+            kernel(g, *moments, p, hyperparams(dtype, t), *flags, post, True)
+            return _tuple_new(state_cls, (_int32(t), *new_trees)) if positional_counted \
+                else new_state(_int32(t) if counted else None, new_trees)
+
         def steady(g, p, moment_bufs, posts, state, new_trees):
             t = min(int(state.count) + 1, INT32_MAX) if counted else 0   # safe_increment
             c = np.int32(t) if counted else None
@@ -156,9 +174,11 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
             else:
                 launch(lay, g, moment_bufs, p, t, posts, True)
             return new_state(c, new_trees)
+        kernel = _jit.PlannedCall(cpu)        # one per plan: its argument types
         one_pass = len(lay.groups) == 1 and not lay.target.device
         dtype, size = (lay.groups[0].dtype, lay.groups[0].size) if one_pass else (None, -1)
-        return _fusion.Bound(writes, tokens, run, run_into, fields, steady)
+        return _fusion.Bound(writes, tokens, run, run_into, fields, steady,
+                             steady_one if one_pass else None)
 
     def run(lay, g, p, state, posts):
         return bind(lay, state).run(g, p, posts)

@@ -36,6 +36,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence
 import numpy as np
 
 from .. import _flat
+from ..kernels import _jit
 from ..kernels import apply as kapply
 from . import _plan
 
@@ -56,9 +57,12 @@ class Bound(NamedTuple):
     steady(g, p, bufs, posts, state, trees) -> the new state: the fused
     pass on ``bufs`` (per field, per group: the buffers bound here, found
     again from the state's leaves), for ``state`` (the one the previous
-    step returned), ``trees`` its new moment trees; None: no plan. A
-    wrapper that replaces ``run`` (another state class) replaces
-    ``steady`` too.
+    step returned), ``trees`` its new moment trees; None: no plan.
+    steady_one(g, p, moments, post, state, trees): the same for one group
+    on the host finished by one run over the whole buffer (flat arrays, one
+    per field, and ``post = (neg_lr, wd)``), the common case, without the
+    loops. A wrapper that replaces ``run`` (another state class) replaces
+    ``steady`` and ``steady_one`` too.
     """
     writes: Sequence
     tokens: Sequence
@@ -66,6 +70,7 @@ class Bound(NamedTuple):
     run_into: Optional[Callable] = None
     fields: Sequence = ()
     steady: Optional[Callable] = None
+    steady_one: Optional[Callable] = None
 
 
 class Precond(NamedTuple):
@@ -103,10 +108,13 @@ class Decay(NamedTuple):
 
 class Rate(NamedTuple):
     """value(state) -> the factor multiplying updates (-lr); advance(state) -> state;
-    state_cls: the type its state must have, when ``value`` does not check it."""
+    state_cls: the type its state must have, when ``value`` does not check it;
+    constant: True when ``value`` is one finite number and ``advance`` returns
+    the state as it is (a step plan then makes the factor once)."""
     value: Callable
     advance: Callable
     state_cls: Any = None
+    constant: bool = False
 
 
 def bind(precond, lay, state):
@@ -132,9 +140,15 @@ def _bind_identity(lay, state):
         raise TypeError(f"state: expected EmptyState() (the state made by the init of a "
                         f"stateless transformation), got {type(state).__name__}; was this "
                         f"state made by another optimizer?")
+    kernel = _jit.PlannedCall(kapply.step_cpu)
+
+    def steady_one(g, p, moments, post, state, trees):       # (plans are host-only)
+        kernel(g, p, post)
+        return state
     return Bound((), (), lambda g, p, posts: _run_identity(lay, g, p, state, posts),
                  steady=lambda g, p, bufs, posts, state, trees: _run_identity(lay, g, p, state,
-                                                                              posts))
+                                                                              posts),
+                 steady_one=steady_one)
 
 
 IDENTITY_PRECOND = Precond(_run_identity, None, _bind_identity)
@@ -361,7 +375,7 @@ def fuse(txs):
         out = io.params_out(params)
         plans.current = plannable and _plan.make(
             out, lay, io, bound, new, ip, ir, idents, lambda st: rate_value(rate_role, st),
-            rate_role.advance, wd_leaf) or None
+            rate_role, wd_leaf) or None
         return out, new
     return step
 

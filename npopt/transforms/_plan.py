@@ -44,6 +44,7 @@ import numpy as np
 from .. import _flat
 
 _is_consumed = _flat.is_consumed
+_mark_consumed = _flat.mark_consumed
 _may_share = np.may_share_memory
 _ndarray = np.ndarray
 
@@ -76,7 +77,18 @@ class StepPlan:
 
     __slots__ = ("cut", "build", "p_refs", "shapes", "dtype", "state_id", "n", "idents",
                  "ip", "ir", "pre_cls", "fields", "field_refs", "rate_value", "advance_rate",
-                 "run", "runs", "single", "g", "size", "per_leaf")
+                 "rate", "rate_cls", "run", "one", "runs", "single", "g", "size", "per_leaf")
+
+    def _rate(self, state):
+        """This step's factor (-lr) in the params' dtype, or None where the
+        rate's state is not of its type; a schedule's non-finite value
+        raises (before anything is written)."""
+        if self.rate is not None:           # a constant, made once
+            return self.rate if type(state) is self.rate_cls else None
+        return self.dtype.type(self.rate_value(state))
+
+    def _advance(self, state):
+        return state if self.rate is not None else self.advance_rate(state)
 
     def step(self, params, grads, state):
         if id(state) != self.state_id or type(state) is not tuple or len(state) != self.n:
@@ -114,7 +126,7 @@ class StepPlan:
             if _is_consumed(now[0]):
                 return None
             fields.append(now)
-            bufs.append([now[0].base if not self.single else now[0].reshape(-1)])
+            bufs.append(now[0].base if not self.single else now[0].reshape(-1))
         p = p_leaves[0].reshape(-1) if self.single else p_leaves[0].base
         if self.single:
             g = g_leaves[0]
@@ -124,7 +136,7 @@ class StepPlan:
                 return None
             g = g.reshape(-1)
         elif self.per_leaf is not None:
-            g, writes = [], [p] + [b[0] for b in bufs]
+            g, writes = [], [p] + bufs
             for k in self.per_leaf:
                 owner = g_leaves[k]
                 if not owner.flags.c_contiguous or _shares(owner, writes):
@@ -133,22 +145,28 @@ class StepPlan:
         else:
             g = self.g
             np.concatenate(g_leaves, axis=None, out=g)
+        ir = self.ir
+        s = self._rate(state[ir])
+        if s is None:
+            return None
         # every check has passed: from here on the step happens
-        s = dt.type(self.rate_value(state[self.ir]))
-        posts = [[(a, b, (s, w)) for a, b, w in self.runs]]
         new_trees, refs = [], []
         build = self.build
         for leaves, old in zip(fields, self.field_refs):
             fresh = list(leaves)
             fresh[0] = leaves[0].view()          # the new state's token (see _flat)
-            _flat.mark_consumed(leaves[0])
+            _mark_consumed(leaves[0], old[0])
             new_trees.append(build(fresh))
             refs.append([weakref.ref(fresh[0])] + old[1:])
         new = list(state)
-        out = self.run([g], [p], bufs, posts, pre, new_trees)
+        if self.one is not None:
+            out = self.one(g, p, bufs, (s, self.runs[0][2]), pre, new_trees)
+        else:
+            out = self.run([g], [p], [[b] for b in bufs],
+                           [[(a, b, (s, w)) for a, b, w in self.runs]], pre, new_trees)
         if ip is not None:
             new[ip] = out
-        new[self.ir] = self.advance_rate(state[self.ir])
+        new[ir] = self._advance(state[ir])
         new = tuple(new)
         self.state_id, self.field_refs = id(new), refs
         return params, new
@@ -188,35 +206,39 @@ class BarePlan(StepPlan):
             moments.append(x)
         if _shares(g, [params] + moments):
             return None
-        flat = len(shape) == 1
-        p = params if flat else params.reshape(-1)
-        bufs = [[x if flat else x.reshape(-1)] for x in moments]
+        ir = self.ir
+        s = self._rate(state[ir])
+        if s is None:
+            return None
         # every check has passed: from here on the step happens
-        s = dt.type(self.rate_value(state[self.ir]))
-        a, b, w = self.runs[0]
         fresh = []
-        for x in moments:
+        for x, refs in zip(moments, self.field_refs):
             y = x.view()                     # the new state's token (see _flat)
-            _flat.mark_consumed(x)
+            _mark_consumed(x, refs[0])
             fresh.append(y)
         new = list(state)
-        out = self.run([g if flat else g.reshape(-1)], [p], bufs, [[(a, b, (s, w))]], pre, fresh)
+        a, b, w = self.runs[0]
+        if len(shape) == 1:
+            out = self.one(g, params, moments, (s, w), pre, fresh)
+        else:
+            out = self.one(g.reshape(-1), params.reshape(-1), [x.reshape(-1) for x in moments],
+                           (s, w), pre, fresh)
         if ip is not None:
             new[ip] = out
-        new[self.ir] = self.advance_rate(state[self.ir])
+        new[ir] = self._advance(state[ir])
         new = tuple(new)
         self.state_id, self.field_refs = id(new), [[weakref.ref(y)] for y in fresh]
         return params, new
 
 
-def make(params, lay, io, bound, state, ip, ir, idents, rate_value, advance_rate, wd_leaf):
+def make(params, lay, io, bound, state, ip, ir, idents, rate_value, rate_role, wd_leaf):
     """The plan for the next steps after a fused step that returned
     ``(params, state)``, or None where this step cannot be planned: the
     params were copied (scalars, non-contiguous or shared leaves: the step
     returned new arrays), several dtypes or a device, a structure without a
     straight-line form, a preconditioner without a ``steady`` run."""
     if (io.copied or lay.target.device or len(lay.groups) != 1 or bound.steady is None
-            or not lay.num_leaves):
+            or bound.steady_one is None or not lay.num_leaves):
         return None
     fast = lay.treedef.fast()
     if fast is None:
@@ -247,9 +269,11 @@ def make(params, lay, io, bound, state, ip, ir, idents, rate_value, advance_rate
     plan.pre_cls = type(pre)
     plan.fields = bound.fields
     plan.field_refs = [[weakref.ref(x) for x in leaves] for leaves in field_leaves]
-    plan.rate_value, plan.advance_rate = rate_value, advance_rate
-    plan.run = bound.steady
     dt = grp.dtype.type
+    plan.rate_value, plan.advance_rate = rate_value, rate_role.advance
+    plan.rate_cls = rate_role.state_cls
+    plan.rate = dt(rate_role.value(state[ir])) if rate_role.constant else None
+    plan.run = bound.steady
     runs = []
     for k, i in enumerate(grp.leaf_ids):
         a, b = grp.offsets[k], grp.offsets[k + 1]
@@ -266,6 +290,11 @@ def make(params, lay, io, bound, state, ip, ir, idents, rate_value, advance_rate
         plan.per_leaf = [k for k in range(lay.num_leaves) if grp.offsets[k + 1] > grp.offsets[k]]
         plan.runs = [(grp.offsets[k], grp.offsets[k + 1],
                       dt(0.0 if wd_leaf is None else wd_leaf[k])) for k in plan.per_leaf]
+    plan.one = None                 # one run over the whole buffer: steady_one
+    if plan.per_leaf is None and len(plan.runs) == 1 and plan.runs[0][:2] == (0, grp.size):
+        plan.one = bound.steady_one
+    elif single or plan.per_leaf is None and not plan.runs:
+        return None                 # (an empty leaf: the whole way, it costs nothing)
     return plan
 
 

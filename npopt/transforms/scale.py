@@ -68,7 +68,10 @@ def scale(step_size):
         return _scaled(updates, step_size), state
 
     rate = _fusion.Rate(value=lambda state: step_size, advance=lambda state: state,
-                        state_cls=EmptyState)
+                        state_cls=EmptyState,
+                        # immutable (a 0-d array could be changed between steps)
+                        constant=isinstance(step_size, (int, float, np.number))
+                        and math.isfinite(step_size))
     return GradientTransformation(init_empty_state, update_fn, fusion=rate)
 
 
