@@ -235,7 +235,8 @@ class Layout:
                 leaves[i] = buf[off[k]:off[k + 1]].reshape(g.shapes[k])
                 if self.target.device:
                     leaves[i]._npopt_base = buf   # device views do not know their base
-        return tree_unflatten(self.treedef, leaves)
+        fast = self.treedef.fast()
+        return fast[1](leaves) if fast is not None else tree_unflatten(self.treedef, leaves)
 
     def gather(self, tree, name, dtype_of=None, ref="params"):
         """Flat buffers (one per group) holding ``tree``'s leaves.
@@ -319,15 +320,18 @@ class Layout:
             if name[:5] == "state" and is_consumed(tree):
                 _fail_consumed(name)
             return [tree], False
-        try:
-            leaves = self.treedef.flatten_up_to(tree)
-        except (ValueError, TypeError) as e:
-            also = (" (the state and the updates do not match: the state was made by "
-                    "init for other params, or the updates do not have the params' "
-                    "structure)" if ref == "updates" and name[:5] == "state" else "")
-            raise ValueError(
-                f"{name}: expected a tree with the structure of the {ref} "
-                f"{self.treedef}, got {tree_flatten(tree)[1]}{also}") from e
+        leaves = _cut(self.treedef, tree)
+        if leaves is None:
+            try:
+                leaves = self.treedef.flatten_up_to(tree)
+            except (ValueError, TypeError) as e:
+                also = (" (the state and the updates do not match: the state was made "
+                        "by init for other params, or the updates do not have the "
+                        "params' structure)" if ref == "updates" and name[:5] == "state"
+                        else "")
+                raise ValueError(
+                    f"{name}: expected a tree with the structure of the {ref} "
+                    f"{self.treedef}, got {tree_flatten(tree)[1]}{also}") from e
         converted = False
         for i, (x, shape) in enumerate(zip(leaves, self.shapes)):
             if _needs_array(x):
@@ -512,7 +516,42 @@ def _layout(tree, name):
     return _layout_slow(tree, name)
 
 
+def _cut(treedef, tree):
+    """``treedef.flatten_up_to(tree)`` by the structure's straight-line cut
+    (``TreeDef.fast``), or None where it has none or ``tree`` differs (the
+    caller then takes ``flatten_up_to``, which says where)."""
+    fast = treedef.fast()
+    if fast is None:
+        return None
+    try:
+        return fast[0](tree)
+    except Exception:             # noqa: BLE001 - not this structure
+        return None
+
+
+_RECENT = [None]    # the layout of the last tree (not a bare array) made by _layout_slow
+
+
+def _layout_recent(tree):
+    """``(layout, leaves)`` when ``tree`` is, exactly, a tree of host arrays
+    of the last layout's structure, shapes and dtypes (what ``tree_flatten``
+    and the cache would find, without them), else None."""
+    lay = _RECENT[0]
+    if lay is None or lay.target.device:
+        return None
+    leaves = _cut(lay.treedef, tree)
+    if leaves is None:
+        return None
+    for x, shape, dt in zip(leaves, lay.shapes, lay.dtypes):
+        if type(x) is not np.ndarray or x.shape != shape or x.dtype != dt:
+            return None
+    return lay, leaves
+
+
 def _layout_slow(tree, name):
+    found = _layout_recent(tree)
+    if found is not None:
+        return found[0], found[1], False
     leaves, treedef = tree_flatten(tree)
     converted = False
     for i, x in enumerate(leaves):
@@ -532,6 +571,8 @@ def _layout_slow(tree, name):
         if len(_LAYOUTS) > 256:
             _LAYOUTS.clear()
         _LAYOUTS[key] = lay
+    if not converted:
+        _RECENT[0] = lay
     return lay, leaves, converted
 
 
@@ -625,6 +666,12 @@ def check_like(ref, tree, name, ref_name="params"):
     """``tree`` must have ``ref``'s structure and leaf shapes (ValueError naming
     ``name`` otherwise): how ``update`` blames the updates, not the state,
     when the updates do not match the params."""
+    a = _layout_recent(ref)
+    if a is not None:
+        b = _cut(a[0].treedef, tree)
+        if b is not None and all(type(x) is np.ndarray and x.shape == s
+                                 for x, s in zip(b, a[0].shapes)):
+            return
     ref_leaves, treedef = tree_flatten(ref)
     try:
         leaves = treedef.flatten_up_to(tree)
