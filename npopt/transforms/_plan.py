@@ -20,7 +20,13 @@ only what can have changed:
   plan keeps, which overlaps nothing (one kernel launch); above, each leaf
   is used in place, a launch per leaf, after an overlap check against
   every buffer the kernel writes (as is a bare array's);
-* the learning rate: its state's type and a finite value, every step.
+* the learning rate: its state's type every step, and a schedule's value
+  finite (a constant rate is made once, in the params' dtype).
+
+The common case, one buffer finished by one run (no per-leaf weight decay),
+calls the preconditioner's ``steady_one``, whose kernel call skips numba's
+per-call type dispatch (``kernels._jit.PlannedCall``): the checks above are
+what make the argument types the same at every step.
 
 Plans exist for the chains ``[preconditioner] [weight decay] rate`` whose
 preconditioner's ``Bound`` has a ``steady`` pass (the elementwise rules:
