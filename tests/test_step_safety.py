@@ -634,3 +634,35 @@ def test_hypothesis_step_equals_update(tree, name, overlap):
     new_p, new_s = opt.step(params, grads, opt.init(params), **kw)
     _assert_close(new_p, ref_p)
     _assert_close(new_s, ref_s)
+
+
+def test_views_found_at_their_offsets_are_remembered_not_trusted():
+    """``_flat.views_base`` remembers the views it found at their offsets
+    (reading an address is slow); a view of the same buffer elsewhere, in
+    their place, is still refused."""
+    from npopt import _flat
+    lay, _ = _flat.layout_of({"a": np.zeros(3), "b": np.zeros((2, 1))})
+    g = lay.groups[0]
+    buf = np.arange(5.0)
+    t = lay.views([buf])
+
+    def found(a, b):
+        return _flat.views_base([a, b], g.offsets, 5, np.dtype(np.float64), False)
+    for _ in range(2):                    # found, then remembered
+        assert found(t["a"], t["b"]) is buf
+    assert found(buf[1:4], t["b"]) is None                 # the wrong place
+    assert found(t["a"], buf[2:4].reshape(2, 1)) is None
+    assert found(t["a"].view(), t["b"]) is buf              # a new view, same place
+    assert found(buf[1:4], t["b"]) is None
+    # through step: params whose leaf views the right buffer at the wrong place
+    params = {"a": np.zeros(3), "b": np.zeros((2, 1))}
+    opt = npopt.sgd(0.5)
+    state = opt.init(params)
+    for _ in range(2):
+        params, state = opt.step(params, {"a": np.ones(3), "b": np.ones((2, 1))}, state)
+    base = params["a"].base
+    moved = {"a": base[1:4], "b": params["b"]}
+    expected = {"a": base[1:4] - 0.5, "b": params["b"] - 0.5}
+    out, _ = opt.step(moved, {"a": np.ones(3), "b": np.ones((2, 1))}, state)
+    np.testing.assert_array_equal(out["a"], expected["a"])
+    np.testing.assert_array_equal(out["b"], expected["b"])
