@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import _target
 from .._checks import FLOAT_DTYPES, fail_leaf_dtype
-from ..tree import _LEAF, _key_str, tree_flatten, tree_unflatten
+from ..tree._structure import _LEAF, _key_str, tree_flatten, tree_unflatten
 
 
 class Promote(TypeError):
