@@ -9,7 +9,10 @@ into a tree, goes through this package:
   the steady state of ``step`` copies nothing;
 * ``_ravel``: ``ravel`` lays a tree out as one 1-D array of its leaves'
   promoted dtype (``jax.flatten_util.ravel_pytree``), and ``segment_table``
-  says where each leaf lies in it; ``npopt.tree`` re-exports both.
+  says where each leaf lies in it; ``npopt.tree`` re-exports both. On top
+  of it, the ravelled space the solvers work in: ``flat_of``, ``unraveler``,
+  ``FlatSpace`` (linear_solve), and ``stacked_views``/``stacked_buffer``,
+  the ``(m, n)`` buffers whose rows are ravelled trees (L-BFGS histories).
 
 Both build on ``npopt.tree._structure`` (never on ``npopt.tree`` itself,
 which imports ``_ravel``).
@@ -18,7 +21,8 @@ from ._layout import (ConsumedStateError, DtypeMismatch, Group, Layout, Promote,
                       bind_custom, check_like, fresh_copy, grads_for, is_consumed, layout_of,
                       leaf_path, mark_consumed, origin_of, overlaps, params_in_place,
                       set_origin, views_base)
-from ._ravel import SegmentTable, ravel, segment_table
+from ._ravel import (FlatSpace, SegmentTable, flat_of, ravel, segment_table, stacked_buffer,
+                     stacked_views, unraveler)
 
 __all__ = [
     # layouts (one buffer per dtype) and the fused step's checks
@@ -28,4 +32,6 @@ __all__ = [
     "overlaps", "as_dtype", "fresh_copy",
     # ravelling (one buffer of the promoted dtype)
     "SegmentTable", "segment_table", "ravel",
+    # the solvers' ravelled space
+    "flat_of", "unraveler", "FlatSpace", "stacked_views", "stacked_buffer",
 ]
