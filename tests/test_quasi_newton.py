@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from npopt import _flat
 from npopt import tree as T
 from npopt.kernels import _jit
 from npopt.kernels import lbfgs as K
@@ -391,7 +392,7 @@ def test_lbfgs_history_is_a_ring_buffer_of_views():
     assert state.s_history["v"].shape == (3, 2, 3) and state.rho_history.shape == (3,)
     # slot (5 - 1) % 3 = 1 holds the newest pair
     assert np.all(state.rho_history > 0)
-    buf = lbfgs_mod.history_buffer(state.s_history, 3, 8, np.float64)
+    buf = _flat.stacked_buffer(state.s_history, 3, 8, np.float64)
     assert state.s_history["u"].base is buf          # zero-copy
     # the newest pair is x5 - x4
     p4, s4 = LBFGS(fun=vg, value_and_grad=True, history_size=3, maxiter=4, tol=0.0).run(x0())

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from npopt import _dense
+from npopt import _dense, _flat
 from npopt import tree as T
 
 P = collections.namedtuple("P", "y x")
@@ -313,6 +313,44 @@ def test_unravel_rejects_wrong_size_and_ndim():
         unravel(np.zeros(4))
     with pytest.raises(ValueError, match=r"shape \(5, 1\)"):
         unravel(np.zeros((5, 1)))
+
+
+@SETTINGS
+@given(trees)
+def test_flat_bridge_layout_and_stacked_rows_follow_ravel(tree):
+    """npopt._flat's ways of laying a tree out agree with ravel's segment
+    table: a Layout's group of each dtype holds that dtype's leaves end to
+    end in leaf order (for one dtype, the table's offsets and its size), and
+    each row of ``stacked_views``' buffer is a ravelled tree."""
+    leaves = T.tree_leaves(tree)
+    table = T.segment_table(tree)
+    if leaves:
+        lay, _ = _flat.layout_of(tree)
+        for g in lay.groups:
+            assert g.offsets[0] == 0
+            for k, i in enumerate(g.leaf_ids):
+                assert g.offsets[k + 1] - g.offsets[k] == table.sizes[i]
+                assert g.shapes[k] == table.shapes[i] and g.dtype == table.dtypes[i]
+        if len(lay.groups) == 1:
+            assert lay.groups[0].offsets == table.offsets + (table.size,)
+
+    flat, _ = T.ravel(tree)
+    m, n = 3, table.size
+    buf = np.empty((m, n), flat.dtype)
+    buf[...] = np.arange(m * n).reshape(m, n)
+    views = _flat.stacked_views(buf, tree)
+    assert T.tree_structure(views) == T.tree_structure(tree)
+    for v, o, size, shape in zip(T.tree_leaves(views), table.offsets, table.sizes,
+                                 table.shapes):
+        assert v.shape == (m,) + shape and np.shares_memory(v, buf) == (size > 0)
+        for k in range(m):
+            np.testing.assert_array_equal(v[k], buf[k, o:o + size].reshape(shape))
+    if not leaves:
+        return      # stacked_buffer needs a leaf (an IndexError on an empty tree)
+    back = _flat.stacked_buffer(views, m, n, flat.dtype)
+    np.testing.assert_array_equal(back, buf)
+    if all(x.size for x in leaves):
+        assert back is buf or back.base is buf          # zero-copy
 
 
 # ---------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import numpy as np
 
 from .. import _dense
 from .._checks import _describe, check_bool, check_number
-from ..tree import (ravel, tree_add, tree_add_scalar_mul, tree_leaves, tree_map, tree_scalar_mul,
+from .._flat import FlatSpace
+from ..tree import (tree_add, tree_add_scalar_mul, tree_leaves, tree_map, tree_scalar_mul,
                     tree_structure, tree_sub, tree_vdot, tree_vdot_real)
 
 
@@ -166,27 +167,6 @@ def _check_ridge(ridge):
     return check_number("ridge", ridge, allow_none=True)
 
 
-class _Flat:
-    """The ravelled coordinates of pytrees shaped like ``like``.
-
-    ``flat(tree)`` is the 1-D vector (``npopt.tree.ravel`` order, promoted
-    dtype) and ``tree(vec)`` rebuilds the pytree with ``like``'s leaf dtypes.
-    A bare ndarray is only reshaped (no copy).
-    """
-
-    def __init__(self, like):
-        if type(like) is np.ndarray:
-            shape, dtype = like.shape, like.dtype
-            self.size, self.dtype = like.size, dtype
-            self.flat = lambda t: np.reshape(t, -1)
-            self.tree = lambda v: np.reshape(v, shape).astype(dtype, copy=False)
-        else:
-            vec, unravel = ravel(like)
-            self.size, self.dtype = vec.size, vec.dtype
-            self.flat = lambda t: ravel(t)[0]
-            self.tree = unravel
-
-
 def _is_matrix(op):
     return isinstance(op, np.ndarray) or (hasattr(op, "shape") and hasattr(op, "__matmul__"))
 
@@ -245,8 +225,8 @@ def _operator(matvec, b, ridge=None, name="matvec", x_like=None):
     """The checked tree matvec of a callable or a matrix; ``x_like`` is the
     input space (default: b's)."""
     if _is_matrix(matvec):
-        b_space = _Flat(b)
-        x_space = b_space if x_like is None else _Flat(x_like)
+        b_space = FlatSpace(b)
+        x_space = b_space if x_like is None else FlatSpace(x_like)
         fun = _matrix_matvec(matvec, name, x_space, b_space)
     elif callable(matvec):
         fun = matvec

@@ -4,7 +4,8 @@
 import numpy as np
 
 from .. import _dense
-from ._common import (_Flat, _Operator, _as_rhs, _cast_like, _check_common, _check_ridge, _copy,
+from .._flat import FlatSpace
+from ._common import (_Operator, _as_rhs, _cast_like, _check_common, _check_ridge, _copy,
                       _finish, _is_matrix, _iterative_info, _krylov_setup, _operator,
                       _preconditioner, _result_dtype, _size, _vector_ops, _zeros_like)
 
@@ -97,7 +98,7 @@ def solve_cg(matvec, b, ridge=None, init=None, *, tol=1e-5, atol=0.0, maxiter=No
 
 def _dense_adjoint(matrix, b, x_like):
     """``y -> A^H y`` for a matrix (ndarray, scipy.sparse, LinearOperator)."""
-    b_space, x_space = _Flat(b), _Flat(x_like)
+    b_space, x_space = FlatSpace(b), FlatSpace(x_like)
     mat_h = matrix.adjoint() if hasattr(matrix, "adjoint") else matrix.conj().T
     if isinstance(mat_h, np.ndarray):
         return lambda y: x_space.tree(_dense.dot(mat_h, b_space.flat(y)))
@@ -199,7 +200,7 @@ def _adjoint(matvec, A, rmatvec, b, x_like):
     if rmatvec is not None:
         return rmatvec
     if not _is_matrix(matvec):
-        x_space, b_space = _Flat(x_like), _Flat(b)
+        x_space, b_space = FlatSpace(x_like), FlatSpace(b)
         cols = [b_space.flat(A(x_space.tree(e)))
                 for e in np.eye(x_space.size, dtype=x_space.dtype)]
         A.count = 0

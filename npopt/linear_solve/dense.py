@@ -9,7 +9,8 @@ import numpy as np
 
 from .. import _dense
 from .._checks import check_bool
-from ._common import (LinearSolveError, LinearSolveInfo, LinearSolveWarning, _Flat, _Operator,
+from .._flat import FlatSpace
+from ._common import (LinearSolveError, LinearSolveInfo, LinearSolveWarning, _Operator,
                       _as_rhs, _check_ridge, _is_matrix, _matrix_matvec)
 
 
@@ -20,7 +21,7 @@ def _materialize(matvec, b, ridge):
     a dense ``matvec`` is used as it is. ``ridge`` is added to the diagonal,
     which is exactly what adding ``ridge * e_j`` to each column does.
     """
-    space = _Flat(b)
+    space = FlatSpace(b)
     n = space.size
     if _is_matrix(matvec):
         _matrix_matvec(matvec, "matvec", space, space)          # shape check

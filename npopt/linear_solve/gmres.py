@@ -7,7 +7,8 @@ import numpy as np
 
 from .. import _dense
 from .._checks import _describe
-from ._common import (_Flat, _as_rhs, _check_common, _check_init, _check_ridge, _finish,
+from .._flat import FlatSpace
+from ._common import (_as_rhs, _check_common, _check_init, _check_ridge, _finish,
                       _iterative_info, _operator, _preconditioner)
 
 
@@ -216,7 +217,7 @@ def solve_gmres(matvec, b, ridge=None, init=None, tol=1e-5, *, atol=0.0, restart
     init = _check_init(init, b)
     A = _operator(matvec, b, ridge)
     M_tree = _preconditioner(M, b)
-    space = _Flat(b)
+    space = FlatSpace(b)
     dtype = space.dtype
 
     def A_flat(v):

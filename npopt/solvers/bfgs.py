@@ -31,9 +31,10 @@ import numpy as np
 
 from .. import _dense
 from .. import tree as T
+from .._flat import flat_of
 from . import base
 from . import linesearch as ls_mod
-from .lbfgs import check_solver_knobs, evaluate, flat_of, make_funs_and_linesearch
+from .lbfgs import check_solver_knobs, evaluate, make_funs_and_linesearch
 
 _EVAL = np.int32
 

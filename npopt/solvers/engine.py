@@ -877,7 +877,7 @@ _SEG = {}
 def run_single(solver, init_params, args, kwargs):
     """``solver.run`` on the machine (the caller checked lbfgs_unsupported).
     Returns None where the machine does not apply (complex params)."""
-    from .lbfgs import history_buffer, history_views
+    from .._flat import stacked_buffer, stacked_views
     from .linesearch import _real_dtype
     warm_state = None
     if _kinds()[type(solver)] == K.KIND_BISECT:
@@ -902,8 +902,8 @@ def run_single(solver, init_params, args, kwargs):
     warm = None
     if warm_state is not None:           # continue the given run (copies of its histories)
         st = warm_state
-        warm = (history_buffer(st.s_history, m, n, realdtype) if m else 0,
-                history_buffer(st.y_history, m, n, realdtype) if m else 0,
+        warm = (stacked_buffer(st.s_history, m, n, realdtype) if m else 0,
+                stacked_buffer(st.y_history, m, n, realdtype) if m else 0,
                 np.asarray(st.rho_history, realdtype), st.gamma, int(st.iter_num), st.stepsize)
     rshape = None
     if _kinds()[type(solver)] == K.KIND_ANDERSON and realdtype != np.float64:
@@ -964,7 +964,7 @@ def run_single(solver, init_params, args, kwargs):
         m = mach.m
         P_, R_ = mach.hist[0, 0].copy(), mach.hist[0, 1].copy()
         if not flat_params:
-            P_, R_ = history_views(P_, params), history_views(R_, params)
+            P_, R_ = stacked_views(P_, params), stacked_views(R_, params)
         state = AndersonState(
             iter_num=np.asarray(st_[K.I_ITER]), error=np.asarray(fs[K.F_ERROR]),
             params_history=P_, residuals_history=R_,
@@ -1014,7 +1014,7 @@ def run_single(solver, init_params, args, kwargs):
     if mach.kind == K.KIND_LBFGS:
         S, Y = mach.hist[0, 0].copy(), mach.hist[0, 1].copy()   # each its own buffer
         if not flat_params:
-            S, Y = history_views(S, grad), history_views(Y, grad)
+            S, Y = stacked_views(S, grad), stacked_views(Y, grad)
         extra = dict(s_history=S, y_history=Y, rho_history=fs[K.NF:K.NF + m].copy(),
                      gamma=np.asarray(fs[K.F_GAMMA]),
                      failed_linesearch=np.asarray(bool(st_[K.I_FAILED])))

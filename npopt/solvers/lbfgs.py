@@ -15,7 +15,8 @@ The stopping criterion is ``||grad||_2 <= tol``.
 
 The histories live in two ``(history_size, n)`` arrays over the ravelled
 params; ``state.s_history`` / ``state.y_history`` are pytrees of views into
-them (leaves of shape ``(history_size,) + leaf.shape``, jaxopt's layout).
+them (leaves of shape ``(history_size,) + leaf.shape``, jaxopt's layout;
+``npopt._flat.stacked_views``).
 The recursion and the history update are numba kernels
 (``npopt.kernels.lbfgs``, part B); ``run`` updates the buffers in place,
 ``update`` on copies (the state it was given is left untouched).
@@ -35,6 +36,7 @@ import numpy as np
 from .. import _target
 from .. import tree as T
 from .._checks import check_callable
+from .._flat import flat_of, ravel, stacked_buffer, stacked_views, unraveler
 from ..kernels import _jit
 from ..kernels import lbfgs as K
 from . import base
@@ -45,51 +47,7 @@ _EVAL = np.int32
 
 
 # --------------------------------------------------------------------------
-# Flat buffers <-> pytrees.
-
-def flat_of(tree):
-    """The ravelled tree: the array itself for a contiguous 1-D array leaf."""
-    if type(tree) is np.ndarray and tree.ndim == 1 and tree.flags.c_contiguous:
-        return tree
-    return T.ravel(tree)[0]
-
-
-def history_views(buf, like):
-    """The pytree of views into the ``(m, n)`` buffer ``buf`` laid out as the
-    ravelled ``like``: leaves of shape ``(m,) + leaf.shape``."""
-    leaves, treedef = T.tree_flatten(like)
-    m, off, out = buf.shape[0], 0, []
-    for x in leaves:
-        shape = np.shape(x)
-        size = int(np.prod(shape, dtype=np.int64))
-        out.append(buf[:, off:off + size].reshape((m,) + shape))
-        off += size
-    return T.tree_unflatten(treedef, out)
-
-
-def history_buffer(tree, m, n, dtype):
-    """The ``(m, n)`` buffer behind a history pytree: zero-copy when its leaves
-    are ``history_views`` of one buffer, else assembled (a copy)."""
-    leaves = [np.asarray(x) for x in T.tree_leaves(tree)]
-    if len(leaves) == 1:
-        x = leaves[0]
-        if x.dtype == dtype and x.flags.c_contiguous and x.size == m * n:
-            return x.reshape(m, n)
-    else:
-        b = leaves[0].base
-        if isinstance(b, np.ndarray) and b.shape == (m, n) and b.dtype == dtype \
-                and b.flags.c_contiguous and all(x.base is b for x in leaves):
-            p0, isz, off = b.__array_interface__["data"][0], b.itemsize, 0
-            ok = True
-            for x in leaves:
-                ok = ok and x.__array_interface__["data"][0] == p0 + off * isz
-                off += x.size // m if m else 0
-            if ok and off == n:
-                return b
-    out = np.concatenate([x.reshape(m, -1) for x in leaves], axis=1) if leaves \
-        else np.zeros((m, 0), dtype)
-    return np.ascontiguousarray(out, dtype=dtype)
-
+# Flat buffers <-> pytrees: npopt._flat (flat_of, stacked_views, stacked_buffer).
 
 def _chunks(n):
     return max(1, -(-n // _jit.CHUNK))
@@ -106,7 +64,7 @@ def select_ith_tree(tree_history, i):
 def init_history(pytree, history_size):
     """Zero histories shaped ``(history_size,) + leaf.shape`` (one buffer)."""
     flat = flat_of(pytree)
-    return history_views(np.zeros((history_size, flat.size), flat.dtype), pytree)
+    return stacked_views(np.zeros((history_size, flat.size), flat.dtype), pytree)
 
 
 def update_history(history_pytree, new_pytree, last):
@@ -162,10 +120,10 @@ def inv_hessian_product(pytree, s_history, y_history, rho_history, gamma=1.0, st
     are pytrees shaped like ``pytree`` with a leading ``history_size`` axis,
     ``rho_history[k] = 1 / <s_k, y_k>``, ``gamma * I`` the initial matrix,
     ``start`` the slot after the newest pair."""
-    flat, unravel = T.ravel(pytree)
+    flat, unravel = ravel(pytree)
     m = np.shape(rho_history)[0]
-    S = history_buffer(s_history, m, flat.size, flat.dtype)
-    Y = history_buffer(y_history, m, flat.size, flat.dtype)
+    S = stacked_buffer(s_history, m, flat.size, flat.dtype)
+    Y = stacked_buffer(y_history, m, flat.size, flat.dtype)
     return unravel(_two_loop(flat, S, Y, rho_history, gamma, start))
 
 
@@ -345,11 +303,11 @@ class LBFGS(base.IterativeSolver):
         d = -np.conj(g) if np.iscomplexobj(g) else -g
         if m:
             start = int(state.iter_num) % m
-            S = history_buffer(state.s_history, m, n, g.dtype)
-            Y = history_buffer(state.y_history, m, n, g.dtype)
+            S = stacked_buffer(state.s_history, m, n, g.dtype)
+            Y = stacked_buffer(state.y_history, m, n, g.dtype)
             rho = np.asarray(state.rho_history, realdtype)
             _two_loop(d, S, Y, rho, state.gamma, start)
-        unravel = _unraveler(params)
+        unravel = unraveler(params)
         descent_direction = unravel(d)
 
         if not callable(self.stepsize) and self.stepsize <= 0:
@@ -390,7 +348,7 @@ class LBFGS(base.IterativeSolver):
                 rho[start] = 0 if vdot_sy == 0 else 1.0 / vdot_sy
             if self.use_gamma:
                 gamma = np.asarray(vdot_sy / vdot_yy if vdot_yy > 0 else 1.0, realdtype)
-            s_history, y_history = history_views(S, grad), history_views(Y, grad)
+            s_history, y_history = stacked_views(S, grad), stacked_views(Y, grad)
             rho_history = rho
 
         error = T.tree_l2_norm(new_grad)
@@ -424,9 +382,9 @@ class LBFGS(base.IterativeSolver):
             n = flat_of(state.grad).size
             dt = flat_of(state.grad).dtype
             state = state._replace(
-                s_history=history_views(history_buffer(state.s_history, self.history_size, n,
+                s_history=stacked_views(stacked_buffer(state.s_history, self.history_size, n,
                                                        dt).copy(), state.grad),
-                y_history=history_views(history_buffer(state.y_history, self.history_size, n,
+                y_history=stacked_views(stacked_buffer(state.y_history, self.history_size, n,
                                                        dt).copy(), state.grad),
                 rho_history=np.array(state.rho_history, copy=True))
         params, state = self._update(init_params, state, args, kwargs, inplace=True)
@@ -442,11 +400,3 @@ class LBFGS(base.IterativeSolver):
         if isinstance(params, base.OptStep):
             params = params.params
         return self._value_and_grad_with_aux(params, *args, **kwargs)[1]
-
-
-def _unraveler(params):
-    """flat -> pytree shaped like params (views where possible)."""
-    if type(params) is np.ndarray and params.ndim == 1:
-        return lambda flat: flat
-    _, unravel = T.ravel(params)
-    return lambda flat: unravel(flat, copy=False)

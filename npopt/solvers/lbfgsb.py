@@ -41,11 +41,11 @@ import numpy as np
 
 from .. import _dense
 from .. import tree as T
+from .._flat import flat_of, stacked_buffer, stacked_views
 from ..kernels import lbfgs as K
 from . import base
 from . import linesearch as ls_mod
-from .lbfgs import (check_solver_knobs, evaluate, flat_of, history_buffer, history_views,
-                    init_history, make_funs_and_linesearch)
+from .lbfgs import check_solver_knobs, evaluate, init_history, make_funs_and_linesearch
 
 _EVAL = np.int32
 
@@ -278,8 +278,8 @@ class LBFGSB(base.IterativeSolver):
         x = flat_of(params)
         g = flat_of(state.grad)
         n, m = x.size, self.history_size
-        S = history_buffer(state.s_history, m, n, x.dtype)
-        Y = history_buffer(state.y_history, m, n, x.dtype)
+        S = stacked_buffer(state.s_history, m, n, x.dtype)
+        Y = stacked_buffer(state.y_history, m, n, x.dtype)
         theta = np.asarray(state.theta)[()]
         num_updates = int(state.num_updates)
 
@@ -325,7 +325,7 @@ class LBFGSB(base.IterativeSolver):
             slot = num_updates % m
             S, Y = S.copy(), Y.copy()
             S[slot], Y[slot] = s, y
-            s_history, y_history = history_views(S, params), history_views(Y, params)
+            s_history, y_history = stacked_views(S, params), stacked_views(Y, params)
             new_theta = gamma_inv * self.theta
             new_num_updates = state.num_updates + 1
         error = projected_gradient_error(new_x, new_g, lower, upper)

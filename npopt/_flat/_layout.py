@@ -1,4 +1,4 @@
-"""The bridge between pytrees and the flat buffers kernels work on.
+"""Layouts: a tree as one flat buffer per dtype, for the kernels.
 
 A ``Layout`` records a tree's structure and, per dtype, one *group*: the
 leaves of that dtype laid end to end in a 1-D buffer, with the segment table
@@ -36,9 +36,9 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
-from . import _target
-from ._checks import FLOAT_DTYPES, fail_leaf_dtype
-from .tree import _LEAF, _key_str, tree_flatten, tree_unflatten
+from .. import _target
+from .._checks import FLOAT_DTYPES, fail_leaf_dtype
+from ..tree._structure import _LEAF, _key_str, tree_flatten, tree_unflatten
 
 
 class Promote(TypeError):
