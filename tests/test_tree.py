@@ -345,11 +345,10 @@ def test_flat_bridge_layout_and_stacked_rows_follow_ravel(tree):
         assert v.shape == (m,) + shape and np.shares_memory(v, buf) == (size > 0)
         for k in range(m):
             np.testing.assert_array_equal(v[k], buf[k, o:o + size].reshape(shape))
-    if not leaves:
-        return      # stacked_buffer needs a leaf (an IndexError on an empty tree)
     back = _flat.stacked_buffer(views, m, n, flat.dtype)
     np.testing.assert_array_equal(back, buf)
-    if all(x.size for x in leaves):
+    assert back.shape == (m, n) and back.dtype == flat.dtype
+    if leaves and all(x.size for x in leaves):
         assert back is buf or back.base is buf          # zero-copy
 
 

@@ -166,7 +166,7 @@ def stacked_buffer(tree, m, n, dtype):
         x = leaves[0]
         if x.dtype == dtype and x.flags.c_contiguous and x.size == m * n:
             return x.reshape(m, n)
-    else:
+    elif leaves:
         b = leaves[0].base
         if isinstance(b, np.ndarray) and b.shape == (m, n) and b.dtype == dtype \
                 and b.flags.c_contiguous and all(x.base is b for x in leaves):
