@@ -20,7 +20,7 @@ from . import _fusion
 
 
 def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, flags=(),
-                          counted=True, moment_dtypes=None, keep_state_dtype=()):
+                          counted=True, moment_dtypes=None, keep_state_dtype=(), rule=None):
     """Builds (init, update, fusion) for an elementwise preconditioner.
 
     Args:
@@ -38,6 +38,7 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         ``update`` promoted them (optax's ``cast_like(nu, state.nu)`` in
         scale_by_adam): float64 grads of float32 params compute them in
         float64, then round them to float32.
+      rule: the fusion role's ``rule`` (see ``_fusion.Precond``), or None.
 
     Dtypes in ``update`` follow optax (jnp promotion): the moments and the
     updates have the dtype promoting the updates' with the moments' (float64
@@ -167,4 +168,4 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         return bind(lay, state).run_into(g, u)
 
     return GradientTransformation(init_fn, update_fn,
-                                  fusion=_fusion.Precond(run, run_into, bind))
+                                  fusion=_fusion.Precond(run, run_into, bind, rule))
