@@ -12,10 +12,11 @@ memory and in place on the flat buffers (the params and state it returns
 share memory with the ones it was given, which it consumes, like a jitted
 optax step with donated buffers). A chain of the form
 ``preconditioner [, add_decayed_weights], learning rate`` is fused
-automatically (see ``npopt.transforms._fusion``); any other transformation
-falls back to ``update`` + ``apply_updates``.
+automatically, as are a few other shapes (lamb's, adafactor's, lbfgs's: see
+``npopt.transforms._fusion``); any other transformation falls back to
+``update`` + ``apply_updates``.
 """
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 

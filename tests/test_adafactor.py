@@ -240,6 +240,61 @@ def test_step_matches_update(config, dtype):
         assert rel_err(b, a) <= 10 * tol
 
 
+# chains built by hand that have adafactor's shape take its fused step too
+# (the per-leaf plan, ``_fusion.named_plan``): same numbers as update + apply
+USER_CHAINS = {
+    "bare": lambda: [npopt.scale_by_factored_rms(), npopt.scale(-1)],
+    "blocks": lambda: [
+        npopt.scale_by_factored_rms(decay_rate=0.5, min_dim_size_to_factor=3), npopt.identity(),
+        npopt.clip_by_block_rms(0.5), npopt.scale_by_schedule(lambda c: 0.02 / (1 + c)),
+        npopt.scale_by_param_block_norm(min_scale=0.1), npopt.add_decayed_weights(1e-2, MASK),
+        npopt.scale(-1)],
+    "momentum": lambda: [npopt.scale_by_factored_rms(), npopt.scale(0.01),
+                         npopt.ema(0.9, debias=False), npopt.scale(-1)],
+}
+NOT_PER_LEAF = {     # another shape: no named plan (the generic path's fused step, or none)
+    "other_sign": (lambda: [npopt.scale_by_factored_rms(), npopt.scale(-0.5)], True),
+    "debiased_ema": (lambda: [npopt.scale_by_factored_rms(), npopt.ema(0.9),
+                              npopt.scale(-1)], False),
+    "out_of_order": (lambda: [npopt.scale_by_factored_rms(), npopt.scale_by_param_block_rms(),
+                              npopt.clip_by_block_rms(1.0), npopt.scale(-1)], False),
+    "no_factored": (lambda: [npopt.clip_by_block_rms(1.0), npopt.scale(-1)], False),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(USER_CHAINS))
+def test_user_chain_of_adafactor_shape_takes_the_per_leaf_step(name, dtype):
+    from npopt.transforms import _fusion
+    txs = USER_CHAINS[name]()
+    assert _fusion.named_plan(txs)[0] == "per-leaf"
+    opt = npopt.chain(*txs)
+    assert opt.fused_step.__qualname__.startswith("per_leaf_step")
+    params, grads = _problem(dtype)
+    pu, su = _run(opt, _copy(params), grads, "update")
+    ps, ss = _run(opt, _copy(params), grads, "step")
+    tol = 0.0                      # with momentum: an ulp (see test_step_matches_update)
+    if name == "momentum":
+        tol = 1e-6 if dtype == np.float32 else 1e-15
+    for a, b in zip(tree_leaves(pu), tree_leaves(ps)):
+        assert a.dtype == b.dtype == dtype
+        assert rel_err(b, a) <= tol
+    la, lb = tree_leaves(su), tree_leaves(ss)
+    assert len(la) == len(lb)
+    for a, b in zip(la, lb):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert rel_err(b, a) <= 10 * tol
+
+
+@pytest.mark.parametrize("name", sorted(NOT_PER_LEAF))
+def test_other_chains_do_not_take_the_per_leaf_step(name):
+    from npopt.transforms import _fusion
+    make, fused = NOT_PER_LEAF[name]
+    assert _fusion.named_plan(make()) is None
+    assert (npopt.chain(*make()).fused_step is not None) == fused
+
+
 def test_step_is_in_place_and_update_is_functional():
     # (no zero-size leaf: _flat.gather does not yet recognise its view)
     params, grads = _problem(np.float64, {k: v for k, v in SHAPES.items() if k != "z"})

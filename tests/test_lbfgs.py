@@ -414,6 +414,30 @@ def test_step_matches_update_in_place():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_user_chain_of_lbfgs_shape_takes_the_lbfgs_step():
+    # chain(scale_by_lbfgs, a rate, a line search) built by hand: the lbfgs
+    # plan's fused step (``_fusion.named_plan``), same numbers as update
+    from npopt.transforms import _fusion
+    params, fg = _small_problem()
+    txs = [npopt.scale_by_lbfgs(memory_size=3), npopt.scale_by_learning_rate(0.5),
+           npopt.scale_by_backtracking_linesearch(max_backtracking_steps=10)]
+    assert _fusion.named_plan(txs) == ("lbfgs", None)
+    opt = npopt.chain(*txs)
+    assert opt.fused_step.__qualname__.startswith("lbfgs_step")
+    s1 = opt.init(params)
+    s2 = opt.init(tree_map(np.copy, params))
+    p1, p2 = params, tree_map(np.copy, params)
+    for _ in range(6):
+        v, g = fg(p1)
+        u, s1 = opt.update(g, s1, p1, value=v, grad=g, value_and_grad_fn=fg)
+        p1 = npopt.apply_updates(p1, u)
+        v, g = fg(p2)
+        p2, s2 = opt.step(p2, g, s2, value=v, grad=g, value_and_grad_fn=fg)
+    np.testing.assert_array_equal(lp_ravel(p1), lp_ravel(p2))
+    for a, b in zip(tree_leaves(s1), tree_leaves(s2)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_update_does_not_mutate_inputs():
     params, fg = _small_problem()
     opt = npopt.lbfgs()

@@ -1,13 +1,9 @@
 r"""L-BFGS with optax's zoom line search, as the chain optax 0.2.8 builds."""
 from .._checks import check_scalar_or_schedule
-from ..base import GradientTransformation, identity
+from ..base import identity
 from ..transforms.combine import as_transformation, chain
-from ..transforms.lbfgs import ScaleByLBFGSState, scale_by_lbfgs
-from ..transforms.linesearch import (BacktrackingLinesearchInfo,
-                                    ScaleByBacktrackingLinesearchState,
-                                    ScaleByZoomLinesearchState, ZoomLinesearchInfo,
-                                    scale_by_backtracking_linesearch,
-                                    scale_by_zoom_linesearch, value_and_grad_from_state)
+from ..transforms.lbfgs import scale_by_lbfgs
+from ..transforms.linesearch import scale_by_zoom_linesearch
 from ..transforms.scale import scale, scale_by_learning_rate
 
 
@@ -48,7 +44,9 @@ def lbfgs(learning_rate=None, memory_size=10, scale_init_precond=True,
       ``grad_fn`` (gradient of ``value_fn``) or ``value_and_grad_fn``
       (returning both; ``value_fn`` may then be omitted). Without either,
       finite differences (slow, inexact). ``step(params, grads, state,
-      **same)`` is the fused path: the memories are updated in place.
+      **same)`` is the fused path (the lbfgs plan, see
+      ``npopt.transforms.lbfgs.lbfgs_step``): the memories are updated in
+      place.
 
     Example::
 
@@ -83,40 +81,7 @@ def lbfgs(learning_rate=None, memory_size=10, scale_init_precond=True,
     base_scaling = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
     linesearch = identity() if linesearch is None else as_transformation("linesearch",
                                                                            linesearch)
-    tx = chain(precond, base_scaling, linesearch)
-
-    def step(params, grads, state, **extra_args):
-        """The fused path: scale_by_lbfgs in place on the state's buffers,
-        then the scaling and the line search, then ``params += updates`` in
-        place on the params' flat buffers."""
-        from ..transforms import _fusion
-        if not isinstance(state, tuple) or len(state) != 3:
-            raise TypeError("state: expected the 3-tuple made by this lbfgs's init, "
-                            f"got {type(state).__name__}")
-        check = getattr(linesearch, "check_args", None)
-        if check is not None:       # the line search's errors, before any buffer moves
-            check(params, extra_args)
-        if callable(learning_rate):  # and a schedule's value (ValueError if bad)
-            base_scaling.fusion.value(state[1])
-        io = _fusion.begin(params, grads)
-        lay = io.lay
-        bound = precond.lbfgs_bind(lay, state[0])
-        _fusion.commit(io, (bound,))
-        # an exception from value_fn in the line search leaves state[0]
-        # consumed (its memory already holds this step's pair)
-        v, s0 = bound.run(io.g, io.p)
-        # the line search and the scaling see the params as they were (a
-        # copy where grads overlapped them was taken by commit)
-        cur = lay.views(io.p) if io.copied else params
-        updates, s1 = base_scaling.update(lay.views(v), state[1], cur, **extra_args)
-        updates, s2 = linesearch.update(updates, state[2], cur, **extra_args)
-        from ..kernels import apply as kapply
-        for pb, ub in zip(io.p, lay.gather(updates, "updates")):
-            if pb.shape[0]:
-                lay.target.launch(kapply.apply_updates_cpu, kapply.apply_updates_cuda, pb, ub, pb)
-        return lay.views(io.p), (s0, s1, s2)
-
-    return GradientTransformation(tx.init, tx.update, fused_step=step)
+    return chain(precond, base_scaling, linesearch)
 
 
 __all__ = ["lbfgs"]

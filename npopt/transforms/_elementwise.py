@@ -24,7 +24,7 @@ _tuple_new = tuple.__new__     # a NamedTuple's own __new__ without its Python f
 
 
 def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, flags=(),
-                          counted=True, moment_dtypes=None, keep_state_dtype=()):
+                          counted=True, moment_dtypes=None, keep_state_dtype=(), rule=None):
     """Builds (init, update, fusion) for an elementwise preconditioner.
 
     Args:
@@ -42,6 +42,7 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         ``update`` promoted them (optax's ``cast_like(nu, state.nu)`` in
         scale_by_adam): float64 grads of float32 params compute them in
         float64, then round them to float32.
+      rule: the fusion role's ``rule`` (see ``_fusion.Precond``), or None.
 
     Dtypes in ``update`` follow optax (jnp promotion): the moments and the
     updates have the dtype promoting the updates' with the moments' (float64
@@ -187,4 +188,4 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         return bind(lay, state).run_into(g, u)
 
     return GradientTransformation(init_fn, update_fn,
-                                  fusion=_fusion.Precond(run, run_into, bind))
+                                  fusion=_fusion.Precond(run, run_into, bind, rule))

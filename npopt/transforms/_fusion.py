@@ -6,14 +6,25 @@ A transformation may describe its role in a fused step:
   scale_by_rms, ...) whose kernel can finish each element with
   ``p + (-lr) * (u + wd * p)`` (see ``npopt.kernels.apply.finish``);
 * ``Decay``: ``add_decayed_weights`` with a constant rate (and maybe a mask);
-* ``Rate``: the learning rate (``scale`` or ``scale_by_schedule``).
+* ``Rate``: the learning rate (``scale`` or ``scale_by_schedule``);
+* the blocks of the named plans below: ``BlockClip``, ``ParamScale``,
+  ``DecaySchedule``, ``LBFGS``, ``LineSearch`` (and ``Precond.rule``, which
+  tells scale_by_factored_rms and ema apart from other preconditioners).
 
 ``chain`` fuses ``[Precond] [Decay] Rate`` (identities anywhere are
 skipped): the composition optax would run, with the same roundings in the
 same order, but one pass over memory instead of four. Anything else falls
-back to ``update`` + ``apply_updates``.
+back to ``update`` + ``apply_updates``, except the chains with a named plan
+(``named_plan``), whose steps are written out in the transforms layer:
 
-Every fused step (these, adafactor's, polyak_sgd's, lbfgs's) has the same
+* "per-leaf" (adafactor's chain: ``scale_by_factored_rms``, per-leaf
+  clipping and scalings, momentum, weight decay, ``scale(-1)``):
+  ``transforms.factored.per_leaf_step``, five passes instead of seven;
+* "lbfgs" (``scale_by_lbfgs``, a rate, a line search):
+  ``transforms.lbfgs.lbfgs_step``, the direction in place on the state's
+  memories.
+
+Every fused step (these, the named plans', polyak_sgd's) has the same
 frame, so that nothing is written before every check has passed:
 
 1. ``begin``: params (scalars and non-contiguous leaves copied, read-only
@@ -88,10 +99,28 @@ class Precond(NamedTuple):
     shapes, dtypes, writability, consumption) and its buffers, before any
     kernel of the step runs; the fused steps use it (``run`` and
     ``run_into`` are the same passes without that split).
+
+    rule: which preconditioner this is, for the named plans that recognise
+    their blocks (``named_plan``): ``FACTORED`` (scale_by_factored_rms,
+    whose Bound has ``run_into`` for the per-leaf plan; ``run_into`` here
+    stays None, so that no other two-pass step takes it), an ``Ema``
+    (ema), or None.
     """
     run: Callable
     run_into: Optional[Callable] = None
     bind: Optional[Callable] = None
+    rule: Any = None
+
+
+FACTORED = "scale_by_factored_rms"
+
+
+class Ema(NamedTuple):
+    """ema's parameters (its ``Precond.rule``): the per-leaf plan computes
+    ema(debias=False) in its own kernel."""
+    decay: float
+    debias: bool
+    accumulator_dtype: Any      # a NumPy dtype, or None: the params'
 
 
 class TrustRatio(NamedTuple):
@@ -106,15 +135,49 @@ class Decay(NamedTuple):
     mask: Any = None
 
 
+class DecaySchedule(NamedTuple):
+    """``add_decayed_weights`` with a schedule (only the per-leaf plan fuses
+    it): value(state) -> this step's weight decay, checked as ``update``
+    checks it; advance(state) -> the next state; mask as ``Decay``'s."""
+    value: Callable
+    advance: Callable
+    mask: Any = None
+
+
 class Rate(NamedTuple):
     """value(state) -> the factor multiplying updates (-lr); advance(state) -> state;
     state_cls: the type its state must have, when ``value`` does not check it;
-    constant: True when ``value`` is one finite number and ``advance`` returns
-    the state as it is (a step plan then makes the factor once)."""
+    constant: ``scale``'s factor (None: a schedule's; a step plan makes a
+    constant number once)."""
     value: Callable
     advance: Callable
     state_cls: Any = None
-    constant: bool = False
+    constant: Any = None
+
+
+class BlockClip(NamedTuple):
+    """``clip_by_block_rms``: each leaf of ``u`` divided by ``max(1, rms(u) / threshold)``."""
+    threshold: float
+
+
+class ParamScale(NamedTuple):
+    """``scale_by_param_block_rms`` (rms) or ``_norm``: each leaf of ``u``
+    times ``max(rms(p) or ||p||, min_scale)``."""
+    min_scale: float
+    rms: bool
+
+
+class LBFGS(NamedTuple):
+    """``scale_by_lbfgs``: bind(layout, state) -> a Bound whose run(g, p)
+    -> (direction buffers, new state) updates the memories in place."""
+    bind: Callable
+
+
+class LineSearch(NamedTuple):
+    """A line search (zoom, backtracking): check_args(params, extra_args)
+    raises what its ``update`` would about its keyword arguments, without
+    evaluating anything."""
+    check_args: Callable
 
 
 def bind(precond, lay, state):
@@ -318,8 +381,83 @@ def mask_per_leaf(mask, tree):
     return out
 
 
+def check_identities(state, idents):
+    """The states of a chain's identities (positions ``idents``): EmptyState()."""
+    for i in idents:
+        _bind_identity(None, state[i])
+
+
+class PerLeaf(NamedTuple):
+    """The per-leaf plan's chain, block by block: (position in the chain,
+    role), None where the chain leaves the block out; ``idents``: the
+    positions of identities."""
+    precond: tuple            # scale_by_factored_rms
+    clip: Optional[tuple]     # clip_by_block_rms
+    lr: Optional[tuple]       # a rate (adafactor's learning rate, not negated)
+    scale: Optional[tuple]    # scale_by_param_block_rms (or _norm)
+    ema: Optional[tuple]      # ema(debias=False)
+    decay: Optional[tuple]    # add_decayed_weights: a constant or a schedule
+    sign: tuple               # scale(-1)
+    idents: tuple
+
+
+_PER_LEAF_MIDDLE = (            # PerLeaf's optional blocks, in their order
+    ("clip", lambda r: type(r) is BlockClip),
+    ("lr", lambda r: type(r) is Rate),
+    ("scale", lambda r: type(r) is ParamScale),
+    ("ema", lambda r: type(r) is Precond and type(r.rule) is Ema and not r.rule.debias),
+    ("decay", lambda r: type(r) in (Decay, DecaySchedule)),
+)
+
+
+def named_plan(txs):
+    """``(name, blocks)`` for a chain whose fused step is written out in the
+    transforms layer, else None:
+
+    * ``("lbfgs", None)``: ``scale_by_lbfgs``, a rate, then any
+      transformation (lbfgs's line search, or identity);
+    * ``("per-leaf", PerLeaf)``: ``scale_by_factored_rms``, then in this
+      order any of ``clip_by_block_rms``, a rate,
+      ``scale_by_param_block_rms`` (or ``_norm``), ``ema(debias=False)``,
+      ``add_decayed_weights`` (a constant or a schedule, maybe masked), and
+      last ``scale(-1)``, identities anywhere: adafactor's chain. The sign
+      must be exactly -1: the step's last product is then exact, as
+      ``update`` + ``apply_updates``'s.
+    """
+    roles = [getattr(tx, "fusion", None) for tx in txs]
+    if len(roles) == 3 and type(roles[0]) is LBFGS and type(roles[1]) is Rate:
+        return "lbfgs", None
+    if any(r is None for r in roles):
+        return None
+    idents = tuple(i for i, r in enumerate(roles) if r is IDENTITY)
+    roles = [(i, r) for i, r in enumerate(roles) if r is not IDENTITY]
+    if len(roles) < 2 or type(roles[0][1]) is not Precond or roles[0][1].rule != FACTORED:
+        return None
+    sign = roles[-1]
+    if type(sign[1]) is not Rate or sign[1].constant != -1:
+        return None
+    found, k = dict.fromkeys(name for name, _ in _PER_LEAF_MIDDLE), 0
+    for i, r in roles[1:-1]:
+        while k < len(_PER_LEAF_MIDDLE) and not _PER_LEAF_MIDDLE[k][1](r):
+            k += 1
+        if k == len(_PER_LEAF_MIDDLE):
+            return None               # not one of the blocks, or out of order
+        found[_PER_LEAF_MIDDLE[k][0]] = (i, r)
+        k += 1
+    return "per-leaf", PerLeaf(precond=roles[0], sign=sign, idents=idents, **found)
+
+
 def fuse(txs):
     """A fused step for chain(*txs), or None when the chain has no fused form."""
+    named = named_plan(txs)
+    if named is not None:           # a step written out in the transforms layer
+        name, blocks = named
+        if name == "per-leaf":
+            from .factored import per_leaf_step
+            return per_leaf_step(txs, blocks)
+        if name == "lbfgs":
+            from .lbfgs import lbfgs_step
+            return lbfgs_step(txs)
     roles = [(i, getattr(tx, "fusion", None)) for i, tx in enumerate(txs)]
     if any(r is None for _, r in roles):
         return None

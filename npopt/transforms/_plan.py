@@ -42,6 +42,7 @@ the same per-step scalars.
 Plans are per thread (like ``_fusion.Scratch``): two threads stepping with
 one optimizer each keep their own.
 """
+import math
 import threading
 import weakref
 
@@ -278,7 +279,8 @@ def make(params, lay, io, bound, state, ip, ir, idents, rate_value, rate_role, w
     dt = grp.dtype.type
     plan.rate_value, plan.advance_rate = rate_value, rate_role.advance
     plan.rate_cls = rate_role.state_cls
-    plan.rate = dt(rate_role.value(state[ir])) if rate_role.constant else None
+    c = rate_role.constant      # a number (not a 0-d array, which could change): made once
+    plan.rate = dt(c) if isinstance(c, (int, float, np.number)) and math.isfinite(c) else None
     plan.run = bound.steady
     runs = []
     for k, i in enumerate(grp.leaf_ids):

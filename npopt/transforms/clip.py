@@ -16,7 +16,7 @@ import numpy as np
 from .. import _checks, _flat
 from ..base import EmptyState, GradientTransformation, init_empty_state
 from ..kernels import clip as kclip
-from . import _segments
+from . import _fusion, _segments
 
 ClipState = EmptyState
 ClipByGlobalNormState = EmptyState
@@ -153,4 +153,5 @@ def clip_by_block_rms(threshold):
                 m.append(np.ones(len(grp.leaf_ids), grp.dtype))
         return _div_mul(lay, u, d, m), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(init_empty_state, update_fn,
+                                  fusion=_fusion.BlockClip(threshold))

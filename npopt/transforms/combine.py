@@ -25,7 +25,8 @@ def chain(*args):
 
     The same ``params`` and ``**extra_args`` reach every element. When the
     chain has the shape ``[preconditioner] [add_decayed_weights] learning
-    rate``, its ``step`` is one fused kernel pass (see ``_fusion``).
+    rate``, its ``step`` is one fused kernel pass; a few other shapes
+    (adafactor's, lbfgs's, ...) have fused steps too (see ``_fusion.fuse``).
     """
     txs = tuple(as_transformation(f"chain: argument {i}", t) for i, t in enumerate(args))
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _checks
 from ..kernels import ema as kema
+from . import _fusion
 from ._elementwise import elementwise_transform
 from .adam import bias_correction_inverse
 
@@ -63,4 +64,5 @@ def ema(decay, debias=True, accumulator_dtype=None):
     return elementwise_transform(
         name="ema", state_cls=EmaState, moments={"ema": 0},
         kernels=(kema.ema_cpu, kema.ema_cuda), hyperparams=hyperparams,
-        flags=(debias,), moment_dtypes={"ema": acc} if acc is not None else None)
+        flags=(debias,), moment_dtypes={"ema": acc} if acc is not None else None,
+        rule=_fusion.Ema(decay, debias, acc))

@@ -424,12 +424,18 @@ def scale_by_factored_rms(factored=True, decay_rate=0.8, step_offset=0,
         def run(g, p, posts):
             factored_rms_pass(lay, plan, g, stats, p, hp, posts, True)
             return remember(lay, FactoredState(safe_increment(state.count), *trees))
-        return _fusion.Bound(writes, tokens, run)
+
+        def run_into(g, u):         # the per-leaf plan's first pass
+            factored_rms_pass(lay, plan, g, stats, u, hp, no_posts(lay), False)
+            return remember(lay, FactoredState(safe_increment(state.count), *trees))
+        return _fusion.Bound(writes, tokens, run, run_into)
 
     def run(lay, g, p, state, posts):
         return bind(lay, state).run(g, p, posts)
 
-    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(run, None, bind))
+    # run_into only on the Bound: the per-leaf plan's, no other two-pass step's
+    return GradientTransformation(init_fn, update_fn, fusion=_fusion.Precond(
+        run, None, bind, rule=_fusion.FACTORED))
 
 
 def _check_int(name, x, low=None):
@@ -466,7 +472,8 @@ def _scale_by_param_block(min_scale, rms):
                               ub, ob, chunks, offsets, ones, f)
         return lay.views(out), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(init_empty_state, update_fn,
+                                  fusion=_fusion.ParamScale(min_scale, rms))
 
 
 def param_block_factors(grp, sumsq, min_scale, rms):
@@ -511,6 +518,108 @@ def scale_by_param_block_rms(min_scale=1e-3):
       min_scale: the smallest scaling factor.
     """
     return _scale_by_param_block(min_scale, True)
+
+
+# ---------------------------------------------------------------------------
+# the per-leaf plan: adafactor's chain, fused
+# ---------------------------------------------------------------------------
+
+def per_leaf_step(txs, blocks):
+    """The fused step of the per-leaf plan (``_fusion.named_plan``), adafactor's
+    chain: its numbers in five passes over memory instead of seven.
+
+    1. ``scale_by_factored_rms`` (its Bound's ``run_into``): its moments (two
+       reads of the gradients, one per statistic), then its update ``u``,
+       written to a scratch buffer (kept per layout between steps, one per
+       thread);
+    2. one pass over ``u`` and the params: the per-leaf sums of squares
+       (clip_by_block_rms's RMS of ``u``, scale_by_param_block_rms's of p);
+    3. ``adafactor_tail``: the rest of the chain per element, in place on
+       the params (and the momentum).
+
+    ``blocks`` (a ``_fusion.PerLeaf``) gives each block's position and role.
+    The per-leaf and per-step scalars are computed as the chain's blocks
+    compute them, so ``step`` and ``update`` + ``apply_updates`` agree (bit
+    for bit on the CPU without momentum, to an ulp with it). Every state is
+    checked and bound, in the chain's order, before the first kernel.
+    """
+    from .ema import EmaState
+    scratch = _fusion.Scratch()        # u, one per thread
+    n = len(txs)
+    ip, precond = blocks.precond
+    clip = blocks.clip[1] if blocks.clip else None              # BlockClip
+    scale = blocks.scale[1] if blocks.scale else None           # ParamScale
+    momentum = blocks.ema[1].rule if blocks.ema else None       # Ema
+    acc = momentum.accumulator_dtype if momentum else None
+    neg_one = blocks.sign[1].constant
+
+    def step(params, grads, state, **extra_args):
+        _fusion.check_tuple(state, n)
+        _fusion.check_identities(state, blocks.idents)
+        io = _fusion.begin(params, grads)
+        lay = io.lay
+        # every check, and the chain's per-step scalars, before any kernel runs
+        bounds = [_fusion.bind(precond, lay, state[ip])]
+        new = list(state)
+        lr = 1.0
+        if blocks.lr:
+            i, rate = blocks.lr
+            lr = _fusion.rate_value(rate, state[i])
+            new[i] = rate.advance(state[i])
+        if momentum is not None:
+            es = _checks.check_state("state", state[blocks.ema[0]], EmaState, "ema")
+            e_bufs, e_tree, e_token = lay.bind(
+                es.ema, "state.ema", [grp.dtype if acc is None else acc for grp in lay.groups])
+            bounds.append(_fusion.Bound([("state.ema", b) for b in e_bufs], [e_token], None))
+            e_count = safe_increment(es.count)
+        wd, on = 0.0, [False] * lay.num_leaves
+        if blocks.decay:
+            i, decay = blocks.decay
+            if type(decay) is _fusion.DecaySchedule:
+                wd = decay.value(state[i])
+                new[i] = decay.advance(state[i])
+            else:
+                wd = decay.weight_decay
+            on = (_fusion.mask_per_leaf(decay.mask, params) if decay.mask is not None
+                  else [True] * lay.num_leaves)
+        _fusion.commit(io, bounds)
+        g, p = io.g, io.p
+
+        u = scratch.get(lay)
+        new[ip] = bounds[0].run_into(g, u)
+        for gi, grp in enumerate(lay.groups):
+            if grp.size == 0:
+                continue
+            dt = grp.dtype.type
+            sums = _segments.group_sumsq(lay, gi, u[gi], p[gi])
+            d = f = np.ones(len(grp.leaf_ids), grp.dtype)
+            if clip is not None:                 # as clip_by_block_rms
+                sizes = np.diff(np.asarray(grp.offsets, np.int64)).astype(grp.dtype)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rms = np.sqrt(sums[:, 0] / sizes)
+                    d = np.maximum(dt(1.0), rms / dt(clip.threshold)).astype(grp.dtype)
+            if scale is not None:                # as scale_by_param_block_rms
+                f = param_block_factors(grp, sums[:, 1], scale.min_scale, scale.rms)
+            w = np.array([dt(wd) if on[i] else dt(0) for i in grp.leaf_ids], grp.dtype)
+            leaf_hp = np.stack([d, f, w], axis=1)
+            if momentum is not None:             # as ema(debias=False)
+                ad = grp.dtype if acc is None else acc
+                res = np.promote_types(grp.dtype, ad)
+                ema_hp = (res.type(1 - momentum.decay), ad.type(momentum.decay), res.type(1))
+                e = e_bufs[gi]
+            else:
+                ema_hp, e = (dt(1), dt(1), dt(1)), u[gi]
+            _, chunks, offsets = _segments.tables(lay)[gi]
+            leaf_hp = lay.target.put(leaf_hp)
+            lay.target.launch(kf.adafactor_tail_cpu, kf.adafactor_tail_cuda, u[gi], p[gi], e,
+                              chunks, offsets, leaf_hp, (dt(lr), dt(neg_one)), ema_hp,
+                              momentum is not None)
+
+        if momentum is not None:
+            new[blocks.ema[0]] = EmaState(e_count, e_tree)
+        return io.params_out(params), tuple(new)
+
+    return step
 
 
 __all__ = ["FactoredState", "scale_by_factored_rms", "scale_by_param_block_norm",

@@ -31,9 +31,11 @@ import numpy as np
 
 from .. import _checks, _flat
 from ..base import NO_PARAMS_MSG, ZERO, GradientTransformation, safe_increment
+from ..kernels import apply as kapply
 from ..kernels import lbfgs as klbfgs
 from ..kernels import reduce as kreduce
 from ..kernels._jit import CHUNK
+from . import _fusion
 
 
 class ScaleByLBFGSState(NamedTuple):
@@ -358,7 +360,6 @@ def scale_by_lbfgs(memory_size=10, scale_init_precond=True):
         """The state checked and bound for a fused step whose params have
         layout ``lay`` (see ``_fusion.Bound``); ``run(g, p) -> (direction
         buffers, new state)`` works in place on the state's buffers."""
-        from . import _fusion
         _checks.check_state("state", state, ScaleByLBFGSState, "scale_by_lbfgs")
         plan = Plan.of(lay, m)
         p_old, t_p, k1 = lay.bind(state.params, "state.params")
@@ -385,7 +386,48 @@ def scale_by_lbfgs(memory_size=10, scale_init_precond=True):
                   + [("state.diff_updates_memory", b) for b in du])
         return _fusion.Bound(writes, (k1, k2, k3, k4), run)
 
-    tx = GradientTransformation(init_fn, update_fn)
+    tx = GradientTransformation(init_fn, update_fn, fusion=_fusion.LBFGS(bind_fn))
     tx.lbfgs_step = step_fn
-    tx.lbfgs_bind = bind_fn
     return tx
+
+
+def lbfgs_step(txs):
+    """The fused step of the lbfgs plan (``_fusion.named_plan``):
+    ``chain(scale_by_lbfgs, a rate, a line search or any transformation)``.
+
+    scale_by_lbfgs runs in place on the state's buffers, then the rate's
+    and the line search's ``update``, then ``params += updates`` in place on
+    the params' flat buffers. Checked first: the state's tuple, the line
+    search's keyword arguments, the rate's value (a schedule's), then the
+    params, grads and scale_by_lbfgs's state; an exception from
+    ``value_fn`` in the line search leaves the first state consumed (its
+    memory already holds this step's pair).
+    """
+    precond, scaling, linesearch = txs
+    bind, rate = precond.fusion.bind, scaling.fusion
+    role = getattr(linesearch, "fusion", None)
+    check = role.check_args if type(role) is _fusion.LineSearch else None
+
+    def step(params, grads, state, **extra_args):
+        if not isinstance(state, tuple) or len(state) != 3:
+            raise TypeError("state: expected the 3-tuple made by this lbfgs's init, "
+                            f"got {type(state).__name__}")
+        if check is not None:       # the line search's errors, before any buffer moves
+            check(params, extra_args)
+        rate.value(state[1])        # and a schedule's value (ValueError if bad)
+        io = _fusion.begin(params, grads)
+        lay = io.lay
+        bound = bind(lay, state[0])
+        _fusion.commit(io, (bound,))
+        v, s0 = bound.run(io.g, io.p)
+        # the line search and the scaling see the params as they were (a
+        # copy where grads overlapped them was taken by commit)
+        cur = lay.views(io.p) if io.copied else params
+        updates, s1 = scaling.update(lay.views(v), state[1], cur, **extra_args)
+        updates, s2 = linesearch.update(updates, state[2], cur, **extra_args)
+        for pb, ub in zip(io.p, lay.gather(updates, "updates")):
+            if pb.shape[0]:
+                lay.target.launch(kapply.apply_updates_cpu, kapply.apply_updates_cuda, pb, ub, pb)
+        return lay.views(io.p), (s0, s1, s2)
+
+    return step

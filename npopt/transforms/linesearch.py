@@ -56,6 +56,7 @@ from ..kernels import lbfgs as klbfgs
 from ..kernels import linesearch as kls
 from ..kernels._jit import rule
 from ..tree import tree_flatten, tree_unflatten
+from . import _fusion
 from .lbfgs import Plan, tree_dot
 
 F64 = np.float64
@@ -761,9 +762,8 @@ def scale_by_zoom_linesearch(max_linesearch_steps, max_learning_rate=None, tol=0
                                     curvature_error=F64(st.curvature_error)))
         return lay.views(line.scaled(lr)), new_state
 
-    tx = GradientTransformation(init_fn, update_fn)
-    tx.check_args = _arg_checker(owner)
-    return tx
+    return GradientTransformation(init_fn, update_fn,
+                                  fusion=_fusion.LineSearch(_arg_checker(owner)))
 
 
 def scale_by_backtracking_linesearch(max_backtracking_steps, slope_rtol=1e-4,
@@ -880,9 +880,8 @@ def scale_by_backtracking_linesearch(max_backtracking_steps, slope_rtol=1e-4,
                                             decrease_error=P.type(err)))
         return lay.views(line.scaled(new_lr)), new_state
 
-    tx = GradientTransformation(init_fn, update_fn)
-    tx.check_args = _arg_checker(owner)
-    return tx
+    return GradientTransformation(init_fn, update_fn,
+                                  fusion=_fusion.LineSearch(_arg_checker(owner)))
 
 
 # ---------------------------------------------------------------------------

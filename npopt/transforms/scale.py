@@ -68,10 +68,7 @@ def scale(step_size):
         return _scaled(updates, step_size), state
 
     rate = _fusion.Rate(value=lambda state: step_size, advance=lambda state: state,
-                        state_cls=EmptyState,
-                        # immutable (a 0-d array could be changed between steps)
-                        constant=isinstance(step_size, (int, float, np.number))
-                        and math.isfinite(step_size))
+                        state_cls=EmptyState, constant=step_size)
     return GradientTransformation(init_empty_state, update_fn, fusion=rate)
 
 
@@ -161,9 +158,25 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
                               ub, pb, ob, pdt.type(s))
         return lay.views(out), new_state
 
-    role = None if sched else _fusion.Decay(weight_decay, mask)
+    from .combine import MaskedState, masked
+
+    def count_state(state):
+        """The WeightDecaySchedule in this transformation's state, checked."""
+        if mask is not None:
+            state = _checks.check_state("state", state, MaskedState, "masked").inner_state
+        return _checks.check_state("state", state, WeightDecaySchedule, "add_decayed_weights")
+
+    def scheduled(state):
+        return scheduled_value("weight_decay", weight_decay, count_state(state).count,
+                               nonnegative=False)
+
+    def advance(state):
+        new = WeightDecaySchedule(safe_increment(count_state(state).count))
+        return MaskedState(new) if mask is not None else new
+
+    role = (_fusion.DecaySchedule(scheduled, advance, mask) if sched
+            else _fusion.Decay(weight_decay, mask))
     if mask is not None:
-        from .combine import masked
         tx = masked(GradientTransformation(init_fn, update_fn), mask)
         return GradientTransformation(tx.init, tx.update, fusion=role)
     return GradientTransformation(init_fn, update_fn, fusion=role)
