@@ -162,6 +162,10 @@ def apply_updates(params, updates):
     warning), as does a None update for a param. Every leaf is checked
     before any is added.
     """
+    fast = _flat.same_layout_leaves(params, updates)
+    if fast is not None:            # host arrays of one layout, same shapes and dtypes
+        build, ps, us = fast
+        return build([p + u if p.shape else np.asarray(p + u) for p, u in zip(ps, us)])
     p_leaves, treedef = tree_flatten(params, is_leaf=lambda x: x is None)
     try:
         u_leaves = treedef.flatten_up_to(updates, "updates")

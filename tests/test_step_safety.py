@@ -666,3 +666,33 @@ def test_views_found_at_their_offsets_are_remembered_not_trusted():
     out, _ = opt.step(moved, {"a": np.ones(3), "b": np.ones((2, 1))}, state)
     np.testing.assert_array_equal(out["a"], expected["a"])
     np.testing.assert_array_equal(out["b"], expected["b"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_apply_updates_on_the_last_layout_is_the_general_way(dtype):
+    """``apply_updates`` of host trees of the last layout takes a short
+    path (``_flat.same_layout_leaves``): same numbers, types and dtypes as
+    the general one, new arrays, inputs untouched; anything else (a leaf of
+    another dtype or shape, a None) goes the general way."""
+    from npopt import _flat
+    rng = np.random.default_rng(1)
+    params = {"w": rng.standard_normal((3, 2)).astype(dtype), "s": np.array(0.5, dtype),
+              "v": [rng.standard_normal(4).astype(dtype)]}
+    opt = npopt.adam(0.1)
+    updates, _ = opt.update(params, opt.init(params), params)   # the layout is now recent
+    assert _flat.same_layout_leaves(params, updates) is not None
+    before = [x.copy() for x in npopt.tree.tree_leaves(params)]
+    out = npopt.apply_updates(params, updates)
+    for p, u, o, b in zip(npopt.tree.tree_leaves(params), npopt.tree.tree_leaves(updates),
+                          npopt.tree.tree_leaves(out), before):
+        assert type(o) is np.ndarray and o.dtype == p.dtype and o.shape == p.shape
+        assert not np.shares_memory(o, p) and not np.shares_memory(o, u)
+        np.testing.assert_array_equal(o, np.asarray(b + u).astype(p.dtype))
+        np.testing.assert_array_equal(p, b)
+    # another dtype in the updates: promoted then rounded, as optax
+    wide = npopt.tree.tree_map(lambda u: u.astype(np.float64) / 3, updates)
+    assert dtype is np.float64 or _flat.same_layout_leaves(params, wide) is None
+    got = npopt.apply_updates(params, wide)
+    np.testing.assert_array_equal(got["w"], (params["w"] + wide["w"]).astype(dtype))
+    with pytest.raises(ValueError, match="^updates: shape"):
+        npopt.apply_updates(params, {**updates, "w": np.ones((2, 3), dtype)})

@@ -235,6 +235,8 @@ class Layout:
                 leaves[i] = buf[off[k]:off[k + 1]].reshape(g.shapes[k])
                 if self.target.device:
                     leaves[i]._npopt_base = buf   # device views do not know their base
+            if not self.target.device and len(g.leaf_ids) > 1:
+                _remember_views(buf, off, [leaves[i] for i in g.leaf_ids])
         fast = self.treedef.fast()
         return fast[1](leaves) if fast is not None else tree_unflatten(self.treedef, leaves)
 
@@ -510,11 +512,21 @@ def _host_views_at(base, arrays, offsets):
             r = weakref.ref(a)
         refs.append(r)
     if b0 is not None:            # something new was checked: remember it
-        if len(_AT) >= _PRUNE_AT_VIEWS[0]:
-            _prune(_AT, lambda e: e[0]() is not None)
-            _PRUNE_AT_VIEWS[0] = max(1024, 2 * len(_AT))
-        _AT[id(base)] = (weakref.ref(base), offsets, refs)
+        _remember(base, offsets, refs)
     return True
+
+
+def _remember(base, offsets, refs):
+    if len(_AT) >= _PRUNE_AT_VIEWS[0]:
+        _prune(_AT, lambda e: e[0]() is not None)
+        _PRUNE_AT_VIEWS[0] = max(1024, 2 * len(_AT))
+    _AT[id(base)] = (weakref.ref(base), offsets, refs)
+
+
+def _remember_views(base, offsets, views):
+    """Records views that ``Layout.views`` made of ``base`` (at ``offsets``)
+    as found there: a state's moments come back at the next call."""
+    _remember(base, offsets, [weakref.ref(v) for v in views])
 
 
 _PRUNE_AT_VIEWS = [1024]
@@ -581,6 +593,24 @@ def _layout_recent(tree):
         if type(x) is not np.ndarray or x.shape != shape or x.dtype != dt:
             return None
     return lay, leaves
+
+
+def same_layout_leaves(tree, other):
+    """``(build, leaves, other_leaves)`` when ``tree`` and ``other`` are both,
+    exactly, trees of host arrays of the last layout's structure, shapes
+    and dtypes (``build`` makes a tree of that structure from leaves), else
+    None: ``apply_updates``'s common case, without its general walk."""
+    found = _layout_recent(tree)
+    if found is None:
+        return None
+    lay, leaves = found
+    others = _cut(lay.treedef, other)
+    if others is None:
+        return None
+    for x, shape, dt in zip(others, lay.shapes, lay.dtypes):
+        if type(x) is not np.ndarray or x.shape != shape or x.dtype != dt:
+            return None
+    return lay.treedef.fast()[1], leaves, others
 
 
 def _layout_slow(tree, name):
