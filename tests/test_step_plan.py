@@ -42,6 +42,13 @@ PLANNED = {        # the aliases whose steady state has a plan
     "lion": lambda: npopt.lion(0.05),
     "rprop": lambda: npopt.rprop(0.05),
     "sign_sgd": lambda: npopt.sign_sgd(0.05),
+    # two passes: the direction into the plan's buffer, then per-leaf trust
+    # ratios (lamb) or a second preconditioner after the rate (rmsprop)
+    "lamb": lambda: npopt.lamb(0.05, weight_decay=0.01),
+    "lamb_mask": lambda: npopt.lamb(0.05, weight_decay=0.1,
+                                    mask={"w": True, "b": False, "v": [True, False]}),
+    "rmsprop_momentum": lambda: npopt.rmsprop(0.1, momentum=0.9),
+    "rmsprop_nesterov": lambda: npopt.rmsprop(0.1, momentum=0.9, nesterov=True, centered=True),
 }
 
 Pair = collections.namedtuple("Pair", "x y")
@@ -107,7 +114,7 @@ def _same(a, b):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", list(PLANNED))
 def test_planned_steps_are_the_whole_way_bit_for_bit(name, kind, dtype, monkeypatch):
-    if name == "adamw_mask" and kind != "dict":
+    if name in ("adamw_mask", "lamb_mask") and kind != "dict":
         return
     opt = PLANNED[name]()
     hits = Hits(monkeypatch)
@@ -144,8 +151,9 @@ def _snapshot(*trees):
     return [np.asarray(x).tobytes() for t in trees for x in tree_leaves(t)]
 
 
-def test_bad_inputs_with_a_plan_in_place(monkeypatch):
-    opt, params, state = _warm(monkeypatch=monkeypatch)
+@pytest.mark.parametrize("name", ["adam", "lamb", "rmsprop_momentum"])
+def test_bad_inputs_with_a_plan_in_place(name, monkeypatch):
+    opt, params, state = _warm(name, monkeypatch=monkeypatch)
     g = _grads(params, 4)
     bad = [
         ({**g, "b": np.ones(4)}, ValueError, r"^grads: leaf 0 has shape \(4,\)"),
@@ -172,13 +180,14 @@ def test_bad_inputs_with_a_plan_in_place(monkeypatch):
     assert hits.hit == 1
 
 
-def test_consumed_state_with_a_plan_in_place(monkeypatch):
-    opt, params, s1 = _warm(monkeypatch=monkeypatch)
+@pytest.mark.parametrize("name", ["adam", "lamb", "rmsprop_momentum"])
+def test_consumed_state_with_a_plan_in_place(name, monkeypatch):
+    opt, params, s1 = _warm(name, monkeypatch=monkeypatch)
     p2, s2 = opt.step(params, _grads(params, 4), s1)
     with pytest.raises(ConsumedStateError):
         opt.step(p2, _grads(params, 5), s1)
     # consumed by another optimizer of the same kind, then given back
-    other = PLANNED["adam"]()
+    other = PLANNED[name]()
     other.step(p2, _grads(params, 5), s2)
     with pytest.raises(ConsumedStateError):
         opt.step(p2, _grads(params, 5), s2)
@@ -321,7 +330,7 @@ def _random_tree(draw):
 
 
 @settings(max_examples=40, deadline=None)
-@given(tree=_random_tree(), name=st.sampled_from([n for n in PLANNED if n != "adamw_mask"]),
+@given(tree=_random_tree(), name=st.sampled_from([n for n in PLANNED if "mask" not in n]),
        steps=st.integers(1, 6))
 def test_hypothesis_planned_equals_whole_way(tree, name, steps):
     copy = lambda t: tree_map(np.array, t)       # noqa: E731
@@ -422,10 +431,10 @@ def test_planned_kernel_arguments_keep_their_types(name, dtype, monkeypatch):
     call = _jit.PlannedCall.__call__
 
     def recorded(self, *args):
-        seen[id(self)].add(tuple(typeof(a) for a in args))
+        seen[self].add(tuple(typeof(a) for a in args))     # (kept alive: ids unique)
         return call(self, *args)
     monkeypatch.setattr(_jit.PlannedCall, "__call__", recorded)
-    for kind in ("flat", "dict") if name != "adamw_mask" else ("dict",):
+    for kind in ("flat", "dict") if "mask" not in name else ("dict",):
         opt = PLANNED[name]()
         params = _tree(kind, dtype)
         state = opt.init(params)

@@ -153,17 +153,21 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
             launch(lay, g, bufs, u, t, runs, False)
             return new_state(count, trees)
 
-        def steady_one(g, p, moments, post, state, new_trees):
-            """``steady`` for one group finished by one run (the whole buffer)."""
+        def steady_one(g, p, moments, post, state, new_trees, fused=True):
+            """``steady`` for one group finished by one run (the whole buffer);
+            not ``fused``: the direction written into ``p`` (``run_into``)."""
             if counted:
                 t = int(state.count) + 1
                 if t > INT32_MAX:                           # safe_increment
                     t = INT32_MAX
             else:
                 t = 0
-            kernel(g, *moments, p, hyperparams(dtype, t), *flags, post, True)
+            kernel(g, *moments, p, hyperparams(dtype, t), *flags, post, fused)
             return _tuple_new(state_cls, (_int32(t), *new_trees)) if positional_counted \
                 else new_state(_int32(t) if counted else None, new_trees)
+
+        def steady_into(g, u, moments, state, new_trees):
+            return steady_one(g, u, moments, no_post, state, new_trees, False)
 
         def steady(g, p, moment_bufs, posts, state, new_trees):
             t = min(int(state.count) + 1, INT32_MAX) if counted else 0   # safe_increment
@@ -178,8 +182,10 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         kernel = _jit.PlannedCall(cpu)        # one per plan: its argument types
         one_pass = len(lay.groups) == 1 and not lay.target.device
         dtype, size = (lay.groups[0].dtype, lay.groups[0].size) if one_pass else (None, -1)
+        no_post = (dtype.type(0), dtype.type(0)) if one_pass else None
         return _fusion.Bound(writes, tokens, run, run_into, fields, steady,
-                             steady_one if one_pass else None)
+                             steady_one if one_pass else None,
+                             steady_into if one_pass else None)
 
     def run(lay, g, p, state, posts):
         return bind(lay, state).run(g, p, posts)

@@ -72,8 +72,10 @@ class Bound(NamedTuple):
     steady_one(g, p, moments, post, state, trees): the same for one group
     on the host finished by one run over the whole buffer (flat arrays, one
     per field, and ``post = (neg_lr, wd)``), the common case, without the
-    loops. A wrapper that replaces ``run`` (another state class) replaces
-    ``steady`` and ``steady_one`` too.
+    loops. steady_into(g, u, moments, state, trees): ``run_into``'s steady
+    form (the moments in place, the direction written into the flat ``u``).
+    A wrapper that replaces ``run`` (another state class) replaces
+    ``steady``, ``steady_one`` and ``steady_into`` too.
     """
     writes: Sequence
     tokens: Sequence
@@ -82,6 +84,7 @@ class Bound(NamedTuple):
     fields: Sequence = ()
     steady: Optional[Callable] = None
     steady_one: Optional[Callable] = None
+    steady_into: Optional[Callable] = None
 
 
 class Precond(NamedTuple):
@@ -512,7 +515,7 @@ def fuse(txs):
         new = tuple(new)
         out = io.params_out(params)
         plans.current = plannable and _plan.make(
-            out, lay, io, bound, new, ip, ir, idents, lambda st: rate_value(rate_role, st),
+            out, lay, io, [bound], new, [ip], ir, idents, lambda st: rate_value(rate_role, st),
             rate_role, wd_leaf) or None
         return out, new
     return step
@@ -571,8 +574,15 @@ def _fuse_trust_ratio(txs, roles):
         return None
     scratch = Scratch()
     n = len(txs)
+    plans = _plan.Plans()
+    plannable = decay is None or not callable(decay.mask)   # a mask function: every step
 
     def step(params, grads, state, **extra_args):
+        plan = plans.current
+        if plan is not None:
+            out = plan.step(params, grads, state)
+            if out is not None:
+                return out
         check_tuple(state, n)
         io = begin(params, grads)
         lay = io.lay
@@ -602,8 +612,41 @@ def _fuse_trust_ratio(txs, roles):
                 lay.target.launch(ktr.scale_segments_apply_cpu, ktr.scale_segments_apply_cuda,
                                   u, segs, ratio, p, dt(scale))
         new[ir] = rate_role.advance(state[ir])
-        return io.params_out(params), tuple(new)
+        new = tuple(new)
+        out = io.params_out(params)
+        plans.current = plannable and _plan.make(
+            out, lay, io, [bound], new, [ip], ir, (), lambda st: rate_value(rate_role, st),
+            rate_role, wd_leaf,
+            body_for=lambda plan: _trust_ratio_body(plan, lay, bound, trust, wd_leaf)) or None
+        return out, new
     return step
+
+
+def _trust_ratio_body(plan, lay, bound, trust, wd_leaf):
+    """The steady pass of ``_fuse_trust_ratio``'s step (see ``_plan.make``):
+    the same kernels and host arithmetic on the plan's ``u``."""
+    from ..kernels import trust_ratio as ktr
+    from . import _segments
+    from .trust_ratio import trust_ratios
+    if bound.steady_into is None:
+        return None
+    grp = lay.groups[0]
+    dt = grp.dtype.type
+    u = np.empty(grp.size, grp.dtype)
+    decays = [(grp.offsets[k], grp.offsets[k + 1], dt(wd_leaf[i]))
+              for k, i in enumerate(grp.leaf_ids)
+              if wd_leaf is not None and wd_leaf[i] != 0 and grp.offsets[k + 1] > grp.offsets[k]]
+    segs = grp.segments
+
+    def body(g, p, bufs, s, pres, trees):
+        new = bound.steady_into(g, u, bufs, pres[0], trees)
+        for a, b, w in decays:
+            kapply.add_decayed_weights_cpu(u[a:b], p[a:b], u[a:b], w)
+        ratio = trust_ratios(_segments.group_sumsq(lay, 0, p, u), grp.dtype, trust.min_norm,
+                             trust.trust_coefficient, trust.eps)
+        ktr.scale_segments_apply_cpu(u, segs, ratio, p, s)
+        return (new,)
+    return body
 
 
 def _fuse_momentum_after_rate(txs, roles):
@@ -623,8 +666,14 @@ def _fuse_momentum_after_rate(txs, roles):
         return None
     scratch = Scratch()
     n = len(txs)
+    plans = _plan.Plans()
 
     def step(params, grads, state, **extra_args):
+        plan = plans.current
+        if plan is not None:
+            out = plan.step(params, grads, state)
+            if out is not None:
+                return out
         check_tuple(state, n)
         io = begin(params, grads)
         lay = io.lay
@@ -643,5 +692,28 @@ def _fuse_momentum_after_rate(txs, roles):
             posts.append([(0, grp.size, (dt(1), dt(0)))])
         new[ib] = b2.run(u_bufs, io.p, posts)
         new[ir] = rate_role.advance(state[ir])
-        return io.params_out(params), tuple(new)
+        new = tuple(new)
+        out = io.params_out(params)
+        plans.current = _plan.make(
+            out, lay, io, [b1, b2], new, [ia, ib], ir, (), lambda st: rate_value(rate_role, st),
+            rate_role, None, body_for=lambda plan: _momentum_after_rate_body(plan, b1, b2)) \
+            or None
+        return out, new
     return step
+
+
+def _momentum_after_rate_body(plan, b1, b2):
+    """The steady pass of ``_fuse_momentum_after_rate``'s step (see
+    ``_plan.make``): A into the plan's ``u``, ``u *= -lr``, B finishing p."""
+    if b1.steady_into is None or b2.steady_one is None:
+        return None
+    u = np.empty(plan.size, plan.dtype)
+    k = len(b1.fields)
+    scale = _jit.PlannedCall(kapply.scale_cpu)
+    post = (plan.dtype.type(1), plan.dtype.type(0))
+
+    def body(g, p, bufs, s, pres, trees):
+        a = b1.steady_into(g, u, bufs[:k], pres[0], trees[:k])
+        scale(u, u, s)
+        return a, b2.steady_one(u, p, bufs[k:], post, pres[1], trees[k:])
+    return body

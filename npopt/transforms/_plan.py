@@ -30,8 +30,11 @@ what make the argument types the same at every step.
 
 Plans exist for the chains ``[preconditioner] [weight decay] rate`` whose
 preconditioner's ``Bound`` has a ``steady`` pass (the elementwise rules:
-adam and its variants, sgd, rmsprop without momentum, adagrad, lion, ...)
-on params of one float dtype on the host.
+adam and its variants, sgd, rmsprop, adagrad, lion, ...), and for two
+two-pass steps whose preconditioners have a ``steady_into`` pass: lamb's
+(trust ratios) and ``A, rate, B`` (rmsprop with momentum), on params of
+one float dtype on the host. A plan has slots (the preconditioners'
+states) and a body, the steady pass of its fused step.
 
 Anything else (a new tree, an old state, grads of another dtype, scalars,
 a device array) is not an error here: the step takes the whole way, which
@@ -83,8 +86,8 @@ class StepPlan:
     its grads buffer only when small."""
 
     __slots__ = ("cut", "build", "p_refs", "shapes", "dtype", "state_id", "n", "idents",
-                 "ip", "ir", "pre_cls", "fields", "field_refs", "rate_value", "advance_rate",
-                 "rate", "rate_cls", "run", "one", "runs", "single", "g", "size", "per_leaf")
+                 "slots", "fields", "field_refs", "ir", "rate_value", "advance_rate",
+                 "rate", "rate_cls", "body", "one", "runs", "single", "g", "size", "per_leaf")
 
     def _rate(self, state):
         """This step's factor (-lr) in the params' dtype, or None where the
@@ -117,14 +120,16 @@ class StepPlan:
         for i in self.idents:
             if type(state[i]).__name__ != "EmptyState":
                 return None
-        ip = self.ip
-        pre = state[ip] if ip is not None else None
-        if ip is not None and type(pre) is not self.pre_cls:
-            return None
+        pres = []
+        for ip, cls in self.slots:
+            pre = state[ip]
+            if type(pre) is not cls:
+                return None
+            pres.append(pre)
         fields, bufs = [], []
-        for f, refs in zip(self.fields, self.field_refs):
+        for (k, f), refs in zip(self.fields, self.field_refs):
             try:
-                now = cut(getattr(pre, f))
+                now = cut(getattr(pres[k], f))
             except Exception:     # noqa: BLE001
                 return None
             for a, r in zip(now, refs):
@@ -166,12 +171,7 @@ class StepPlan:
             new_trees.append(build(fresh))
             refs.append([weakref.ref(fresh[0])] + old[1:])
         new = list(state)
-        if self.one is not None:
-            out = self.one(g, p, bufs, (s, self.runs[0][2]), pre, new_trees)
-        else:
-            out = self.run([g], [p], [[b] for b in bufs],
-                           [[(a, b, (s, w)) for a, b, w in self.runs]], pre, new_trees)
-        if ip is not None:
+        for (ip, _), out in zip(self.slots, self.body(g, p, bufs, s, pres, new_trees)):
             new[ip] = out
         new[ir] = self._advance(state[ir])
         new = tuple(new)
@@ -201,12 +201,14 @@ class BarePlan(StepPlan):
         for i in self.idents:
             if type(state[i]).__name__ != "EmptyState":
                 return None
-        ip = self.ip
-        pre = state[ip] if ip is not None else None
-        if ip is not None and type(pre) is not self.pre_cls:
-            return None
+        pre = None
+        if self.slots:
+            ip, cls = self.slots[0]
+            pre = state[ip]
+            if type(pre) is not cls:
+                return None
         moments = []
-        for f, refs in zip(self.fields, self.field_refs):
+        for (_, f), refs in zip(self.fields, self.field_refs):
             x = getattr(pre, f)
             if x is not refs[0]() or not x.flags.writeable or _is_consumed(x):
                 return None
@@ -230,22 +232,33 @@ class BarePlan(StepPlan):
         else:
             out = self.one(g.reshape(-1), params.reshape(-1), [x.reshape(-1) for x in moments],
                            (s, w), pre, fresh)
-        if ip is not None:
-            new[ip] = out
+        if self.slots:
+            new[self.slots[0][0]] = out
         new[ir] = self._advance(state[ir])
         new = tuple(new)
         self.state_id, self.field_refs = id(new), [[weakref.ref(y)] for y in fresh]
         return params, new
 
 
-def make(params, lay, io, bound, state, ip, ir, idents, rate_value, rate_role, wd_leaf):
+def make(params, lay, io, bounds, state, ips, ir, idents, rate_value, rate_role, wd_leaf,
+         body_for=None):
     """The plan for the next steps after a fused step that returned
     ``(params, state)``, or None where this step cannot be planned: the
     params were copied (scalars, non-contiguous or shared leaves: the step
     returned new arrays), several dtypes or a device, a structure without a
-    straight-line form, a preconditioner without a ``steady`` run."""
-    if (io.copied or lay.target.device or len(lay.groups) != 1 or bound.steady is None
-            or bound.steady_one is None or not lay.num_leaves):
+    straight-line form, a preconditioner without a steady pass.
+
+    ``bounds[k]`` is the ``Bound`` of the preconditioner whose state is
+    ``state[ips[k]]``. Without ``body_for``: one preconditioner (or none,
+    plain sgd) finishing the params in one pass, its ``steady_one`` or
+    ``steady``. ``body_for(plan)`` -> ``body(g, p, bufs, s, pres, trees)``
+    or None: another fused step's steady pass (``g``, ``p``: flat buffers;
+    ``bufs``, ``trees``: the moment buffers and new trees of every slot's
+    fields, slot after slot; ``pres`` the slots' states; ``s`` the rate)
+    returning the slots' new states."""
+    if (io.copied or lay.target.device or len(lay.groups) != 1 or not lay.num_leaves
+            or body_for is None and len(bounds) == 1 and (bounds[0].steady is None
+                                                          or bounds[0].steady_one is None)):
         return None
     fast = lay.treedef.fast()
     if fast is None:
@@ -254,34 +267,41 @@ def make(params, lay, io, bound, state, ip, ir, idents, rate_value, rate_role, w
     grp = lay.groups[0]
     single = lay.num_leaves == 1
     p_leaves = cut(params)
-    pre = state[ip] if ip is not None else None
-    field_leaves = [cut(getattr(pre, f)) for f in bound.fields]
-    # the buffers of the next steps are found from the leaves: check that
-    # they are the ones this step bound
-    bound_bufs = [w for _, w in bound.writes]
-    for leaves, buf in zip(field_leaves, bound_bufs):
-        if single:
-            if not (leaves[0].flags.c_contiguous and np.shares_memory(leaves[0], buf)):
-                return None
-        elif any(x.base is not buf for x in leaves):
-            return None
-    if len(bound_bufs) != len(field_leaves) or \
-            not single and any(x.base is not io.p[0] for x in p_leaves):
+    if not single and any(x.base is not io.p[0] for x in p_leaves):
         return None
-    plan = BarePlan() if lay.treedef._spec is None else StepPlan()     # None: a bare leaf
+    slots, fields, field_leaves = [], [], []
+    for k, (bound, ip) in enumerate(zip(bounds, ips)):
+        if ip is None:              # plain sgd: no state
+            continue
+        pre = state[ip]
+        leaves = [cut(getattr(pre, f)) for f in bound.fields]
+        # the buffers of the next steps are found from the leaves: check
+        # that they are the ones this step bound
+        bound_bufs = [w for _, w in bound.writes]
+        if len(bound_bufs) != len(leaves):
+            return None
+        for ls, buf in zip(leaves, bound_bufs):
+            if single:
+                if not (ls[0].flags.c_contiguous and np.shares_memory(ls[0], buf)):
+                    return None
+            elif any(x.base is not buf for x in ls):
+                return None
+        slots.append((ip, type(pre)))
+        fields += [(len(slots) - 1, f) for f in bound.fields]
+        field_leaves += leaves
+    bare = lay.treedef._spec is None                                     # None: a bare leaf
+    plan = BarePlan() if bare and body_for is None else StepPlan()
     plan.cut, plan.build = fast
     plan.p_refs = [weakref.ref(x) for x in p_leaves]
     plan.shapes, plan.dtype, plan.single, plan.size = lay.shapes, grp.dtype, single, grp.size
-    plan.state_id, plan.n, plan.idents, plan.ip, plan.ir = id(state), len(state), idents, ip, ir
-    plan.pre_cls = type(pre)
-    plan.fields = bound.fields
+    plan.state_id, plan.n, plan.idents, plan.ir = id(state), len(state), idents, ir
+    plan.slots, plan.fields = tuple(slots), tuple(fields)
     plan.field_refs = [[weakref.ref(x) for x in leaves] for leaves in field_leaves]
     dt = grp.dtype.type
     plan.rate_value, plan.advance_rate = rate_value, rate_role.advance
     plan.rate_cls = rate_role.state_cls
     c = rate_role.constant      # a number (not a 0-d array, which could change): made once
     plan.rate = dt(c) if isinstance(c, (int, float, np.number)) and math.isfinite(c) else None
-    plan.run = bound.steady
     runs = []
     for k, i in enumerate(grp.leaf_ids):
         a, b = grp.offsets[k], grp.offsets[k + 1]
@@ -295,14 +315,31 @@ def make(params, lay, io, bound, state, ip, ir, idents, rate_value, rate_role, w
     if not single and grp.size <= GATHER_MAX:
         plan.g = np.empty(grp.size, grp.dtype)
     elif not single:            # a run per non-empty leaf, its grads leaf in place
+        if body_for is not None:
+            return None         # (two-pass steps take one grads buffer)
         plan.per_leaf = [k for k in range(lay.num_leaves) if grp.offsets[k + 1] > grp.offsets[k]]
         plan.runs = [(grp.offsets[k], grp.offsets[k + 1],
                       dt(0.0 if wd_leaf is None else wd_leaf[k])) for k in plan.per_leaf]
-    plan.one = None                 # one run over the whole buffer: steady_one
+    plan.one = None
+    if body_for is not None:
+        plan.body = body_for(plan)
+        return plan if plan.body is not None else None
+    bound = bounds[0]
     if plan.per_leaf is None and len(plan.runs) == 1 and plan.runs[0][:2] == (0, grp.size):
-        plan.one = bound.steady_one
+        plan.one = one = bound.steady_one       # one run over the whole buffer
+        w = plan.runs[0][2]
+
+        def body(g, p, bufs, s, pres, trees):
+            return (one(g, p, bufs, (s, w), pres[0] if pres else None, trees),)
     elif single or plan.per_leaf is None and not plan.runs:
         return None                 # (an empty leaf: the whole way, it costs nothing)
+    else:
+        run, runs = bound.steady, plan.runs
+
+        def body(g, p, bufs, s, pres, trees):
+            return (run([g], [p], [[b] for b in bufs], [[(a, b, (s, w)) for a, b, w in runs]],
+                        pres[0] if pres else None, trees),)
+    plan.body = body
     return plan
 
 

@@ -368,7 +368,8 @@ def _rename_count(inner, name, outer_cls, to_outer, to_inner):
                           steady=lambda g, p, bufs, posts, st, trees: to_outer(
                               b.steady(g, p, bufs, posts, to_inner(st), trees)),
                           steady_one=b.steady_one and (lambda g, p, ms, post, st, trees: to_outer(
-                              b.steady_one(g, p, ms, post, to_inner(st), trees))))
+                              b.steady_one(g, p, ms, post, to_inner(st), trees))),
+                          steady_into=None)
 
     return GradientTransformation(init_fn, update_fn, fusion=Precond(run, None, bind))
 
