@@ -104,12 +104,14 @@ def init_empty_state(params):
     return EmptyState()
 
 
+IDENTITY = "identity"     # the fusion role of identity() (see npopt/transforms/_fusion.py)
+
+
 def identity():
     """Leaves updates unchanged."""
     def update_fn(updates, state, params=None, **extra_args):
         return updates, state
-    from .transforms import _fusion
-    return GradientTransformation(init_empty_state, update_fn, fusion=_fusion.IDENTITY)
+    return GradientTransformation(init_empty_state, update_fn, fusion=IDENTITY)
 
 
 def set_to_zero():
