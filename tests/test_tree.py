@@ -525,3 +525,53 @@ def test_optax_tree_aliases():
     assert T.bias_correction is T.tree_bias_correction
     for name in T.__all__:
         assert hasattr(T, name), name
+
+
+# ---------------------------------------------------------------------------
+# The recent structure's straight line (tree_flatten / tree_map's short cut)
+# ---------------------------------------------------------------------------
+
+def _walk(tree):
+    from npopt.tree import _structure
+    leaves = []
+    spec = _structure._flatten(tree, leaves)
+    return leaves, spec
+
+
+def _variants(tree):
+    """Trees that differ from ``tree`` in one place the short cut must see."""
+    out = [tree, {"x": tree}, [tree], (tree, None), None, 1.5]
+    if isinstance(tree, dict) and tree:
+        k = sorted(tree)[0]
+        out += [{**tree, k: None}, {**tree, k: 2.0}, {**tree, k: {"deep": np.ones(1)}},
+                {**tree, k + "_": np.ones(1)}, collections.OrderedDict(tree),
+                {kk: v for kk, v in tree.items() if kk != k}]
+    if isinstance(tree, (list, tuple)) and tree:
+        out += [list(tree) + [np.ones(1)], tuple(tree), list(tree)[:-1],
+                [None] + list(tree)[1:]]
+    return out
+
+
+@SETTINGS
+@given(trees)
+def test_recent_structure_short_cut_agrees_with_the_walk(tree):
+    """After a structure is flattened twice in a row, tree_flatten and
+    tree_map cut trees by its straight line: every tree still gets the
+    walk's leaves and structure, and tree_map the walk's result."""
+    T.tree_flatten(tree)
+    T.tree_flatten(tree)                           # now the recent structure (if arrays)
+    for other in _variants(tree):
+        leaves, td = T.tree_flatten(other)
+        want_leaves, want_spec = _walk(other)
+        assert td._spec == want_spec and len(leaves) == len(want_leaves)
+        assert all(a is b for a, b in zip(leaves, want_leaves))
+        mapped = T.tree_map(lambda x: ("leaf", id(x)), other)
+        rebuilt = T.tree_unflatten(td, [("leaf", id(x)) for x in want_leaves])
+        assert T.tree_structure(mapped) == T.tree_structure(rebuilt)
+        assert T.tree_leaves(mapped) == T.tree_leaves(rebuilt)
+    # tree_map with a second tree that differs: the general error (a bare
+    # leaf takes any second tree whole, as in JAX)
+    if T.tree_leaves(tree) and not isinstance(tree, np.ndarray):
+        with pytest.raises(ValueError):
+            T.tree_map(lambda a, b: a, tree, {"not": "it"} if not isinstance(tree, dict)
+                       else [1])

@@ -337,13 +337,53 @@ def _straight_line(spec):
     return names["cut"], names["build"]
 
 
+_RECENT = [None, None]     # [the TreeDef of arrays flattened twice in a row, the last spec]
+
+
+def _flatten_recent(tree):
+    """``(leaves, treedef)`` when ``tree`` is exactly a tree of arrays of
+    the structure last flattened twice in a row, by its straight-line cut
+    (``TreeDef.fast``: a tenth of the recursive walk), else None."""
+    td = _RECENT[0]
+    if td is None:
+        return None
+    try:
+        leaves = td._fast[0](tree)
+    except Exception:     # noqa: BLE001 - another structure
+        return None
+    for x in leaves:
+        if type(x) is not _ndarray:      # (a subtree, None or a scalar at a leaf: the walk)
+            return None
+    return leaves, td
+
+
+def _remember_recent(spec, leaves):
+    """After a walk: the structure becomes recent when it was also the
+    previous one walked and its leaves are arrays (its straight line is
+    written once)."""
+    if spec != _RECENT[1]:
+        _RECENT[1] = spec
+        return None
+    td = TreeDef(spec, len(leaves))
+    if all(type(x) is _ndarray for x in leaves) and td.fast() is not None:
+        _RECENT[0] = td
+    return td
+
+
 def tree_flatten(tree, is_leaf=None):
     """Return ``(leaves, treedef)``; leaves in JAX order (dict keys sorted)."""
     if is_leaf is None:
         if type(tree) is _ndarray:
             return [tree], _LEAF_DEF
+        found = _flatten_recent(tree)
+        if found is not None:
+            return found
         leaves = []
         spec = _flatten(tree, leaves)
+        if spec is not _LEAF:
+            td = _remember_recent(spec, leaves)
+            if td is not None:
+                return leaves, td
     else:
         leaves = []
         spec = _flatten_is_leaf(tree, leaves, is_leaf)
@@ -393,6 +433,14 @@ def tree_map(f, tree, *rest, is_leaf=None):
     ``tree``'s leaves (``TreeDef.flatten_up_to``).
     """
     leaves, treedef = tree_flatten(tree, is_leaf)
+    if treedef is _RECENT[0]:          # its straight line: cut the others, build the result
+        cut, build = treedef._fast
+        try:
+            others = [cut(r) for r in rest]
+        except Exception:     # noqa: BLE001 - the general way says what differs
+            others = None
+        if others is not None:
+            return build([f(*xs) for xs in zip(leaves, *others)])
     if not rest:
         if treedef is _LEAF_DEF:
             return f(leaves[0])
