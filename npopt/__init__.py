@@ -16,9 +16,22 @@ from .alias import (adabelief, adadelta, adafactor, adagrad, adam, adamax, adama
                     optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,
                     radam, rmsprop, rprop, sgd, sign_sgd, signum, sm3, yogi)
 from .base import (EmptyState, GradientTransformation, GradientTransformationExtraArgs,
-                   apply_updates, identity, incremental_update, init_empty_state,
-                   periodic_update, safe_increment, safe_int32_increment, set_to_zero,
-                   stateless, stateless_with_tree_map, with_extra_args_support)
+                   MaskOrFn, OptState, Params, ScalarOrSchedule, Schedule, TransformInitFn,
+                   TransformUpdateExtraArgsFn, TransformUpdateFn, Updates, apply_updates,
+                   identity, incremental_update, init_empty_state, periodic_update,
+                   safe_increment, safe_int32_increment, set_to_zero, stateless,
+                   stateless_with_tree_map, with_extra_args_support)
+# optax's top-level spellings of its schedules and moment helpers
+from .schedules import (constant_schedule, cosine_decay_schedule, cosine_onecycle_schedule,
+                        exponential_decay, join_schedules, linear_onecycle_schedule,
+                        linear_schedule, piecewise_constant_schedule,
+                        piecewise_interpolate_schedule, polynomial_schedule, sgdr_schedule,
+                        warmup_constant_schedule, warmup_cosine_decay_schedule,
+                        warmup_exponential_decay_schedule)
+from .tree import tree_bias_correction as bias_correction
+from .tree import tree_update_infinity_moment as update_infinity_moment
+from .tree import tree_update_moment as update_moment
+from .tree import tree_update_moment_per_elem_norm as update_moment_per_elem_norm
 from .transforms.adadelta import ScaleByAdaDeltaState, scale_by_adadelta
 from .transforms.adam import ScaleByAdamState, scale_by_adam
 from .transforms.adam_variants import (ScaleByAdanState, ScaleByAmsgradState, ScaleByBeliefState,
@@ -54,6 +67,7 @@ from .transforms.sm3 import ScaleBySM3State, scale_by_sm3
 from .transforms.trust_ratio import ScaleByTrustRatioState, scale_by_trust_ratio
 from .transforms.wrappers import (ApplyIfFiniteState, InjectHyperparamsState,
                                   InjectStatefulHyperparamsState, MultiSteps, MultiStepsState,
+                                  ShouldSkipUpdateFunction,
                                   WrappedSchedule, WrappedScheduleState, ZeroNansState,
                                   apply_if_finite, inject_hyperparams,
                                   inject_stateful_hyperparams, skip_large_updates,

@@ -16,7 +16,8 @@ automatically, as are a few other shapes (lamb's, adafactor's, lbfgs's: see
 ``npopt.transforms._fusion``); any other transformation falls back to
 ``update`` + ``apply_updates``.
 """
-from typing import Callable, NamedTuple
+from typing import (Any, Callable, ForwardRef, Iterable, Mapping, NamedTuple, Optional, Protocol,
+                    Tuple, Union)
 
 import numpy as np
 
@@ -26,6 +27,42 @@ from .tree import tree_flatten, tree_map, tree_unflatten
 NO_PARAMS_MSG = (
     "params: this transformation needs the current params; call "
     "update(updates, state, params)")
+
+
+# optax's type names (``optax.Params``, ...), for annotations in ported
+# code: the same shapes of Python types, with NumPy arrays for jax's.
+Numeric = Union[np.ndarray, np.generic, bool, int, float, complex]
+_TREE = ForwardRef("ArrayTree", module=__name__)    # resolvable from any module
+ArrayTree = Union[Numeric, Iterable[_TREE], Mapping[Any, _TREE]]
+Params = ArrayTree        # the parameters of a model
+Updates = ArrayTree       # gradient updates, of the params' structure
+OptState = ArrayTree      # a transformation's state
+Schedule = Callable[[Numeric], Numeric]
+ScalarOrSchedule = Union[float, np.ndarray, Schedule]
+MaskOrFn = Union[Any, Callable[[Params], Any]]
+
+
+class TransformInitFn(Protocol):
+    """``init(params) -> state``."""
+
+    def __call__(self, params: Params) -> OptState:
+        ...
+
+
+class TransformUpdateFn(Protocol):
+    """``update(updates, state, params=None) -> (updates, state)``."""
+
+    def __call__(self, updates: Updates, state: OptState,
+                 params: Optional[Params] = None) -> Tuple[Updates, OptState]:
+        ...
+
+
+class TransformUpdateExtraArgsFn(Protocol):
+    """``update(updates, state, params=None, **extra_args) -> (updates, state)``."""
+
+    def __call__(self, updates: Updates, state: OptState, params: Optional[Params] = None,
+                 **extra_args: Any) -> Tuple[Updates, OptState]:
+        ...
 
 
 class EmptyState(NamedTuple):

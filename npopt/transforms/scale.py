@@ -101,7 +101,7 @@ def scale_by_schedule(step_size_fn):
     return GradientTransformation(init_fn, update_fn, fusion=rate)
 
 
-def scale_by_learning_rate(learning_rate, *, flip_sign=True):
+def scale_by_learning_rate(learning_rate=None, *, flip_sign=True):
     """``-learning_rate * u`` (descent); a schedule is evaluated per step.
 
     ``learning_rate=None`` gives the identity (optax's behaviour; note that

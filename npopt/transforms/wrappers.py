@@ -13,7 +13,7 @@ import math
 import numbers
 import re
 import warnings
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple, Protocol, Tuple
 
 import numpy as np
 
@@ -316,6 +316,14 @@ def skip_large_updates(updates, gradient_step, params, max_squared_norm):
     norm_sq = np.sum(np.asarray(sums)) if sums else np.float64(0.0)
     should_skip = np.bool_(np.logical_not(norm_sq < max_squared_norm))
     return should_skip, {"should_skip": should_skip, "norm_squared": norm_sq}
+
+
+class ShouldSkipUpdateFunction(Protocol):
+    """``should_skip_update_fn(updates, gradient_step, params) -> (should_skip,
+    skip_state)`` of ``MultiSteps`` (optax's protocol)."""
+
+    def __call__(self, updates: Any, gradient_step: Any, params: Any) -> Tuple[Any, Any]:
+        ...
 
 
 def _never_skip(*unused_args, **unused_kwargs):
