@@ -170,15 +170,10 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
             return steady_one(g, u, moments, no_post, state, new_trees, False)
 
         def steady(g, p, moment_bufs, posts, state, new_trees):
+            """Several runs, or a run per grads leaf (one run: ``steady_one``)."""
             t = min(int(state.count) + 1, INT32_MAX) if counted else 0   # safe_increment
-            c = np.int32(t) if counted else None
-            if one_pass and len(posts[0]) == 1 and posts[0][0][:2] == (0, size) and \
-                    type(g[0]) is not list:             # launch(), without its loops
-                kernels[0](g[0], *[m[0] for m in moment_bufs], p[0],
-                           hyperparams(dtype, t), *flags, posts[0][0][2], True)
-            else:
-                launch(lay, g, moment_bufs, p, t, posts, True)
-            return new_state(c, new_trees)
+            launch(lay, g, moment_bufs, p, t, posts, True)
+            return new_state(np.int32(t) if counted else None, new_trees)
         kernel = _jit.PlannedCall(cpu)        # one per plan: its argument types
         one_pass = len(lay.groups) == 1 and not lay.target.device
         dtype, size = (lay.groups[0].dtype, lay.groups[0].size) if one_pass else (None, -1)
