@@ -11,6 +11,7 @@
 import importlib as _importlib
 
 from . import loss, objective, prox, schedules, tree
+from . import contrib  # optax.contrib
 from .alias import (adabelief, adadelta, adafactor, adagrad, adam, adamax, adamaxw, adamw, adan,
                     amsgrad, fromage, lamb, lars, lbfgs, lion, nadam, nadamw, noisy_sgd, novograd,
                     optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,

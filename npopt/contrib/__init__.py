@@ -1,0 +1,5 @@
+"""optax.contrib's optimizers and transformations (optax 0.2.8), at
+``npopt.contrib.<name>``."""
+# contrib3: muon, sam, normalize, differential privacy, sophia, complex values, galore
+from .muon import MuonDimensionNumbers, MuonState, muon, scale_by_muon
+from .sam import NormalizeState, SAMState, normalize, sam
