@@ -3,3 +3,5 @@
 # contrib3: muon, sam, normalize, differential privacy, sophia, complex values, galore
 from .muon import MuonDimensionNumbers, MuonState, muon, scale_by_muon
 from .sam import NormalizeState, SAMState, normalize, sam
+from .privacy import DifferentiallyPrivateAggregateState, differentially_private_aggregate, dpsgd
+from .sophia import HutchinsonState, SophiaState, hutchinson_estimator_diag_hessian, sophia
