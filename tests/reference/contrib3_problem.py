@@ -58,3 +58,22 @@ def hvp(params, v, c):
 
 def ravel(tree):
     return np.concatenate([np.asarray(tree[k]).reshape(-1) for k in sorted(SHAPES)])
+
+
+def make_complex(dtype):
+    """A complex leaf 'a' (complex64 for float32, complex128 for float64)
+    beside the real 'b', for split_real_and_imaginary."""
+    params0, c = make(dtype)
+    ct = np.result_type(np.dtype(dtype), np.complex64)
+    rng = np.random.default_rng(11)
+    params0 = dict(params0, a=(params0["a"] + 1j * rng.standard_normal((4, 3))).astype(ct))
+    c = dict(c, target=dict(c["target"],
+                            a=(c["target"]["a"] - 1j * rng.standard_normal((4, 3))).astype(ct)))
+    return params0, c
+
+
+def ravel_complex(tree):
+    """Real and imaginary parts side by side (float view), then 'b'."""
+    a = np.asarray(tree["a"])
+    return np.concatenate([np.stack([a.real, a.imag], -1).reshape(-1),
+                           np.asarray(tree["b"]).reshape(-1)])

@@ -1,9 +1,11 @@
 """optax.contrib trajectories that need inputs beyond the gradient
 (helper contrib3): DP-SGD (per-example gradients), Sophia (Hutchinson's
 estimator with optax's ``obj_fn``; npopt's tests pass ``hvp_fn``) and SAM's
-opaque mode (``grad_fn``), on contrib3_problem.py.
+opaque mode (``grad_fn``), and split_real_and_imaginary (complex params), on
+contrib3_problem.py.
 
-    python tests/reference/make_contrib3_reference.py
+    python tests/reference/make_contrib3_reference.py            # all cases (~10 min)
+    python tests/reference/make_contrib3_reference.py split_adam # some, kept the others
 
 writes data/optax/contrib3.npz: per case and dtype the raveled params after
 every step (STEPS, n), the first updates (n,) and the final state's leaves
@@ -57,6 +59,10 @@ CASES = {
     "sam_opaque_adam_noreset": (
         lambda: C.sam(ox.adam(1e-2), ox.chain(C.normalize(), ox.adam(5e-2)), sync_period=2,
                       reset_state=False, opaque_mode=True), "grads", "grad_fn"),
+    "split_adam": (lambda: C.split_real_and_imaginary(ox.adam(1e-2)), "complex", None),
+    "split_sgd_momentum": (
+        lambda: C.split_real_and_imaginary(ox.sgd(2e-2, momentum=0.9, nesterov=True)),
+        "complex", None),
 }
 
 
@@ -67,7 +73,8 @@ def np_tree(t):
 def run(name, dtype):
     make, source, extra = CASES[name]
     opt = make()
-    params0, c = prob.make(dtype)
+    params0, c = prob.make_complex(dtype) if source == "complex" else prob.make(dtype)
+    ravel = prob.ravel_complex if source == "complex" else prob.ravel
     params = jax.tree_util.tree_map(jnp.asarray, params0)
     state = opt.init(params)
     traj, first = [], None
@@ -84,8 +91,8 @@ def run(name, dtype):
         updates, state = opt.update(jax.tree_util.tree_map(jnp.asarray, g), state, params, **kw)
         params = optax.apply_updates(params, updates)
         if t == 0:
-            first = prob.ravel(np_tree(updates))
-        traj.append(prob.ravel(np_tree(params)))
+            first = ravel(np_tree(updates))
+        traj.append(ravel(np_tree(params)))
     leaves = []
     for leaf in jax.tree_util.tree_leaves(state):
         if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
@@ -94,11 +101,16 @@ def run(name, dtype):
     return np.stack(traj), first, leaves
 
 
-def main():
+def main(names):
     arrays, meta = {}, {"steps": prob.STEPS, "versions": {"jax": jax.__version__,
                                                           "optax": optax.__version__},
                         "cases": {}}
-    for name in CASES:
+    if names and os.path.exists(OUT):        # regenerate some cases, keep the others
+        old = np.load(OUT)
+        meta = json.loads(str(old["meta"]))
+        arrays = {k: old[k] for k in old.files if k != "meta"
+                  and k.split("/")[0] not in names}
+    for name in names or CASES:
         meta["cases"][name] = {}
         for dtype in ("float32", "float64"):
             traj, first, leaves = run(name, dtype)
@@ -115,4 +127,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
