@@ -121,6 +121,48 @@ def test_matches_optax(ref, name, dtype, path):
             assert rel_err(leaf, w) <= 10 * tol, (i, rel_err(leaf, w))
 
 
+GALORE = {
+    "galore_left_rank2": lambda: C.galore(1e-2, rank=2),
+    "galore_right_wd_scale": lambda: C.galore(
+        1e-2, rank=2, scale=0.5, weight_decay=0.1, mask={"a": True, "b": False},
+        weight_dimension_numbers={"a": C.GaLoreDimensionNumbers(1, 0), "b": None}),
+    "galore_rank1_sgd_base": lambda: C.galore(5e-2, rank=1,
+                                              base_optimizer=npopt.sgd(1.0, momentum=0.9)),
+}
+# optax takes GaLore's SVD in float32 (LAPACK): its float64 trajectories carry
+# float32 rounding, which npopt's SVD (one-sided Jacobi) does not reproduce
+GALORE_TOL = 2e-6
+
+
+@pytest.mark.parametrize("path", ["update", "step"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(GALORE))
+def test_galore_matches_optax(ref, name, dtype, path):
+    z, meta = ref
+    BUILD[name] = (GALORE[name], "grads", None)
+    try:
+        traj, first, state = _replay(name, np.dtype(dtype), path)
+    finally:
+        del BUILD[name]
+    want = z[f"{name}/{dtype}/traj"]
+    errs = [rel_err(traj[k], want[k]) for k in (0, 1, 9, prob.STEPS - 1)]
+    assert max(errs) <= max(GALORE_TOL, TOL[np.dtype(dtype)]), errs
+    # the state: count exact; projector columns and the low-rank moments up to
+    # the singular vectors' signs (LAPACK's are arbitrary, npopt's canonical)
+    leaves = tree_leaves(state)
+    assert len(leaves) == meta["cases"][name][dtype]
+    for i, leaf in enumerate(leaves):
+        leaf, w = np.asarray(leaf), z[f"{name}/{dtype}/state_{i}"]
+        assert leaf.dtype == w.dtype and leaf.shape == w.shape, i
+        if leaf.dtype.kind in "iu":
+            np.testing.assert_array_equal(leaf, w)
+        else:
+            assert rel_err(np.abs(leaf), np.abs(w)) <= 10 * max(GALORE_TOL, TOL[leaf.dtype]), i
+    g_state = state[0]
+    p = g_state.projector["a"]
+    assert np.all(np.argmax(np.abs(p), 0) == np.argmax(p, 0))      # canonical signs
+
+
 # ---- signatures --------------------------------------------------------------
 
 OPTAX_SIGNATURES = {   # optax 0.2.8 (inspect.signature), defaults as text
@@ -141,6 +183,10 @@ OPTAX_SIGNATURES = {   # optax 0.2.8 (inspect.signature), defaults as text
                                         "seed=None)",
     "hutchinson_estimator_diag_hessian": "(random_seed=None)",
     "split_real_and_imaginary": "(inner)",
+    "galore": "(learning_rate, rank=128, update_proj_gap=200, scale=1.0, base_optimizer=None, "
+              "weight_decay=0.0, mask=None, weight_dimension_numbers=None)",
+    "scale_by_galore": "(rank=128, update_proj_gap=200, scale=1.0, base_optimizer=None, "
+                       "weight_dimension_numbers=None)",
 }
 
 
@@ -169,6 +215,8 @@ def test_state_fields_are_optax():
     assert C.SophiaState._fields == ("count", "mu", "nu", "hessian_fn_state")
     assert C.HutchinsonState._fields == ("key",)
     assert C.SplitRealAndImaginaryState._fields == ("inner_state",)
+    assert C.GaLoreState._fields == ("count", "base_optimizer_state", "projector")
+    assert C.GaLoreDimensionNumbers() == (0, 1)
 
 
 # ---- oracles -----------------------------------------------------------------
@@ -317,6 +365,27 @@ def test_split_real_and_imaginary_runs_the_inner_rule_on_the_parts():
     np.testing.assert_array_equal(u["r"], want["r"])
 
 
+def test_galore_projector_is_the_svd_and_refreshes():
+    rng = np.random.default_rng(6)
+    g = {"w": rng.standard_normal((8, 5)), "v": rng.standard_normal(3)}
+    tx = C.scale_by_galore(rank=2, update_proj_gap=3, base_optimizer=npopt.sgd(1.0))
+    state = tx.init(g)
+    for k in range(7):
+        gk = tree_map(lambda x: x * (1 + k) + k, g)
+        u, new = tx.update(gk, state)
+        p = new.projector["w"]
+        if k % 3 == 0:       # refreshed: the top-2 left singular vectors of gk (float32)
+            uu = np.linalg.svd(gk["w"].astype(np.float32).astype(np.float64))[0][:, :2]
+            np.testing.assert_allclose(np.abs(uu.T @ p), np.eye(2), atol=1e-5)
+        else:
+            np.testing.assert_array_equal(p, state.projector["w"])
+        # sgd(1.0) base: the update is -P P^T G (the projection of the gradient)
+        np.testing.assert_allclose(u["w"], -p @ (p.T @ gk["w"]), rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(u["v"], -gk["v"])
+        state = new
+    assert int(state.count) == 7
+
+
 # ---- bad input ---------------------------------------------------------------
 
 def test_bad_input():
@@ -362,3 +431,10 @@ def test_bad_input():
         t.update(p, t.init(p), None, hvp_fn=lambda q, v: v)
     with pytest.raises(ValueError, match="update_interval"):
         C.sophia(1e-2, update_interval=0)
+    with pytest.raises(TypeError, match="rank"):
+        C.galore(1e-2, rank=2.0)
+    with pytest.raises(ValueError, match="rank"):
+        C.galore(1e-2, rank=0)
+    with pytest.raises(ValueError, match="All axes must be specified"):
+        t = C.galore(1e-2, weight_dimension_numbers=C.GaLoreDimensionNumbers(0, 1))
+        t.init({"x": np.ones((2, 3, 4))})

@@ -6,3 +6,4 @@ from .sam import NormalizeState, SAMState, normalize, sam
 from .privacy import DifferentiallyPrivateAggregateState, differentially_private_aggregate, dpsgd
 from .sophia import HutchinsonState, SophiaState, hutchinson_estimator_diag_hessian, sophia
 from .complex_valued import SplitRealAndImaginaryState, split_real_and_imaginary
+from .galore import GaLoreDimensionNumbers, GaLoreState, galore, scale_by_galore

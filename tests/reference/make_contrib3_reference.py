@@ -63,6 +63,14 @@ CASES = {
     "split_sgd_momentum": (
         lambda: C.split_real_and_imaginary(ox.sgd(2e-2, momentum=0.9, nesterov=True)),
         "complex", None),
+    # one projector (update_proj_gap > STEPS): see test_contrib3.py for why
+    "galore_left_rank2": (lambda: C.galore(1e-2, rank=2), "grads", None),
+    "galore_right_wd_scale": (
+        lambda: C.galore(1e-2, rank=2, scale=0.5, weight_decay=0.1, mask={"a": True, "b": False},
+                         weight_dimension_numbers={"a": C.GaLoreDimensionNumbers(1, 0),
+                                                   "b": None}), "grads", None),
+    "galore_rank1_sgd_base": (
+        lambda: C.galore(5e-2, rank=1, base_optimizer=ox.sgd(1.0, momentum=0.9)), "grads", None),
 }
 
 
