@@ -438,3 +438,78 @@ def test_bad_input():
     with pytest.raises(ValueError, match="All axes must be specified"):
         t = C.galore(1e-2, weight_dimension_numbers=C.GaLoreDimensionNumbers(0, 1))
         t.init({"x": np.ones((2, 3, 4))})
+
+
+# ---- properties (hypothesis) -----------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(m=st.integers(1, 9), n=st.integers(1, 9), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**31 - 1))
+def test_newton_schulz_shape_dtype_transpose_and_formula(m, n, dtype, seed):
+    x = np.random.default_rng(seed).standard_normal((m, n)).astype(dtype)
+    c = np.array((3.4445, -4.775, 2.0315))
+    y = orthogonalize_via_newton_schulz(x, c)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    # the wide orientation is computed either way: transposing commutes, bit for bit
+    if m != n:
+        np.testing.assert_array_equal(orthogonalize_via_newton_schulz(x.T, c), y.T)
+    ref = _ns_oracle(x.astype(np.float64), (3.4445, -4.775, 2.0315), 5)
+    tol = 1e-10 if dtype == np.float64 else 2e-4
+    assert rel_err(y, ref) <= tol
+
+
+@given(shapes=st.lists(st.tuples(st.integers(0, 4), st.integers(1, 3)), min_size=1, max_size=4),
+       complex_mask=st.lists(st.booleans(), min_size=4, max_size=4),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31 - 1))
+def test_split_real_and_imaginary_round_trip(shapes, complex_mask, dtype, seed):
+    # identity inside: every leaf comes back unchanged, complex or real, same dtype
+    rng = np.random.default_rng(seed)
+    ct = np.result_type(dtype, np.complex64)
+    tree = {}
+    for i, (s, cm) in enumerate(zip(shapes, complex_mask)):
+        x = rng.standard_normal(s).astype(dtype)
+        tree[f"l{i}"] = (x + 1j * rng.standard_normal(s)).astype(ct) if cm else x
+    tx = C.split_real_and_imaginary(npopt.identity())
+    u, state = tx.update(tree, tx.init(tree), tree)
+    assert isinstance(state, C.SplitRealAndImaginaryState)
+    for k in tree:
+        assert u[k].dtype == tree[k].dtype
+        np.testing.assert_array_equal(u[k], tree[k])
+
+
+@given(sync=st.integers(2, 4), steps=st.integers(1, 9), seed=st.integers(0, 2**31 - 1))
+def test_sam_outer_steps_land_on_the_outer_trajectory(sync, steps, seed):
+    # after every outer step the params are the cache + the outer sgd step taken
+    # with the gradient at the adversarial point; the counter cycles
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(0.5, 2.0, 4)
+    grad = lambda w: d * w - 1.0    # noqa: E731
+    w = rng.standard_normal(4)
+    opt = C.sam(npopt.sgd(0.1), _adv(0.05), sync_period=sync)
+    state = opt.init(w)
+    outer = w.copy()
+    for k in range(steps * sync):
+        g = grad(w)
+        u, state = opt.update(g, state, w)
+        w = npopt.apply_updates(w, u)
+        assert int(state.steps_since_sync) == (k + 1) % sync
+        if (k + 1) % sync == 0:
+            outer = outer - 0.1 * g
+            np.testing.assert_allclose(w, outer, rtol=1e-13, atol=1e-13)
+
+
+def test_sam_sync_period_one_keeps_optax_cache_lag():
+    # optax 0.2.8 (checked against it): with sync_period=1 the cache is the
+    # params of the previous call, so p_{k+1} = p_{k-1} - lr g_k
+    opt = C.sam(npopt.sgd(0.1), _adv(0.05), sync_period=1)
+    w = np.array([1.0, 2.0])
+    state = opt.init(w)
+    got = []
+    for _ in range(3):
+        u, state = opt.update(2 * w - 1, state, w)
+        w = npopt.apply_updates(w, u)
+        got.append(w)
+    np.testing.assert_allclose(got, [[0.9, 1.7], [0.92, 1.76], [0.816, 1.448]], rtol=1e-14)

@@ -21,6 +21,12 @@ a non-finite value in the discarded branch into NaN, and npopt's does not.
 The cache is a copy of the params (npopt's fused steps update params in
 place).
 
+.. warning:: As in optax 0.2.8, the cache is refreshed *after* the outer
+   step of a cycle uses it; with ``sync_period=1`` it therefore holds the
+   params of the previous call, and the steps are
+   :math:`p_{k+1} = p_{k-1} - \eta\, u(g_k)`, not plain steps of
+   ``optimizer``. npopt keeps optax's numbers; use ``sync_period >= 2``.
+
 References:
   Foret et al., "Sharpness-Aware Minimization for Efficiently Improving
   Generalization", ICLR 2021 (arXiv:2010.01412).
