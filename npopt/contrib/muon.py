@@ -256,7 +256,8 @@ def scale_by_muon(ns_coeffs=_DEFAULT_NS_COEFFS, ns_steps=5, beta=0.95, eps=1e-8,
       adaptive: scale each update by :math:`\langle \hat m, O\rangle` (the dual
         norm, Bernstein & Newhouse 2024).
       preconditioning: 'frobenius' (divide by the Frobenius norm), 'spectral'
-        (by the largest singular value: npopt's one-sided Jacobi SVD),
+        (by the largest singular value: a full one-sided Jacobi SVD per leaf
+        and step, ``npopt._dense.svd``, about 0.1 s for 128 x 160),
         'aol' or 'schatten' (rescaled first step).
       weight_dimension_numbers: a tree of ``MuonDimensionNumbers`` like the
         params, one for all leaves, or a callable of the updates returning
