@@ -20,6 +20,7 @@ import pytest
 import npopt
 from conftest import TOL, rel_err
 from npopt import contrib as C
+from npopt._target import is_device_array
 from npopt.contrib.muon import orthogonalize_via_newton_schulz
 from npopt.tree import tree_leaves, tree_map
 from reference import contrib3_problem as prob
@@ -513,3 +514,33 @@ def test_sam_sync_period_one_keeps_optax_cache_lag():
         w = npopt.apply_updates(w, u)
         got.append(w)
     np.testing.assert_allclose(got, [[0.9, 1.7], [0.92, 1.76], [0.816, 1.448]], rtol=1e-14)
+
+
+# ---- CUDA (simulator in CI, a GPU where there is one) --------------------------
+
+def test_normalize_on_cuda_matches_cpu():
+    cuda = pytest.importorskip("numba.cuda")
+    rng = np.random.default_rng(8)
+    for dtype in (np.float32, np.float64):
+        g = {"a": rng.standard_normal(50).astype(dtype),
+             "b": rng.standard_normal((3, 4)).astype(dtype)}
+        tx = C.normalize()
+        cpu, _ = tx.update(g, tx.init(g))
+        dev, _ = tx.update(tree_map(cuda.to_device, g), tx.init(g))
+        for k in g:
+            assert is_device_array(dev[k])                          # stayed on the device
+            host = dev[k].copy_to_host()
+            assert host.dtype == dtype
+            assert rel_err(host, cpu[k]) <= (2e-7 if dtype == np.float32 else 1e-15)
+
+
+def test_host_only_rules_refuse_device_arrays():
+    cuda = pytest.importorskip("numba.cuda")
+    d = {"w": cuda.to_device(np.ones((3, 4)))}
+    for tx in (C.scale_by_muon(), C.scale_by_galore(rank=2), C.sophia(1e-2),
+               C.sam(npopt.sgd(0.1), _adv(0.1))):
+        with pytest.raises(NotImplementedError, match="host"):
+            tx.init(d)
+    with pytest.raises(NotImplementedError, match="host"):
+        t = C.differentially_private_aggregate(1.0, 0.0, key=0)
+        t.update(d, t.init(d))

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks
+from .._target import is_device_array
 from ..base import GradientTransformation
 from ..transforms.combine import as_transformation
 from ..tree import tree_map
@@ -33,6 +34,9 @@ class SplitRealAndImaginaryState(NamedTuple):
 
 def _complex_to_real_pair(x):
     if np.iscomplexobj(x):
+        if is_device_array(x):
+            raise NotImplementedError("split_real_and_imaginary: complex CUDA device arrays "
+                                      "are not supported (they are split on the host)")
         x = np.asarray(x)
         return SplitRealAndImaginaryArrays(np.ascontiguousarray(x.real),
                                            np.ascontiguousarray(x.imag))

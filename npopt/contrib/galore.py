@@ -45,6 +45,7 @@ from typing import Any, NamedTuple, Sequence, Union
 import numpy as np
 
 from .. import _checks, _dense
+from .._target import is_device_array
 from ..base import GradientTransformation, safe_int32_increment
 from ..transforms.adam import scale_by_adam
 from ..transforms.combine import as_transformation, chain
@@ -162,7 +163,7 @@ def scale_by_galore(rank=128, update_proj_gap=200, scale=1.0, base_optimizer=Non
     def leaves_with_dims(tree, name):
         leaves, treedef = tree_flatten(tree)
         for x in leaves:
-            if hasattr(x, "__cuda_array_interface__"):
+            if is_device_array(x):
                 raise NotImplementedError(f"{name}: GaLore runs on the host; CUDA device "
                                           f"arrays are not supported")
         dims = treedef.flatten_up_to(dim_nums_of(tree), "weight_dimension_numbers") \

@@ -57,6 +57,7 @@ from typing import Any, NamedTuple, Sequence, Union
 import numpy as np
 
 from .. import _checks, _dense
+from .._target import is_device_array
 from ..alias import adamw
 from ..base import GradientTransformation, init_empty_state, safe_increment
 from ..transforms.combine import MaskedNode, chain, partition
@@ -211,7 +212,7 @@ def orthogonalize_via_newton_schulz(x, ns_coeffs, ns_steps=5, preconditioning="f
 
 def _check_host(tree, name):
     for leaf in tree_leaves(tree):
-        if hasattr(leaf, "__cuda_array_interface__"):
+        if is_device_array(leaf):
             raise NotImplementedError(
                 f"{name}: Muon's Newton-Schulz iteration runs on the host; CUDA device arrays "
                 f"are not supported (npopt does not copy them to the host silently)")

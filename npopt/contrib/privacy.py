@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks, _dense
+from .._target import is_device_array
 from ..base import GradientTransformation, identity
 from ..transforms.combine import chain
 from ..transforms.noise import canonical_key, threefry_split
@@ -121,11 +122,11 @@ def _dp_aggregate(l2_norm_clip, noise_multiplier, key, key_name):
         leaves, treedef = tree_flatten(updates)
         if not leaves:
             return updates, state
+        if any(is_device_array(g) for g in leaves):
+            raise NotImplementedError("updates: differentially_private_aggregate runs on "
+                                      "the host; CUDA device arrays are not supported")
         leaves = [np.asarray(g) for g in leaves]
         for i, g in enumerate(leaves):
-            if hasattr(g, "__cuda_array_interface__"):
-                raise NotImplementedError("updates: differentially_private_aggregate runs on "
-                                          "the host; CUDA device arrays are not supported")
             if g.dtype.kind != "f":
                 raise TypeError(f"updates: expected float per-example gradients, leaf {i} "
                                 f"is {g.dtype}")

@@ -35,9 +35,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import _checks
+from .. import _checks, _flat
+from .._target import is_device_array
 from ..base import EmptyState, GradientTransformation, apply_updates
-from ..transforms.clip import global_norm
+from ..transforms.clip import _div_mul, _global_norm, global_norm
 from ..transforms.combine import as_transformation
 from ..tree import tree_leaves, tree_map
 
@@ -46,7 +47,7 @@ NormalizeState = EmptyState
 
 def _host_only(tree, name, what):
     for leaf in tree_leaves(tree):
-        if hasattr(leaf, "__cuda_array_interface__"):
+        if is_device_array(leaf):
             raise NotImplementedError(f"{name}: {what} runs on the host; CUDA device arrays "
                                       f"are not supported")
 
@@ -56,9 +57,11 @@ def normalize():
 
     The norm is npopt's deterministic ``global_norm`` (per-leaf sums of
     squares in each leaf's dtype, added in leaf order, as optax's
-    ``tree.norm``); each leaf is divided by it with NumPy's promotion (a
-    float64 norm of a mixed tree promotes float32 leaves, as in optax). Zero
-    updates give NaN (0/0), as in optax.
+    ``tree.norm``). Leaves of one dtype are divided by it in
+    ``kernels/clip.py``'s segment kernel, on the CPU or on the CUDA device
+    where the updates live; a tree of mixed dtypes (host arrays only) is
+    divided with NumPy's promotion (its float64 norm promotes float32
+    leaves, as in optax). Zero updates give NaN (0/0), as in optax.
 
     Returns:
       A GradientTransformation with state ``NormalizeState()`` (``EmptyState``).
@@ -67,7 +70,15 @@ def normalize():
         return NormalizeState()
 
     def update_fn(updates, state, params=None, **extra_args):
-        _host_only(updates, "updates", "normalize")
+        lay, _ = _flat.layout_of(updates, "updates")
+        if len(lay.groups) == 1:
+            u = lay.gather(updates, "updates")
+            g_norm = _global_norm(lay, u)
+            grp = lay.groups[0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return _div_mul(lay, u, [np.full(len(grp.leaf_ids), g_norm, grp.dtype)],
+                                [np.ones(len(grp.leaf_ids), grp.dtype)]), state
+        _host_only(updates, "updates", "normalize of a tree of mixed dtypes")
         updates = tree_map(np.asarray, updates)
         g_norm = global_norm(updates)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -123,6 +134,7 @@ def sam(optimizer, adv_optimizer, sync_period=2, reset_state=True, opaque_mode=F
                          f"got {batch_axis_name!r}")
 
     def init_fn(params):
+        _host_only(params, "params", "sam")
         return SAMState(steps_since_sync=np.int32(0), opt_state=optimizer.init(params),
                         adv_state=adv_optimizer.init(params),
                         cache=None if opaque_mode else tree_map(np.array, params))
@@ -132,6 +144,7 @@ def sam(optimizer, adv_optimizer, sync_period=2, reset_state=True, opaque_mode=F
         if params is None:
             raise ValueError("params: sam's update needs the params (the outer step goes "
                              "back to the cached outer params)")
+        _host_only(params, "params", "sam")
         step = int(state.steps_since_sync)
         first_step, last_step = step == 0, step == sync_period - 1
         if last_step:

@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks
+from .._target import is_device_array
 from ..base import (GradientTransformation, safe_int32_increment, with_extra_args_support)
 from ..transforms.combine import as_transformation, chain
 from ..transforms.noise import canonical_key, threefry_split
@@ -56,7 +57,7 @@ class HutchinsonState(NamedTuple):
 
 def _host_only(tree, name, what):
     for leaf in tree_leaves(tree):
-        if hasattr(leaf, "__cuda_array_interface__"):
+        if is_device_array(leaf):
             raise NotImplementedError(f"{name}: {what} runs on the host; CUDA device arrays "
                                       f"are not supported")
 
@@ -163,6 +164,7 @@ def scale_by_sophia(b1=0.965, b2=0.99, eps=1e-8, gamma=0.01, clip_threshold=1.0,
                                                      hessian_diagonal_fn))
 
     def init_fn(params):
+        _host_only(params, "params", "sophia")
         return SophiaState(
             count=np.int32(0),
             mu=tree_map(lambda p: np.zeros(np.shape(p), mu_dtype or np.asarray(p).dtype), params),
