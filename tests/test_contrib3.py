@@ -387,6 +387,33 @@ def test_galore_projector_is_the_svd_and_refreshes():
     assert int(state.count) == 7
 
 
+def test_sophia_is_the_paper_recursion():
+    # Liu et al., Algorithm 3 with optax's bias correction and refresh rule,
+    # written out: a non-diagonal Hessian, k = 2 (refresh at steps 0, 2, 4, ...)
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((5, 5))
+    h = a @ a.T + np.eye(5)
+    b1, b2, eps, gamma, rho, lr, wd = 0.9, 0.95, 1e-8, 0.05, 0.7, 0.1, 0.01
+    est = C.hutchinson_estimator_diag_hessian(random_seed=3)
+    opt = C.sophia(lr, b1=b1, b2=b2, eps=eps, weight_decay=wd, gamma=gamma,
+                   clip_threshold=rho, update_interval=2, hessian_diagonal_fn=est)
+    w = rng.standard_normal(5)
+    state = opt.init(w)
+    m, hh, est_state = np.zeros(5), np.zeros(5), est.init(w)
+    x = w.copy()
+    for t in range(7):
+        g = h @ w - 1.0
+        w, state = opt.step(w, g, state, hvp_fn=lambda p, v: h @ v)
+        # the oracle
+        m = b1 * m + (1 - b1) * g
+        u = np.clip((m / (1 - b1 ** (t + 1))) / np.maximum(gamma * hh, eps), -rho, rho)
+        if t % 2 == 0:
+            v_h, est_state = est.update(None, est_state, x, hvp_fn=lambda p, v: h @ v)
+            hh = b2 * hh + (1 - b2) * v_h
+        x = x - lr * (u + wd * x)
+        np.testing.assert_allclose(w, x, rtol=1e-13, atol=1e-14)
+
+
 # ---- bad input ---------------------------------------------------------------
 
 def test_bad_input():
