@@ -269,6 +269,18 @@ def test_muon_sends_non_matrices_to_adamw():
     np.testing.assert_array_equal(u["s"], ua["s"])
 
 
+def test_empty_and_batched_leaves():
+    # an empty matrix (optax raises ZeroDivisionError in scale_by_shape), a 3-D
+    # leaf (AdamW by default), both paths
+    p = {"e": np.zeros((0, 5)), "t": np.ones((2, 3, 4)), "m": np.eye(3)}
+    for tx in (C.muon(1e-2), C.galore(1e-2, rank=2)):
+        u, _ = tx.update(p, tx.init(p), p)
+        p2, _ = tx.step(p, p, tx.init(p))
+        for k in p:
+            assert u[k].shape == p[k].shape and p2[k].shape == p[k].shape
+            assert np.all(np.isfinite(u[k]))
+
+
 def test_normalize_gives_unit_global_norm():
     rng = np.random.default_rng(2)
     g = {"a": rng.standard_normal((5, 3)), "b": rng.standard_normal(7)}

@@ -318,6 +318,8 @@ def scale_by_shape(weight_dimension_numbers=None, consistent_rms=None):
 
     def scale_one(u, d):
         u = np.asarray(u)
+        if u.size == 0:      # nothing to scale (optax divides by a zero fan_in here)
+            return u
         fan_in, fan_out = _fan(u, d)
         if consistent_rms is None:
             s = math.sqrt(max(1, fan_out / fan_in))
