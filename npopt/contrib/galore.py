@@ -50,7 +50,7 @@ from ..base import GradientTransformation, safe_int32_increment
 from ..transforms.adam import scale_by_adam
 from ..transforms.combine import as_transformation, chain
 from ..transforms.scale import add_decayed_weights, scale_by_learning_rate
-from ..tree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_unflatten
+from ..tree import tree_flatten, tree_map, tree_unflatten
 
 
 class GaLoreDimensionNumbers(NamedTuple):
