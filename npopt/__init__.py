@@ -37,11 +37,11 @@ from .transforms.adam import ScaleByAdamState, scale_by_adam
 from .transforms.adam_variants import (ScaleByAdanState, ScaleByAmsgradState, ScaleByBeliefState,
                                        scale_by_adamax, scale_by_adan, scale_by_amsgrad,
                                        scale_by_belief, scale_by_radam, scale_by_yogi)
-from .transforms.clip import (ClipByGlobalNormState, ClipState, clip, clip_by_block_rms,
+from .transforms.clipping import (ClipByGlobalNormState, ClipState, clip, clip_by_block_rms,
                               clip_by_global_norm, global_norm)
 from .transforms.combine import (MaskedNode, MaskedState, MultiTransformState, PartitionState,
                                  chain, masked, multi_transform, named_chain, partition)
-from .transforms.ema import EmaState, ema
+from .transforms.moving_average import EmaState, ema
 from .transforms.factored import (FactoredState, scale_by_factored_rms, scale_by_param_block_norm,
                                   scale_by_param_block_rms)
 from .transforms.lbfgs import ScaleByLBFGSState, scale_by_lbfgs
@@ -76,7 +76,8 @@ from .transforms.wrappers import (ApplyIfFiniteState, InjectHyperparamsState,
 __version__ = "0.1.0"
 
 # jaxopt's side, imported on first use (PEP 562)
-_LAZY_MODULES = ("batch", "solvers", "projection", "isotonic", "linear_solve", "implicit_diff", "examples")
+_LAZY_MODULES = ("batch", "solvers", "projection", "isotonic", "linear_solve", "implicit_diff",
+                 "examples", "tree_utils", "tree_util", "loop", "cond")
 _SOLVERS = (
     "AndersonAcceleration", "AndersonWrapper", "ArmijoSGD", "BFGS", "BacktrackingLineSearch",
     "Bisection", "BlockCoordinateDescent", "BoxCDQP", "BoxOSQP", "Broyden", "CvxpyQP",

@@ -282,3 +282,22 @@ __all__ = ["EmptyState", "GradientTransformation", "GradientTransformationExtraA
            "periodic_update", "safe_increment", "safe_int32_increment", "set_to_zero",
            "stateless", "stateless_with_tree_map", "with_extra_args_support",
            "NO_PARAMS_MSG"]
+
+
+# jaxopt.base's names (jaxopt and optax both have a ``base`` module; npopt's
+# is one module with both). The solver classes pull in scipy: imported on
+# first use (PEP 562).
+AutoOrBoolean = Union[str, bool]     # jaxopt's type of ``implicit_diff``-like switches
+
+_JAXOPT_BASE = {"IterativeSolver": "npopt.solvers.base", "StochasticSolver": "npopt.solvers.base",
+                "KKTSolution": "npopt.solvers.base", "OptStep": "npopt.solvers.base",
+                "LinearOperator": "npopt.objective"}
+
+
+def __getattr__(name):
+    if name in _JAXOPT_BASE:
+        import importlib
+        value = getattr(importlib.import_module(_JAXOPT_BASE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'npopt.base' has no attribute {name!r}")

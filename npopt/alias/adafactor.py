@@ -4,9 +4,9 @@ chain's seven, see ``npopt.transforms.factored.per_leaf_step``)."""
 import numpy as np
 
 from .. import _checks
-from ..transforms.clip import clip_by_block_rms
+from ..transforms.clipping import clip_by_block_rms
 from ..transforms.combine import chain
-from ..transforms.ema import ema
+from ..transforms.moving_average import ema
 from ..transforms.factored import scale_by_factored_rms, scale_by_param_block_rms
 from ..transforms.scale import add_decayed_weights, scale, scale_by_learning_rate
 

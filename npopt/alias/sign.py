@@ -3,7 +3,7 @@
 """
 from .. import _checks
 from ..transforms.combine import chain
-from ..transforms.ema import ema
+from ..transforms.moving_average import ema
 from ..transforms.scale import scale_by_learning_rate
 from ..transforms.sign import scale_by_sign
 

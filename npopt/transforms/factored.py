@@ -543,7 +543,7 @@ def per_leaf_step(txs, blocks):
     for bit on the CPU without momentum, to an ulp with it). Every state is
     checked and bound, in the chain's order, before the first kernel.
     """
-    from .ema import EmaState
+    from .moving_average import EmaState
     scratch = _fusion.Scratch()        # u, one per thread
     n = len(txs)
     ip, precond = blocks.precond

@@ -1,24 +1,52 @@
-"""Generate tests/reference/data/optax_api.json: optax 0.2.8's public names.
+"""Generate tests/reference/data/api.json: optax 0.2.8's and jaxopt 0.8.5's
+public names, module by module.
 
-Regenerate (needs the ``reference`` extra: jax and optax==0.2.8)::
+Regenerate (needs the ``reference`` extra: jax, optax==0.2.8, jaxopt==0.8.5)::
 
     python tests/reference/make_api_reference.py
 
-For every public name of the ``optax`` module (``dir(optax)`` without a
-leading underscore): its ``kind`` ("module", "class", "function", or
-"typing" for a type alias), and for classes and functions the parameters
-of ``inspect.signature``: ``[name, kind, default]`` with ``kind`` the
-``inspect.Parameter`` kind's name and ``default`` the ``repr`` of the
-default (None: no default). ``tests/test_api_coverage.py`` compares npopt's
-names at the same dotted path against it, without JAX.
+For every module of ``MODULES`` and every public name in it (``dir()``
+without a leading underscore, less what the module merely imports: other
+packages' modules and ``typing``'s own objects): its ``kind`` ("module",
+"class", "function", or "typing" for a type alias), and for classes and
+functions the parameters of ``inspect.signature``: ``[name, kind, default]``
+with ``kind`` the ``inspect.Parameter`` kind's name and ``default`` the
+``repr`` of the default (None: no default). ``tests/test_api_coverage.py``
+compares npopt's names at the corresponding path against it, without JAX
+(and, where optax and jaxopt are installed, checks this file is current).
 """
+import importlib
+import importlib.metadata
 import inspect
 import json
 import os
+import typing
 
-import optax
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "api.json")
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "optax_api.json")
+MODULES = (
+    # optax: the top level and every public submodule
+    "optax", "optax.transforms", "optax.schedules", "optax.tree_utils", "optax.tree",
+    "optax.losses", "optax.projections", "optax.contrib", "optax.assignment",
+    "optax.perturbations", "optax.microbatching", "optax.second_order",
+    "optax.experimental.aggregating",
+    # jaxopt: the top level and every public submodule
+    "jaxopt", "jaxopt.base", "jaxopt.cond", "jaxopt.implicit_diff", "jaxopt.isotonic",
+    "jaxopt.linear_solve", "jaxopt.loop", "jaxopt.loss", "jaxopt.objective",
+    "jaxopt.perturbations", "jaxopt.projection", "jaxopt.prox", "jaxopt.tree_util",
+)
+
+
+def import_path(path):
+    """``optax.experimental.aggregating`` is an attribute, not an importable name."""
+    head, *rest = path.split(".")
+    obj = importlib.import_module(head)
+    for part in rest:
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            obj = importlib.import_module(obj.__name__ + "." + part)
+    return obj
 
 
 def describe(obj):
@@ -37,14 +65,31 @@ def describe(obj):
     return rec
 
 
+def public(module):
+    """The names a user of ``module`` reaches: not private, no module but its
+    own submodules, not ``typing``'s own objects (``Any``, ``NamedTuple``)."""
+    out = {}
+    for name in sorted(dir(module)):
+        if name.startswith("_"):
+            continue
+        obj = getattr(module, name)
+        if inspect.ismodule(obj) and not obj.__name__.startswith(module.__name__ + "."):
+            continue
+        if getattr(typing, name, None) is obj:
+            continue
+        out[name] = describe(obj)
+    return out
+
+
 def main():
-    names = sorted(n for n in dir(optax) if not n.startswith("_"))
-    data = {"optax_version": optax.__version__,
-            "names": {n: describe(getattr(optax, n)) for n in names}}
+    data = {"optax_version": importlib.metadata.version("optax"),
+            "jaxopt_version": importlib.metadata.version("jaxopt"),
+            "modules": {path: public(import_path(path)) for path in MODULES}}
     with open(OUT, "w") as f:
         json.dump(data, f, indent=0, sort_keys=True)
         f.write("\n")
-    print(f"wrote {OUT}: {len(names)} names of optax {optax.__version__}")
+    for path, names in data["modules"].items():
+        print(f"{path:34s} {len(names):4d} names")
 
 
 if __name__ == "__main__":
