@@ -131,9 +131,15 @@ class GradientTransformation(_Pair):
         return apply_updates(params, updates), state
 
 
-# optax distinguishes transformations whose update takes **extra_args; every
-# npopt update accepts them, so the two names are the same class.
-GradientTransformationExtraArgs = GradientTransformation
+class GradientTransformationExtraArgs(GradientTransformation):
+    """A transformation whose ``update`` takes ``**extra_args`` (optax's).
+
+    Every npopt ``update`` accepts ``**extra_args``; the class marks the
+    transformations optax marks (chains, the aliases, the wrappers and the
+    line searches, and ``with_extra_args_support``), so that ported code
+    branching on ``isinstance(tx, GradientTransformationExtraArgs)`` takes
+    the same branch. It is a ``GradientTransformation``.
+    """
 
 
 def init_empty_state(params):
@@ -175,14 +181,20 @@ def stateless_with_tree_map(f):
 
 
 def with_extra_args_support(tx):
-    """npopt transformations all accept ``**extra_args``; wraps foreign pairs."""
-    if isinstance(tx, GradientTransformation):
+    """``tx`` as a ``GradientTransformationExtraArgs``: npopt's own
+    transformations already accept ``**extra_args`` (they keep their update
+    and fused step); a foreign ``(init, update)`` pair's update is wrapped to
+    drop them."""
+    if isinstance(tx, GradientTransformationExtraArgs):
         return tx
+    if isinstance(tx, GradientTransformation):
+        return GradientTransformationExtraArgs(tx.init, tx.update, fusion=tx.fusion,
+                                               fused_step=tx.fused_step)
     init, update = tx
 
     def update_fn(updates, state, params=None, **extra_args):
         return update(updates, state, params)
-    return GradientTransformation(init, update_fn)
+    return GradientTransformationExtraArgs(init, update_fn)
 
 
 def apply_updates(params, updates):

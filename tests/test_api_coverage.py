@@ -306,3 +306,30 @@ def test_signature_rule_catches_differences():
     assert not signature_differs(lambda a, b=1, *, tol=1e-5: 0, fwd)
     assert not signature_differs(lambda a, b=1, **kw: 0, fwd)
     assert signature_differs(lambda a, b=1, *, tol: 0, fwd)
+
+
+def _extra_args_cases():
+    for expr, marked in sorted(_API["extra_args"].items()):
+        name = expr[3:].split("(")[0].split(".")[0]
+        if hasattr(npopt, name):        # a missing name fails the coverage test
+            yield expr, marked
+
+
+@pytest.mark.parametrize("expr,marked", list(_extra_args_cases()))
+def test_extra_args_class_is_optaxs(expr, marked):
+    """What optax builds as a GradientTransformationExtraArgs, npopt does
+    (and both are GradientTransformations)."""
+    tx = eval(expr, {"ox": npopt})
+    assert isinstance(tx, npopt.GradientTransformation)
+    assert isinstance(tx, npopt.GradientTransformationExtraArgs) == marked
+
+
+def test_with_extra_args_support_keeps_npopts_update():
+    tx = npopt.scale(2.0)
+    wrapped = npopt.with_extra_args_support(tx)
+    assert isinstance(wrapped, npopt.GradientTransformationExtraArgs)
+    assert wrapped.update is tx.update and wrapped.fusion is tx.fusion
+    assert npopt.with_extra_args_support(wrapped) is wrapped
+    foreign = (lambda p: (), lambda u, s, p=None: (u, s))         # a plain pair
+    u, _ = npopt.with_extra_args_support(foreign).update(1.0, (), None, value=3.0)
+    assert u == 1.0

@@ -16,7 +16,7 @@ import types
 import warnings
 
 from .. import _checks
-from ..base import GradientTransformation
+from ..base import GradientTransformationExtraArgs
 from ..transforms import _fusion
 from ..transforms.adadelta import ScaleByAdaDeltaState, _adadelta, scale_by_adadelta
 from ..transforms.adam import scale_by_adam
@@ -111,7 +111,7 @@ def _optimistic_adam_chain(b1, b2, eps, eps_root, mu_dtype, nesterov, alpha, bet
     opt = chain(*txs)
     if mu_dtype is None:   # one kernel pass: adam's rule, then the optimistic step
         pair = _role(adam_optimistic_precond(b1, b2, eps, eps_root, nesterov, alpha, beta))
-        return GradientTransformation(opt.init, opt.update,
+        return GradientTransformationExtraArgs(opt.init, opt.update,
                                       fused_step=_reordered_step(3, [pair, rate], [(0, 1), 2]))
     return opt
 
@@ -279,5 +279,5 @@ def adadelta(learning_rate=None, rho=0.9, eps=1e-6, weight_decay=0.0, weight_dec
     fused_rate = scale(1.0) if learning_rate is None else rate
     step = _reordered_step(3, [_adadelta(rho, eps, decay_first=True), decay, fused_rate],
                            [1, 0, 2])
-    return GradientTransformation(opt.init, opt.update, fused_step=step or opt.fused_step)
+    return GradientTransformationExtraArgs(opt.init, opt.update, fused_step=step or opt.fused_step)
 

@@ -6,7 +6,7 @@ each leaf).
 """
 from .. import _checks
 from .core import sgd
-from ..base import GradientTransformation
+from ..base import GradientTransformationExtraArgs
 from ..transforms.combine import chain, masked
 from ..transforms.novograd import ScaleByNovogradState, scale_by_novograd
 from ..transforms.polyak import check_polyak_args, polyak_sgd_step, scale_by_polyak
@@ -148,7 +148,7 @@ def polyak_sgd(max_learning_rate=1.0, scaling=1.0, f_min=0.0, eps=0.0, variant="
                scale_by_polyak(max_learning_rate=max_learning_rate, f_min=f_min, eps=eps,
                                variant=variant))
     rate = scale_by_learning_rate(scaling).fusion
-    return GradientTransformation(
+    return GradientTransformationExtraArgs(
         tx.init, tx.update,
         fused_step=polyak_sgd_step(rate, f_min, max_learning_rate, eps, variant))
 

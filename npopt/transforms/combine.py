@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .. import _checks
-from ..base import GradientTransformation, with_extra_args_support
+from ..base import GradientTransformation, GradientTransformationExtraArgs, with_extra_args_support
 from ..tree import tree_leaves, tree_map, tree_structure
 from . import _fusion
 
@@ -44,7 +44,7 @@ def chain(*args):
             new_state.append(s)
         return updates, tuple(new_state)
 
-    return GradientTransformation(init_fn, update_fn, fused_step=_fusion.fuse(txs))
+    return GradientTransformationExtraArgs(init_fn, update_fn, fused_step=_fusion.fuse(txs))
 
 
 # ---------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def named_chain(*args):
             updates, new_state[name] = t.update(updates, state[name], params, **extra_args)
         return updates, new_state
 
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 # ---------------------------------------------------------------------------
@@ -179,7 +179,7 @@ def masked(inner, mask, *, mask_compatible_extra_args=False):
                                mask_tree, new_masked, updates)
         return new_updates, MaskedState(inner_state=new_inner)
 
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 # ---------------------------------------------------------------------------
@@ -252,7 +252,7 @@ def partition(transforms, param_labels, *, mask_compatible_extra_args=False):
                 updates, state.inner_states[group], params, **extra_args)
         return updates, PartitionState(new_inner)
 
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 multi_transform = partition

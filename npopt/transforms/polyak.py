@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from .. import _checks, _flat
-from ..base import EmptyState, GradientTransformation, init_empty_state
+from ..base import EmptyState, GradientTransformationExtraArgs, init_empty_state
 from ..kernels import apply as kapply
 from ..kernels import polyak as kpolyak
 from ..kernels import reduce as kreduce
@@ -129,7 +129,7 @@ def scale_by_polyak(f_min=0.0, max_learning_rate=1.0, eps=0.0, variant="sps"):
             out.append(ob)
         return lay.views(out), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformationExtraArgs(init_empty_state, update_fn)
 
 
 def scaled_leaf_sumsq(lay, gi, g, s):

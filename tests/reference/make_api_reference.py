@@ -11,15 +11,18 @@ packages' modules and ``typing``'s own objects): its ``kind`` ("module",
 "class", "function", or "typing" for a type alias), and for classes and
 functions the parameters of ``inspect.signature``: ``[name, kind, default]``
 with ``kind`` the ``inspect.Parameter`` kind's name and ``default`` the
-``repr`` of the default (None: no default). ``tests/test_api_coverage.py``
+``repr`` of the default, less any memory address (None: no default). ``tests/test_api_coverage.py``
 compares npopt's names at the corresponding path against it, without JAX
 (and, where optax and jaxopt are installed, checks this file is current).
+``extra_args`` records which transformations optax builds as a
+``GradientTransformationExtraArgs``.
 """
 import importlib
 import importlib.metadata
 import inspect
 import json
 import os
+import re
 import typing
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "api.json")
@@ -60,7 +63,8 @@ def describe(obj):
             rec["params"] = None
         else:
             rec["params"] = [[p.name, p.kind.name,
-                              None if p.default is inspect.Parameter.empty else repr(p.default)]
+                              None if p.default is inspect.Parameter.empty
+                              else re.sub(r" at 0x[0-9a-f]+", "", repr(p.default))]
                              for p in sig.parameters.values()]
     return rec
 
@@ -81,10 +85,61 @@ def public(module):
     return out
 
 
+# Combinators and wrappers, built on small arguments: whether optax returns a
+# GradientTransformationExtraArgs (``extra_args`` below).
+COMBINATORS = (
+    "ox.chain(ox.scale(1.0))", "ox.named_chain(('s', ox.scale(1.0)))",
+    "ox.masked(ox.scale(1.0), {'a': True})",
+    "ox.multi_transform({'a': ox.scale(1.0)}, {'a': 'a'})",
+    "ox.partition({'a': ox.scale(1.0)}, {'a': 'a'})",
+    "ox.inject_hyperparams(ox.sgd)(0.1)", "ox.inject_stateful_hyperparams(ox.sgd)(0.1)",
+    "ox.apply_if_finite(ox.sgd(0.1), 3)", "ox.MultiSteps(ox.sgd(0.1), 3).gradient_transformation()",
+    "ox.with_extra_args_support(ox.scale(1.0))", "ox.add_noise(0.1, 0.5, 0)",
+    "ox.flatten(ox.sgd(0.1))", "ox.lookahead(ox.sgd(0.1), 2, 0.5)",
+    "ox.conditionally_mask(ox.sgd(0.1), lambda step: True)",
+    "ox.conditionally_transform(ox.sgd(0.1), lambda step: True)",
+    "ox.selective_transform(ox.sgd(0.1), freeze_mask={'a': True})",
+    "ox.monitor({})", "ox.freeze({'a': True})",
+)
+
+
+# functions whose first argument is not a learning rate: built with these
+ARGUMENTS = {"scale_by_backtracking_linesearch": "(15)", "scale_by_zoom_linesearch": "(15)",
+             "scale_by_schedule": "(lambda count: 0.1)"}
+
+
+def extra_args():
+    """``{expression: isinstance(optax's result, GradientTransformationExtraArgs)}``
+    for every top-level function of optax that builds a transformation from
+    no argument or from one learning rate (``ox.adam(0.1)``), and for
+    ``COMBINATORS``."""
+    import optax
+    out = {}
+    for name in sorted(dir(optax)):
+        f = getattr(optax, name)
+        if name.startswith("_") or not inspect.isfunction(f):
+            continue
+        tries = ([f"ox.{name}{ARGUMENTS[name]}"] if name in ARGUMENTS
+                 else [f"ox.{name}()", f"ox.{name}(0.1)"])
+        for expr in tries:
+            try:
+                tx = eval(expr, {"ox": optax})
+            except Exception:   # noqa: BLE001 (needs other arguments: not listed)
+                continue
+            if isinstance(tx, optax.GradientTransformation):
+                out[expr] = isinstance(tx, optax.GradientTransformationExtraArgs)
+            break
+    for expr in COMBINATORS:
+        tx = eval(expr, {"ox": optax})
+        out[expr] = isinstance(tx, optax.GradientTransformationExtraArgs)
+    return out
+
+
 def main():
     data = {"optax_version": importlib.metadata.version("optax"),
             "jaxopt_version": importlib.metadata.version("jaxopt"),
-            "modules": {path: public(import_path(path)) for path in MODULES}}
+            "modules": {path: public(import_path(path)) for path in MODULES},
+            "extra_args": extra_args()}
     with open(OUT, "w") as f:
         json.dump(data, f, indent=0, sort_keys=True)
         f.write("\n")
