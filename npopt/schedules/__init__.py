@@ -3,7 +3,9 @@
 Every schedule returns a plain Python callable ``schedule(count)``.  ``count``
 is the step counter: a Python int, a NumPy integer scalar or a 0-d integer
 array; it is treated as optax's ``int32`` counter whatever its type (so a
-Python int gives the same number as ``jnp.int32``).  The result is a NumPy
+Python int gives the same number as ``jnp.int32``).  An integer array of
+counts gives the array of the values at each count (to plot a schedule, as
+optax's ``schedule(jnp.arange(n))``), each the scalar call's.  The result is a NumPy
 scalar (``np.float32`` / ``np.float64``; an integer or array for integer or
 array hyper-parameters) whose value *and dtype* are what optax's schedule
 returns when it is called the way optax's transforms call it: with an

@@ -46,9 +46,9 @@ def check_value(value):
 
 
 def check_polyak_args(f_min, max_learning_rate, eps, variant):
-    _checks.check_number("f_min", f_min)
-    _checks.check_number("max_learning_rate", max_learning_rate, low=0.0)
-    _checks.check_number("eps", eps, low=0.0)
+    f_min = _checks.check_number("f_min", f_min)
+    max_learning_rate = _checks.check_number("max_learning_rate", max_learning_rate, low=0.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
     if variant not in VARIANTS:
         raise ValueError(f"variant: expected 'sps' or 'sps+', got {variant!r}")
 
