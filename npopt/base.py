@@ -42,6 +42,21 @@ ScalarOrSchedule = Union[float, np.ndarray, Schedule]
 MaskOrFn = Union[Any, Callable[[Params], Any]]
 
 
+class StatefulSchedule(Protocol):
+    """A schedule with a state (optax's): ``init() -> state``,
+    ``update(state, **extra_args) -> state``, ``__call__(state, **extra_args)
+    -> value`` (see ``npopt.inject_stateful_hyperparams``)."""
+
+    def init(self) -> Any:
+        ...
+
+    def update(self, state: Any, **extra_args: Any) -> Any:
+        ...
+
+    def __call__(self, state: Any, **extra_args: Any) -> Any:
+        ...
+
+
 class TransformInitFn(Protocol):
     """``init(params) -> state``."""
 

@@ -121,11 +121,6 @@ NOT_YET = {
         "projection_l2_sphere", "projection_linf_ball", "projection_non_negative",
         "projection_simplex", "projection_vector",
     ],
-    "optax.schedules": [
-        "InjectHyperparamsState", "InjectStatefulHyperparamsState", "Schedule",
-        "StatefulSchedule", "WrappedSchedule", "inject_hyperparams",
-        "inject_stateful_hyperparams",
-    ],
     "optax.second_order": [
         "fisher_diag", "hessian_diag", "hvp",
     ],

@@ -121,6 +121,22 @@ from .cosine import cosine_decay_schedule
 from .join import (join_schedules, sgdr_schedule, warmup_cosine_decay_schedule,
                    warmup_exponential_decay_schedule)
 from ._jax import _LIBM
+from ..base import Schedule, StatefulSchedule
+
+# optax.schedules also holds the hyperparameter injection, which lives with
+# the other wrappers (npopt.transforms.wrappers, imported on first use: the
+# transforms import nothing of this package, this package imports them late).
+_WRAPPERS = ("InjectHyperparamsState", "InjectStatefulHyperparamsState", "WrappedSchedule",
+             "inject_hyperparams", "inject_stateful_hyperparams")
+
+
+def __getattr__(name):
+    if name in _WRAPPERS:
+        from ..transforms import wrappers
+        value = getattr(wrappers, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'npopt.schedules' has no attribute {name!r}")
 
 __all__ = [
     "constant_schedule", "polynomial_schedule", "linear_schedule",
@@ -128,5 +144,5 @@ __all__ = [
     "warmup_constant_schedule", "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule", "piecewise_interpolate_schedule",
     "linear_onecycle_schedule", "cosine_onecycle_schedule", "join_schedules",
-    "sgdr_schedule",
+    "sgdr_schedule", "Schedule", "StatefulSchedule", *_WRAPPERS,
 ]
