@@ -328,3 +328,60 @@ def test_with_extra_args_support_keeps_npopts_update():
     foreign = (lambda p: (), lambda u, s, p=None: (u, s))         # a plain pair
     u, _ = npopt.with_extra_args_support(foreign).update(1.0, (), None, value=3.0)
     assert u == 1.0
+
+
+# jaxopt's solver classes: public attributes npopt's do not have, on purpose
+CLASS_DEPARTURES = {
+    ("LevenbergMarquardt", "update_state_using_delta_params"):
+        "a step of jaxopt's own update over its internal tuple of (params, damping, "
+        "residual, jac, jt, jtj, ...); npopt's update is organised differently",
+    ("LevenbergMarquardt", "update_state_using_gain_ratio"): "as update_state_using_delta_params",
+    ("OSQP", "matvec_A_box"):
+        "jaxopt's internal field (its BoxOSQP reformulation's operator), None on every "
+        "OSQP a user builds",
+}
+
+
+def call_compatible(obj, theirs):
+    """Whether every call the peer's method accepts means the same to
+    npopt's: the same parameter names in the same order, the peer's defaults
+    kept; npopt may give a default to a parameter the peer requires, and may
+    name what the peer's ``*args``/``**kwargs`` take (or take ``*args``/
+    ``**kwargs`` where the peer names them)."""
+    mine = [m for m in (_params(obj) or []) if m[0] != "self"]
+    theirs = [t for t in theirs if t[0] != "self"]
+    var = ("VAR_POSITIONAL", "VAR_KEYWORD")
+    for m, t in zip(mine, theirs):
+        if m[1] in var or t[1] in var:
+            return True
+        if m[:2] != t[:2] or (t[2] is not None and _default(m[2]) != _default(t[2])):
+            return False
+    if len(mine) > len(theirs):
+        return all(m[2] is not None or m[1] in var for m in mine[len(theirs):])
+    return len(mine) == len(theirs)
+
+
+@pytest.mark.parametrize("cls", sorted(_API["jaxopt_class_attributes"]))
+def test_solver_classes_have_jaxopts_attributes(cls):
+    """jaxopt's solver classes' public methods and fields, callable the same way."""
+    ref = _API["jaxopt_class_attributes"][cls]
+    mine = getattr(npopt, cls)
+    missing = {a for a in ref if not hasattr(mine, a)}
+    on_purpose = {a for c, a in CLASS_DEPARTURES if c == cls}
+    assert missing == on_purpose, (cls, sorted(missing ^ on_purpose))
+    for a, rec in ref.items():
+        if a in missing or rec.get("params") is None:
+            continue
+        assert call_compatible(getattr(mine, a), rec["params"]), (
+            f"{cls}.{a}: jaxopt {rec['params']}\n npopt {_params(getattr(mine, a))}")
+
+
+def test_call_compatibility_rule():
+    theirs = [["self", "POSITIONAL_OR_KEYWORD", None], ["x", "POSITIONAL_OR_KEYWORD", None],
+              ["tol", "POSITIONAL_OR_KEYWORD", "0.1"]]
+    assert call_compatible(lambda self, x=None, tol=0.1, extra=2: 0, theirs)
+    assert not call_compatible(lambda self, x, tol=0.2: 0, theirs)
+    assert not call_compatible(lambda self, y, tol=0.1: 0, theirs)
+    assert not call_compatible(lambda self, x: 0, theirs)
+    assert not call_compatible(lambda self, x, tol=0.1, extra=None, *, more: 0, theirs)
+    assert call_compatible(lambda self, x, *args, **kwargs: 0, theirs)

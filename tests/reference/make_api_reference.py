@@ -15,7 +15,8 @@ with ``kind`` the ``inspect.Parameter`` kind's name and ``default`` the
 compares npopt's names at the corresponding path against it, without JAX
 (and, where optax and jaxopt are installed, checks this file is current).
 ``extra_args`` records which transformations optax builds as a
-``GradientTransformationExtraArgs``.
+``GradientTransformationExtraArgs``, ``jaxopt_class_attributes`` the public
+attributes of jaxopt's solver classes.
 """
 import importlib
 import importlib.metadata
@@ -135,11 +136,22 @@ def extra_args():
     return out
 
 
+def class_attributes():
+    """``{class: {attribute: description}}`` of jaxopt's solver classes: their
+    public methods and class-level fields (what ported code calls on a
+    solver), each described as ``describe`` does."""
+    import jaxopt
+    return {name: {a: describe(getattr(cls, a)) for a in dir(cls) if not a.startswith("_")}
+            for name, cls in sorted(vars(jaxopt).items())
+            if inspect.isclass(cls) and not name.startswith("_")}
+
+
 def main():
     data = {"optax_version": importlib.metadata.version("optax"),
             "jaxopt_version": importlib.metadata.version("jaxopt"),
             "modules": {path: public(import_path(path)) for path in MODULES},
-            "extra_args": extra_args()}
+            "extra_args": extra_args(),
+            "jaxopt_class_attributes": class_attributes()}
     with open(OUT, "w") as f:
         json.dump(data, f, indent=0, sort_keys=True)
         f.write("\n")
