@@ -20,6 +20,7 @@ Where npopt differs on purpose:
   about the square of ``error_tolerance`` relative, far below the ridge's
   effect.
 """
+import enum
 import math
 import numbers
 
@@ -29,7 +30,19 @@ from . import _checks, _dense, _math
 from . import numerics as _num
 from .tree import tree_leaves, tree_map, tree_vdot
 
-__all__ = ["matrix_inverse_pth_root", "nnls", "power_iteration"]
+__all__ = ["Precision", "matrix_inverse_pth_root", "nnls", "power_iteration"]
+
+
+class Precision(enum.Enum):
+    """``jax.lax.Precision``'s names, for optax's ``precision=`` defaults.
+    NumPy has one precision (the arrays' dtype): every value is accepted and
+    ignored."""
+    DEFAULT = 0
+    HIGH = 1
+    HIGHEST = 2
+
+    def __repr__(self):
+        return f"Precision.{self.name}"
 
 
 def _tree_norm(x):
@@ -53,7 +66,7 @@ def _generator(key):
 
 
 def power_iteration(matrix, *, v0=None, num_iters=100, error_tolerance=1e-6,
-                    precision=None, key=None):
+                    precision=Precision.HIGHEST, key=None):
     r"""The dominant eigenvalue and its eigenvector, by power iteration.
 
     .. math::
@@ -124,7 +137,7 @@ def _max_abs_diff_identity(m):
 
 
 def matrix_inverse_pth_root(matrix, p, num_iters=100, ridge_epsilon=1e-6,
-                            error_tolerance=1e-6, precision=None):
+                            error_tolerance=1e-6, precision=Precision.HIGHEST):
     r"""``matrix^(-1/p)`` of a symmetric PSD matrix, by the coupled Newton
     iteration (Higham, *Functions of Matrices*, 2008, eq. 7.18):
 

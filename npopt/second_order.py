@@ -36,7 +36,7 @@ for accurate numbers.
 """
 import numpy as np
 
-from . import _checks, _dense
+from . import _checks
 from . import _finite_diff as _fd
 from .tree import ravel
 
@@ -153,4 +153,3 @@ def fisher_diag(negative_log_likelihood, params, inputs, targets, *, grad_fn=Non
     return g * g
 
 
-del _dense
