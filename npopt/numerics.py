@@ -243,10 +243,16 @@ def safe_root_mean_squares(x, min_rms):
 
 def check_inexact_tree(name, tree):
     """The leaves of ``tree`` (None is an empty subtree), each a float or
-    complex array or scalar; a TypeError naming ``name`` otherwise."""
+    complex host array or scalar; a TypeError naming ``name`` otherwise
+    (integer leaves, CUDA device arrays)."""
+    from ._target import is_device_array
     from .tree import tree_leaves
     leaves = tree_leaves(tree)
     for i, leaf in enumerate(leaves):
+        if is_device_array(leaf):
+            raise TypeError(f"{name} (leaf {i}): CUDA device arrays are not supported by this "
+                            "function (it has no CUDA kernel, and npopt copies nothing between "
+                            "host and device behind your back); pass NumPy arrays")
         dt = getattr(leaf, "dtype", None)
         if dt is None:
             if isinstance(leaf, (bool, np.bool_)) or not isinstance(leaf, (float, complex)):

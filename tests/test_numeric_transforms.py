@@ -308,3 +308,13 @@ def test_second_order_without_derivatives():
 def test_bad_input(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+def test_device_arrays_are_refused():
+    from numba import cuda
+    d = cuda.to_device(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="CUDA device arrays"):
+        npopt.centralize().update(d, npopt.EmptyState())
+    with pytest.raises(TypeError, match="CUDA device arrays"):
+        npopt.keep_params_nonnegative().update(np.ones(2), npopt.EmptyState(),
+                                               cuda.to_device(np.ones(2)))
