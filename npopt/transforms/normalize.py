@@ -27,7 +27,8 @@ def _subtract_mean(g):
     if g.ndim <= 1:
         return g
     rows = np.ascontiguousarray(g).reshape(g.shape[0], -1)
-    mean = _num.row_sum(rows) / g.dtype.type(rows.shape[1])
+    with np.errstate(invalid="ignore", divide="ignore"):      # an empty row: 0/0, as jnp
+        mean = _num.row_sum(rows) / g.dtype.type(rows.shape[1])
     return g - mean.reshape((g.shape[0],) + (1,) * (g.ndim - 1))
 
 
