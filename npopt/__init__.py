@@ -10,7 +10,7 @@
 """
 import importlib as _importlib
 
-from . import loss, objective, prox, schedules, tree
+from . import loss, objective, prox, schedules, second_order, tree
 from .alias import (adabelief, adadelta, adafactor, adagrad, adam, adamax, adamaxw, adamw, adan,
                     amsgrad, fromage, lamb, lars, lbfgs, lion, nadam, nadamw, noisy_sgd, novograd,
                     optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,
@@ -28,6 +28,8 @@ from .schedules import (constant_schedule, cosine_decay_schedule, cosine_onecycl
                         piecewise_interpolate_schedule, polynomial_schedule, sgdr_schedule,
                         warmup_constant_schedule, warmup_cosine_decay_schedule,
                         warmup_exponential_decay_schedule)
+from .linear_algebra import matrix_inverse_pth_root, nnls, power_iteration
+from .numerics import safe_norm, safe_root_mean_squares
 from .tree import tree_bias_correction as bias_correction
 from .tree import tree_update_infinity_moment as update_infinity_moment
 from .tree import tree_update_moment as update_moment
@@ -51,8 +53,11 @@ from .transforms.linesearch import (BacktrackingLinesearchInfo, ScaleByBacktrack
                                     value_and_grad_from_state)
 from .transforms.lion import ScaleByLionState, scale_by_lion
 from .transforms.noise import AddNoiseState, add_noise
+from .transforms.nonnegative import NonNegativeParamsState, keep_params_nonnegative
+from .transforms.normalize import centralize, normalize_by_update_norm
 from .transforms.novograd import ScaleByNovogradState, scale_by_novograd
 from .transforms.optimistic import ScaleByOptimisticGradientState, scale_by_optimistic_gradient
+from .transforms.per_example import per_example_global_norm_clip, per_example_layer_norm_clip
 from .transforms.polyak import scale_by_polyak
 from .transforms.rms import (ScaleByRmsState, ScaleByRmsWithCountState, ScaleByRssState,
                              ScaleByRStdDevState, ScaleByRStdDevWithCountState, scale_by_rms,
@@ -65,6 +70,7 @@ from .transforms.sgd import TraceState, trace
 from .transforms.sign import scale_by_sign
 from .transforms.sm3 import ScaleBySM3State, scale_by_sm3
 from .transforms.trust_ratio import ScaleByTrustRatioState, scale_by_trust_ratio
+from .transforms.unitwise import AdaptiveGradClipState, adaptive_grad_clip
 from .transforms.wrappers import (ApplyIfFiniteState, InjectHyperparamsState,
                                   InjectStatefulHyperparamsState, MultiSteps, MultiStepsState,
                                   ShouldSkipUpdateFunction,
@@ -72,6 +78,7 @@ from .transforms.wrappers import (ApplyIfFiniteState, InjectHyperparamsState,
                                   apply_if_finite, inject_hyperparams,
                                   inject_stateful_hyperparams, skip_large_updates,
                                   skip_not_finite, zero_nans)
+from .utils import multi_normal, scale_gradient
 
 __version__ = "0.1.0"
 

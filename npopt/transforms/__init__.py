@@ -16,8 +16,11 @@ from .combine import (MaskedNode, MaskedState, PartitionState, chain, masked, na
                       partition)
 from .moving_average import EmaState, ema
 from .noise import AddNoiseState, add_noise
+from .nonnegative import NonNegativeParamsState, keep_params_nonnegative
+from .per_example import per_example_global_norm_clip, per_example_layer_norm_clip
 from .scale import add_decayed_weights
 from .sgd import TraceState, trace
+from .unitwise import adaptive_grad_clip, unitwise_clip, unitwise_norm
 from .wrappers import (ApplyIfFiniteState, MultiSteps, MultiStepsState, ShouldSkipUpdateFunction,
                        ZeroNansState, apply_if_finite, skip_large_updates, skip_not_finite,
                        zero_nans)
