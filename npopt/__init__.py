@@ -29,6 +29,7 @@ from .schedules import (constant_schedule, cosine_decay_schedule, cosine_onecycl
                         warmup_constant_schedule, warmup_cosine_decay_schedule,
                         warmup_exponential_decay_schedule)
 from .tree import tree_bias_correction as bias_correction
+from .tree import tree_map_params
 from .tree import tree_update_infinity_moment as update_infinity_moment
 from .tree import tree_update_moment as update_moment
 from .tree import tree_update_moment_per_elem_norm as update_moment_per_elem_norm
@@ -37,19 +38,26 @@ from .transforms.adam import ScaleByAdamState, scale_by_adam
 from .transforms.adam_variants import (ScaleByAdanState, ScaleByAmsgradState, ScaleByBeliefState,
                                        scale_by_adamax, scale_by_adan, scale_by_amsgrad,
                                        scale_by_belief, scale_by_radam, scale_by_yogi)
+from .transforms.apply_every import ApplyEvery, apply_every
 from .transforms.clip import (ClipByGlobalNormState, ClipState, clip, clip_by_block_rms,
                               clip_by_global_norm, global_norm)
 from .transforms.combine import (MaskedNode, MaskedState, MultiTransformState, PartitionState,
                                  chain, masked, multi_transform, named_chain, partition)
+from .transforms.conditional import (ConditionallyMaskState, ConditionallyTransformState,
+                                     conditionally_mask, conditionally_transform)
 from .transforms.ema import EmaState, ema
 from .transforms.factored import (FactoredState, scale_by_factored_rms, scale_by_param_block_norm,
                                   scale_by_param_block_rms)
+from .transforms.freezing import flatten, freeze, selective_transform
 from .transforms.lbfgs import ScaleByLBFGSState, scale_by_lbfgs
 from .transforms.linesearch import (BacktrackingLinesearchInfo, ScaleByBacktrackingLinesearchState,
                                     ScaleByZoomLinesearchState, ZoomLinesearchInfo,
                                     scale_by_backtracking_linesearch, scale_by_zoom_linesearch,
                                     value_and_grad_from_state)
 from .transforms.lion import ScaleByLionState, scale_by_lion
+from .transforms.lookahead import LookaheadParams, LookaheadState, lookahead
+from .transforms.monitor import (MonitorState, SnapshotState, measure_with_ema, monitor,
+                                 snapshot)
 from .transforms.noise import AddNoiseState, add_noise
 from .transforms.novograd import ScaleByNovogradState, scale_by_novograd
 from .transforms.optimistic import ScaleByOptimisticGradientState, scale_by_optimistic_gradient

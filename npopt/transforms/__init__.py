@@ -1,1 +1,2 @@
 """npopt.transforms"""
+from .conditional import ConditionFn  # noqa: F401  (optax.transforms.ConditionFn)

@@ -113,3 +113,8 @@ update_moment = tree_update_moment
 update_infinity_moment = tree_update_infinity_moment
 update_moment_per_elem_norm = tree_update_moment_per_elem_norm
 bias_correction = tree_bias_correction
+
+# optax.tree_utils.tree_map_params (optax.tree.map_params)
+from ._state_utils import tree_map_params  # noqa: E402
+map_params = tree_map_params
+__all__ += ["tree_map_params", "map_params"]
