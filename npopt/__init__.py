@@ -10,7 +10,7 @@
 """
 import importlib as _importlib
 
-from . import loss, objective, prox, schedules, tree
+from . import loss, microbatching, objective, prox, schedules, tree
 from .alias import (adabelief, adadelta, adafactor, adagrad, adam, adamax, adamaxw, adamw, adan,
                     amsgrad, fromage, lamb, lars, lbfgs, lion, nadam, nadamw, noisy_sgd, novograd,
                     optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,
@@ -21,6 +21,7 @@ from .base import (EmptyState, GradientTransformation, GradientTransformationExt
                    identity, incremental_update, init_empty_state, periodic_update,
                    safe_increment, safe_int32_increment, set_to_zero, stateless,
                    stateless_with_tree_map, with_extra_args_support)
+from .microbatching import microbatch
 # optax's top-level spellings of its schedules and moment helpers
 from .schedules import (constant_schedule, cosine_decay_schedule, cosine_onecycle_schedule,
                         exponential_decay, join_schedules, linear_onecycle_schedule,
