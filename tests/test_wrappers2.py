@@ -239,13 +239,19 @@ def test_signatures_match_optax(ref):
 def test_tree_map_params_marks_optax_leaves(ref):
     _, meta = ref
     params0, _ = problem.make_problem(np.float64)
+    def masked_node(v):
+        return isinstance(v, npopt.MaskedNode)
+
+    def mark(p, lab):                  # 'M' for a masked-out leaf (is_leaf), 'P' otherwise
+        return ("M" if masked_node(p) else "P") + lab
+
     for name, expr in wp.TREE_MAP_PARAMS_CASES.items():
         opt = wp.build(expr, npopt)
         labels = tree_map(lambda x: f"L{np.shape(x)}", params0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")          # lookahead's "no attribute fast"
             state = opt.init(params0)
-            marked = npopt.tree_map_params(opt, lambda p, lab: "P" + lab, state, labels,
+            marked = npopt.tree_map_params(opt, mark, state, labels, is_leaf=masked_node,
                                            transform_non_params=lambda x: "N")
         want = [v for _, v in meta["tree_map_params"][name]]
         assert tree_leaves(marked) == want, name

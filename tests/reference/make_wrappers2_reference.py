@@ -113,16 +113,23 @@ def api_meta():
 
 def tree_map_params_meta():
     """For each optimizer of wp.TREE_MAP_PARAMS_CASES: the state's leaves
-    (keystr paths) after tree_map_params marks params-like leaves 'P' + the
-    rest leaf's value, others 'N'."""
+    (keystr paths) after tree_map_params marks the params-like leaves 'P' (or
+    'M' for a MaskedNode, made a leaf by is_leaf) + the label (the leaf's
+    shape) passed in ``rest``, the other leaves 'N'."""
     out = {}
     params0, _ = problem.make_problem(np.float64)
     params = jax.tree_util.tree_map(jnp.asarray, params0)
+    def masked_node(v):
+        return isinstance(v, optax.MaskedNode)
+
+    def mark(p, lab):                  # 'M' for a masked-out leaf (is_leaf), 'P' otherwise
+        return ("M" if masked_node(p) else "P") + lab
+
     for name, expr in wp.TREE_MAP_PARAMS_CASES.items():
         opt = wp.build(expr, optax)
         state = opt.init(params)
         labels = jax.tree_util.tree_map(lambda x: f"L{np.shape(x)}", params0)
-        marked = optax.tree_map_params(opt, lambda p, lab: "P" + lab, state, labels,
+        marked = optax.tree_map_params(opt, mark, state, labels, is_leaf=masked_node,
                                        transform_non_params=lambda x: "N")
         flat = jax.tree_util.tree_flatten_with_path(marked)[0]
         out[name] = [[jax.tree_util.keystr(p), v] for p, v in flat]

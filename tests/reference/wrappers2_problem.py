@@ -35,6 +35,12 @@ TREE_MAP_PARAMS_CASES = {
     "chain_clip_lion": "ox.chain(ox.clip_by_global_norm(1.0), ox.lion(1e-3))",
     "multisteps": "ox.MultiSteps(ox.adam(1e-2), 3)",
     "lookahead": "ox.lookahead(ox.sgd(0.1, momentum=0.9), 3, 0.5)",
+    "inject_adam": "ox.inject_hyperparams(ox.adam)(learning_rate=1e-2, b1=0.8)",
+    "apply_if_finite": "ox.apply_if_finite(ox.sgd(0.1, momentum=0.9), 2)",
+    "selective_transform": ("ox.selective_transform(ox.adam(1e-2), "
+                            "freeze_mask={'b': True, 'extra': False, 'w': False})"),
+    "partition": ("ox.partition({'x': ox.adam(1e-2), 'y': ox.sgd(0.1, momentum=0.5)}, "
+                  "{'b': 'x', 'extra': ['y', 'x'], 'w': 'y'})"),
     "apply_every_monitor": ("ox.chain(ox.apply_every(2), ox.monitor({'n': ox.tree.norm}), "
                             "ox.conditionally_mask(ox.adam(1e-2), lambda s: s > 1))"),
 }
