@@ -387,6 +387,10 @@ def test_freeze_and_selective_transform():
     assert np.all(p2["a"] < 1)
     u, _ = npopt.freeze(True).update(g, npopt.freeze(True).init(p))
     assert all(np.all(x == 0) for x in tree_leaves(u))
+    fz = npopt.freeze(lambda tree: {"a": False, "b": True})    # masked's callable mask
+    u, _ = fz.update(g, fz.init(p))
+    np.testing.assert_array_equal(u["a"], 0.5)
+    np.testing.assert_array_equal(u["b"], 0.0)
 
 
 # ---------------------------------------------------------------------------
@@ -410,6 +414,8 @@ _sgd = npopt.sgd(0.1)
      "forward_extra_args"),
     (lambda: npopt.freeze({"a": 1}), TypeError, "mask"),
     (lambda: npopt.selective_transform(_sgd, freeze_mask="a"), TypeError, "freeze_mask"),
+    (lambda: npopt.selective_transform(_sgd, freeze_mask=lambda p: True), TypeError,
+     "freeze_mask"),
     (lambda: npopt.flatten(None), TypeError, "inner"),
     (lambda: npopt.monitor([npopt.tree.norm]), TypeError, "measures"),
     (lambda: npopt.monitor({"x": 3}), TypeError, "measures"),

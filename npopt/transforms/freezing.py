@@ -29,12 +29,14 @@ def freeze(mask):
 
     Args:
       mask: a bool (freeze all, or nothing), or a tree of bools with the
-        params' structure or a prefix of it (True: freeze).
+        params' structure or a prefix of it (True: freeze), or (as
+        ``masked``'s) a function of the params returning one.
 
     Returns:
       A GradientTransformation with state ``MaskedState(inner_state=EmptyState())``.
     """
-    _check_bool_mask("mask", mask)
+    if not callable(mask):            # a function of the params goes to masked as is
+        _check_bool_mask("mask", mask)
     return masked(set_to_zero(), mask)
 
 
@@ -49,7 +51,9 @@ def selective_transform(optimizer, *, freeze_mask):
     Args:
       optimizer: the optimizer of the trained (mask False) leaves.
       freeze_mask: a bool, or a tree of bools with the params' structure or
-        a prefix of it (True: freeze). Keyword only.
+        a prefix of it (True: freeze). Keyword only. A function is refused
+        (``TypeError``): optax would take it as a leaf, a true value, and
+        freeze every param.
 
     Returns:
       A GradientTransformation with state ``PartitionState({'freeze': ...,
