@@ -57,7 +57,7 @@ from .transforms.linesearch import (BacktrackingLinesearchInfo, ScaleByBacktrack
                                     value_and_grad_from_state)
 from .transforms.lion import ScaleByLionState, scale_by_lion
 from .transforms.lookahead import LookaheadParams, LookaheadState, lookahead
-from .transforms.monitor import (MonitorState, SnapshotState, measure_with_ema, monitor,
+from .transforms.monitoring import (MonitorState, SnapshotState, measure_with_ema, monitor,
                                  snapshot)
 from .transforms.noise import AddNoiseState, add_noise
 from .transforms.novograd import ScaleByNovogradState, scale_by_novograd

@@ -234,6 +234,11 @@ def test_signatures_match_optax(ref):
     assert npopt.microbatch is mb.microbatch
     assert npopt.tree.tree_map_params is npopt.tree_map_params is npopt.tree.map_params
     assert npopt.transforms.ConditionFn is not None
+    # optax.transforms.<name> of this family, at npopt.transforms.<name>
+    for n in ("ConditionallyMaskState", "ConditionallyTransformState", "conditionally_mask",
+              "conditionally_transform", "flatten", "freeze", "selective_transform",
+              "MonitorState", "SnapshotState", "measure_with_ema", "monitor", "snapshot"):
+        assert getattr(npopt.transforms, n) is getattr(npopt, n), n
 
 
 def test_tree_map_params_marks_optax_leaves(ref):
