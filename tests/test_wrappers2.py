@@ -117,6 +117,50 @@ def test_lookahead_sync_math():
     assert int(s.steps_since_sync) == 0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lookahead_step_equals_update_with_nonfinite_values(dtype):
+    """A NaN or inf gradient between synchronizations: optax's 0 * d carries
+    NaN into both fast and slow params; the fused step does the same."""
+    opt = npopt.lookahead(npopt.adam(0.1), 3, 0.5)
+    base = npopt.LookaheadParams.init_synced({"a": np.linspace(-1, 1, 5).astype(dtype),
+                                              "b": np.ones((2, 2), dtype)})
+    res = {}
+    for path in ("update", "step"):
+        p = tree_map(np.copy, base)
+        p = npopt.LookaheadParams(p.fast, p.fast)          # one array for both, as init_synced
+        s = opt.init(p)
+        for t in range(7):
+            g = {"a": np.full(5, 0.3, dtype), "b": np.full((2, 2), -0.2, dtype)}
+            if t == 4:
+                g["a"][1] = np.nan
+                g["b"][0, 0] = np.inf
+            if path == "update":
+                u, s = opt.update(g, s, p)
+                p = npopt.apply_updates(p, u)
+            else:
+                p, s = opt.step(p, g, s)
+        res[path] = p
+    for a, b in zip(tree_leaves(res["update"]), tree_leaves(res["step"])):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        assert a.dtype == b.dtype == dtype
+        ok = ~np.isnan(a)
+        assert rel_err(b[ok], a[ok]) <= TOL[np.dtype(dtype)]
+    assert np.isnan(res["step"].slow["a"][1]) and np.isnan(res["step"].fast["b"][0, 0])
+
+
+def test_lookahead_step_does_not_write_into_the_slow_params():
+    opt = npopt.lookahead(npopt.sgd(0.5), 4, 0.5)
+    x = np.array([1.0, 2.0])
+    p = npopt.LookaheadParams.init_synced(x)
+    p, s = opt.step(p, np.array([1.0, 1.0]), opt.init(p))
+    np.testing.assert_array_equal(p.slow, [1.0, 2.0])
+    np.testing.assert_array_equal(p.fast, [0.5, 1.5])
+    p2, s = opt.step(p, np.array([1.0, 1.0]), s)
+    np.testing.assert_array_equal(p2.slow, [1.0, 2.0])
+    with pytest.raises(ValueError, match="params.slow"):
+        opt.step(npopt.LookaheadParams(np.ones(2), np.ones(3)), np.ones(2), s)
+
+
 # ---------------------------------------------------------------------------
 # microbatching results
 # ---------------------------------------------------------------------------

@@ -9,7 +9,11 @@ operations: optax merges both kinds of step into one formula with the
 updates even between synchronizations, as in optax); npopt computes the
 same formula, each product in the leaf's dtype.
 
-No fused ``step``: ``step`` is ``update`` + ``apply_updates``.
+``step``: between synchronizations, the fast optimizer's own ``step``
+(fused, in place, where it has one) on ``params.fast``, ``params.slow``
+returned as it is (copied first where it shares memory with the fast params,
+as after ``LookaheadParams.init_synced``); at a synchronization, ``update``
++ ``apply_updates``.
 """
 import numbers
 import warnings
@@ -18,8 +22,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks
-from ..base import ZERO, GradientTransformation
-from ..tree import tree_map
+from ..base import ZERO, GradientTransformation, apply_updates
+from ..tree import tree_leaves, tree_map, tree_structure
 from .combine import as_transformation
 
 
@@ -111,7 +115,7 @@ def lookahead(fast_optimizer, sync_period, slow_step_size, reset_state=False):
         return LookaheadState(fast_state=fast_optimizer.init(fast_params),
                               steps_since_sync=ZERO)
 
-    def update_fn(updates, state, params=None, **extra_args):
+    def check(state, params):
         if not isinstance(state, LookaheadState):
             raise TypeError("state: expected the LookaheadState made by lookahead(...).init, "
                             f"got {type(state).__name__}")
@@ -119,6 +123,15 @@ def lookahead(fast_optimizer, sync_period, slow_step_size, reset_state=False):
             raise TypeError("params: lookahead's update needs the current LookaheadParams"
                             "(fast, slow); call update(grads, state, params), got "
                             f"{_checks._describe(params)}")
+        if tree_structure(params.fast) != tree_structure(params.slow) or [
+                np.shape(x) for x in tree_leaves(params.fast)] != [
+                np.shape(x) for x in tree_leaves(params.slow)]:
+            raise ValueError("params: params.slow must have the structure and shapes of "
+                             f"params.fast, got {tree_structure(params.slow)} for "
+                             f"{tree_structure(params.fast)}")
+
+    def update_fn(updates, state, params=None, **extra_args):
+        check(state, params)
         updates, fast_state = fast_optimizer.update(updates, state.fast_state, params.fast,
                                                     **extra_args)
         sync = int(state.steps_since_sync) == sync_period - 1
@@ -144,4 +157,41 @@ def lookahead(fast_optimizer, sync_period, slow_step_size, reset_state=False):
         return new_updates, LookaheadState(
             fast_state, np.int32((int(state.steps_since_sync) + 1) % sync_period))
 
-    return GradientTransformation(init_fn, update_fn)
+    def fused_step(params, grads, state, **extra_args):
+        check(state, params)
+        if int(state.steps_since_sync) == sync_period - 1:      # a synchronization
+            updates, state = update_fn(grads, state, params, **extra_args)
+            return apply_updates(params, updates), state
+        # between synchronizations the slow params stay (slow + 0 * d) and the
+        # fast ones take the fast optimizer's step (fast + u - 0 * d): its own
+        # step, fused where it has one
+        slow = params.slow
+        if _overlaps(params.fast, slow):         # init_synced: one array for both
+            slow = tree_map(np.copy, slow)
+        fast, fast_state = fast_optimizer.step(params.fast, grads, state.fast_state,
+                                               **extra_args)
+        if not all(bool(np.all(np.isfinite(np.subtract(f, s_))))
+                   for f, s_ in zip(tree_leaves(fast), tree_leaves(slow))):
+            # optax's 0 * d, d = fast + u - slow: NaN where d is not finite
+            zero = tree_map(lambda f, s_: np.asarray(f - s_) * 0, fast, slow)
+            fast = tree_map(lambda f, z: np.asarray(f + z).astype(np.asarray(f).dtype,
+                                                                 copy=False), fast, zero)
+            slow = tree_map(lambda s_, z: np.asarray(s_ + z).astype(np.asarray(s_).dtype,
+                                                                   copy=False), slow, zero)
+        return LookaheadParams(fast=fast, slow=slow), LookaheadState(
+            fast_state, np.int32((int(state.steps_since_sync) + 1) % sync_period))
+
+    return GradientTransformation(init_fn, update_fn, fused_step=fused_step)
+
+
+def _overlaps(a, b):
+    """Whether a leaf of ``a`` may share memory with a leaf of ``b``."""
+    a_leaves = [x for x in tree_leaves(a) if isinstance(x, np.ndarray)]
+    bases = {}
+    for x in a_leaves:
+        root = x
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        bases[id(root)] = root
+    return any(np.may_share_memory(y, r) for y in tree_leaves(b) if isinstance(y, np.ndarray)
+               for r in bases.values())
