@@ -501,3 +501,28 @@ def test_bad_update_input_leaves_state_alone():
     # state untouched after the errors: the same update works
     u, s2 = opt.update(np.ones(2), s, p)
     assert int(s2.steps_since_sync) == 1
+
+
+@pytest.mark.parametrize("wrap", ["mask", "transform"])
+def test_conditional_step_on_cuda_arrays(wrap):
+    """The fused step of conditionally_mask / conditionally_transform keeps
+    device params on the device: the inner step when the condition holds,
+    the params unchanged or ``apply_updates`` (device kernel) otherwise.
+    (numba's CUDA simulator here; a real GPU with NUMBA_ENABLE_CUDASIM=0.)"""
+    cuda = pytest.importorskip("numba.cuda")
+    from npopt._target import is_device_array
+    f = npopt.conditionally_mask if wrap == "mask" else npopt.conditionally_transform
+    opt = f(npopt.adam(0.1), lambda step: step % 2 == 0)
+    rng = np.random.default_rng(3)
+    p = {"a": rng.standard_normal(7), "b": rng.standard_normal((3, 4))}
+    gs = [tree_map(lambda x: rng.standard_normal(x.shape), p) for _ in range(4)]
+    cpu_p, cpu_s = p, opt.init(p)
+    dev_p = tree_map(cuda.to_device, p)
+    dev_s = opt.init(dev_p)
+    for g in gs:
+        cpu_p, cpu_s = opt.step(cpu_p, g, cpu_s)
+        dev_p, dev_s = opt.step(dev_p, tree_map(cuda.to_device, g), dev_s)
+        assert all(is_device_array(x) for x in tree_leaves(dev_p))
+    for a, b in zip(tree_leaves(dev_p), tree_leaves(cpu_p)):
+        assert rel_err(a.copy_to_host(), b) <= 1e-14
+    assert int(dev_s.step) == 4
