@@ -250,10 +250,16 @@ def microbatch(fun, argnums, microbatch_size, accumulator=AccumulationType.SUM, 
       argnames: the name (or names) of the keyword arguments with a batch axis.
       in_axes: the batch axis of each argument of ``argnums + argnames`` (one
         integer for all).
-      num_real_microbatches: stop after this many microbatches (None: all).
+      num_real_microbatches: stop after this many microbatches (None: all;
+        more than there are: all).
 
     Returns:
       A function with ``fun``'s arguments.
+
+    npopt differs from optax on purpose in that the loop is Python's (each
+    microbatch is evaluated once, ``fun`` may be any NumPy code), and an
+    ``Accumulator``'s ``init`` gets the first microbatch's result (optax
+    gives it the result's shape and dtype, from ``jax.eval_shape``).
     """
     _checks.check_callable("fun", fun)
     if microbatch_size is None:

@@ -526,3 +526,16 @@ def test_conditional_step_on_cuda_arrays(wrap):
     for a, b in zip(tree_leaves(dev_p), tree_leaves(cpu_p)):
         assert rel_err(a.copy_to_host(), b) <= 1e-14
     assert int(dev_s.step) == 4
+
+
+def test_apply_every_keeps_a_nan_as_optax():
+    """optax's ``acc * grad_acc + g`` and ``emit * grad_acc``: 0 * NaN = NaN,
+    so a NaN stays in the accumulator and the updates (optax 0.2.8's values)."""
+    opt = npopt.apply_every(2)
+    s = opt.init(np.zeros(2))
+    want = [([0, 0], [1, 1]), ([np.nan, 2], [np.nan, 2]), ([np.nan, 0], [np.nan, 1]),
+            ([np.nan, 2], [np.nan, 2]), ([np.nan, 0], [np.nan, 2])]
+    for g, (u_want, acc_want) in zip(([1, 1], [np.nan, 1], [1, 1], [1, 1], [2, 2]), want):
+        u, s = opt.update(np.array(g, np.float64), s)
+        np.testing.assert_array_equal(u, u_want)
+        np.testing.assert_array_equal(s.grad_acc, acc_want)

@@ -84,7 +84,9 @@ def lookahead(fast_optimizer, sync_period, slow_step_size, reset_state=False):
       Zhang, Lucas, Hinton & Ba, "Lookahead Optimizer: k steps forward, 1 step
       back", NeurIPS 2019, https://arxiv.org/abs/1907.08610
 
-    npopt differs from optax on purpose only in that ``reset_state`` selects
+    npopt's ``update`` passes its extra keyword arguments on to the fast
+    optimizer's (optax's lookahead takes none). npopt differs from optax on
+    purpose only in that ``reset_state`` selects
     the re-initialized state leaf by leaf (optax computes ``(1 - s) * current
     + s * init``, which turns boolean state leaves into integers and carries
     a NaN of the current state over).
