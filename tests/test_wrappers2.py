@@ -539,3 +539,34 @@ def test_apply_every_keeps_a_nan_as_optax():
         u, s = opt.update(np.array(g, np.float64), s)
         np.testing.assert_array_equal(u, u_want)
         np.testing.assert_array_equal(s.grad_acc, acc_want)
+
+
+@settings(max_examples=15, deadline=None)
+@given(flags=st.lists(st.booleans(), min_size=1, max_size=8),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_conditional_wrappers_against_inner_steps(flags, dtype):
+    """conditionally_transform / conditionally_mask == the inner run on the
+    selected steps, identity / zeros on the others (fused step and update)."""
+    rng = np.random.default_rng(len(flags))
+    p0 = {"a": rng.standard_normal(4).astype(dtype),
+          "b": rng.standard_normal((2, 3)).astype(dtype)}
+    gs = [tree_map(lambda x: rng.standard_normal(x.shape).astype(dtype), p0) for _ in flags]
+    inner = npopt.adam(0.05)
+    for wrap in ("transform", "mask"):
+        f = npopt.conditionally_transform if wrap == "transform" else npopt.conditionally_mask
+        opt = f(inner, lambda step: flags[int(step)])
+        s, s_in, p, p_ref, p_step = opt.init(p0), inner.init(p0), p0, p0, p0
+        s_step = opt.init(p0)
+        for flag, g in zip(flags, gs):
+            if flag:
+                u_ref, s_in = inner.update(g, s_in, p_ref)
+            else:
+                u_ref = g if wrap == "transform" else tree_map(np.zeros_like, g)
+            p_ref = npopt.apply_updates(p_ref, u_ref)
+            u, s = opt.update(g, s, p)
+            p = npopt.apply_updates(p, u)
+            p_step, s_step = opt.step(p_step, g, s_step)
+        for a, b, c in zip(tree_leaves(p), tree_leaves(p_ref), tree_leaves(p_step)):
+            np.testing.assert_array_equal(a, b)
+            assert c.dtype == a.dtype and rel_err(c, a) <= TOL[np.dtype(dtype)]
+        assert int(s.step) == int(s_step.step) == len(flags)

@@ -51,6 +51,7 @@ CASES = {
              "'b_ema': ox.measure_with_ema(lambda u: u['b'], 0.8)}), "
              "ox.clip_by_global_norm(1.0))"),
     "snapshot_adam": dict(
-        expr="ox.chain(ox.scale_by_adam(), ox.snapshot('sq', lambda u: ox.tree.norm(u, squared=True)), "
+        expr="ox.chain(ox.scale_by_adam(), "
+             "ox.snapshot('sq', lambda u: ox.tree.norm(u, squared=True)), "
              "ox.snapshot('extra', lambda u: u['extra']), ox.scale_by_learning_rate(1e-2))"),
 }
