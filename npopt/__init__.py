@@ -10,7 +10,7 @@
 """
 import importlib as _importlib
 
-from . import loss, objective, prox, schedules, second_order, tree
+from . import loss, microbatching, objective, prox, schedules, second_order, tree
 from .alias import (adabelief, adadelta, adafactor, adagrad, adam, adamax, adamaxw, adamw, adan,
                     amsgrad, fromage, lamb, lars, lbfgs, lion, nadam, nadamw, noisy_sgd, novograd,
                     optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,
@@ -21,6 +21,7 @@ from .base import (EmptyState, GradientTransformation, GradientTransformationExt
                    identity, incremental_update, init_empty_state, periodic_update,
                    safe_increment, safe_int32_increment, set_to_zero, stateless,
                    stateless_with_tree_map, with_extra_args_support)
+from .microbatching import microbatch
 # optax's top-level spellings of its schedules and moment helpers
 from .schedules import (constant_schedule, cosine_decay_schedule, cosine_onecycle_schedule,
                         exponential_decay, join_schedules, linear_onecycle_schedule,
@@ -31,6 +32,7 @@ from .schedules import (constant_schedule, cosine_decay_schedule, cosine_onecycl
 from .linear_algebra import matrix_inverse_pth_root, nnls, power_iteration
 from .numerics import safe_norm, safe_root_mean_squares
 from .tree import tree_bias_correction as bias_correction
+from .tree import tree_map_params
 from .tree import tree_update_infinity_moment as update_infinity_moment
 from .tree import tree_update_moment as update_moment
 from .tree import tree_update_moment_per_elem_norm as update_moment_per_elem_norm
@@ -39,19 +41,26 @@ from .transforms.adam import ScaleByAdamState, scale_by_adam
 from .transforms.adam_variants import (ScaleByAdanState, ScaleByAmsgradState, ScaleByBeliefState,
                                        scale_by_adamax, scale_by_adan, scale_by_amsgrad,
                                        scale_by_belief, scale_by_radam, scale_by_yogi)
+from .transforms.apply_every import ApplyEvery, apply_every
 from .transforms.clipping import (ClipByGlobalNormState, ClipState, clip, clip_by_block_rms,
-                              clip_by_global_norm, global_norm)
+                                  clip_by_global_norm, global_norm)
 from .transforms.combine import (MaskedNode, MaskedState, MultiTransformState, PartitionState,
                                  chain, masked, multi_transform, named_chain, partition)
+from .transforms.conditional import (ConditionallyMaskState, ConditionallyTransformState,
+                                     conditionally_mask, conditionally_transform)
 from .transforms.moving_average import EmaState, ema
 from .transforms.factored import (FactoredState, scale_by_factored_rms, scale_by_param_block_norm,
                                   scale_by_param_block_rms)
+from .transforms.freezing import flatten, freeze, selective_transform
 from .transforms.lbfgs import ScaleByLBFGSState, scale_by_lbfgs
 from .transforms.linesearch import (BacktrackingLinesearchInfo, ScaleByBacktrackingLinesearchState,
                                     ScaleByZoomLinesearchState, ZoomLinesearchInfo,
                                     scale_by_backtracking_linesearch, scale_by_zoom_linesearch,
                                     value_and_grad_from_state)
 from .transforms.lion import ScaleByLionState, scale_by_lion
+from .transforms.lookahead import LookaheadParams, LookaheadState, lookahead
+from .transforms.monitoring import (MonitorState, SnapshotState, measure_with_ema, monitor,
+                                    snapshot)
 from .transforms.noise import AddNoiseState, add_noise
 from .transforms.nonnegative import NonNegativeParamsState, keep_params_nonnegative
 from .transforms.normalize import centralize, normalize_by_update_norm

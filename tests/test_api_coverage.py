@@ -53,17 +53,13 @@ NOT_YET = {
         "Gumbel", "Normal", "make_perturbed_argmax", "make_perturbed_fun", "make_perturbed_max",
     ],
     "optax": [
-        "ApplyEvery", "ConditionallyMaskState", "ConditionallyTransformState", "LookaheadParams",
-        "LookaheadState", "MonitorState", "SnapshotState", "apply_every", "assignment",
-        "conditionally_mask", "conditionally_transform", "contrib", "convex_kl_divergence",
-        "cosine_distance", "cosine_similarity", "ctc_loss", "ctc_loss_with_forward_probs",
-        "experimental", "flatten", "freeze", "generalized_kl_divergence", "hinge_loss",
-        "huber_loss", "kl_divergence", "l2_loss", "log_cosh", "lookahead", "losses",
-        "measure_with_ema", "microbatch", "microbatching", "monitor", "ntxent", "perturbations",
-        "projections", "safe_softmax_cross_entropy", "scale_by_distance_over_gradients",
-        "selective_transform", "sigmoid_binary_cross_entropy", "sigmoid_focal_loss",
-        "smooth_labels", "snapshot", "softmax_cross_entropy",
-        "softmax_cross_entropy_with_integer_labels", "squared_error", "tree_map_params",
+        "assignment", "contrib", "convex_kl_divergence", "cosine_distance", "cosine_similarity",
+        "ctc_loss", "ctc_loss_with_forward_probs", "experimental", "generalized_kl_divergence",
+        "hinge_loss", "huber_loss", "kl_divergence", "l2_loss", "log_cosh", "losses", "ntxent",
+        "perturbations", "projections", "safe_softmax_cross_entropy",
+        "scale_by_distance_over_gradients", "sigmoid_binary_cross_entropy", "sigmoid_focal_loss",
+        "smooth_labels", "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
+        "squared_error",
     ],
     "optax.assignment": [
         "base_hungarian_algorithm", "hungarian_algorithm",
@@ -103,10 +99,6 @@ NOT_YET = {
         "smooth_labels", "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
         "sparsemax_loss", "squared_error", "triplet_margin_loss",
     ],
-    "optax.microbatching": [
-        "AccumulationType", "Accumulator", "micro_grad", "micro_vmap", "microbatch",
-        "reshape_batch_axis",
-    ],
     "optax.perturbations": [
         "Gumbel", "Normal", "make_perturbed_fun",
     ],
@@ -116,23 +108,15 @@ NOT_YET = {
         "projection_l2_sphere", "projection_linf_ball", "projection_non_negative",
         "projection_simplex", "projection_vector",
     ],
-    "optax.transforms": [
-        "ConditionFn", "ConditionallyMaskState", "ConditionallyTransformState", "MonitorState",
-        "SnapshotState", "conditionally_mask", "conditionally_transform", "flatten", "freeze",
-        "measure_with_ema", "monitor", "selective_transform", "snapshot",
-    ],
-    "optax.tree": [
-        "map_params",
-    ],
-    "optax.tree_utils": [
-        "tree_map_params",
-    ],
 }
 
 DEPARTURES = {
     ("optax", "value_and_grad_from_state"):
         "npopt has no autodiff: it takes value_and_grad_fn, a function returning "
         "(value, grad), where optax takes value_fn and differentiates it",
+    ("optax.microbatching", "micro_vmap"):
+        "vmap_fn defaults to npopt.microbatching.loop_vmap, a loop over the examples, "
+        "where optax's is jax.vmap",
     ("jaxopt.implicit_diff", "custom_root"):
         "solve=None picks CG (symmetric optimality Jacobians) or GMRES with tolerances "
         "from the dtype; jaxopt's default, CG on the normal equations, squares the "

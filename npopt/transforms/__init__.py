@@ -14,6 +14,10 @@ is at npopt's top level too, with the ``scale_by_*`` blocks.
 from .clipping import clip, clip_by_block_rms, clip_by_global_norm
 from .combine import (MaskedNode, MaskedState, PartitionState, chain, masked, named_chain,
                       partition)
+from .conditional import (ConditionallyMaskState, ConditionallyTransformState, ConditionFn,
+                          conditionally_mask, conditionally_transform)
+from .freezing import flatten, freeze, selective_transform
+from .monitoring import MonitorState, SnapshotState, measure_with_ema, monitor, snapshot
 from .moving_average import EmaState, ema
 from .noise import AddNoiseState, add_noise
 from .nonnegative import NonNegativeParamsState, keep_params_nonnegative

@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 from .. import _checks
 from ..base import GradientTransformation, GradientTransformationExtraArgs, with_extra_args_support
 from ..tree import tree_leaves, tree_map, tree_structure
+from ..tree._state_utils import _ParamsPlaceholder
 from . import _fusion
 
 
@@ -162,6 +163,9 @@ def masked(inner, mask, *, mask_compatible_extra_args=False):
                 for k, v in extra_args.items()}
 
     def init_fn(params):
+        if isinstance(params, _ParamsPlaceholder):
+            # tree_map_params's placeholder goes down unmasked (as in optax)
+            return MaskedState(inner_state=inner.init(params))
         mask_tree = mask_of(params)
         return MaskedState(inner_state=inner.init(_mask_pytree(params, mask_tree, "params")))
 

@@ -46,10 +46,11 @@ Its modules, each building on the ones before it:
 from ._structure import (TreeDef, tree_flatten, tree_leaves, tree_map, tree_reduce,
                          tree_structure, tree_unflatten)
 from .._flat._ravel import SegmentTable, ravel, segment_table
-from ._arith import (tree_add, tree_batch_shape, tree_add_scalar_mul, tree_add_scale, tree_average, tree_clip,
-                     tree_conj, tree_div, tree_dot, tree_full_like, tree_imag, tree_mul,
-                     tree_negative, tree_ones_like, tree_real, tree_reciprocal, tree_scalar_mul,
-                     tree_scale, tree_sub, tree_where, tree_zeros_like)
+from ._arith import (tree_add, tree_add_scalar_mul, tree_add_scale, tree_average,
+                    tree_batch_shape, tree_clip, tree_conj, tree_div, tree_dot, tree_full_like,
+                    tree_imag, tree_mul, tree_negative, tree_ones_like, tree_real,
+                    tree_reciprocal, tree_scalar_mul, tree_scale, tree_sub, tree_where,
+                    tree_zeros_like)
 from ._dtype import tree_cast, tree_cast_like, tree_dtype, tree_single_dtype
 from ._paths import (DictKey, GetAttrKey, NamedTupleKey, SequenceKey, keystr, tree_get,
                      tree_get_all_with_path, tree_leaves_with_path, tree_set)
@@ -129,3 +130,8 @@ set = tree_set  # noqa: A001 (optax.tree.set)
 random_like = tree_random_like
 split_key_like = tree_split_key_like
 unwrap_random_key_data = tree_unwrap_random_key_data
+
+# optax.tree_utils.tree_map_params (optax.tree.map_params)
+from ._state_utils import tree_map_params  # noqa: E402
+map_params = tree_map_params
+__all__ += ["tree_map_params", "map_params"]

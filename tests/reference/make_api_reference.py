@@ -106,7 +106,7 @@ COMBINATORS = (
 
 # functions whose first argument is not a learning rate: built with these
 ARGUMENTS = {"scale_by_backtracking_linesearch": "(15)", "scale_by_zoom_linesearch": "(15)",
-             "scale_by_schedule": "(lambda count: 0.1)"}
+             "scale_by_schedule": "(lambda count: 0.1)", "freeze": "({'a': True})"}
 
 
 def extra_args():
