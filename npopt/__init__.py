@@ -6,7 +6,7 @@
 * jaxopt's side, loaded on first use (they pull in scipy): the solvers
   (``npopt.GradientDescent``, ``npopt.LBFGS``, ... and ``npopt.solvers``),
   ``projection``, ``isotonic``, ``linear_solve``, ``implicit_diff`` and
-  ``examples``.
+  ``examples``; and optax's ``projections`` (over ``projection``'s kernels).
 """
 import importlib as _importlib
 
@@ -76,7 +76,9 @@ from .transforms.wrappers import (ApplyIfFiniteState, InjectHyperparamsState,
 __version__ = "0.1.0"
 
 # jaxopt's side, imported on first use (PEP 562)
-_LAZY_MODULES = ("batch", "solvers", "projection", "isotonic", "linear_solve", "implicit_diff", "examples")
+_LAZY_MODULES = ("batch", "solvers", "projection", "isotonic", "linear_solve", "implicit_diff", "examples",
+                 # optax's submodules over jaxopt's machinery
+                 "projections")
 _SOLVERS = (
     "AndersonAcceleration", "AndersonWrapper", "ArmijoSGD", "BFGS", "BacktrackingLineSearch",
     "Bisection", "BlockCoordinateDescent", "BoxCDQP", "BoxOSQP", "Broyden", "CvxpyQP",
