@@ -78,7 +78,7 @@ __version__ = "0.1.0"
 # jaxopt's side, imported on first use (PEP 562)
 _LAZY_MODULES = ("batch", "solvers", "projection", "isotonic", "linear_solve", "implicit_diff", "examples",
                  # optax's submodules over jaxopt's machinery
-                 "projections")
+                 "projections", "assignment")
 _SOLVERS = (
     "AndersonAcceleration", "AndersonWrapper", "ArmijoSGD", "BFGS", "BacktrackingLineSearch",
     "Bisection", "BlockCoordinateDescent", "BoxCDQP", "BoxOSQP", "Broyden", "CvxpyQP",
