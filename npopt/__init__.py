@@ -6,7 +6,8 @@
 * jaxopt's side, loaded on first use (they pull in scipy): the solvers
   (``npopt.GradientDescent``, ``npopt.LBFGS``, ... and ``npopt.solvers``),
   ``projection``, ``isotonic``, ``linear_solve``, ``implicit_diff`` and
-  ``examples``; and optax's ``projections`` (over ``projection``'s kernels).
+  ``examples``; and optax's ``projections`` (over ``projection``'s kernels),
+  ``assignment`` and ``perturbations``.
 """
 import importlib as _importlib
 
@@ -75,10 +76,10 @@ from .transforms.wrappers import (ApplyIfFiniteState, InjectHyperparamsState,
 
 __version__ = "0.1.0"
 
-# jaxopt's side, imported on first use (PEP 562)
+# jaxopt's side and some of optax's submodules, imported on first use (PEP 562)
 _LAZY_MODULES = ("batch", "solvers", "projection", "isotonic", "linear_solve", "implicit_diff", "examples",
-                 # optax's submodules over jaxopt's machinery
-                 "projections", "assignment")
+                 # optax's submodules (projections runs projection's kernels)
+                 "projections", "assignment", "perturbations")
 _SOLVERS = (
     "AndersonAcceleration", "AndersonWrapper", "ArmijoSGD", "BFGS", "BacktrackingLineSearch",
     "Bisection", "BlockCoordinateDescent", "BoxCDQP", "BoxOSQP", "Broyden", "CvxpyQP",
