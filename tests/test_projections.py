@@ -342,13 +342,40 @@ def test_l1_sphere_ties_and_signs():
     np.testing.assert_allclose(P.projection_l1_sphere(y, 1.0), [0.0, 1.0, -0.0], atol=0)
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("which", ["non_negative", "box", "box_trees", "hypercube", "linf_ball"])
+def test_cuda_matches_cpu(which, dt):
+    """The elementwise four run npopt.projection's CUDA kernels on CUDA leaves
+    (the simulator under tests/conftest.py; a GPU where there is one)."""
+    from numba import cuda
+    from npopt._target import is_device_array
+    rng = np.random.default_rng(0)
+    x = {"a": rng.standard_normal((5, 7)).astype(dt), "b": rng.standard_normal(300).astype(dt)}
+    lo = {k: -rng.uniform(size=v.shape).astype(dt) for k, v in x.items()}
+    hi = {k: rng.uniform(size=v.shape).astype(dt) for k, v in x.items()}
+    f = {"non_negative": lambda t, *b: P.projection_non_negative(t),
+         "box": lambda t, *b: P.projection_box(t, -0.25, 0.5),
+         "box_trees": lambda t, lo, hi: P.projection_box(t, lo, hi),
+         "hypercube": lambda t, *b: P.projection_hypercube(t, 0.5),
+         "linf_ball": lambda t, *b: P.projection_linf_ball(t, 0.3)}[which]
+    dev = lambda t: tree_map(cuda.to_device, t)  # noqa: E731
+    args = (lo, hi) if which == "box_trees" else ()
+    want = f(x, *args)
+    got = f(dev(x), *[dev(a) for a in args])
+    for g, w in zip(tree_leaves(got), tree_leaves(want)):
+        assert is_device_array(g)
+        assert np.array_equal(g.copy_to_host(), w)
+
+
 def test_cuda_arrays_are_refused_where_there_is_no_kernel():
-    class Fake:                      # looks like a CUDA array (no copy is made)
-        __cuda_array_interface__ = {"shape": (3,), "typestr": "<f8", "data": (0, False),
-                                    "version": 3}
-        shape, dtype, size, ndim = (3,), np.dtype(np.float64), 3, 1
-    with pytest.raises(TypeError, match="tree: CUDA arrays"):
-        P.projection_simplex(Fake())
+    from numba import cuda
+    d = cuda.to_device(np.ones(3))
+    for f in (P.projection_simplex, P.projection_l1_ball, P.projection_l2_ball):
+        with pytest.raises(TypeError, match=r"^tree: CUDA arrays are supported by the "
+                                            "elementwise"):
+            f(d)
+    with pytest.raises(TypeError, match=r"^x: CUDA arrays"):
+        P.projection_hyperplane(d, np.ones(3), 1.0)
 
 
 # ---------------------------------------------------------------------------

@@ -37,11 +37,16 @@ optax does; jaxopt projects arrays only).
 
 Where npopt differs from optax on purpose:
 
-* dtypes are kept leaf by leaf: a float32 leaf stays float32 also in a tree
-  with float64 leaves or with float64 array bounds (optax, under x64,
-  returns float64 leaves from ``l2_ball``, ``l2_sphere``, ``box``,
-  ``vector``, ``hyperplane``, ``halfspace`` there). Integer leaves are
-  rejected (optax promotes them to float).
+* dtypes are kept leaf by leaf: float32 in, float32 out. optax under x64
+  returns float64 leaves for float32 trees from ``simplex`` and
+  ``l1_sphere`` (its unit-simplex step divides integers, which gives
+  float64), and its ``l1_ball`` raises on float32 trees (the two branches of
+  its ``lax.cond`` then differ in dtype); in trees mixing float32 and
+  float64 leaves (or with float64 array bounds) its ``l2_ball``,
+  ``l2_sphere``, ``box``, ``vector``, ``hyperplane`` and ``halfspace``
+  return float64 for the float32 leaves. npopt computes the simplex of a
+  float32 tree in float32 (agreeing with optax to 1e-7 relative). Integer
+  leaves are rejected (optax promotes them to float).
 * ``projection_box``/``hypercube`` accept a scalar bound for a tree of
   several leaves (optax's ``jax.tree.map`` needs a tree of bounds there) and
   raise on ``lower > upper`` (``jnp.clip`` returns ``upper``).
