@@ -288,6 +288,35 @@ def test_spheres_are_nearest_points(x, scale):
             assert d <= np.linalg.norm(fx - z) + _tol(x, x) * (1 + scale + np.abs(fx).max())
 
 
+@settings(max_examples=30)
+@given(x=hnp.arrays(st.sampled_from([np.float32, np.float64]), st.integers(1, 9),
+                    elements=st.floats(-5, 5, width=32)),
+       scale=st.sampled_from([0.5, 1.0, 3.0]))
+def test_same_as_jaxopt_module_on_arrays(x, scale):
+    """On a 1-D array the two modules solve the same problems with the same kernels:
+    the same bits where the formulas are the same, a few ulps for the l2 ball
+    (optax's branch-free factor) and the hyperplanes (optax's order)."""
+    J = npopt.projection
+    same = [(P.projection_simplex(x, scale), J.projection_simplex(x, scale)),
+            (P.projection_l1_ball(x, scale), J.projection_l1_ball(x, scale)),
+            (P.projection_linf_ball(x, scale), J.projection_linf_ball(x, scale)),
+            (P.projection_hypercube(x, scale), J.projection_hypercube(x, scale)),
+            (P.projection_box(x, -scale, scale / 2), J.projection_box(x, (-scale, scale / 2))),
+            (P.projection_non_negative(x), J.projection_non_negative(x))]
+    if np.all(x != 0):
+        same.append((P.projection_l1_sphere(x, scale), J.projection_l1_sphere(x, scale)))
+    for got, want in same:
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    tol = 8 * np.finfo(x.dtype).eps
+    a = np.linspace(1, 2, x.size).astype(x.dtype)
+    close = [(P.projection_l2_ball(x, scale), J.projection_l2_ball(x, scale)),
+             (P.projection_hyperplane(x, a, 0.5), J.projection_hyperplane(x, (a, 0.5))),
+             (P.projection_halfspace(x, a, 0.5), J.projection_halfspace(x, (a, 0.5)))]
+    for got, want in close:
+        assert got.dtype == want.dtype
+        assert np.max(np.abs(got - want)) <= tol * (1 + np.max(np.abs(want))) * x.size
+
+
 # ---------------------------------------------------------------------------
 # edge cases
 # ---------------------------------------------------------------------------
