@@ -6,7 +6,8 @@
 * jaxopt's side, loaded on first use (they pull in scipy): the solvers
   (``npopt.GradientDescent``, ``npopt.LBFGS``, ... and ``npopt.solvers``),
   ``projection``, ``isotonic``, ``linear_solve``, ``implicit_diff`` and
-  ``examples``.
+  ``examples``; and optax's ``projections`` (over ``projection``'s kernels),
+  ``assignment`` and ``perturbations``.
 """
 import importlib as _importlib
 
@@ -91,9 +92,11 @@ from .utils import multi_normal, scale_gradient
 
 __version__ = "0.1.0"
 
-# jaxopt's side, imported on first use (PEP 562)
+# jaxopt's side and some of optax's submodules, imported on first use (PEP 562)
 _LAZY_MODULES = ("batch", "solvers", "projection", "isotonic", "linear_solve", "implicit_diff",
-                 "examples", "tree_utils", "tree_util", "loop", "cond")
+                 "examples", "tree_utils", "tree_util", "loop", "cond",
+                 # optax's submodules (projections runs projection's kernels)
+                 "projections", "assignment", "perturbations")
 _SOLVERS = (
     "AndersonAcceleration", "AndersonWrapper", "ArmijoSGD", "BFGS", "BacktrackingLineSearch",
     "Bisection", "BlockCoordinateDescent", "BoxCDQP", "BoxOSQP", "Broyden", "CvxpyQP",
