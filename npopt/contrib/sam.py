@@ -38,7 +38,7 @@ import numpy as np
 from .. import _checks, _flat
 from .._target import is_device_array
 from ..base import EmptyState, GradientTransformation, apply_updates
-from ..transforms.clip import _div_mul, _global_norm, global_norm
+from ..transforms.clipping import _div_mul, _global_norm, global_norm
 from ..transforms.combine import as_transformation
 from ..tree import tree_leaves, tree_map
 
