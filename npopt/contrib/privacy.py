@@ -11,8 +11,8 @@ gradients**: every leaf has the batch on axis 0 (size :math:`B`). With
     u^{(i)} = \frac{\sum_b c_b\, g^{(i)}_b + C\sigma\, z^{(i)}}{B},\quad
     z^{(i)} \sim \mathcal N(0, I)
 
-(the norm is over all leaves of one example; the sum over the batch is
-npopt's fixed-order ``_dense.dot``).
+(the norm is over all leaves of one example; ``per_example_global_norm_clip``
+of ``npopt.transforms.per_example``: fixed-order sums and products).
 
 The random stream: the state keeps optax's raw threefry key
 (``rng_key``, uint32 (2,), ``jax.random.key_data`` layout) and splits it as
@@ -32,11 +32,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import _checks, _dense
+from .. import _checks
 from .._target import is_device_array
 from ..base import GradientTransformation, identity
 from ..transforms.combine import chain
 from ..transforms.noise import canonical_key, threefry_split
+from ..transforms.per_example import per_example_global_norm_clip
 from ..transforms.scale import scale_by_learning_rate
 from ..transforms.sgd import trace
 from ..tree import tree_flatten, tree_unflatten
@@ -45,27 +46,6 @@ from ..tree import tree_flatten, tree_unflatten
 class DifferentiallyPrivateAggregateState(NamedTuple):
     """State of ``differentially_private_aggregate``: the raw threefry key."""
     rng_key: Any    # uint32 (2,)
-
-
-def _per_example_norms(leaves, bsize):
-    """Per-example global norms: each example's leaf sums of squares (in the
-    leaf's dtype, fixed order) added in leaf order, then the square root."""
-    total = 0
-    for g in leaves:
-        rows = np.ascontiguousarray(g).reshape(bsize, -1)
-        total = total + np.array([_dense.sqnorm(r) for r in rows])
-    return np.sqrt(total)
-
-
-def _aggregate(leaves, l2_norm_clip):
-    """optax's per_example_global_norm_clip: the clipped per-example sums."""
-    bsize = leaves[0].shape[0]
-    norms = _per_example_norms(leaves, bsize)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mult = np.minimum(norms.dtype.type(l2_norm_clip) / norms, norms.dtype.type(1.0))
-    mult = np.where(np.isnan(mult), norms.dtype.type(1.0), mult)
-    return [np.asarray(_dense.dot(mult, np.ascontiguousarray(g).reshape(bsize, -1)))
-            .reshape(g.shape[1:]) for g in leaves]
 
 
 def differentially_private_aggregate(l2_norm_clip, noise_multiplier, key=None, *, seed=None):
@@ -125,18 +105,9 @@ def _dp_aggregate(l2_norm_clip, noise_multiplier, key, key_name):
         if any(is_device_array(g) for g in leaves):
             raise NotImplementedError("updates: differentially_private_aggregate runs on "
                                       "the host; CUDA device arrays are not supported")
-        leaves = [np.asarray(g) for g in leaves]
-        for i, g in enumerate(leaves):
-            if g.dtype.kind != "f":
-                raise TypeError(f"updates: expected float per-example gradients, leaf {i} "
-                                f"is {g.dtype}")
-        bsize = leaves[0].shape[0] if leaves[0].ndim else None
-        if bsize is None or any(g.ndim < 1 or g.shape[0] != bsize for g in leaves):
-            raise ValueError(
-                "Unlike other transforms, `per_example_global_norm_clip` expects `grads` to "
-                f"have a batch dimension in the 0th axis; got leaf shapes "
-                f"{[g.shape for g in leaves]}")
-        clipped = _aggregate(leaves, l2_norm_clip)
+        clipped, _ = per_example_global_norm_clip(updates, l2_norm_clip)
+        clipped = [np.asarray(c) for c in tree_flatten(clipped)[0]]
+        bsize = np.shape(leaves[0])[0]
         keys = threefry_split(rng_key, len(leaves) + 1)
         noised = []
         for g, k in zip(clipped, keys[1:]):
