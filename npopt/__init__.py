@@ -10,7 +10,7 @@
 """
 import importlib as _importlib
 
-from . import loss, objective, prox, schedules, tree
+from . import contrib, loss, objective, prox, schedules, tree
 from .alias import (adabelief, adadelta, adafactor, adagrad, adam, adamax, adamaxw, adamw, adan,
                     amsgrad, fromage, lamb, lars, lbfgs, lion, nadam, nadamw, noisy_sgd, novograd,
                     optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,
@@ -41,6 +41,7 @@ from .transforms.clip import (ClipByGlobalNormState, ClipState, clip, clip_by_bl
                               clip_by_global_norm, global_norm)
 from .transforms.combine import (MaskedNode, MaskedState, MultiTransformState, PartitionState,
                                  chain, masked, multi_transform, named_chain, partition)
+from .transforms.distance_over_gradients import scale_by_distance_over_gradients
 from .transforms.ema import EmaState, ema
 from .transforms.factored import (FactoredState, scale_by_factored_rms, scale_by_param_block_norm,
                                   scale_by_param_block_rms)

@@ -114,6 +114,7 @@ SIGNATURES = {
     "apply.step_cuda": lambda F: (V(F), V(F), POST(F)),
     "clip.clip_cuda": lambda F: (V(F), V(F), F, F),
     "clip.segment_div_mul_cuda": lambda F: (V(F), V(F), M(i8), V(i8), V(F), V(F)),
+    "dog.diff_sumsq_cuda": lambda F: (V(F), V(F), M(i8), F, M(F)),
     "ema.ema_cuda": lambda F: (V(F), V(F), V(F), U(F, 3), b1, POST(F), b1),
     "factored.adafactor_tail_cuda": lambda F: (V(F), V(F), V(F), M(i8), V(i8), M(F), U(F, 2),
                                                U(F, 3), b1),

@@ -1,0 +1,3 @@
+"""optax.contrib's optimizers: same names, signatures, defaults and states."""
+# contrib2: learning-rate-free and global-scalar rules
+from ._dog import DoGState, DoWGState, dog, dowg

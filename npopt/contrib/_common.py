@@ -1,0 +1,138 @@
+"""Helpers shared by the learning-rate-free rules of ``npopt.contrib``.
+
+These rules alternate global reductions (a dot product or a norm over the
+whole tree) with elementwise passes. Each reduction is deterministic: every
+leaf (segment of a dtype group's flat buffer) is cut into the fixed chunks
+of ``npopt.kernels.reduce.chunk_table``, each chunk summed left to right in
+the leaf's dtype by the family's kernel (which may update state elements in
+the same pass), the chunk sums combined in order per leaf
+(``reduce.combine_chunks``), and the per-leaf sums added over the leaves in
+tree order with NumPy's promotion, as optax's ``tree.reduce(add, ...,
+initializer=0)`` does. Nothing depends on the thread count, the CUDA grid or
+the CPU.
+
+Scalar states are NumPy scalars of optax's dtype: the *lowest* float dtype
+of the params (``optax.tree.dtype(params, 'lowest')``).
+"""
+import numpy as np
+
+from .. import _checks, _flat
+from ..kernels import reduce as kreduce
+from ..transforms import _segments
+
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def lowest_dtype(lay):
+    """optax.tree.dtype(params, 'lowest') among float32/float64 (float64 for no leaves)."""
+    dts = {g.dtype for g in lay.groups}
+    return F32 if F32 in dts else F64
+
+
+def highest_dtype(lay):
+    dts = {g.dtype for g in lay.groups}
+    return F64 if (F64 in dts or not dts) else F32
+
+
+def chunk_sums(lay, gi, kernels, arrays, hp, m, dtype):
+    """Per-leaf sums of group ``gi``: a host array (leaves in the group, m).
+
+    Launches ``kernel(*arrays, chunks, *hp, zero, partial)`` (CPU or CUDA)
+    where ``partial`` is (chunks, m) of ``dtype`` and ``zero = dtype(0)``;
+    the kernel writes each chunk's m sums (and may update state elements
+    in place in the same pass).
+    """
+    grp = lay.groups[gi]
+    dtype = np.dtype(dtype)
+    chunks, chunks_t, _ = _segments.tables(lay)[gi]
+    totals = np.zeros((len(grp.leaf_ids), m), dtype)
+    k = len(chunks)
+    if k:
+        partial = lay.target.empty(k * m, dtype).reshape(k, m)
+        lay.target.launch(kernels[0], kernels[1], *arrays, chunks_t, *hp, dtype.type(0),
+                          partial)
+        if lay.target.device:
+            partial = partial.copy_to_host()
+        kreduce.combine_chunks(chunks, partial, totals)
+    return totals
+
+
+def tree_total(lay, per_group, col=0):
+    """Sum over the leaves, in tree order, of ``per_group[gi][j, col]`` (leaf j of
+    group gi), starting from 0: optax's ``jax.tree.reduce(add, x, initializer=0)``."""
+    leaf = [None] * lay.num_leaves
+    for grp, s in zip(lay.groups, per_group):
+        for j, i in enumerate(grp.leaf_ids):
+            leaf[i] = s[j, col]
+    total = 0
+    for x in leaf:
+        total = total + x
+    return total if lay.num_leaves else np.float64(0)
+
+
+def group_sumsq(lay, bufs):
+    """Per group, per leaf sums of squares (leaves, 1)."""
+    return [_segments.group_sumsq(lay, gi, b)[:, :1] for gi, b in enumerate(bufs)]
+
+
+def tree_norm_sq(lay, bufs):
+    return tree_total(lay, group_sumsq(lay, bufs))
+
+
+def copy_params(lay, p, dtype_of=None):
+    """New buffers holding the params (cast to ``dtype_of[gi]`` when given)."""
+    out = []
+    for gi, (grp, b) in enumerate(zip(lay.groups, p)):
+        dt = grp.dtype if dtype_of is None else np.dtype(dtype_of[gi])
+        if dt == grp.dtype:
+            c = lay.target.empty(grp.size, dt)
+            lay.target.copy_into(c, b)
+        else:
+            if lay.target.device:
+                raise TypeError(f"param_dtype: npopt does not convert dtypes on a CUDA "
+                                f"device; use the params' dtype ({grp.dtype})")
+            c = np.asarray(b).astype(dt)
+        out.append(c)
+    return out
+
+
+def views_of(lay, bufs):
+    """The tree of views into ``bufs`` (leaves shaped as the params')."""
+    return lay.views(bufs)
+
+
+def schedule_value(learning_rate, count, name="learning_rate"):
+    """``learning_rate(count)`` for a schedule (checked finite), else the number."""
+    if callable(learning_rate):
+        v = learning_rate(count)
+        _checks.check_finite_scalar(name, v, f" (the schedule's value at step {int(count)})")
+        return v
+    return learning_rate
+
+
+def scalar(x, dtype):
+    """x as a NumPy scalar of ``dtype``."""
+    return np.dtype(dtype).type(x)
+
+
+def check_scalar_field(state, field, owner):
+    """A scalar state field must be a real number (0-d)."""
+    x = getattr(state, field)
+    if np.shape(x) != () or np.asarray(x).dtype.kind not in "fb":
+        raise ValueError(f"state.{field}: expected a 0-d float (the value {owner}.init "
+                         f"made), got {_checks._describe(x)}")
+    return x
+
+
+def gather_state(lay, tree, name, copy):
+    """Flat buffers of a params-like state field (copied when ``copy``)."""
+    bufs = lay.gather(tree, name)
+    return lay.copy(bufs) if copy else bufs
+
+
+def layout(params):
+    if params is None:
+        from ..base import NO_PARAMS_MSG
+        raise ValueError(NO_PARAMS_MSG)
+    lay, _ = _flat.layout_of(params, "params")
+    return lay

@@ -1,0 +1,29 @@
+"""optax.contrib's learning-rate-free / global-scalar rules (contrib2):
+dog, dowg, scale_by_distance_over_gradients, prodigy, dadapt_adamw,
+mechanize, momo, momo_adam, reduce_on_plateau."""
+
+_MASK_WD = "{'b': False, 'extra': [True, False], 'w': True}"
+
+CASES = {
+    # --- dog / dowg ------------------------------------------------------
+    # the default init_step ('heuristic', 1e-6) moves the params by ~1e-6 per
+    # element at first, below float32's resolution of 1.0 (f32 and f64 runs
+    # differ by 1e-4 in the end): a larger heuristic factor, other defaults
+    "dog_heuristic": dict(expr="ox.contrib.dog(init_step=('heuristic', 1e-3))"),
+    "dog_lr_init_wd": dict(
+        expr="ox.contrib.dog(0.5, init_step=('learning_rate', 1e-3), eps=1e-6, weight_decay=1e-3, "
+             "mask=" + _MASK_WD + ")"),
+    "dog_distance_sched": dict(
+        expr="ox.contrib.dog(ox.schedules.cosine_decay_schedule(1.0, 100, alpha=0.1), "
+             "init_step=('distance', 1e-2))"),
+    "dowg_default": dict(expr="ox.contrib.dowg()"),
+    "dowg_custom_wd": dict(
+        expr="ox.contrib.dowg(0.5, init_estim_sq_dist=1e-3, eps=1e-6, weight_decay=1e-3)"),
+    "dowg_sched": dict(expr="ox.contrib.dowg(ox.schedules.linear_schedule(1.0, 0.2, 80))"),
+    "dog_layerwise": dict(
+        expr="ox.chain(ox.scale_by_distance_over_gradients(reps_rel=1e-3), "
+             "ox.scale_by_learning_rate(1.0))"),
+    "dog_layerwise_custom": dict(
+        expr="ox.chain(ox.scale_by_distance_over_gradients(reps_rel=1e-4, eps=1e-6, "
+             "param_dtype=np.float64, global_scale=-0.5))"),
+}
