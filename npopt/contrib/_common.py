@@ -136,3 +136,66 @@ def layout(params):
         raise ValueError(NO_PARAMS_MSG)
     lay, _ = _flat.layout_of(params, "params")
     return lay
+
+
+def transformation(state_cls, owner, moments, readonly, prepare, run, init_fn):
+    """A GradientTransformation whose ``update`` and fused ``step`` share ``run``.
+
+    moments: the params-like state fields the passes update in place (their
+      buffers are copies in ``update``, the state's own buffers in ``step``);
+    readonly: params-like fields only read (``params0``, ``x0``);
+    prepare(state, extra_args) -> the host scalars of the first pass (every
+      check of the scalars and extra args happens here, before anything is
+      written);
+    run(lay, g, p, m, ro, state, pre, dst, fused) -> dict of the new scalar
+      fields: the passes over the group buffers (m, ro: dicts of field name
+      -> buffers per group), writing the update into ``dst`` or, when
+      ``fused``, the new params into ``p`` (then ``dst is p``).
+
+    The fused ``step`` gives the numbers of update + apply_updates: the last
+    pass adds ``x + u`` with the ``u`` the update path stores.
+    """
+    from ..base import GradientTransformation
+    from ..transforms import _fusion
+
+    def update_fn(updates, state, params=None, **extra_args):
+        lay = layout(params)
+        _checks.check_state("state", state, state_cls, owner)
+        g = lay.gather(updates, "updates")
+        p = lay.gather(params, "params")
+        m = {f: lay.gather(getattr(state, f), "state." + f) for f in moments}
+        ro = {f: lay.gather(getattr(state, f), "state." + f) for f in readonly}
+        pre = prepare(state, extra_args)
+        m = {f: lay.copy(b) for f, b in m.items()}
+        dst = lay.empty()
+        new = run(lay, g, p, m, ro, state, pre, dst, False)
+        fields = {f: lay.views(m[f]) for f in moments}
+        fields.update(new)
+        return lay.views(dst), state._replace(**fields)
+
+    def step(params, grads, state, **extra_args):
+        _checks.check_state("state", state, state_cls, owner)
+        io = _fusion.begin(params, grads)
+        lay = io.lay
+        m, trees, tokens, writes = {}, {}, [], []
+        for f in moments:
+            bufs, tree, token = lay.bind(getattr(state, f), "state." + f)
+            m[f], trees[f] = bufs, tree
+            tokens.append(token)
+            writes += [("state." + f, b) for b in bufs]
+        ro = {}
+        for f in readonly:
+            ro[f] = lay.gather(getattr(state, f), "state." + f)
+            writes += [("state." + f, b) for b in ro[f]]
+        pre = prepare(state, extra_args)
+        _fusion.commit(io, [_fusion.Bound(writes, tokens, None)])
+        new = run(lay, io.g, io.p, m, ro, state, pre, io.p, True)
+        fields = dict(trees)
+        fields.update(new)
+        return (lay.views(io.p) if io.copied else params), state._replace(**fields)
+
+    return GradientTransformation(init_fn, update_fn, fused_step=step)
+
+
+def zeros_like_params(lay):
+    return lay.views(lay.full(0))

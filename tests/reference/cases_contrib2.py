@@ -27,3 +27,24 @@ CASES = {
         expr="ox.chain(ox.scale_by_distance_over_gradients(reps_rel=1e-4, eps=1e-6, "
              "param_dtype=np.float64, global_scale=-0.5))"),
 }
+# Prodigy and D-Adaptation with a constant learning rate grow the distance
+# estimate until the steps oscillate around the optimum of the noisy problem,
+# where float32 and float64 runs part (1e-2 relative after 100 steps, also
+# with the defaults, whose first steps of ~1e-6 are below float32's
+# resolution): the cases use the recommended linear decay to 0, or a smaller
+# constant rate with a larger estim_lr0 (f32 vs f64 within 1e-5 then).
+_LIN = "ox.schedules.linear_schedule(1.0, 0.0, 100)"
+CASES.update({
+    # --- prodigy ---------------------------------------------------------
+    "prodigy_sched": dict(expr="ox.contrib.prodigy(" + _LIN + ", estim_lr0=1e-2)"),
+    "prodigy_custom": dict(
+        expr="ox.contrib.prodigy(" + _LIN + ", betas=(0.8, 0.99), beta3=0.95, eps=1e-6, "
+             "estim_lr0=1e-4, estim_lr_coef=0.5, weight_decay=1e-3, safeguard_warmup=True)"),
+    "prodigy_const": dict(expr="ox.contrib.prodigy(0.3, estim_lr0=1e-2, estim_lr_coef=0.3)"),
+    # --- dadapt_adamw ----------------------------------------------------
+    "dadapt_adamw_sched": dict(expr="ox.contrib.dadapt_adamw(" + _LIN + ", estim_lr0=1e-3)"),
+    "dadapt_adamw_custom": dict(
+        expr="ox.contrib.dadapt_adamw(" + _LIN + ", betas=(0.8, 0.99), eps=1e-6, estim_lr0=1e-4, "
+             "weight_decay=1e-3)"),
+    "dadapt_adamw_const": dict(expr="ox.contrib.dadapt_adamw(0.3, estim_lr0=1e-3, eps=1e-4)"),
+})
