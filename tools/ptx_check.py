@@ -138,6 +138,8 @@ SIGNATURES = {
     "lbfgs.two_loop_segments_cuda": lambda F: (V(F), M(i8), f8, V(F), i8, F, V(F), i8, f8,
                                                V(f8)),
     "lion.lion_cuda": lambda F: (V(F), V(F), V(F), U(F, 6), i8, POST(F), b1),
+    "mechanic.mechanic_apply_cuda": lambda F: (V(F), V(F), V(F), V(F), F, F),
+    "mechanic.mechanic_h_cuda": lambda F: (V(F), V(F), V(F), M(i8), F, F, F, M(F)),
     "noise.noise_cuda": lambda F: (V(F), V(F), V(F), U(F, 1), POST(F), b1),
     "novograd.novograd_cuda": lambda F: (V(F), V(F), V(F), V(F), M(i8), V(i8), V(F), V(F),
                                          U(F, 3), b1, b1),

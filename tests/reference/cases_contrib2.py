@@ -48,3 +48,18 @@ CASES.update({
              "weight_decay=1e-3)"),
     "dadapt_adamw_const": dict(expr="ox.contrib.dadapt_adamw(0.3, estim_lr0=1e-3, eps=1e-4)"),
 })
+# Mechanic's scale grows until the steps oscillate: with Adam as the base,
+# or the default s_init (1e-6: first steps below float32's resolution),
+# float32 and float64 runs part by 1e-2..1e-1 after 100 steps (npopt agrees
+# with optax bit for bit over the first 10 steps there; those defaults are
+# replayed over 10 steps in test_contrib2.py). Here: momentum SGD with a
+# linear decay, s_init=1e-2 (f32 vs f64 within 2e-6).
+_SGD_LIN = "ox.sgd(ox.schedules.linear_schedule(0.1, 0.0, 100), momentum=0.9)"
+CASES.update({
+    # --- mechanize -------------------------------------------------------
+    "mechanize_sgd_sched": dict(
+        expr="ox.contrib.mechanize(" + _SGD_LIN + ", s_init=1e-2, num_betas=3)"),
+    "mechanize_sgd_custom": dict(
+        expr="ox.contrib.mechanize(" + _SGD_LIN + ", weight_decay=0.0, eps=1e-6, s_init=1e-2, "
+             "num_betas=3)"),
+})
