@@ -4,3 +4,4 @@ from ._dog import DoGState, DoWGState, dog, dowg
 from ._prodigy import ProdigyState, prodigy
 from ._dadapt_adamw import DAdaptAdamWState, dadapt_adamw
 from ._mechanic import MechanicState, mechanize
+from ._momo import MomoAdamState, MomoState, momo, momo_adam

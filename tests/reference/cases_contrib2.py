@@ -63,3 +63,18 @@ CASES.update({
         expr="ox.contrib.mechanize(" + _SGD_LIN + ", weight_decay=0.0, eps=1e-6, s_init=1e-2, "
              "num_betas=3)"),
 })
+CASES.update({
+    # --- momo / momo_adam (value=True: the loss is passed as update(..., value=)) --
+    "momo_default": dict(expr="ox.contrib.momo()", value=True),
+    "momo_adapt_wd": dict(
+        expr="ox.contrib.momo(0.5, beta=0.8, lower_bound=1.0, weight_decay=1e-2, "
+             "adapt_lower_bound=True)", value=True),
+    "momo_sched": dict(
+        expr="ox.contrib.momo(ox.schedules.linear_schedule(0.05, 0.01, 100))", value=True),
+    "momo_adam_default": dict(expr="ox.contrib.momo_adam()", value=True),
+    "momo_adam_adapt_wd": dict(
+        expr="ox.contrib.momo_adam(0.05, b1=0.8, b2=0.99, eps=1e-6, lower_bound=1.0, "
+             "weight_decay=1e-2, adapt_lower_bound=True)", value=True),
+    "momo_adam_sched": dict(
+        expr="ox.contrib.momo_adam(ox.schedules.cosine_decay_schedule(1e-2, 100))", value=True),
+})
