@@ -5,3 +5,4 @@ from ._prodigy import ProdigyState, prodigy
 from ._dadapt_adamw import DAdaptAdamWState, dadapt_adamw
 from ._mechanic import MechanicState, mechanize
 from ._momo import MomoAdamState, MomoState, momo, momo_adam
+from ._reduce_on_plateau import ReduceLROnPlateauState, reduce_on_plateau

@@ -78,3 +78,16 @@ CASES.update({
     "momo_adam_sched": dict(
         expr="ox.contrib.momo_adam(ox.schedules.cosine_decay_schedule(1e-2, 100))", value=True),
 })
+CASES.update({
+    # --- reduce_on_plateau (chained after an optimizer; value=True) ------
+    "reduce_on_plateau_default": dict(
+        expr="ox.chain(ox.sgd(0.05, momentum=0.9), ox.contrib.reduce_on_plateau())", value=True),
+    "reduce_on_plateau_custom": dict(
+        expr="ox.chain(ox.adam(0.05), ox.contrib.reduce_on_plateau(factor=0.5, patience=3, "
+             "rtol=0.3, atol=0.1, cooldown=2, accumulation_size=2, min_scale=0.2))",
+        value=True),
+    "reduce_on_plateau_sched": dict(
+        expr="ox.chain(ox.sgd(ox.schedules.exponential_decay(0.05, 20, 0.5)), "
+             "ox.contrib.reduce_on_plateau(factor=0.3, patience=2, rtol=0.0, atol=30.0, min_scale=1e-3))",
+        value=True),
+})
