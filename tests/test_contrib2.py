@@ -556,3 +556,58 @@ def test_wrong_shapes_are_named():
         opt.update({"a": np.ones(4)}, state, params)
     with pytest.raises(ValueError, match="state.exp_avg"):
         opt.update(params, state._replace(exp_avg={"a": np.ones(2)}), params)
+
+
+# ---------------------------------------------------------------------------
+# optax's names, signatures and state fields (optax 0.2.8, catalog §2.11)
+# ---------------------------------------------------------------------------
+
+SIGNATURES = {
+    "dog": "(learning_rate=1.0, init_step=('heuristic', 1e-06), eps=1e-08, weight_decay=None, "
+           "mask=None)",
+    "dowg": "(learning_rate=1.0, init_estim_sq_dist=None, eps=0.0001, weight_decay=None, "
+            "mask=None)",
+    "prodigy": "(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-08, estim_lr0=1e-06, "
+               "estim_lr_coef=1.0, weight_decay=0.0, safeguard_warmup=False)",
+    "dadapt_adamw": "(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-08, estim_lr0=1e-06, "
+                    "weight_decay=0.0)",
+    "mechanize": "(base_optimizer, weight_decay=0.01, eps=1e-08, s_init=1e-06, num_betas=6)",
+    "momo": "(learning_rate=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0, "
+            "adapt_lower_bound=False)",
+    "momo_adam": "(learning_rate=0.01, b1=0.9, b2=0.999, eps=1e-08, lower_bound=0.0, "
+                 "weight_decay=0.0, adapt_lower_bound=False)",
+    "reduce_on_plateau": "(factor=0.1, patience=10, rtol=0.0001, atol=0.0, cooldown=0, "
+                         "accumulation_size=1, min_scale=0.0)",
+}
+FIELDS = {
+    "DAdaptAdamWState": "exp_avg exp_avg_sq grad_sum estim_lr numerator_weighted count",
+    "DoGState": "is_init_step init_params max_dist sum_sq_norm_grads",
+    "DoWGState": "init_params weighted_sq_norm_grads estim_sq_dist",
+    "MechanicState": "base_optimizer_state count r m v s x0",
+    "MomoState": "exp_avg barf gamma lb count",
+    "MomoAdamState": "exp_avg exp_avg_sq barf gamma lb count",
+    "ProdigyState": "exp_avg exp_avg_sq grad_sum params0 estim_lr numerator_weighted count",
+    "ReduceLROnPlateauState": "scale best_value plateau_count cooldown_count count avg_value",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIGNATURES))
+def test_optax_signature(name):
+    import inspect
+    assert str(inspect.signature(getattr(C, name))) == SIGNATURES[name]
+
+
+@pytest.mark.parametrize("name", sorted(FIELDS))
+def test_optax_state_fields(name):
+    assert getattr(C, name)._fields == tuple(FIELDS[name].split())
+
+
+def test_scale_by_distance_over_gradients_is_top_level():
+    import inspect
+    assert str(inspect.signature(npopt.scale_by_distance_over_gradients)) == (
+        "(reps_rel=1e-06, eps=1e-08, param_dtype=<class 'numpy.float32'>, global_scale=1.0)")
+    state = npopt.scale_by_distance_over_gradients().init({"a": np.ones(3), "b": np.ones(())})
+    assert type(state)._fields == ("max_dist", "grad_sum_of_squares", "init_params")
+    assert state.grad_sum_of_squares["a"].shape == (1,)
+    assert state.grad_sum_of_squares["a"].dtype == np.float64
+    assert state.init_params["a"].dtype == np.float32      # param_dtype, as optax
