@@ -96,11 +96,6 @@ def copy_params(lay, p, dtype_of=None):
     return out
 
 
-def views_of(lay, bufs):
-    """The tree of views into ``bufs`` (leaves shaped as the params')."""
-    return lay.views(bufs)
-
-
 def schedule_value(learning_rate, count, name="learning_rate"):
     """``learning_rate(count)`` for a schedule (checked finite), else the number."""
     if callable(learning_rate):
@@ -110,11 +105,6 @@ def schedule_value(learning_rate, count, name="learning_rate"):
     return learning_rate
 
 
-def scalar(x, dtype):
-    """x as a NumPy scalar of ``dtype``."""
-    return np.dtype(dtype).type(x)
-
-
 def check_scalar_field(state, field, owner):
     """A scalar state field must be a real number (0-d)."""
     x = getattr(state, field)
@@ -122,12 +112,6 @@ def check_scalar_field(state, field, owner):
         raise ValueError(f"state.{field}: expected a 0-d float (the value {owner}.init "
                          f"made), got {_checks._describe(x)}")
     return x
-
-
-def gather_state(lay, tree, name, copy):
-    """Flat buffers of a params-like state field (copied when ``copy``)."""
-    bufs = lay.gather(tree, name)
-    return lay.copy(bufs) if copy else bufs
 
 
 def layout(params):
