@@ -11,8 +11,7 @@
 """
 import importlib as _importlib
 
-from . import loss, microbatching, objective, prox, schedules, second_order, tree
-from . import contrib  # optax.contrib
+from . import contrib, loss, microbatching, objective, prox, schedules, second_order, tree
 from .alias import (adabelief, adadelta, adafactor, adagrad, adam, adamax, adamaxw, adamw, adan,
                     amsgrad, fromage, lamb, lars, lbfgs, lion, nadam, nadamw, noisy_sgd, novograd,
                     optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,
@@ -50,6 +49,7 @@ from .transforms.combine import (MaskedNode, MaskedState, MultiTransformState, P
                                  chain, masked, multi_transform, named_chain, partition)
 from .transforms.conditional import (ConditionallyMaskState, ConditionallyTransformState,
                                      conditionally_mask, conditionally_transform)
+from .transforms.distance_over_gradients import scale_by_distance_over_gradients
 from .transforms.moving_average import EmaState, ema
 from .transforms.factored import (FactoredState, scale_by_factored_rms, scale_by_param_block_norm,
                                   scale_by_param_block_rms)

@@ -21,7 +21,7 @@ import npopt
 from conftest import TOL, rel_err
 from npopt import contrib as C
 from npopt._target import is_device_array
-from npopt.contrib.muon import orthogonalize_via_newton_schulz
+from npopt.contrib._muon import orthogonalize_via_newton_schulz
 from npopt.tree import tree_leaves, tree_map
 from reference import contrib3_problem as prob
 

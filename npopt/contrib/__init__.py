@@ -1,10 +1,21 @@
-"""optax.contrib's optimizers and transformations (optax 0.2.8), at
-``npopt.contrib.<name>``."""
-# --- contrib3: muon, normalize, sam, differential privacy, sophia, complex values, galore
-from .complex_valued import SplitRealAndImaginaryState, split_real_and_imaginary
-from .galore import GaLoreDimensionNumbers, GaLoreState, galore, scale_by_galore
-from .muon import MuonDimensionNumbers, MuonState, muon, scale_by_muon
-from .privacy import DifferentiallyPrivateAggregateState, differentially_private_aggregate, dpsgd
-from .sam import NormalizeState, SAMState, normalize, sam
-from .sophia import HutchinsonState, SophiaState, hutchinson_estimator_diag_hessian, sophia
-# --- end contrib3
+"""optax.contrib's optimizers and transformations (optax 0.2.8): same names,
+signatures, defaults and states, at ``npopt.contrib.<name>``.
+
+The modules are named after optax's (``_dog.py`` for ``optax/contrib/_dog.py``),
+with a leading underscore, so that ``npopt.contrib.dog`` is the function,
+not a module of the same name.
+"""
+# learning-rate-free and global-scalar rules
+from ._dadapt_adamw import DAdaptAdamWState, dadapt_adamw
+from ._dog import DoGState, DoWGState, dog, dowg
+from ._mechanic import MechanicState, mechanize
+from ._momo import MomoAdamState, MomoState, momo, momo_adam
+from ._prodigy import ProdigyState, prodigy
+from ._reduce_on_plateau import ReduceLROnPlateauState, reduce_on_plateau
+# muon, normalize, sam, differential privacy, sophia, complex values, galore
+from ._complex_valued import SplitRealAndImaginaryState, split_real_and_imaginary
+from ._galore import GaLoreDimensionNumbers, GaLoreState, galore, scale_by_galore
+from ._muon import MuonDimensionNumbers, MuonState, muon, scale_by_muon
+from ._privacy import DifferentiallyPrivateAggregateState, differentially_private_aggregate, dpsgd
+from ._sam import NormalizeState, SAMState, normalize, sam
+from ._sophia import HutchinsonState, SophiaState, hutchinson_estimator_diag_hessian, sophia
