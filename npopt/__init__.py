@@ -7,7 +7,8 @@
   (``npopt.GradientDescent``, ``npopt.LBFGS``, ... and ``npopt.solvers``),
   ``projection``, ``isotonic``, ``linear_solve``, ``implicit_diff`` and
   ``examples``; and optax's ``projections`` (over ``projection``'s kernels),
-  ``assignment`` and ``perturbations``.
+  ``assignment``, ``perturbations`` and ``experimental`` (optax's
+  experimental ``aggregating``).
 """
 import importlib as _importlib
 

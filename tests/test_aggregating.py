@@ -222,6 +222,20 @@ def test_reduction_does_not_depend_on_the_layout(batch, axis):
         assert np.array_equal(ag.average_per_element_updates(0).update(merged, ())[0], ref)
 
 
+def test_large_sums_add_in_the_same_order(monkeypatch):
+    """Large leaves are summed row by row instead of by one cumsum: same bits."""
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((7, 5, 3)) * 10.0 ** rng.integers(-8, 8, (7, 5, 3))).astype(np.float32)
+    x[:, 0, :] = -0.0
+    stats = ag.get_per_element_mean_and_sum_sq_diff_grads((0, 2))
+    ref = stats.update(x, ())[0]
+    monkeypatch.setattr(ag, "_ONE_CALL_MAX", 0)
+    got = stats.update(x, ())[0]
+    for a, b in zip(tree_leaves(got), tree_leaves(ref)):
+        assert np.array_equal(a, b) and np.asarray(a).dtype == np.asarray(b).dtype
+    assert not np.signbit(got[0][0])           # -0.0 summed is +0.0, as from zero
+
+
 @given(st.integers(1, 4), st.integers(1, 12))
 def test_ready_every_accumulation_steps(steps, calls):
     params = {"a": np.zeros(2)}

@@ -78,6 +78,9 @@ MaybeAxis = Union[int, Sequence[int], None]
 
 # optax's ``jnp.asarray(0)`` under jax_enable_x64 (int32 without it)
 _ACCUMULATE_COUNTER = np.int64
+# per-element sums of up to this many numbers run as one cumsum (a temporary
+# of the input's size); larger ones add row by row in place
+_ONE_CALL_MAX = 1 << 20
 
 
 class AggregatorUpdateFn(Protocol):
@@ -192,8 +195,14 @@ def _sum_per_element(x, axes):
         raise ValueError("per_elt_updates: no elements along per_elt_axis (a per-element "
                          f"update of shape {x.shape}); expected a non-empty batch")
     y = np.transpose(x, list(axes) + rest).reshape((n,) + tuple(x.shape[i] for i in rest))
-    # an accumulate is sequential by definition: y[0] + y[1] + ... + y[n-1]
-    return np.cumsum(y, axis=0)[-1] + x.dtype.type(0)
+    if y.size <= _ONE_CALL_MAX:
+        # an accumulate is sequential by definition: y[0] + y[1] + ... + y[n-1]
+        s = np.cumsum(y, axis=0)[-1]
+    else:           # the same additions, in place on one row (no temporary of y's size)
+        s = y[0].copy()
+        for i in range(1, n):
+            s += y[i]
+    return s + x.dtype.type(0)          # as from +0: a sum of -0.0s is +0.0
 
 
 def _keep(s, shape, axes):
