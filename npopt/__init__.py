@@ -7,7 +7,8 @@
   (``npopt.GradientDescent``, ``npopt.LBFGS``, ... and ``npopt.solvers``),
   ``projection``, ``isotonic``, ``linear_solve``, ``implicit_diff`` and
   ``examples``; and optax's ``projections`` (over ``projection``'s kernels),
-  ``assignment`` and ``perturbations``.
+  ``assignment``, ``perturbations`` and ``experimental`` (optax's
+  experimental ``aggregating``).
 """
 import importlib as _importlib
 
@@ -97,7 +98,7 @@ __version__ = "0.1.0"
 _LAZY_MODULES = ("batch", "solvers", "projection", "isotonic", "linear_solve", "implicit_diff",
                  "examples", "tree_utils", "tree_util", "loop", "cond",
                  # optax's submodules (projections runs projection's kernels)
-                 "projections", "assignment", "perturbations")
+                 "projections", "assignment", "perturbations", "experimental")
 _SOLVERS = (
     "AndersonAcceleration", "AndersonWrapper", "ArmijoSGD", "BFGS", "BacktrackingLineSearch",
     "Bisection", "BlockCoordinateDescent", "BoxCDQP", "BoxOSQP", "Broyden", "CvxpyQP",

@@ -54,11 +54,10 @@ NOT_YET = {
     ],
     "optax": [
         "convex_kl_divergence", "cosine_distance", "cosine_similarity", "ctc_loss",
-        "ctc_loss_with_forward_probs", "experimental", "generalized_kl_divergence", "hinge_loss",
-        "huber_loss", "kl_divergence", "l2_loss", "log_cosh", "losses", "ntxent",
-        "safe_softmax_cross_entropy", "sigmoid_binary_cross_entropy", "sigmoid_focal_loss",
-        "smooth_labels", "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
-        "squared_error",
+        "ctc_loss_with_forward_probs", "generalized_kl_divergence", "hinge_loss", "huber_loss",
+        "kl_divergence", "l2_loss", "log_cosh", "losses", "ntxent", "safe_softmax_cross_entropy",
+        "sigmoid_binary_cross_entropy", "sigmoid_focal_loss", "smooth_labels",
+        "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels", "squared_error",
     ],
     "optax.contrib": [
         "COCOBState", "MadgradState", "ScaleByAdemamixState", "ScaleBySimplifiedAdEMAMixState",
@@ -66,15 +65,6 @@ NOT_YET = {
         "scale_by_ademamix", "scale_by_adopt", "scale_by_cocob", "scale_by_madgrad",
         "scale_by_simplified_ademamix", "schedule_free", "schedule_free_adamw",
         "schedule_free_eval_params", "schedule_free_sgd", "simplified_ademamix",
-    ],
-    "optax.experimental.aggregating": [
-        "AccumulateAvgUpdatesState", "AggregatedUpdates", "Aggregator", "AggregatorUpdateFn",
-        "MaybeAxis", "PerElementMeanAndSumSqDiffGradsState", "PerElementMeanAndVarianceEMAState",
-        "PerElementUpdates", "accumulate_avg_updates", "add_mean_variance_to_opt",
-        "average_incrementally_updates", "average_per_element_updates",
-        "get_batch_size_from_per_elt_updates", "get_per_element_mean_and_sum_sq_diff_grads",
-        "get_unbiased_mean_and_variance_ema", "process",
-        "track_per_element_mean_and_variance_with_ema",
     ],
     "optax.losses": [
         "binary_dice_loss", "convex_kl_divergence", "cosine_distance", "cosine_similarity",
