@@ -1,6 +1,8 @@
 r"""Differentiable approximations of functions by stochastic perturbations:
 ``optax.perturbations`` for NumPy (``make_perturbed_fun``, ``Gumbel``,
-``Normal``).
+``Normal``), and jaxopt's ``make_perturbed_argmax`` and ``make_perturbed_max``
+(called as jaxopt's, ``fn(inputs, rng)``; jaxopt's own ``make_perturbed_fun``,
+with ``control_variate`` for optax's ``use_baseline``, is optax's here).
 
 For a function :math:`f`, a scale :math:`\sigma` and a noise distribution
 :math:`\mu` with density :math:`\propto e^{\log p(z)}`,
@@ -54,11 +56,13 @@ import numbers
 
 import numpy as np
 
-from . import _math
+from . import _dense, _math
 from . import tree as _tree
 from ._checks import _describe, check_bool, check_callable, check_number
 
-__all__ = ["Gumbel", "Normal", "make_perturbed_fun", "PerturbedFun"]
+__all__ = ["Gumbel", "Normal", "make_perturbed_fun", "PerturbedFun",
+           # jaxopt.perturbations' other two
+           "make_perturbed_argmax", "make_perturbed_max", "PerturbedArgmax", "PerturbedMax"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -380,3 +384,158 @@ def make_perturbed_fun(fun, num_samples=1000, sigma=0.1, noise=Gumbel(), use_bas
                             f"methods (like Gumbel() or Normal()), got {_describe(noise)}")
     use_baseline = check_bool("use_baseline", use_baseline)
     return PerturbedFun(fun, int(num_samples), sigma, noise, use_baseline)
+
+
+# ---------------------------------------------------------------------------
+# jaxopt's perturbed argmax and max (jaxopt.perturbations), called as jaxopt's
+# are: fn(inputs, rng), inputs an array (no pytree), rng a seed or Generator.
+# ---------------------------------------------------------------------------
+
+def _check_common(num_samples, sigma, noise):
+    if isinstance(num_samples, (bool, np.bool_)) or not isinstance(
+            num_samples, (numbers.Integral, np.integer)) or num_samples < 1:
+        raise ValueError(f"num_samples: expected an int >= 1, got {_describe(num_samples)}")
+    sigma = check_number("sigma", sigma, low=0.0, low_open=True)
+    for method in ("sample", "grad_log_prob"):
+        if not callable(getattr(noise, method, None)):
+            raise TypeError(f"noise: expected a distribution with sample(key, sample_shape, "
+                            f"dtype) and grad_log_prob(inputs), got {_describe(noise)}")
+    return int(num_samples), sigma
+
+
+class PerturbedArgmax:
+    r"""jaxopt's perturbed argmax: ``fn(inputs, rng)`` is
+    :math:`\mathbb{E}_z\,\mathrm{argmax\_fun}(x + \sigma z)` over
+    ``num_samples`` draws; ``fn.jvp(inputs, rng, tangent)`` and
+    ``fn.jacobian(inputs, rng)`` are jaxopt's estimate of its derivative,
+
+    .. math::  J v \approx \frac{1}{n \sigma} \sum_i
+        \big(y_i - [y_0]\big) \, \langle -\nabla \log p(z_i), v \rangle,
+        \quad y_i = \mathrm{argmax\_fun}(x + \sigma z_i)
+
+    (:math:`y_0 = \mathrm{argmax\_fun}(x)` with ``control_variate``), on the
+    same samples as the value for the same seed. See :func:`make_perturbed_argmax`.
+    """
+
+    def __init__(self, argmax_fun, num_samples, sigma, noise, control_variate):
+        self.argmax_fun = argmax_fun
+        self.num_samples, self.sigma = num_samples, sigma
+        self.noise, self.control_variate = noise, control_variate
+
+    def _inputs(self, inputs):
+        x = np.asarray(inputs)
+        if x.dtype not in _FLOATS or x.ndim < 1:
+            raise TypeError(f"inputs: expected a float32 or float64 array of at least one "
+                            f"dimension, got {_describe(inputs)}")
+        return x
+
+    def _draw(self, x, rng):
+        z = self.noise.sample(_rng(rng, "rng"), (self.num_samples,) + x.shape, x.dtype)
+        y = np.stack([np.asarray(self.argmax_fun(x + self.sigma * zi), x.dtype) for zi in z])
+        return z, y
+
+    def __call__(self, inputs, rng):
+        x = self._inputs(inputs)
+        return np.mean(self._draw(x, rng)[1], axis=0)
+
+    def _weights(self, x, z, y):
+        n = self.num_samples
+        if self.control_variate:
+            y = y - np.asarray(self.argmax_fun(x), x.dtype)
+        nabla = -np.asarray(self.noise.grad_log_prob(z), x.dtype).reshape(n, -1)
+        return y.reshape(n, -1), nabla
+
+    def jvp(self, inputs, rng, tangent):
+        """The derivative along ``tangent`` (shaped like ``inputs``)."""
+        x = self._inputs(inputs)
+        t = np.asarray(tangent, x.dtype)
+        if t.shape != x.shape:
+            raise ValueError(f"tangent: expected the shape of inputs {x.shape}, got {t.shape}")
+        z, y = self._draw(x, rng)
+        ys, nabla = self._weights(x, z, y)
+        coef = _dense.dot(nabla, t.reshape(-1))
+        out = _dense.dot(np.ascontiguousarray(ys.T), coef) / (self.num_samples * self.sigma)
+        return np.asarray(out, x.dtype).reshape(y.shape[1:])
+
+    def jacobian(self, inputs, rng):
+        """The estimated Jacobian, of shape ``output.shape + inputs.shape``."""
+        x = self._inputs(inputs)
+        z, y = self._draw(x, rng)
+        ys, nabla = self._weights(x, z, y)
+        jac = _dense.dot(np.ascontiguousarray(ys.T), nabla) / (self.num_samples * self.sigma)
+        return np.asarray(jac, x.dtype).reshape(y.shape[1:] + x.shape)
+
+
+class PerturbedMax:
+    r"""jaxopt's perturbed max: ``fn(inputs, rng)`` is
+    :math:`\mathbb{E}_z \langle x + \sigma z, \mathrm{argmax\_fun}(x + \sigma z)\rangle`;
+    its gradient, ``fn.grad(inputs, rng)``, is the perturbed argmax on the
+    same samples (jaxopt's custom JVP). See :func:`make_perturbed_max`."""
+
+    def __init__(self, argmax_fun, num_samples, sigma, noise):
+        self._argmax = PerturbedArgmax(argmax_fun, num_samples, sigma, noise, False)
+
+    def __call__(self, inputs, rng):
+        return self.value_and_grad(inputs, rng)[0]
+
+    def grad(self, inputs, rng):
+        return self.value_and_grad(inputs, rng)[1]
+
+    def value_and_grad(self, inputs, rng):
+        a = self._argmax
+        x = a._inputs(inputs)
+        z, y = a._draw(x, rng)
+        n = a.num_samples
+        perturbed = (x + a.sigma * z).reshape(n, -1)
+        values = np.array([_dense.dot(p, yi) for p, yi in zip(perturbed, y.reshape(n, -1))],
+                          x.dtype)
+        return x.dtype.type(np.mean(values)), np.mean(y, axis=0)
+
+    def jvp(self, inputs, rng, tangent):
+        """``<grad, tangent>`` (jaxopt's JVP)."""
+        g = self.grad(inputs, rng)
+        return _dense.dot(g.reshape(-1), np.asarray(tangent, g.dtype).reshape(-1))
+
+
+def make_perturbed_argmax(argmax_fun, num_samples=1000, sigma=0.1, noise=Gumbel(),
+                          control_variate=False):
+    """jaxopt's ``make_perturbed_argmax``: a differentiable, perturbed
+    version of ``argmax_fun`` (Berthet et al., 2020).
+
+    Args:
+      argmax_fun: from an array of shape ``(D1, ..., Dk)`` to an array (a
+        one-hot argmax, a ranking, ...).
+      num_samples: perturbed evaluations averaged, an int >= 1.
+      sigma: the scale of the perturbation, a number > 0.
+      noise: ``Gumbel()`` (default) or ``Normal()``, or an object with
+        ``sample(key, sample_shape, dtype)`` and ``grad_log_prob(inputs)``.
+      control_variate: subtract ``argmax_fun(inputs)`` in the derivative
+        estimate (variance reduction).
+
+    Returns:
+      A :class:`PerturbedArgmax`, ``fn(inputs, rng)`` as in jaxopt (``rng``:
+      a seed or a ``numpy.random.Generator``: NumPy's stream, not JAX's),
+      with ``fn.jvp`` and ``fn.jacobian`` for its derivative (npopt has no
+      autodiff). With Gumbel noise and a one-hot argmax, the value's
+      expectation is ``softmax(inputs / sigma)``.
+    """
+    check_callable("argmax_fun", argmax_fun)
+    num_samples, sigma = _check_common(num_samples, sigma, noise)
+    return PerturbedArgmax(argmax_fun, num_samples, sigma, noise,
+                           check_bool("control_variate", control_variate))
+
+
+def make_perturbed_max(argmax_fun, num_samples=1000, sigma=0.1, noise=Gumbel()):
+    """jaxopt's ``make_perturbed_max``: the perturbed max associated with
+    ``argmax_fun``, ``E <x + sigma z, argmax_fun(x + sigma z)>``, whose
+    gradient is the perturbed argmax (Berthet et al., 2020).
+
+    Returns:
+      A :class:`PerturbedMax`, ``fn(inputs, rng)`` as in jaxopt, with
+      ``fn.grad``, ``fn.value_and_grad`` and ``fn.jvp``. With Gumbel noise
+      and a one-hot argmax, the value's expectation is
+      ``sigma * (logsumexp(inputs / sigma) + euler_gamma)``.
+    """
+    check_callable("argmax_fun", argmax_fun)
+    num_samples, sigma = _check_common(num_samples, sigma, noise)
+    return PerturbedMax(argmax_fun, num_samples, sigma, noise)
