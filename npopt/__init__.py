@@ -27,7 +27,7 @@ from .microbatching import microbatch
 # optax's top-level spellings of its losses
 from .losses import (convex_kl_divergence, cosine_distance, cosine_similarity,
                      generalized_kl_divergence, hinge_loss, huber_loss, kl_divergence, l2_loss,
-                     log_cosh, safe_softmax_cross_entropy, sigmoid_binary_cross_entropy,
+                     log_cosh, ntxent, safe_softmax_cross_entropy, sigmoid_binary_cross_entropy,
                      sigmoid_focal_loss, smooth_labels, softmax_cross_entropy,
                      softmax_cross_entropy_with_integer_labels, squared_error)
 # optax's top-level spellings of its schedules and moment helpers

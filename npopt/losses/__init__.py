@@ -69,4 +69,14 @@ from ._regression import (
     l2_loss, l2_loss_grad, l2_loss_value_and_grad,
     log_cosh, log_cosh_grad, log_cosh_value_and_grad,
     squared_error, squared_error_grad, squared_error_value_and_grad)
+from ._ranking import (ranking_softmax_loss, ranking_softmax_loss_grad,
+                       ranking_softmax_loss_value_and_grad)
+from ._segmentation import (
+    binary_dice_loss, binary_dice_loss_grad, binary_dice_loss_value_and_grad,
+    dice_loss, dice_loss_grad, dice_loss_value_and_grad,
+    multiclass_generalized_dice_loss, multiclass_generalized_dice_loss_grad,
+    multiclass_generalized_dice_loss_value_and_grad)
+from ._self_supervised import (
+    ntxent, ntxent_grad, ntxent_value_and_grad,
+    triplet_margin_loss, triplet_margin_loss_grad, triplet_margin_loss_value_and_grad)
 from ._smoothing import smooth_labels

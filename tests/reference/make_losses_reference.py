@@ -271,6 +271,108 @@ CASES["smooth_labels_axis0"] = _case("smooth_labels", _kl_inputs,
 
 
 # ---------------------------------------------------------------------------
+# ranking, self-supervised, segmentation
+# ---------------------------------------------------------------------------
+
+
+def _ranking_inputs(rng):
+    x = rng.standard_normal((3, 2, 5))
+    y = (rng.uniform(size=(3, 2, 5)) > 0.6).astype(np.float64)
+    y[0, 0] = [0, 0, 2, 1, 0]
+    m = rng.uniform(size=(3, 2, 5)) > 0.3
+    m[0, 1] = False                 # a list with no valid item
+    return {"x": x, "y": y, "m": m, "w": rng.uniform(0.5, 2.0, (3, 2, 5)),
+            "m_none": np.zeros((3, 2, 5), bool)}
+
+
+CASES["ranking_softmax_loss"] = _case(
+    "ranking_softmax_loss", _ranking_inputs, lambda I, xp: ((I["x"], I["y"]), {}))
+CASES["ranking_softmax_loss_where_weights"] = _case(
+    "ranking_softmax_loss", _ranking_inputs,
+    lambda I, xp: ((I["x"], I["y"]), {"where": I["m"], "weights": I["w"]}))
+CASES["ranking_softmax_loss_sum"] = _case(
+    "ranking_softmax_loss", _ranking_inputs,
+    lambda I, xp: ((I["x"], I["y"]), {"where": I["m"], "reduce_fn": xp.sum}))
+CASES["ranking_softmax_loss_unreduced"] = _case(
+    "ranking_softmax_loss", _ranking_inputs,
+    lambda I, xp: ((I["x"], I["y"]), {"where": I["m"], "reduce_fn": None}))
+CASES["ranking_softmax_loss_all_masked"] = _case(
+    "ranking_softmax_loss", _ranking_inputs,
+    lambda I, xp: ((I["x"], I["y"]), {"where": I["m_none"]}))
+
+
+def _ntxent_inputs(rng):
+    e = rng.standard_normal((6, 3))
+    e[5] = 1e-5 * e[5]              # tiny: its cosine uses epsilon
+    return {"e": e, "lab": np.array([0, 1, 0, 2, 1, 0]),
+            "lab_single": np.array([0, 1, 0, 2, 1, 3])}
+
+
+CASES["ntxent"] = _case("ntxent", _ntxent_inputs, lambda I, xp: ((I["e"], I["lab"]), {}))
+CASES["ntxent_temperature"] = _case(
+    "ntxent", _ntxent_inputs, lambda I, xp: ((I["e"], I["lab_single"]), {"temperature": 0.5}))
+
+
+def _triplet_inputs(rng):
+    return {"a": rng.standard_normal((4, 3)), "p": rng.standard_normal((4, 3)),
+            "n": rng.standard_normal((4, 3)), "n_row": rng.standard_normal(3),
+            "pa": rng.uniform(0.5, 1.5, (4, 3)), "pp": rng.uniform(-0.5, 0.4, (4, 3)),
+            "pn": rng.uniform(-0.5, 0.4, (4, 3))}
+
+
+CASES["triplet_margin_loss"] = _case(
+    "triplet_margin_loss", _triplet_inputs, lambda I, xp: ((I["a"], I["p"], I["n"]), {}))
+CASES["triplet_margin_loss_axis0_bcast"] = _case(
+    "triplet_margin_loss", _triplet_inputs,
+    lambda I, xp: ((I["a"].T, I["p"].T, I["n_row"][:, None]), {"axis": 0, "margin": 2.0}))
+CASES["triplet_margin_loss_degree3"] = _case(
+    "triplet_margin_loss", _triplet_inputs,
+    lambda I, xp: ((I["pa"], I["pp"], I["pn"]), {"norm_degree": 3, "eps": 1e-3}))
+CASES["triplet_margin_loss_degree1_5"] = _case(
+    "triplet_margin_loss", _triplet_inputs,
+    lambda I, xp: ((I["pa"], I["pp"], I["pn"]), {"norm_degree": 1.5, "margin": 0.5}))
+
+
+def _dice_inputs(rng):
+    x = rng.standard_normal((2, 4, 3, 3))
+    lab = rng.integers(0, 3, (2, 4, 3))
+    t = np.eye(3)[lab]
+    t[..., 2] = 0.0                 # an absent class
+    e = np.exp(x)
+    xb = rng.standard_normal((2, 4, 3))
+    return {"x": x, "t": t, "probs": e / e.sum(-1, keepdims=True), "cw": np.array([0.5, 1.0, 2.0]),
+            "xb": xb, "tb": (rng.uniform(size=(2, 4, 3)) > 0.5).astype(np.float64),
+            "x2": rng.standard_normal((5, 3)), "t2": np.eye(3)[rng.integers(0, 3, 5)]}
+
+
+CASES["dice_loss"] = _case("dice_loss", _dice_inputs, lambda I, xp: ((I["x"], I["t"]), {}))
+CASES["dice_loss_weights_tversky_sum"] = _case(
+    "dice_loss", _dice_inputs, lambda I, xp: ((I["x"], I["t"]), {
+        "class_weights": I["cw"], "alpha": 0.3, "beta": 0.7, "smooth": 0.5,
+        "reduction": "sum", "ignore_background": True}))
+CASES["dice_loss_none_axis"] = _case(
+    "dice_loss", _dice_inputs,
+    lambda I, xp: ((I["x"], I["t"]), {"reduction": "none", "axis": (0, 1, 2)}))
+CASES["dice_loss_probs"] = _case(
+    "dice_loss", _dice_inputs,
+    lambda I, xp: ((I["probs"], I["t"]), {"apply_softmax": False}))
+CASES["dice_loss_2d"] = _case("dice_loss", _dice_inputs,
+                              lambda I, xp: ((I["x2"], I["t2"]), {}))
+CASES["dice_loss_one_channel"] = _case("dice_loss", _dice_inputs,
+                                       lambda I, xp: ((I["xb"], I["tb"]), {}))
+CASES["binary_dice_loss"] = _case("binary_dice_loss", _dice_inputs,
+                                  lambda I, xp: ((I["xb"], I["tb"]), {}))
+CASES["binary_dice_loss_smooth"] = _case(
+    "binary_dice_loss", _dice_inputs,
+    lambda I, xp: ((I["xb"][..., None], I["tb"][..., None]), {"smooth": 0.1}))
+CASES["multiclass_generalized_dice_loss"] = _case(
+    "multiclass_generalized_dice_loss", _dice_inputs, lambda I, xp: ((I["x"], I["t"]), {}))
+CASES["multiclass_generalized_dice_loss_bg"] = _case(
+    "multiclass_generalized_dice_loss", _dice_inputs,
+    lambda I, xp: ((I["x"], I["t"]), {"smooth": 0.2, "ignore_background": True}))
+
+
+# ---------------------------------------------------------------------------
 
 class _Used(dict):
     """Records the keys that a case's ``args`` reads (only those are stored)."""
