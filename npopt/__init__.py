@@ -25,7 +25,8 @@ from .base import (EmptyState, GradientTransformation, GradientTransformationExt
                    stateless_with_tree_map, with_extra_args_support)
 from .microbatching import microbatch
 # optax's top-level spellings of its losses
-from .losses import (convex_kl_divergence, cosine_distance, cosine_similarity,
+from .losses import (convex_kl_divergence, cosine_distance, cosine_similarity, ctc_loss,
+                     ctc_loss_with_forward_probs,
                      generalized_kl_divergence, hinge_loss, huber_loss, kl_divergence, l2_loss,
                      log_cosh, ntxent, safe_softmax_cross_entropy, sigmoid_binary_cross_entropy,
                      sigmoid_focal_loss, smooth_labels, softmax_cross_entropy,

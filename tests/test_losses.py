@@ -139,6 +139,10 @@ OPTAX_SIGNATURES = {   # optax 0.2.8, inspect.signature (defaults as repr)
                  "axis=None)",
     "multiclass_generalized_dice_loss": "(predictions, targets, *, smooth=1.0, "
                                         "apply_softmax=True, ignore_background=False)",
+    "ctc_loss": "(logits, logit_paddings, labels, label_paddings, *, blank_id=0, "
+                "log_epsilon=-100000.0)",
+    "ctc_loss_with_forward_probs": "(logits, logit_paddings, labels, label_paddings, *, "
+                                   "blank_id=0, log_epsilon=-100000.0)",
 }
 
 
@@ -280,6 +284,38 @@ def test_float32_in_float32_out(seed):
         np.testing.assert_array_equal(fn.grad(x32, *rest, **kw), g)
 
 
+@given(st.integers(0, 2**31 - 1))
+def test_ctc_gradient_matches_finite_differences(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 5, 3))
+    xpad = np.zeros((2, 5))
+    xpad[1, 3:] = 1.0
+    lab = rng.integers(1, 3, (2, 2))
+    lpad = np.zeros((2, 2))
+    lpad[1, 1] = 1.0
+
+    def f(z):
+        return L.ctc_loss(z, xpad, lab, lpad)
+    np.testing.assert_allclose(L.ctc_loss.grad(x, xpad, lab, lpad), _fd(f, x), rtol=1e-5,
+                               atol=1e-6)
+    v, phi, emit = L.ctc_loss_with_forward_probs(x, xpad, lab, lpad)
+    assert phi.shape == (5, 2, 3) and emit.shape == (5, 2, 2)
+    np.testing.assert_array_equal(v, f(x))
+
+
+def test_ctc_is_the_alignment_sum():
+    """One frame, one label: -log p(label); two frames, label "a": the three
+    alignments (a a, blank a, a blank)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 2, 3))
+    p = npopt._math.exp(x) / np.sum(npopt._math.exp(x), axis=-1, keepdims=True)
+    a = 1
+    want = -npopt._math.log(p[0, 0, a] * p[0, 1, a] + p[0, 0, 0] * p[0, 1, a]
+                            + p[0, 0, a] * p[0, 1, 0])
+    got = L.ctc_loss(x, np.zeros((1, 2)), np.array([[a]]), np.zeros((1, 1)))
+    np.testing.assert_allclose(got[0], want, rtol=1e-12)
+
+
 # ---------------------------------------------------------------------------
 # bad input
 # ---------------------------------------------------------------------------
@@ -315,6 +351,27 @@ X = np.zeros((3, 4))
     (lambda: L.sigmoid_focal_loss(X, X, gamma="2"), TypeError, "gamma"),
     (lambda: L.smooth_labels(X, 0.1, axis=5), ValueError, "axis"),
     (lambda: L.make_fenchel_young_loss(3), TypeError, "max_fun"),
+    (lambda: L.ranking_softmax_loss.grad(X, X, reduce_fn=np.max), TypeError, "reduce_fn"),
+    (lambda: L.ranking_softmax_loss(X, X, where=np.ones(5, bool)), ValueError, "where"),
+    (lambda: L.ntxent(X, np.zeros(4, int)), ValueError, "labels: expected shape"),
+    (lambda: L.ntxent(np.zeros(3), np.zeros(3, int)), ValueError, "embeddings"),
+    (lambda: L.triplet_margin_loss(X, X, np.zeros((2, 4))), ValueError, "negatives"),
+    (lambda: L.triplet_margin_loss(X, X, X, axis=(0, 1)), TypeError, "axis"),
+    (lambda: L.dice_loss(X, np.zeros((3, 5))), ValueError, "targets"),
+    (lambda: L.dice_loss(X, X, reduction="max"), ValueError, "reduction"),
+    (lambda: L.dice_loss(X, X, apply_softmax=False), ValueError, "sum to 1"),
+    (lambda: L.dice_loss(X, X, class_weights=np.ones((2, 2))), ValueError, "class_weights"),
+    (lambda: L.multiclass_generalized_dice_loss(X, np.zeros((3, 5))), ValueError, "targets"),
+    (lambda: L.ctc_loss(X, X, np.zeros((3, 2), int), np.zeros((3, 2))), ValueError,
+     "logits: expected shape"),
+    (lambda: L.ctc_loss(np.zeros((2, 3, 4)), np.zeros((2, 3)), np.zeros((3, 2), int),
+                        np.zeros((3, 2))), ValueError, "labels: expected batch size 2"),
+    (lambda: L.ctc_loss(np.zeros((2, 3, 4)), np.zeros((2, 4)), np.zeros((2, 2), int),
+                        np.zeros((2, 2))), ValueError, "logit_paddings"),
+    (lambda: L.ctc_loss(np.zeros((2, 3, 4)), np.zeros((2, 3)), np.full((2, 2), 4),
+                        np.zeros((2, 2))), ValueError, r"labels: expected class indices"),
+    (lambda: L.ctc_loss(np.zeros((2, 3, 4)), np.zeros((2, 3)), np.zeros((2, 2), int),
+                        np.zeros((2, 2)), blank_id=4), ValueError, "blank_id"),
 ])
 def test_bad_input(call, err, match):
     with pytest.raises(err, match=match):

@@ -34,6 +34,24 @@ NumPy scalars. Integer or boolean predictions are refused, as optax's
 ``check_subdtype`` does; bad shapes, axes and labels out of range raise
 (JAX would broadcast, clip or read NaN). Elementary functions go through
 ``npopt._math`` (the same bits on every CPU).
+
+Where npopt differs from optax on purpose
+-----------------------------------------
+
+* float32 stays float32 where optax 0.2.8 under x64 computes in float64
+  (``multiclass_hinge_loss`` / ``multiclass_perceptron_loss``: its one-hot is
+  float64; ``ctc_loss*``: its recursion is float64, npopt runs it in float64
+  too and rounds the results; ``smooth_labels`` with ``where``);
+* ``multiclass_sparsemax_loss`` takes scores of any shape ``(..., K)``
+  (optax: ``(batch, K)``); optax 0.2.8 cannot differentiate it under x64
+  (its projection's JVP is float32), npopt's gradient is ``sparsemax - onehot``;
+* ``make_fenchel_young_loss`` takes ``max_fun_grad`` (keyword only);
+  ``ranking_softmax_loss.grad`` knows ``reduce_fn`` None, ``numpy.mean``
+  (the default, optax's ``jnp.mean``) and ``numpy.sum``;
+* out-of-range labels and mismatched shapes raise.
+
+Reference: tests/reference/make_losses_reference.py (optax 0.2.8 and
+``jax.grad``, x64), replayed by tests/test_losses.py.
 """
 from ._classification import (
     hinge_loss, hinge_loss_grad, hinge_loss_value_and_grad,
@@ -54,6 +72,9 @@ from ._classification import (
     softmax_cross_entropy_with_integer_labels, softmax_cross_entropy_with_integer_labels_grad,
     softmax_cross_entropy_with_integer_labels_value_and_grad,
     sparsemax_loss, sparsemax_loss_grad, sparsemax_loss_value_and_grad)
+from ._ctc import (ctc_loss, ctc_loss_grad, ctc_loss_value_and_grad,
+                   ctc_loss_with_forward_probs, ctc_loss_with_forward_probs_grad,
+                   ctc_loss_with_forward_probs_value_and_grad)
 from ._fenchel_young import make_fenchel_young_loss
 from ._kl import (
     convex_kl_divergence, convex_kl_divergence_grad, convex_kl_divergence_value_and_grad,

@@ -373,6 +373,33 @@ CASES["multiclass_generalized_dice_loss_bg"] = _case(
 
 
 # ---------------------------------------------------------------------------
+# CTC
+# ---------------------------------------------------------------------------
+
+
+def _ctc_inputs(rng):
+    x = rng.standard_normal((3, 6, 4))
+    x[2, 1] = [30.0, -30.0, 0.0, 1.0]       # large logits
+    xpad = np.zeros((3, 6))
+    xpad[1, 4:] = 1.0                       # a shorter input
+    lab = np.array([[1, 2, 2], [3, 1, 0], [2, 3, 1]])
+    lpad = np.zeros((3, 3))
+    lpad[1, 2] = 1.0                        # a shorter label
+    lpad[2, 1:] = 1.0
+    return {"x": x, "xpad": xpad, "lab": lab, "lpad": lpad,
+            "lab_b2": np.array([[1, 3, 3], [0, 1, 0], [3, 3, 1]])}
+
+
+CASES["ctc_loss"] = _case("ctc_loss", _ctc_inputs, lambda I, xp: (
+    (I["x"], I["xpad"], I["lab"], I["lpad"]), {}))
+CASES["ctc_loss_blank2"] = _case("ctc_loss", _ctc_inputs, lambda I, xp: (
+    (I["x"], I["xpad"], I["lab_b2"], I["lpad"]), {"blank_id": 2, "log_epsilon": -1e4}))
+CASES["ctc_loss_with_forward_probs"] = _case(
+    "ctc_loss_with_forward_probs", _ctc_inputs,
+    lambda I, xp: ((I["x"], I["xpad"], I["lab"], I["lpad"]), {}))
+
+
+# ---------------------------------------------------------------------------
 
 class _Used(dict):
     """Records the keys that a case's ``args`` reads (only those are stored)."""
