@@ -86,6 +86,7 @@ def test_matches_optax(case, dtype):
     if isinstance(value, tuple):
         for i, v in enumerate(value):
             _close(v, REF[f"{dtype}/{case}/out{i}"], tol, f"{case} out{i}")
+            assert np.asarray(v).dtype == np.dtype(dtype), (case, i, np.asarray(v).dtype)
     else:
         _close(value, REF[f"{dtype}/{case}/value"], tol, f"{case} value")
         assert np.asarray(value).dtype == np.dtype(dtype), (case, np.asarray(value).dtype)
