@@ -3,7 +3,6 @@ binary_dice_loss, multiclass_generalized_dice_loss."""
 import numpy as np
 
 from .. import _math
-from .._checks import _describe
 from . import _common as C
 
 _M = "npopt.losses"
