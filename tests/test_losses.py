@@ -317,6 +317,19 @@ def test_ctc_is_the_alignment_sum():
     np.testing.assert_allclose(got[0], want, rtol=1e-12)
 
 
+def test_empty_batch():
+    """A batch of no example gives no value and an empty gradient."""
+    x = np.zeros((0, 4))
+    lab = np.zeros(0, int)
+    for name, args in [("softmax_cross_entropy", (x, x)), ("squared_error", (x, x)),
+                       ("cosine_similarity", (x, x)), ("kl_divergence", (x, x)),
+                       ("softmax_cross_entropy_with_integer_labels", (x, lab)),
+                       ("multiclass_hinge_loss", (x, lab)), ("sigmoid_focal_loss", (x, x)),
+                       ("poly_loss_cross_entropy", (x, x)), ("log_cosh", (x,))]:
+        v, g = getattr(L, name).value_and_grad(*args)
+        assert np.shape(v) == x.shape[:np.ndim(v)] and g.shape == x.shape, name
+
+
 # ---------------------------------------------------------------------------
 # bad input
 # ---------------------------------------------------------------------------

@@ -229,12 +229,12 @@ def _softmax_cross_entropy_with_integer_labels(want_grad, logits, labels, axis=-
     perm = batch + ax
     xt = np.transpose(x, perm)
     bshape = xt.shape[:len(batch)]
-    xt = xt.reshape(bshape + (-1,))
-    wt = None if w is None else np.transpose(w, perm).reshape(bshape + (-1,))
+    k = int(np.prod([x.shape[i] for i in ax]))
+    xt = xt.reshape(bshape + (k,))
+    wt = None if w is None else np.transpose(w, perm).reshape(bshape + (k,))
     if y.shape != bshape:
         raise ValueError(f"labels: expected shape {bshape} (logits' shape {x.shape} without "
                          f"axis {axis!r}), got shape {y.shape}")
-    k = xt.shape[-1]
     if k == 0:
         raise ValueError(f"logits: expected at least one class along axis {axis!r}")
     if y.size and (y.min() < 0 or y.max() >= k):
