@@ -2,7 +2,7 @@
 
 * optax's side, loaded at import: the aliases (``npopt.adam``, ...), their
   ``scale_by_*`` blocks and states, combinators, clipping, ``schedules``,
-  ``tree``, ``loss``, ``objective`` and ``prox``;
+  ``tree``, ``loss``, ``losses``, ``objective`` and ``prox``;
 * jaxopt's side, loaded on first use (they pull in scipy): the solvers
   (``npopt.GradientDescent``, ``npopt.LBFGS``, ... and ``npopt.solvers``),
   ``projection``, ``isotonic``, ``linear_solve``, ``implicit_diff`` and
@@ -12,7 +12,7 @@
 """
 import importlib as _importlib
 
-from . import contrib, loss, microbatching, objective, prox, schedules, second_order, tree
+from . import contrib, loss, losses, microbatching, objective, prox, schedules, second_order, tree
 from .alias import (adabelief, adadelta, adafactor, adagrad, adam, adamax, adamaxw, adamw, adan,
                     amsgrad, fromage, lamb, lars, lbfgs, lion, nadam, nadamw, noisy_sgd, novograd,
                     optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent, polyak_sgd,
@@ -24,6 +24,13 @@ from .base import (EmptyState, GradientTransformation, GradientTransformationExt
                    safe_increment, safe_int32_increment, set_to_zero, stateless,
                    stateless_with_tree_map, with_extra_args_support)
 from .microbatching import microbatch
+# optax's top-level spellings of its losses
+from .losses import (convex_kl_divergence, cosine_distance, cosine_similarity, ctc_loss,
+                     ctc_loss_with_forward_probs,
+                     generalized_kl_divergence, hinge_loss, huber_loss, kl_divergence, l2_loss,
+                     log_cosh, ntxent, safe_softmax_cross_entropy, sigmoid_binary_cross_entropy,
+                     sigmoid_focal_loss, smooth_labels, softmax_cross_entropy,
+                     softmax_cross_entropy_with_integer_labels, squared_error)
 # optax's top-level spellings of its schedules and moment helpers
 from .schedules import (constant_schedule, cosine_decay_schedule, cosine_onecycle_schedule,
                         exponential_decay, join_schedules, linear_onecycle_schedule,
