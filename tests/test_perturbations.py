@@ -240,3 +240,62 @@ def test_bad_calls():
     odd = Pt.make_perturbed_fun(lambda x: np.zeros(next(shapes)), num_samples=4)
     with pytest.raises(ValueError, match="fun: expected outputs of the same shapes|fun's output"):
         odd(0, np.ones(2))
+
+
+# --- jaxopt's make_perturbed_argmax / make_perturbed_max -------------------
+
+def _one_hot_argmax(v):
+    return np.eye(v.shape[0], dtype=v.dtype)[np.argmax(v)]
+
+
+def test_jaxopt_perturbed_argmax_is_the_softmax_with_gumbel_noise():
+    """E onehot(argmax(x + sigma G)) = softmax(x / sigma), and its Jacobian is
+    the softmax's (Gumbel-max trick), within Monte Carlo error."""
+    x, sigma, n = np.array([0.3, -0.2, 0.5, 0.1]), 0.5, 40000
+    sm = np.exp(x / sigma) / np.sum(np.exp(x / sigma))
+    jac_true = (np.diag(sm) - np.outer(sm, sm)) / sigma
+    for control_variate in (False, True):
+        f = Pt.make_perturbed_argmax(_one_hot_argmax, num_samples=n, sigma=sigma,
+                                               control_variate=control_variate)
+        value = f(x, 0)
+        assert value.shape == x.shape and abs(value.sum() - 1) < 1e-12
+        assert np.max(np.abs(value - sm)) < 5 * np.sqrt(0.25 / n)
+        jac = f.jacobian(x, 1)
+        assert jac.shape == (4, 4)
+        assert np.max(np.abs(jac - jac_true)) < 0.05
+        t = np.array([1.0, -2.0, 0.5, 0.0])
+        np.testing.assert_allclose(f.jvp(x, 1, t), jac @ t, rtol=1e-12, atol=1e-14)
+    # same seed, same samples: deterministic
+    f = Pt.make_perturbed_argmax(_one_hot_argmax, num_samples=50, sigma=sigma)
+    assert np.array_equal(f(x, 7), f(x, 7))
+    assert f(x.astype(np.float32), 7).dtype == np.float32
+
+
+def test_jaxopt_perturbed_max_is_the_smoothed_max():
+    """E max(x + sigma G) = sigma (logsumexp(x / sigma) + euler_gamma); its
+    gradient is the perturbed argmax on the same samples."""
+    x, sigma, n = np.array([0.3, -0.2, 0.5, 0.1]), 0.5, 40000
+    f = Pt.make_perturbed_max(_one_hot_argmax, num_samples=n, sigma=sigma)
+    v, g = f.value_and_grad(x, 3)
+    want = sigma * (np.log(np.sum(np.exp(x / sigma))) + np.euler_gamma)
+    assert abs(v - want) < 5 * sigma * np.pi / np.sqrt(6 * n)
+    argmax = Pt.make_perturbed_argmax(_one_hot_argmax, num_samples=n, sigma=sigma)
+    np.testing.assert_array_equal(g, argmax(x, 3))
+    assert f(x, 3) == v and np.array_equal(f.grad(x, 3), g)
+    assert f.jvp(x, 3, np.ones(4)) == pytest.approx(np.sum(g))
+
+
+def test_jaxopt_perturbed_bad_input():
+    with pytest.raises(ValueError, match="num_samples"):
+        Pt.make_perturbed_argmax(_one_hot_argmax, num_samples=0)
+    with pytest.raises(ValueError, match="sigma"):
+        Pt.make_perturbed_max(_one_hot_argmax, sigma=-1.0)
+    with pytest.raises(TypeError, match="argmax_fun"):
+        Pt.make_perturbed_argmax(None)
+    with pytest.raises(TypeError, match="noise"):
+        Pt.make_perturbed_argmax(_one_hot_argmax, noise=object())
+    f = Pt.make_perturbed_argmax(_one_hot_argmax, num_samples=4)
+    with pytest.raises(TypeError, match="inputs"):
+        f(np.arange(3), 0)
+    with pytest.raises(ValueError, match="tangent"):
+        f.jvp(np.zeros(3), 0, np.zeros(2))
