@@ -73,6 +73,8 @@ from .transforms.wrappers import (ApplyIfFiniteState, InjectHyperparamsState,
                                   inject_stateful_hyperparams, skip_large_updates,
                                   skip_not_finite, zero_nans)
 
+from . import contrib  # optax.contrib (its rules import the blocks above)  # noqa: E402
+
 __version__ = "0.1.0"
 
 # jaxopt's side, imported on first use (PEP 562)

@@ -1,0 +1,5 @@
+"""optax.contrib's rules (``npopt.contrib.<name>`` where optax has
+``optax.contrib.<name>``): same signatures, defaults and state NamedTuples.
+"""
+# elementwise rules: adopt, ademamix, madgrad, acprop, cocob, schedule_free
+from .adopt import adopt, scale_by_adopt
