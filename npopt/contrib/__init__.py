@@ -3,3 +3,5 @@
 """
 # elementwise rules: adopt, ademamix, madgrad, acprop, cocob, schedule_free
 from .adopt import adopt, scale_by_adopt
+from .ademamix import (ScaleByAdemamixState, ScaleBySimplifiedAdEMAMixState, ademamix,
+                       scale_by_ademamix, scale_by_simplified_ademamix, simplified_ademamix)

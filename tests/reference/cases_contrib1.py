@@ -19,4 +19,26 @@ CASES = {
         expr="ox.contrib.adopt(ox.schedules.cosine_decay_schedule(2e-2, 100, alpha=0.1), "
              "b2=0.999, clip_value_fn=lambda x: 0.5 + 0.25 * x)"),
     "contrib_adopt_mu_dtype": dict(expr="ox.contrib.adopt(1e-2, mu_dtype=np.float32, nesterov=True)"),
+    # --- ademamix ------------------------------------------------------
+    "contrib_ademamix_default": dict(expr="ox.contrib.ademamix(1e-2)"),
+    # a shorter slow EMA (100 steps), eps_root, weight decay with a mask
+    "contrib_ademamix_wd_mask": dict(
+        expr="ox.contrib.ademamix(1e-2, b1=0.8, b2=0.99, b3=0.99, alpha=2.0, eps_root=1e-8, "
+             "weight_decay=0.05, mask=" + _MASK_WD + ")"),
+    # the paper's warm-ups as schedules of b3 and alpha, a learning-rate schedule
+    "contrib_ademamix_sched": dict(
+        expr="ox.contrib.ademamix(ox.schedules.cosine_decay_schedule(1e-2, 100, alpha=0.1), "
+             "b3=ox.schedules.linear_schedule(0.9, 0.999, 50), "
+             "alpha=ox.schedules.linear_schedule(0.0, 5.0, 50))"),
+    "contrib_ademamix_mu_dtype": dict(expr="ox.contrib.ademamix(1e-2, mu_dtype=np.float32)"),
+    # --- simplified_ademamix -------------------------------------------
+    "contrib_simplified_ademamix_default": dict(expr="ox.contrib.simplified_ademamix(1e-3)"),
+    # eps 1e-6 first: near the optimum the steps stay ~lr * (1/(1-b1) + alpha)
+    # and float32 rounding was amplified (f32 vs f64 final params 1.2e-3)
+    "contrib_simplified_ademamix_alpha_wd": dict(
+        expr="ox.contrib.simplified_ademamix(1e-3, b1=0.9, b2=0.99, alpha=2.0, eps=1e-1, "
+             "eps_root=1e-8, weight_decay=0.05, mask=" + _MASK_WD + ")"),
+    "contrib_simplified_ademamix_sched": dict(
+        expr="ox.contrib.simplified_ademamix(ox.schedules.exponential_decay(2e-3, 20, 0.7), "
+             "eps=1e-2, alpha=ox.schedules.linear_schedule(0.0, 3.0, 40))"),
 }
