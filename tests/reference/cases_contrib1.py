@@ -41,4 +41,11 @@ CASES = {
     "contrib_simplified_ademamix_sched": dict(
         expr="ox.contrib.simplified_ademamix(ox.schedules.exponential_decay(2e-3, 20, 0.7), "
              "eps=1e-2, alpha=ox.schedules.linear_schedule(0.0, 3.0, 40))"),
+    # --- madgrad -------------------------------------------------------
+    "contrib_madgrad_default": dict(expr="ox.contrib.madgrad(1e-2)"),
+    "contrib_madgrad_wd": dict(expr="ox.contrib.madgrad(1e-2, momentum=0.8, weight_decay=1e-3, "
+                                    "eps=1e-4)"),
+    "contrib_madgrad_sched": dict(
+        expr="ox.contrib.madgrad(ox.schedules.warmup_cosine_decay_schedule(0.0, 2e-2, 10, 100, "
+             "end_value=1e-3))"),
 }
