@@ -6,3 +6,4 @@ from .adopt import adopt, scale_by_adopt
 from .ademamix import (ScaleByAdemamixState, ScaleBySimplifiedAdEMAMixState, ademamix,
                        scale_by_ademamix, scale_by_simplified_ademamix, simplified_ademamix)
 from .madgrad import MadgradState, madgrad, scale_by_madgrad
+from .acprop import acprop, scale_by_acprop

@@ -48,4 +48,17 @@ CASES = {
     "contrib_madgrad_sched": dict(
         expr="ox.contrib.madgrad(ox.schedules.warmup_cosine_decay_schedule(0.0, 2e-2, 10, 100, "
              "end_value=1e-3))"),
+    # --- acprop --------------------------------------------------------
+    # the defaults are ill-conditioned on this problem: with eps = eps_root =
+    # 1e-16 an element whose previous gradient was tiny takes a huge step (the
+    # denominator is the previous |g|), so float32 and float64 trajectories
+    # part (final params 1.5e-2 apart at lr 1e-2, 1.9e-4 at 3e-3); npopt still
+    # follows optax in each dtype (same operations, same roundings)
+    "contrib_acprop_default": dict(expr="ox.contrib.acprop(3e-3)"),
+    "contrib_acprop_wd_mask": dict(
+        expr="ox.contrib.acprop(1e-2, b1=0.8, b2=0.99, eps=1e-8, eps_root=1e-6, "
+             "weight_decay=0.05, mask=" + _MASK_WD + ")"),
+    "contrib_acprop_sched": dict(
+        expr="ox.contrib.acprop(ox.schedules.piecewise_constant_schedule(1e-2, {30: 0.5, 60: 0.2}), "
+             "eps_root=1e-6)"),
 }
