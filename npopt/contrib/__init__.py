@@ -7,3 +7,4 @@ from .ademamix import (ScaleByAdemamixState, ScaleBySimplifiedAdEMAMixState, ade
                        scale_by_ademamix, scale_by_simplified_ademamix, simplified_ademamix)
 from .madgrad import MadgradState, madgrad, scale_by_madgrad
 from .acprop import acprop, scale_by_acprop
+from .cocob import COCOBState, cocob, scale_by_cocob

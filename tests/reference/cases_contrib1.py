@@ -61,4 +61,10 @@ CASES = {
     "contrib_acprop_sched": dict(
         expr="ox.contrib.acprop(ox.schedules.piecewise_constant_schedule(1e-2, {30: 0.5, 60: 0.2}), "
              "eps_root=1e-6)"),
+    # --- cocob ---------------------------------------------------------
+    "contrib_cocob_default": dict(expr="ox.contrib.cocob()"),
+    "contrib_cocob_wd_mask": dict(
+        expr="ox.contrib.cocob(0.5, alpha=50.0, eps=1e-6, weight_decay=0.01, mask=" + _MASK_WD + ")"),
+    "contrib_cocob_sched": dict(
+        expr="ox.contrib.cocob(ox.schedules.linear_schedule(1.0, 0.2, 100))"),
 }

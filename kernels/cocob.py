@@ -1,0 +1,59 @@
+"""COCOB-Backprop (Orabona & Tommasi, 2017, arXiv:1705.07795, Algorithm 2),
+optax.contrib's ``scale_by_cocob``: coin betting, one bettor per element,
+as an update relative to the params (c: the incoming gradient)::
+
+    L  = max(L, |c|)                 largest gradient seen
+    G  = G + |c|                     sum of |gradients|
+    R  = max(R - c * (p - p0), 0)    reward
+    C  = C - c                       sum of negative gradients
+    u  = -p + (p0 + C / (L * max(G + L, alpha * L)) * (L + R))
+
+``max`` is ``jnp.maximum``'s: NaN if either operand is NaN.
+"""
+from numba import prange
+
+from ._jit import cpu_kernel, cuda, cuda_kernel, rule
+
+
+@rule
+def nan_max(a, b):
+    """jnp.maximum of two scalars: NaN if either is NaN."""
+    if a > b or a != a:
+        return a
+    return b
+
+
+@rule
+def cocob_rule(c, p, p0, C, L, G, R, hp):
+    """One element of scale_by_cocob. Returns (u, C, L, G, R).
+
+    hp = (alpha, zero), of the leaf dtype.
+    """
+    alpha, zero = hp
+    a = abs(c)
+    L = nan_max(L, a)
+    G = G + a
+    R = nan_max(R - c * (p - p0), zero)
+    C = C - c
+    return -p + (p0 + C / (L * nan_max(G + L, alpha * L)) * (L + R)), C, L, G, R
+
+
+@cpu_kernel
+def cocob_cpu(c, p, p0, C, L, G, R, dst, hp):
+    """COCOB over flat arrays.
+
+    In place: C (cumulative_gradients), L (scale), G (subgradients) and R
+    (reward) are overwritten; dst receives the update; c (the gradients), p
+    and p0 (init_particles) are read. All arrays 1-D, contiguous, length n,
+    of one dtype; dst distinct from the others.
+    """
+    for i in prange(c.shape[0]):
+        u, C[i], L[i], G[i], R[i] = cocob_rule(c[i], p[i], p0[i], C[i], L[i], G[i], R[i], hp)
+        dst[i] = u
+
+
+@cuda_kernel
+def cocob_cuda(c, p, p0, C, L, G, R, dst, hp):
+    for i in range(cuda.grid(1), c.shape[0], cuda.gridsize(1)):
+        u, C[i], L[i], G[i], R[i] = cocob_rule(c[i], p[i], p0[i], C[i], L[i], G[i], R[i], hp)
+        dst[i] = u
