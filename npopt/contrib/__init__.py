@@ -8,3 +8,5 @@ from .ademamix import (ScaleByAdemamixState, ScaleBySimplifiedAdEMAMixState, ade
 from .madgrad import MadgradState, madgrad, scale_by_madgrad
 from .acprop import acprop, scale_by_acprop
 from .cocob import COCOBState, cocob, scale_by_cocob
+from .schedule_free import (ScheduleFreeState, schedule_free, schedule_free_adamw,
+                            schedule_free_eval_params, schedule_free_sgd)

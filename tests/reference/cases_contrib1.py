@@ -67,4 +67,18 @@ CASES = {
         expr="ox.contrib.cocob(0.5, alpha=50.0, eps=1e-6, weight_decay=0.01, mask=" + _MASK_WD + ")"),
     "contrib_cocob_sched": dict(
         expr="ox.contrib.cocob(ox.schedules.linear_schedule(1.0, 0.2, 100))"),
+    # --- schedule_free -------------------------------------------------
+    "contrib_schedule_free_sgd_default": dict(expr="ox.contrib.schedule_free_sgd(0.1)"),
+    "contrib_schedule_free_sgd_warmup_wd": dict(
+        expr="ox.contrib.schedule_free_sgd(0.2, warmup_steps=10, b1=0.8, weight_decay=1e-3, "
+             "weight_lr_power=1.0)"),
+    "contrib_schedule_free_adamw_default": dict(expr="ox.contrib.schedule_free_adamw()"),
+    "contrib_schedule_free_adamw_warmup": dict(
+        expr="ox.contrib.schedule_free_adamw(1e-2, warmup_steps=20, b1=0.95, b2=0.99, "
+             "weight_decay=0.01)"),
+    # the wrapper around another base, a schedule, z stored in float64
+    "contrib_schedule_free_wrap_adam": dict(
+        expr="ox.contrib.schedule_free(ox.adam(ox.schedules.linear_schedule(0.0, 1e-2, 10), "
+             "b1=0.0), ox.schedules.linear_schedule(0.0, 1e-2, 10), b1=0.9, "
+             "state_dtype=np.float64)"),
 }
