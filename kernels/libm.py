@@ -1,12 +1,14 @@
 """The C library's scalar functions by symbol, for rules that must round
 as XLA's CPU backend does (it calls libm's ``cbrt``/``cbrtf`` and contracts
 ``a * b + c * d`` into ``fma(a, b, c * d)``), each with its CUDA variant
-(libdevice's ``__nv_cbrt(f)``, ``fma``).
+(CUDA's ``fma``; a cube root from pow and a Newton step).
 
 Where a rule's update is a difference of nearby numbers (``x_new - p`` in
 madgrad and schedule_free), an ulp of either shows in float32 updates, so
 these are not details.
 """
+import math
+
 from numba import types as nbtypes
 from numba.extending import overload
 
@@ -62,11 +64,19 @@ def fused_multiply_add_gpu(a, b, c):
 
 
 @rule
-def cube_root(x):
-    """The real cube root of x, in x's dtype (libm's, as XLA's CPU backend)."""
+def cube_root(x, third):
+    """The real cube root of x, in x's dtype: libm's, as XLA's CPU backend
+    (``third``, 1/3 in x's dtype, is for the GPU variant)."""
     return libm_cbrt(x)
 
 
 @cuda_variant(cube_root)
-def cube_root_gpu(x):
-    return cuda.cbrt(x)
+def cube_root_gpu(x, third):
+    """libdevice's cbrt seeds with ``lg2.approx`` (an instruction the PTX
+    check refuses), so: ``x ** third`` (libdevice's precise pow, 2-3 ulps
+    off: 1/3 is rounded) and one Newton step, all in x's dtype (0, inf and
+    NaN pass through)."""
+    y = x ** third
+    if y > 0 and y * y * y < math.inf:
+        y = y - (y * y * y - x) / ((y + y + y) * y)
+    return y

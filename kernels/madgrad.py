@@ -9,7 +9,8 @@ denominator, as an update relative to the params::
 
 ``cbrt`` is ``cube_root``: the C library's ``cbrt``/``cbrtf`` on the CPU,
 which is what XLA calls (bit for bit: ``u = x_new - p`` cancels, and an ulp
-of ``z`` shows in float32 updates), libdevice's ``__nv_cbrt(f)`` on the GPU;
+of ``z`` shows in float32 updates), on the GPU pow and a Newton step (see
+``libm.cube_root_gpu``: within an ulp or two of libm's);
 ``fma`` is an explicit fused multiply-add (libm's ``fma(f)``, CUDA's
 ``fma``), the contraction XLA makes: LLVM contracted ``m * p`` instead, and
 a quarter of the float32 first updates differed.
@@ -24,12 +25,12 @@ from .libm import cube_root, fused_multiply_add
 def madgrad_rule(g, gsq, s, x0, p, hp):
     """One element of scale_by_madgrad. Returns (u, gsq, s).
 
-    hp = (lamb, eps, c, m), of the leaf dtype.
+    hp = (lamb, eps, c, m, third), of the leaf dtype (third = 1/3).
     """
-    lamb, eps, c, m = hp
+    lamb, eps, c, m, third = hp
     gsq = gsq + lamb * (g * g)
     s = s + lamb * g
-    z = x0 - s / (cube_root(gsq) + eps)
+    z = x0 - s / (cube_root(gsq, third) + eps)
     return fused_multiply_add(c, z, m * p) - p, gsq, s
 
 

@@ -86,7 +86,7 @@ def scale_by_madgrad(learning_rate, momentum=0.9, eps=1e-6):
         out = lay.empty()
         for gi, grp in enumerate(lay.groups):
             r = grp.dtype.type
-            hp = (r(lamb), r(eps), r(1 - momentum), r(momentum))
+            hp = (r(lamb), r(eps), r(1 - momentum), r(momentum), r(1 / 3))
             lay.target.launch(kmad.madgrad_cpu, kmad.madgrad_cuda,
                               g[gi], gsq[gi], s[gi], x0[gi], p[gi], out[gi], hp)
         return lay.views(out), MadgradState(safe_increment(state.count), lay.views(gsq),
