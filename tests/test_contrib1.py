@@ -508,9 +508,24 @@ def test_state_from_another_optimizer_is_refused():
                    exc=(TypeError, ValueError))
 
 
-def test_ademamix_refuses_counters_that_differ():
-    _untouched(C.scale_by_ademamix(), "state.count_m2: expected the value of state.count",
-               mutate=lambda s: s._replace(count_m2=np.int32(3)))
+def test_ademamix_schedules_see_count_m2():
+    p = {"a": np.linspace(-1, 1, 5), "b": np.ones(2)}
+    g = tree_map(lambda x: 0.5 - x, p)
+    sched = C.scale_by_ademamix(b3=lambda c: 0.95 if c == 5 else 0.5, alpha=lambda c: 2.0 * c)
+    const = C.scale_by_ademamix(b3=0.95, alpha=10.0)
+    s = sched.init(p)._replace(count_m2=np.int32(5))
+    u, s1 = sched.update(g, s, p)
+    want, _ = const.update(g, const.init(p), p)
+    for a, b in zip(tree_leaves(u), tree_leaves(want)):
+        np.testing.assert_array_equal(a, b)
+    assert (int(s1.count), int(s1.count_m2)) == (1, 6)
+    opt = npopt.chain(sched, npopt.scale(-0.1))
+    p2, s2 = opt.step(tree_map(np.copy, p), g, (sched.init(p)._replace(count_m2=np.int32(5)),
+                                                 npopt.EmptyState()))
+    for a, b in zip(tree_leaves(p2), tree_leaves(npopt.apply_updates(p, tree_map(
+            lambda x: -0.1 * x, want)))):
+        assert rel_err(a, b) <= 1e-15
+    assert (int(s2[0].count), int(s2[0].count_m2)) == (1, 6)
 
 
 def test_mismatched_trees_and_shapes_raise():

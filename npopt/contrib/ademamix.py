@@ -51,22 +51,22 @@ class _SimplifiedMoments(NamedTuple):
     n: Any
 
 
-def _renamed(inner, outer_cls, name, to_inner, to_outer, init_fn):
-    """``inner`` (an elementwise transform) with ``outer_cls`` as its state:
-    ``to_inner(state)`` -> the inner state, ``to_outer(inner_state, state)``
-    -> the new outer state (``state``: the one passed in). The fused step
-    is the inner one (without a step plan)."""
+def _renamed(inner_of, outer_cls, name, to_inner, to_outer, init_fn):
+    """An elementwise transform with ``outer_cls`` as its state:
+    ``inner_of(state)`` -> the transform to run on ``to_inner(state)``;
+    ``to_outer(inner_state, state)`` -> the new outer state (``state``: the
+    one passed in). The fused step is the inner one (without a step plan)."""
     def check(state):
         _checks.check_state("state", state, outer_cls, name)
 
     def update_fn(updates, state, params=None, **extra_args):
         check(state)
-        u, s = inner.update(updates, to_inner(state), params, **extra_args)
+        u, s = inner_of(state).update(updates, to_inner(state), params, **extra_args)
         return u, to_outer(s, state)
 
     def bind(lay, state):
         check(state)
-        b = inner.fusion.bind(lay, to_inner(state))
+        b = inner_of(state).fusion.bind(lay, to_inner(state))
         into = None if b.run_into is None else (lambda g, u: to_outer(b.run_into(g, u), state))
         return _fusion.Bound(b.writes, b.tokens,
                              lambda g, p, posts: to_outer(b.run(g, p, posts), state), into)
@@ -110,10 +110,7 @@ def scale_by_ademamix(b1=0.9, b2=0.999, b3=0.9999, alpha=6.0, eps=1e-8, eps_root
     purpose). ``b3`` and ``alpha`` may be schedules of ``count_m2`` (the
     paper's warm-ups of :math:`\beta_3` and :math:`\alpha`).
 
-    .. note:: ``count`` and ``count_m2`` always advance together; npopt
-       evaluates the ``b3``/``alpha`` schedules at ``count`` and refuses a
-       state whose two counters differ (optax would use ``count_m2``).
-       With ``mu_dtype``, all three moments start in that dtype and, as in
+    .. note:: With ``mu_dtype``, all three moments start in that dtype and, as in
        optax, are promoted with the updates' dtype after the first step.
 
     Args:
@@ -139,35 +136,42 @@ def scale_by_ademamix(b1=0.9, b2=0.999, b3=0.9999, alpha=6.0, eps=1e-8, eps_root
     _checks.check_number("eps_root", eps_root, low=0.0)
     mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
 
-    def hyperparams(dtype, t):
-        r = dtype.type
-        count = np.int32(t - 1)
-        b3_ = _decay("b3", b3, count)
-        a = scheduled_value("alpha", alpha, count, nonnegative=False) if callable(alpha) \
-            else alpha
-        return (r(1 - b1), r(b1), r(1 - b3_), r(b3_), r(1 - b2), r(b2),
-                bias_correction_inverse(b1, t, dtype), bias_correction_inverse(b2, t, dtype),
-                r(a), r(eps), r(eps_root))
+    def hyperparams_at(offset):
+        """hyperparams(dtype, t) with the schedules at count_m2 = count + offset."""
+        def hyperparams(dtype, t):
+            r = dtype.type
+            count = np.int32(t - 1 + offset)
+            b3_ = _decay("b3", b3, count)
+            a = scheduled_value("alpha", alpha, count, nonnegative=False) if callable(alpha) \
+                else alpha
+            return (r(1 - b1), r(b1), r(1 - b3_), r(b3_), r(1 - b2), r(b2),
+                    bias_correction_inverse(b1, t, dtype), bias_correction_inverse(b2, t, dtype),
+                    r(a), r(eps), r(eps_root))
+        return hyperparams
 
-    inner = elementwise_transform(
-        name="scale_by_ademamix", state_cls=_AdemamixMoments,
-        moments={"m1": 0, "m2": 0, "nu": 0}, kernels=(kade.ademamix_cpu, kade.ademamix_cuda),
-        hyperparams=hyperparams)
+    inners = {}       # count_m2 - count -> the elementwise transform (0: always, in practice)
+
+    def inner_of(state):
+        offset = int(state.count_m2) - int(state.count)
+        tx = inners.get(offset)
+        if tx is None:
+            tx = inners.setdefault(offset, elementwise_transform(
+                name="scale_by_ademamix", state_cls=_AdemamixMoments,
+                moments={"m1": 0, "m2": 0, "nu": 0},
+                kernels=(kade.ademamix_cpu, kade.ademamix_cuda),
+                hyperparams=hyperparams_at(offset)))
+        return tx
 
     def init_fn(params):
         return ScaleByAdemamixState(ZERO, ZERO, *(_zeros(params, mu_dtype) for _ in range(3)))
 
     def to_inner(state):
-        if int(state.count) != int(state.count_m2):
-            raise ValueError(
-                f"state.count_m2: expected the value of state.count ({int(state.count)}), got "
-                f"{int(state.count_m2)}; npopt's scale_by_ademamix advances both together")
         return _AdemamixMoments(state.count, state.m1, state.m2, state.nu)
 
     def to_outer(s, state):
         return ScaleByAdemamixState(s.count, safe_increment(state.count_m2), s.m1, s.m2, s.nu)
 
-    return _renamed(inner, ScaleByAdemamixState, "scale_by_ademamix", to_inner, to_outer,
+    return _renamed(inner_of, ScaleByAdemamixState, "scale_by_ademamix", to_inner, to_outer,
                     init_fn)
 
 
@@ -250,7 +254,8 @@ def scale_by_simplified_ademamix(b1=0.99, b2=0.95, alpha=0.0, eps=1e-8, eps_root
     def init_fn(params):
         return ScaleBySimplifiedAdEMAMixState(ZERO, _zeros(params, None), _zeros(params, None))
 
-    return _renamed(inner, ScaleBySimplifiedAdEMAMixState, "scale_by_simplified_ademamix",
+    return _renamed(lambda state: inner, ScaleBySimplifiedAdEMAMixState,
+                    "scale_by_simplified_ademamix",
                     lambda s: _SimplifiedMoments(s.t, s.m, s.n),
                     lambda s, state: ScaleBySimplifiedAdEMAMixState(s.count, s.m, s.n), init_fn)
 

@@ -6,8 +6,6 @@ first step (count 0) ``b1 = 1`` and ``b2 = 0`` (so the first update is 0:
 ``nu`` is still 0 and the clip value ``0 ** 0.25`` is 0); the clip value
 ``clip_value_fn(count)`` is rounded to the leaf dtype.
 """
-from typing import Any, Callable, Optional
-
 import numpy as np
 
 from .. import _checks, _math

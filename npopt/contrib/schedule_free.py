@@ -13,13 +13,13 @@ import numpy as np
 
 from .. import _checks, _flat, _math
 from ..alias.core import sgd
-from ..base import GradientTransformation, with_extra_args_support
+from ..base import GradientTransformation, safe_increment, with_extra_args_support
 from ..kernels import schedule_free as ksf
 from ..schedules import warmup_constant_schedule
 from ..transforms.combine import chain
 from ..transforms.rms import scale_by_rms
 from ..transforms.scale import add_decayed_weights, scale_by_learning_rate, scheduled_value
-from ..tree import tree_dtype, tree_leaves, tree_map
+from ..tree import tree_dtype, tree_map
 
 
 class ScheduleFreeState(NamedTuple):
@@ -134,17 +134,12 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0, st
                               u[gi], z[gi], y[gi], o, hp)
             out.append(o)
         new_state = ScheduleFreeState(b1=state.b1, weight_sum=total,
-                                      step_count=_safe_increment(state.step_count),
+                                      step_count=safe_increment(np.int32(state.step_count)),
                                       max_lr=max_lr, base_optimizer_state=base_state,
                                       z=lay.views(z))
         return lay.views(out), new_state
 
     return GradientTransformation(init_fn, update_fn)
-
-
-def _safe_increment(count):
-    from ..base import safe_increment
-    return safe_increment(np.int32(count))
 
 
 def schedule_free_sgd(learning_rate=1.0, warmup_steps=None, b1=0.9, weight_decay=None,

@@ -18,7 +18,8 @@ CASES = {
     "contrib_adopt_sched_clipfn": dict(
         expr="ox.contrib.adopt(ox.schedules.cosine_decay_schedule(2e-2, 100, alpha=0.1), "
              "b2=0.999, clip_value_fn=lambda x: 0.5 + 0.25 * x)"),
-    "contrib_adopt_mu_dtype": dict(expr="ox.contrib.adopt(1e-2, mu_dtype=np.float32, nesterov=True)"),
+    "contrib_adopt_mu_dtype": dict(
+        expr="ox.contrib.adopt(1e-2, mu_dtype=np.float32, nesterov=True)"),
     # --- ademamix ------------------------------------------------------
     "contrib_ademamix_default": dict(expr="ox.contrib.ademamix(1e-2)"),
     # a shorter slow EMA (100 steps), eps_root, weight decay with a mask
@@ -59,12 +60,14 @@ CASES = {
         expr="ox.contrib.acprop(1e-2, b1=0.8, b2=0.99, eps=1e-8, eps_root=1e-6, "
              "weight_decay=0.05, mask=" + _MASK_WD + ")"),
     "contrib_acprop_sched": dict(
-        expr="ox.contrib.acprop(ox.schedules.piecewise_constant_schedule(1e-2, {30: 0.5, 60: 0.2}), "
+        expr="ox.contrib.acprop(ox.schedules.piecewise_constant_schedule(1e-2, "
+             "{30: 0.5, 60: 0.2}), "
              "eps_root=1e-6)"),
     # --- cocob ---------------------------------------------------------
     "contrib_cocob_default": dict(expr="ox.contrib.cocob()"),
     "contrib_cocob_wd_mask": dict(
-        expr="ox.contrib.cocob(0.5, alpha=50.0, eps=1e-6, weight_decay=0.01, mask=" + _MASK_WD + ")"),
+        expr="ox.contrib.cocob(0.5, alpha=50.0, eps=1e-6, weight_decay=0.01, "
+             "mask=" + _MASK_WD + ")"),
     "contrib_cocob_sched": dict(
         expr="ox.contrib.cocob(ox.schedules.linear_schedule(1.0, 0.2, 100))"),
     # --- schedule_free -------------------------------------------------
