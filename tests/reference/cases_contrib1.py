@@ -84,4 +84,18 @@ CASES = {
         expr="ox.contrib.schedule_free(ox.adam(ox.schedules.linear_schedule(0.0, 1e-2, 10), "
              "b1=0.0), ox.schedules.linear_schedule(0.0, 1e-2, 10), b1=0.9, "
              "state_dtype=np.float64)"),
+    # --- the blocks' own defaults, and hyperparameters as arrays ---------
+    # scale_by_ademamix's alpha is 6.0 (the alias's 5.0)
+    "contrib_ademamix_block": dict(
+        expr="ox.chain(ox.contrib.scale_by_ademamix(b3=0.99), ox.scale(-1e-2))"),
+    # inject_hyperparams: b1, b2, eps... as arrays of the params' dtype
+    # (not adopt: optax's inject_hyperparams takes its clip_value_fn for a
+    # schedule and calls its value)
+    "contrib_ademamix_inject": dict(
+        expr="ox.inject_hyperparams(ox.contrib.ademamix)(learning_rate=1e-2, b3=0.99)"),
+    "contrib_acprop_inject": dict(
+        expr="ox.inject_hyperparams(ox.contrib.acprop)(learning_rate=3e-3, eps=1e-6, "
+             "eps_root=1e-6)"),
+    "contrib_cocob_inject": dict(
+        expr="ox.inject_hyperparams(ox.contrib.cocob)(learning_rate=0.8, eps=1e-6)"),
 }
