@@ -528,6 +528,15 @@ def test_ademamix_schedules_see_count_m2():
     assert (int(s2[0].count), int(s2[0].count_m2)) == (1, 6)
 
 
+def test_grads_of_another_dtype_are_refused_where_optax_would_promote():
+    # madgrad, cocob and schedule_free read params and grads in one dtype
+    p = {"a": np.ones(3, np.float32), "b": np.zeros(2, np.float32)}
+    g = {"a": np.ones(3), "b": np.zeros(2)}
+    for opt in (C.madgrad(0.1), C.cocob(), C.schedule_free_sgd(0.1)):
+        _untouched(opt, "updates: leaf 0 has dtype float64, expected float32", params=p, grads=g,
+                   exc=TypeError)
+
+
 def test_mismatched_trees_and_shapes_raise():
     p = {"a": np.ones(3), "b": np.zeros(2)}
     for opt in (C.adopt(0.1), C.madgrad(0.1), C.cocob(), C.schedule_free_sgd(0.1)):
