@@ -2,6 +2,7 @@
 ``scale_by_madgrad``: momentumized dual averaging with a cube-root
 denominator, as an update relative to the params::
 
+    g     = g + wd * p                (the alias's add_decayed_weights, fused step)
     G     = G + lamb * g*g            lamb = (lr + eps) * sqrt(k + 1), host
     s     = s + lamb * g
     z     = x0 - s / (cbrt(G) + eps)
@@ -25,9 +26,12 @@ from .libm import cube_root, fused_multiply_add
 def madgrad_rule(g, gsq, s, x0, p, hp):
     """One element of scale_by_madgrad. Returns (u, gsq, s).
 
-    hp = (lamb, eps, c, m, third), of the leaf dtype (third = 1/3).
+    hp = (lamb, eps, c, m, third, wd), of the leaf dtype (third = 1/3; wd:
+    the weight decay of a fused step, 0 in ``update``).
     """
-    lamb, eps, c, m, third = hp
+    lamb, eps, c, m, third, wd = hp
+    if wd != 0:
+        g = g + wd * p
     gsq = gsq + lamb * (g * g)
     s = s + lamb * g
     z = x0 - s / (cube_root(gsq, third) + eps)
@@ -35,24 +39,27 @@ def madgrad_rule(g, gsq, s, x0, p, hp):
 
 
 @cpu_kernel
-def madgrad_cpu(g, gsq, s, x0, p, dst, hp):
+def madgrad_cpu(g, gsq, s, x0, p, dst, hp, fused):
     """MADGRAD over flat arrays.
 
-    In place: gsq and s are overwritten with the new sums, dst receives the
-    update; g, x0, p are read. All arrays 1-D, contiguous, length n, of one
-    dtype; dst distinct from the others.
+    In place: gsq and s are overwritten with the new sums; dst receives the
+    update u or, when ``fused``, ``p + u`` (apply_updates; dst may then be
+    p itself); g, x0, p are read. All arrays 1-D, contiguous, length n, of
+    one dtype.
     """
     for i in prange(g.shape[0]):
-        u, a, b = madgrad_rule(g[i], gsq[i], s[i], x0[i], p[i], hp)
+        pi = p[i]
+        u, a, b = madgrad_rule(g[i], gsq[i], s[i], x0[i], pi, hp)
         gsq[i] = a
         s[i] = b
-        dst[i] = u
+        dst[i] = pi + u if fused else u
 
 
 @cuda_kernel
-def madgrad_cuda(g, gsq, s, x0, p, dst, hp):
+def madgrad_cuda(g, gsq, s, x0, p, dst, hp, fused):
     for i in range(cuda.grid(1), g.shape[0], cuda.gridsize(1)):
-        u, a, b = madgrad_rule(g[i], gsq[i], s[i], x0[i], p[i], hp)
+        pi = p[i]
+        u, a, b = madgrad_rule(g[i], gsq[i], s[i], x0[i], pi, hp)
         gsq[i] = a
         s[i] = b
-        dst[i] = u
+        dst[i] = pi + u if fused else u

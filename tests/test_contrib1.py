@@ -340,6 +340,39 @@ TREE_RULES = dict(RULES, ademamix=lambda: C.ademamix(0.05, weight_decay=0.1),
                   schedule_free_adamw=lambda: C.schedule_free_adamw(0.05))
 
 
+def test_madgrad_fused_step_is_in_place_and_safe():
+    rng = np.random.default_rng(5)
+    p0 = rng.standard_normal(50)
+    g = rng.standard_normal(50)
+    opt = C.madgrad(0.05, weight_decay=0.01)
+    want, ws = opt.update(g, opt.init(p0), p0)
+    want = npopt.apply_updates(p0, want)
+    p = p0.copy()
+    s = opt.init(p)
+    out, s2 = opt.step(p, g, s)
+    assert out is p and np.array_equal(out, want)             # the params' own buffer
+    for a, b in zip(tree_leaves(s2), tree_leaves(ws)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="consumed"):         # the state was donated
+        opt.step(p, g, s)
+    # grads overlapping the params: the numbers of a copy
+    p = p0.copy()
+    out, _ = opt.step(p, p, opt.init(p))
+    w2, _ = opt.update(p0, opt.init(p0), p0)
+    np.testing.assert_array_equal(out, npopt.apply_updates(p0, w2))
+    # read-only params, a state from elsewhere: errors, nothing written
+    ro = p0.copy()
+    ro.flags.writeable = False
+    s = opt.init(p0)
+    before = tree_map(np.copy, s)
+    with pytest.raises(ValueError, match="read-only"):
+        opt.step(ro, g, s)
+    with pytest.raises(TypeError, match="MadgradState"):
+        opt.step(p0.copy(), g, (npopt.EmptyState(), npopt.sgd(0.1).init(p0)))
+    for a, b in zip(tree_leaves(before), tree_leaves(s)):
+        np.testing.assert_array_equal(a, b)
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.sampled_from(sorted(TREE_RULES)),
        st.lists(st.tuples(st.sampled_from([(), (1,), (3,), (2, 3)]),

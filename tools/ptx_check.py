@@ -175,7 +175,7 @@ SIGNATURES = {
     "ademamix.simplified_ademamix_cuda": lambda F: (V(F),) * 4 + (U(F, 6), POST(F), b1),
     "adopt.adopt_cuda": lambda F: (V(F),) * 4 + (U(F, 7), b1, b1, POST(F), b1),
     "cocob.cocob_cuda": lambda F: (V(F),) * 8 + (U(F, 2),),
-    "madgrad.madgrad_cuda": lambda F: (V(F),) * 6 + (U(F, 5),),
+    "madgrad.madgrad_cuda": lambda F: (V(F),) * 6 + (U(F, 6), b1),
     "schedule_free.schedule_free_cuda": lambda F: (V(F),) * 4 + (U(F, 4),),
 }
 

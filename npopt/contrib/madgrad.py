@@ -11,8 +11,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks, _flat
-from ..base import NO_PARAMS_MSG, ZERO, GradientTransformation, safe_increment
+from ..base import NO_PARAMS_MSG, ZERO, EmptyState, GradientTransformation, safe_increment
 from ..kernels import madgrad as kmad
+from ..transforms import _fusion
 from ..transforms.combine import chain
 from ..transforms.scale import add_decayed_weights, scheduled_value
 
@@ -86,9 +87,9 @@ def scale_by_madgrad(learning_rate, momentum=0.9, eps=1e-6):
         out = lay.empty()
         for gi, grp in enumerate(lay.groups):
             r = grp.dtype.type
-            hp = (r(lamb), r(eps), r(1 - momentum), r(momentum), r(1 / 3))
+            hp = (r(lamb), r(eps), r(1 - momentum), r(momentum), r(1 / 3), r(0))
             lay.target.launch(kmad.madgrad_cpu, kmad.madgrad_cuda,
-                              g[gi], gsq[gi], s[gi], x0[gi], p[gi], out[gi], hp)
+                              g[gi], gsq[gi], s[gi], x0[gi], p[gi], out[gi], hp, False)
         return lay.views(out), MadgradState(safe_increment(state.count), lay.views(gsq),
                                             lay.views(s), state.x0)
 
@@ -120,8 +121,40 @@ def madgrad(learning_rate, momentum=0.9, weight_decay=0.0, eps=1e-6):
       Adaptive, Dual Averaged Gradient Method for Stochastic Optimization",
       2021 (arXiv:2101.11075).
     """
-    return chain(add_decayed_weights(weight_decay),
-                 scale_by_madgrad(learning_rate=learning_rate, momentum=momentum, eps=eps))
+    tx = chain(add_decayed_weights(weight_decay),
+               scale_by_madgrad(learning_rate=learning_rate, momentum=momentum, eps=eps))
+    if callable(weight_decay):                  # a schedule: update + apply_updates
+        return tx
+    return GradientTransformation(tx.init, tx.update,
+                                  fused_step=_fused_step(learning_rate, momentum, weight_decay,
+                                                         eps))
+
+
+def _fused_step(learning_rate, momentum, weight_decay, eps):
+    """``madgrad``'s ``step``: the weight decay, the rule and apply_updates
+    in one pass, in place on the params and the state's sums (the frame of
+    ``transforms._fusion``: every check, then ``commit``, then the kernel)."""
+    def step(params, grads, state, **extra_args):
+        _fusion.check_tuple(state, 2, "madgrad's init")
+        _checks.check_state("state", state[0], EmptyState, "add_decayed_weights")
+        ms = _checks.check_state("state", state[1], MadgradState, "scale_by_madgrad")
+        io = _fusion.begin(params, grads)
+        lay = io.lay
+        lamb = _lamb(learning_rate, eps, ms.count)
+        gsq, gsq_tree, t1 = lay.bind(ms.grad_sum_sq, "state.grad_sum_sq")
+        s, s_tree, t2 = lay.bind(ms.s, "state.s")
+        x0 = lay.gather(ms.x0, "state.x0")      # read; the params must not share it
+        writes = ([("state.grad_sum_sq", b) for b in gsq] + [("state.s", b) for b in s]
+                  + [("state.x0", b) for b in x0])
+        _fusion.commit(io, [_fusion.Bound(writes, (t1, t2), None)])
+        for gi, grp in enumerate(lay.groups):
+            r = grp.dtype.type
+            hp = (r(lamb), r(eps), r(1 - momentum), r(momentum), r(1 / 3), r(weight_decay))
+            lay.target.launch(kmad.madgrad_cpu, kmad.madgrad_cuda, io.g[gi], gsq[gi], s[gi],
+                              x0[gi], io.p[gi], io.p[gi], hp, True)
+        return io.params_out(params), (state[0], MadgradState(
+            safe_increment(ms.count), gsq_tree, s_tree, ms.x0))
+    return step
 
 
 __all__ = ["MadgradState", "madgrad", "scale_by_madgrad"]
