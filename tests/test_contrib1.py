@@ -340,11 +340,14 @@ TREE_RULES = dict(RULES, ademamix=lambda: C.ademamix(0.05, weight_decay=0.1),
                   schedule_free_adamw=lambda: C.schedule_free_adamw(0.05))
 
 
-def test_madgrad_fused_step_is_in_place_and_safe():
+@pytest.mark.parametrize("make, other", [
+    (lambda: C.madgrad(0.05, weight_decay=0.01), "MadgradState"),
+    (lambda: C.cocob(0.5, weight_decay=0.01), "COCOBState")], ids=["madgrad", "cocob"])
+def test_fused_step_of_rules_reading_params_is_in_place_and_safe(make, other):
     rng = np.random.default_rng(5)
     p0 = rng.standard_normal(50)
     g = rng.standard_normal(50)
-    opt = C.madgrad(0.05, weight_decay=0.01)
+    opt = make()
     want, ws = opt.update(g, opt.init(p0), p0)
     want = npopt.apply_updates(p0, want)
     p = p0.copy()
@@ -367,8 +370,9 @@ def test_madgrad_fused_step_is_in_place_and_safe():
     before = tree_map(np.copy, s)
     with pytest.raises(ValueError, match="read-only"):
         opt.step(ro, g, s)
-    with pytest.raises(TypeError, match="MadgradState"):
-        opt.step(p0.copy(), g, (npopt.EmptyState(), npopt.sgd(0.1).init(p0)))
+    bad = tuple(s[:-1]) + (npopt.sgd(0.1).init(p0),)
+    with pytest.raises(TypeError, match=other):
+        opt.step(p0.copy(), g, bad)
     for a, b in zip(tree_leaves(before), tree_leaves(s)):
         np.testing.assert_array_equal(a, b)
 

@@ -174,7 +174,7 @@ SIGNATURES = {
     "ademamix.ademamix_cuda": lambda F: (V(F),) * 5 + (U(F, 11), POST(F), b1),
     "ademamix.simplified_ademamix_cuda": lambda F: (V(F),) * 4 + (U(F, 6), POST(F), b1),
     "adopt.adopt_cuda": lambda F: (V(F),) * 4 + (U(F, 7), b1, b1, POST(F), b1),
-    "cocob.cocob_cuda": lambda F: (V(F),) * 8 + (U(F, 2),),
+    "cocob.cocob_cuda": lambda F: (V(F),) * 8 + (U(F, 2), U(F, 2), b1),
     "madgrad.madgrad_cuda": lambda F: (V(F),) * 6 + (U(F, 6), b1),
     "schedule_free.schedule_free_cuda": lambda F: (V(F),) * 4 + (U(F, 4),),
 }

@@ -7,9 +7,10 @@ are rounded to the leaf dtype, as optax's weakly typed Python floats.
 from typing import Any, NamedTuple
 
 from .. import _checks, _flat
-from ..base import NO_PARAMS_MSG, GradientTransformation
+from ..base import NO_PARAMS_MSG, EmptyState, GradientTransformation
 from ..kernels import cocob as kcocob
-from ..transforms.combine import chain
+from ..transforms import _fusion
+from ..transforms.combine import MaskedState, chain
 from ..transforms.scale import add_decayed_weights, scale_by_learning_rate
 
 
@@ -70,7 +71,8 @@ def scale_by_cocob(alpha=100.0, eps=1e-8):
         for gi, grp in enumerate(lay.groups):
             r = grp.dtype.type
             lay.target.launch(kcocob.cocob_cpu, kcocob.cocob_cuda, c[gi], p[gi], p0[gi],
-                              *[b[gi] for b in sums], out[gi], (r(alpha), r(0)))
+                              *[b[gi] for b in sums], out[gi], (r(alpha), r(0)), (r(1), r(0)),
+                              False)
         return lay.views(out), COCOBState(state.init_particles, *[lay.views(b) for b in sums])
 
     return GradientTransformation(init_fn, update_fn)
@@ -97,9 +99,49 @@ def cocob(learning_rate=1.0, alpha=100.0, eps=1e-8, weight_decay=0.0, mask=None)
       Orabona & Tommasi, "Training Deep Networks without Learning Rates
       Through Coin Betting", NeurIPS 2017 (arXiv:1705.07795).
     """
-    return chain(add_decayed_weights(weight_decay, mask),
-                 scale_by_learning_rate(learning_rate, flip_sign=False),
-                 scale_by_cocob(alpha, eps))
+    rate = scale_by_learning_rate(learning_rate, flip_sign=False)
+    tx = chain(add_decayed_weights(weight_decay, mask), rate, scale_by_cocob(alpha, eps))
+    if callable(weight_decay):                  # a schedule: update + apply_updates
+        return tx
+    return GradientTransformation(
+        tx.init, tx.update,
+        fused_step=_fused_step(rate.fusion, weight_decay, mask, alpha, eps))
+
+
+_FIELDS = ("cumulative_gradients", "scale", "subgradients", "reward")
+
+
+def _fused_step(rate, weight_decay, mask, alpha, eps):
+    """``cocob``'s ``step``: the weight decay, the learning rate, the bet and
+    apply_updates in one pass, in place on the params and the state's sums
+    (``transforms._fusion``'s frame: every check, ``commit``, the kernels),
+    one launch per run of leaves with the same (masked) weight decay."""
+    def step(params, grads, state, **extra_args):
+        _fusion.check_tuple(state, 3, "cocob's init")
+        if mask is None:
+            _checks.check_state("state", state[0], EmptyState, "add_decayed_weights")
+        else:
+            _checks.check_state("state", state[0], MaskedState, "masked(add_decayed_weights)")
+        cs = _checks.check_state("state", state[2], COCOBState, "scale_by_cocob")
+        io = _fusion.begin(params, grads)
+        lay = io.lay
+        lr = _fusion.rate_value(rate, state[1])
+        wd_leaf = _fusion._weight_decays(lay, _fusion.Decay(weight_decay, mask), params)
+        bound = [lay.bind(getattr(cs, f), f"state.{f}") for f in _FIELDS]
+        p0 = lay.gather(cs.init_particles, "state.init_particles")   # read, not shared
+        writes = [(f"state.{f}", b) for f, (bufs, _, _) in zip(_FIELDS, bound) for b in bufs]
+        writes += [("state.init_particles", b) for b in p0]
+        _fusion.commit(io, [_fusion.Bound(writes, [t for _, _, t in bound], None)])
+        for gi, grp in enumerate(lay.groups):
+            r = grp.dtype.type
+            for a, b, (lr_, wd) in _fusion._posts(lay, lr, wd_leaf)[gi]:
+                lay.target.launch(kcocob.cocob_cpu, kcocob.cocob_cuda, io.g[gi][a:b],
+                                  io.p[gi][a:b], p0[gi][a:b],
+                                  *[bufs[gi][a:b] for bufs, _, _ in bound], io.p[gi][a:b],
+                                  (r(alpha), r(0)), (lr_, r(wd)), True)
+        new = COCOBState(cs.init_particles, *[tree for _, tree, _ in bound])
+        return io.params_out(params), (state[0], rate.advance(state[1]), new)
+    return step
 
 
 __all__ = ["COCOBState", "cocob", "scale_by_cocob"]
