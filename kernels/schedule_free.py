@@ -34,21 +34,26 @@ def schedule_free_rule(u, z_old, z_new, y, hp):
 
 
 @cpu_kernel
-def schedule_free_cpu(u, z, y, dst, hp):
+def schedule_free_cpu(u, z, y, dst, hp, fused):
     """Schedule-Free's step over flat arrays.
 
     In place: z (state_dtype) is overwritten with ``z + u``; dst receives
-    the update. All arrays 1-D, contiguous, length n; dst distinct.
+    the update or, when ``fused``, ``y + update`` (apply_updates; dst may
+    then be y itself). All arrays 1-D, contiguous, length n.
     """
     for i in prange(u.shape[0]):
+        yi = y[i]
         z_old = z[i]
         z[i] = z_old + u[i]
-        dst[i] = schedule_free_rule(u[i], z_old, z[i], y[i], hp)
+        d = schedule_free_rule(u[i], z_old, z[i], yi, hp)
+        dst[i] = yi + d if fused else d
 
 
 @cuda_kernel
-def schedule_free_cuda(u, z, y, dst, hp):
+def schedule_free_cuda(u, z, y, dst, hp, fused):
     for i in range(cuda.grid(1), u.shape[0], cuda.gridsize(1)):
+        yi = y[i]
         z_old = z[i]
         z[i] = z_old + u[i]
-        dst[i] = schedule_free_rule(u[i], z_old, z[i], y[i], hp)
+        d = schedule_free_rule(u[i], z_old, z[i], yi, hp)
+        dst[i] = yi + d if fused else d

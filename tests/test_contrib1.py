@@ -342,7 +342,9 @@ TREE_RULES = dict(RULES, ademamix=lambda: C.ademamix(0.05, weight_decay=0.1),
 
 @pytest.mark.parametrize("make, other", [
     (lambda: C.madgrad(0.05, weight_decay=0.01), "MadgradState"),
-    (lambda: C.cocob(0.5, weight_decay=0.01), "COCOBState")], ids=["madgrad", "cocob"])
+    (lambda: C.cocob(0.5, weight_decay=0.01), "COCOBState"),
+    (lambda: C.schedule_free_adamw(0.05, weight_decay=0.01), "ScheduleFreeState")],
+    ids=["madgrad", "cocob", "schedule_free"])
 def test_fused_step_of_rules_reading_params_is_in_place_and_safe(make, other):
     rng = np.random.default_rng(5)
     p0 = rng.standard_normal(50)

@@ -176,7 +176,7 @@ SIGNATURES = {
     "adopt.adopt_cuda": lambda F: (V(F),) * 4 + (U(F, 7), b1, b1, POST(F), b1),
     "cocob.cocob_cuda": lambda F: (V(F),) * 8 + (U(F, 2), U(F, 2), b1),
     "madgrad.madgrad_cuda": lambda F: (V(F),) * 6 + (U(F, 6), b1),
-    "schedule_free.schedule_free_cuda": lambda F: (V(F),) * 4 + (U(F, 4),),
+    "schedule_free.schedule_free_cuda": lambda F: (V(F),) * 4 + (U(F, 4), b1),
 }
 
 # Launches that mix dtypes (float64 params with a float32 first moment:
@@ -191,7 +191,7 @@ MIXED = {
     "adopt.adopt_cuda": (V(f8), V(f4), V(f8), V(f8), Tuple((f8,) * 5 + (f4, f8)), b1, b1,
                          POST(f8), b1),
     # z in float64 (state_dtype) for float32 params
-    "schedule_free.schedule_free_cuda": (V(f4), V(f8), V(f4), V(f8), U(f8, 4)),
+    "schedule_free.schedule_free_cuda": (V(f4), V(f8), V(f4), V(f8), U(f8, 4), b1),
 }
 
 _OPCODE = re.compile(r"^\s*(?:@!?%\w+\s+)?([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*)", re.M)

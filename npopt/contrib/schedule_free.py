@@ -3,7 +3,7 @@ AdamW shortcuts and ``schedule_free_eval_params``.
 
 A wrapper: the base optimizer's ``update`` gives ``u``, then one kernel
 pass (``npopt.kernels.schedule_free``) updates ``z`` in place and makes the
-update. Host side, as optax: the scalars (``max_lr``, the weight ``ck``)
+update (in ``step``: the new params, in place). Host side, as optax: the scalars (``max_lr``, the weight ``ck``)
 in the params' lowest dtype; ``b1`` and ``1 - b1`` as Python floats
 rounded to the leaf dtype, ``1 - ck`` in ck's dtype.
 """
@@ -16,6 +16,7 @@ from ..alias.core import sgd
 from ..base import GradientTransformation, safe_increment, with_extra_args_support
 from ..kernels import schedule_free as ksf
 from ..schedules import warmup_constant_schedule
+from ..transforms import _fusion
 from ..transforms.combine import chain
 from ..transforms.rms import scale_by_rms
 from ..transforms.scale import add_decayed_weights, scale_by_learning_rate, scheduled_value
@@ -97,14 +98,8 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0, st
                                  base_optimizer_state=base_optimizer.init(params),
                                  z=lay.views(z))
 
-    def update_fn(grads, state, params=None, **extra_args):
-        _checks.check_state("state", state, ScheduleFreeState, "schedule_free")
-        if params is None:
-            raise ValueError("schedule_free: update needs the params (y)")
-        lay, _ = _flat.layout_of(params, "params")
-        y = lay.gather(params, "params")
-        zdt = [state_dtype or grp.dtype for grp in lay.groups]
-        z = lay.copy(lay.gather(state.z, "state.z", zdt))
+    def scalars(state):
+        """(max_lr, weight_sum, ck) of this step, in the state's dtype."""
         max_lr = np.asarray(state.max_lr)
         if callable(learning_rate):
             lr = np.asarray(scheduled_value("learning_rate", learning_rate, state.step_count,
@@ -120,26 +115,59 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0, st
             ck = max_lr.dtype.type(np.nan)
         else:
             ck = np.nan_to_num(ck, nan=0.0, posinf=np.inf)
+        return max_lr, total, ck
+
+    def hyperparams(res, ck):
+        r = res.type
+        cc = np.asarray(1.0 - np.asarray(ck))[()]      # in ck's dtype, as optax
+        return (r(b1), r(1.0 - b1), r(ck), r(cc))
+
+    def new_state(state, max_lr, total, base_state, z_tree):
+        return ScheduleFreeState(b1=state.b1, weight_sum=total,
+                                 step_count=safe_increment(np.int32(state.step_count)),
+                                 max_lr=max_lr, base_optimizer_state=base_state, z=z_tree)
+
+    def update_fn(grads, state, params=None, **extra_args):
+        _checks.check_state("state", state, ScheduleFreeState, "schedule_free")
+        if params is None:
+            raise ValueError("schedule_free: update needs the params (y)")
+        lay, _ = _flat.layout_of(params, "params")
+        y = lay.gather(params, "params")
+        zdt = [state_dtype or grp.dtype for grp in lay.groups]
+        z = lay.copy(lay.gather(state.z, "state.z", zdt))
+        max_lr, total, ck = scalars(state)
         base_updates, base_state = base_optimizer.update(grads, state.base_optimizer_state,
                                                          params, **extra_args)
         u = lay.gather(base_updates, "updates")
         out = []
         for gi, grp in enumerate(lay.groups):
             res = np.promote_types(grp.dtype, zdt[gi])
-            r = res.type
-            cc = np.asarray(1.0 - np.asarray(ck))[()]      # in ck's dtype, as optax
-            hp = (r(b1), r(1.0 - b1), r(ck), r(cc))
             o = lay.target.empty(grp.size, res)
             lay.target.launch(ksf.schedule_free_cpu, ksf.schedule_free_cuda,
-                              u[gi], z[gi], y[gi], o, hp)
+                              u[gi], z[gi], y[gi], o, hyperparams(res, ck), False)
             out.append(o)
-        new_state = ScheduleFreeState(b1=state.b1, weight_sum=total,
-                                      step_count=safe_increment(np.int32(state.step_count)),
-                                      max_lr=max_lr, base_optimizer_state=base_state,
-                                      z=lay.views(z))
-        return lay.views(out), new_state
+        return lay.views(out), new_state(state, max_lr, total, base_state, lay.views(z))
 
-    return GradientTransformation(init_fn, update_fn)
+    def step(params, grads, state, **extra_args):
+        """The base's update, then one pass: z in place, the params in place
+        (``transforms._fusion``'s frame: every check, ``commit``, the kernel)."""
+        _checks.check_state("state", state, ScheduleFreeState, "schedule_free")
+        io = _fusion.begin(params, grads)
+        lay = io.lay
+        zdt = [state_dtype or grp.dtype for grp in lay.groups]
+        max_lr, total, ck = scalars(state)
+        base_updates, base_state = base_optimizer.update(grads, state.base_optimizer_state,
+                                                         params, **extra_args)
+        u = lay.gather(base_updates, "updates")
+        z, z_tree, token = lay.bind(state.z, "state.z", zdt)
+        _fusion.commit(io, [_fusion.Bound([("state.z", b) for b in z], (token,), None)])
+        for gi, grp in enumerate(lay.groups):
+            res = np.promote_types(grp.dtype, zdt[gi])
+            lay.target.launch(ksf.schedule_free_cpu, ksf.schedule_free_cuda,
+                              u[gi], z[gi], io.p[gi], io.p[gi], hyperparams(res, ck), True)
+        return io.params_out(params), new_state(state, max_lr, total, base_state, z_tree)
+
+    return GradientTransformation(init_fn, update_fn, fused_step=step)
 
 
 def schedule_free_sgd(learning_rate=1.0, warmup_steps=None, b1=0.9, weight_decay=None,
