@@ -3,6 +3,11 @@
 See ``npopt.kernels.cocob`` for the per-element rule. The state keeps the
 initial params (a copy) and four sums per element; ``alpha`` and ``eps``
 are rounded to the leaf dtype, as optax's weakly typed Python floats.
+
+The rule reads the params, so ``scale_by_cocob`` has no fused role in a
+chain; the ``cocob`` alias has its own fused ``step`` (weight decay, learning
+rate, bet and ``apply_updates`` in one pass, in place), except with a
+weight-decay schedule.
 """
 from typing import Any, NamedTuple
 

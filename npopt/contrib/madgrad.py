@@ -5,6 +5,11 @@ optax: ``lamb = (lr + eps) * sqrt(count + 1)`` where ``sqrt`` of the int32
 count is float32 (JAX's promotion of an integer), so ``lamb`` is a float32
 number unless the schedule returns float64; it is then cast to the leaf
 dtype. The state keeps the initial params ``x0`` (a copy).
+
+The rule reads the params, so ``scale_by_madgrad`` has no fused role in a
+chain; the ``madgrad`` alias has its own fused ``step`` (weight decay, rule
+and ``apply_updates`` in one pass, in place), except with a weight-decay
+schedule.
 """
 from typing import Any, NamedTuple
 
