@@ -21,7 +21,11 @@ def _describe(x):
 
 def check_number(name, x, *, low=None, high=None, low_open=False, high_open=False,
                  allow_none=False):
-    """A finite real scalar within [low, high] (bounds open when asked)."""
+    """A finite real scalar within [low, high] (bounds open when asked).
+
+    Returns it, a 0-d array as its NumPy scalar: JAX treats both alike
+    (strongly typed), and npopt's hyperparameter arithmetic takes scalars.
+    """
     if x is None and allow_none:
         return x
     ok = isinstance(x, (numbers.Real, np.floating, np.integer)) or (
@@ -38,6 +42,8 @@ def check_number(name, x, *, low=None, high=None, low_open=False, high_open=Fals
         hi = "" if high is None else (f" < {high}" if high_open else f" <= {high}")
         rng = (lo + (" and" if lo and hi else "") + hi) if (lo or hi) else ""
         raise ValueError(f"{name}: expected a finite number{rng}, got {_describe(x)}")
+    if isinstance(x, np.ndarray):
+        return x[()]          # a 0-d array is its NumPy scalar (strongly typed, as in JAX)
     return x
 
 

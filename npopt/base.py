@@ -42,6 +42,21 @@ ScalarOrSchedule = Union[float, np.ndarray, Schedule]
 MaskOrFn = Union[Any, Callable[[Params], Any]]
 
 
+class StatefulSchedule(Protocol):
+    """A schedule with a state (optax's): ``init() -> state``,
+    ``update(state, **extra_args) -> state``, ``__call__(state, **extra_args)
+    -> value`` (see ``npopt.inject_stateful_hyperparams``)."""
+
+    def init(self) -> Any:
+        ...
+
+    def update(self, state: Any, **extra_args: Any) -> Any:
+        ...
+
+    def __call__(self, state: Any, **extra_args: Any) -> Any:
+        ...
+
+
 class TransformInitFn(Protocol):
     """``init(params) -> state``."""
 
@@ -131,9 +146,15 @@ class GradientTransformation(_Pair):
         return apply_updates(params, updates), state
 
 
-# optax distinguishes transformations whose update takes **extra_args; every
-# npopt update accepts them, so the two names are the same class.
-GradientTransformationExtraArgs = GradientTransformation
+class GradientTransformationExtraArgs(GradientTransformation):
+    """A transformation whose ``update`` takes ``**extra_args`` (optax's).
+
+    Every npopt ``update`` accepts ``**extra_args``; the class marks the
+    transformations optax marks (chains, the aliases, the wrappers and the
+    line searches, and ``with_extra_args_support``), so that ported code
+    branching on ``isinstance(tx, GradientTransformationExtraArgs)`` takes
+    the same branch. It is a ``GradientTransformation``.
+    """
 
 
 def init_empty_state(params):
@@ -175,14 +196,20 @@ def stateless_with_tree_map(f):
 
 
 def with_extra_args_support(tx):
-    """npopt transformations all accept ``**extra_args``; wraps foreign pairs."""
-    if isinstance(tx, GradientTransformation):
+    """``tx`` as a ``GradientTransformationExtraArgs``: npopt's own
+    transformations already accept ``**extra_args`` (they keep their update
+    and fused step); a foreign ``(init, update)`` pair's update is wrapped to
+    drop them."""
+    if isinstance(tx, GradientTransformationExtraArgs):
         return tx
+    if isinstance(tx, GradientTransformation):
+        return GradientTransformationExtraArgs(tx.init, tx.update, fusion=tx.fusion,
+                                               fused_step=tx.fused_step)
     init, update = tx
 
     def update_fn(updates, state, params=None, **extra_args):
         return update(updates, state, params)
-    return GradientTransformation(init, update_fn)
+    return GradientTransformationExtraArgs(init, update_fn)
 
 
 def apply_updates(params, updates):
@@ -282,3 +309,22 @@ __all__ = ["EmptyState", "GradientTransformation", "GradientTransformationExtraA
            "periodic_update", "safe_increment", "safe_int32_increment", "set_to_zero",
            "stateless", "stateless_with_tree_map", "with_extra_args_support",
            "NO_PARAMS_MSG"]
+
+
+# jaxopt.base's names (jaxopt and optax both have a ``base`` module; npopt's
+# is one module with both). The solver classes pull in scipy: imported on
+# first use (PEP 562).
+AutoOrBoolean = Union[str, bool]     # jaxopt's type of ``implicit_diff``-like switches
+
+_JAXOPT_BASE = {"IterativeSolver": "npopt.solvers.base", "StochasticSolver": "npopt.solvers.base",
+                "KKTSolution": "npopt.solvers.base", "OptStep": "npopt.solvers.base",
+                "LinearOperator": "npopt.objective"}
+
+
+def __getattr__(name):
+    if name in _JAXOPT_BASE:
+        import importlib
+        value = getattr(importlib.import_module(_JAXOPT_BASE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'npopt.base' has no attribute {name!r}")

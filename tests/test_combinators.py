@@ -16,7 +16,7 @@ from npopt.base import EmptyState, apply_updates, identity
 from npopt.transforms.adam import scale_by_adam
 from npopt.transforms.combine import (MaskedNode, MaskedState, PartitionState, chain, masked,
                                       multi_transform, named_chain, partition)
-from npopt.transforms.clip import clip, clip_by_block_rms, clip_by_global_norm, global_norm
+from npopt.transforms.clipping import clip, clip_by_block_rms, clip_by_global_norm, global_norm
 from npopt.transforms.scale import scale, scale_by_learning_rate
 from npopt.transforms.wrappers import (ApplyIfFiniteState, InjectStatefulHyperparamsState,
                                        MultiSteps, MultiStepsState, ZeroNansState,

@@ -97,6 +97,11 @@ def test_matches_optax_reference(i):
     assert str(got.dtype) == cfg["dtype"] == str(ref.dtype)
     assert sched._npopt_jtype[1] == cfg["weak_type"]
     _assert_same(cfg["name"], got, ref, counts, cfg["transcendental"], exact)
+    # an array of counts (as optax's jnp code takes): the same values, same shape
+    grid = np.asarray(counts, np.int32)[:24].reshape(2, 3, 4)
+    on_grid = sched(grid)
+    assert on_grid.shape == (2, 3, 4) and on_grid.dtype == got.dtype
+    assert on_grid.ravel().tobytes() == got[:24].tobytes()
 
 
 # the configurations with a polynomial transition of Python numbers that ends
@@ -195,6 +200,11 @@ def test_count_must_be_an_int32_integer():
         f(np.float32(3))
     with pytest.raises(ValueError, match="count"):
         f(2 ** 31)
+    with pytest.raises(TypeError, match="array of counts must be of integers"):
+        f(np.arange(3.0))
+    with pytest.raises(ValueError, match="int32"):
+        f(np.array([0, 2 ** 31]))
+    assert f(np.zeros((0, 2), np.int64)).shape == (0, 2)
 
 
 # --------------------------------------------------------------------------

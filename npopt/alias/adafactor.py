@@ -4,9 +4,9 @@ chain's seven, see ``npopt.transforms.factored.per_leaf_step``)."""
 import numpy as np
 
 from .. import _checks
-from ..transforms.clip import clip_by_block_rms
+from ..transforms.clipping import clip_by_block_rms
 from ..transforms.combine import chain
-from ..transforms.ema import ema
+from ..transforms.moving_average import ema
 from ..transforms.factored import scale_by_factored_rms, scale_by_param_block_rms
 from ..transforms.scale import add_decayed_weights, scale, scale_by_learning_rate
 
@@ -90,12 +90,13 @@ def adafactor(learning_rate=None, min_dim_size_to_factor=128, decay_rate=0.8, de
     _checks.check_float_dtype("dtype_momentum", dtype_momentum)
     # the building blocks check these too, under their own names: name them
     # as the user spelled them here
-    _checks.check_number("momentum", momentum, low=0.0, high=1.0, allow_none=True)
-    _checks.check_number("clipping_threshold", clipping_threshold, low=0.0, low_open=True,
-                         allow_none=True)
-    _checks.check_number("eps", eps, low=0.0)
+    momentum = _checks.check_number("momentum", momentum, low=0.0, high=1.0, allow_none=True)
+    clipping_threshold = _checks.check_number("clipping_threshold", clipping_threshold, low=0.0,
+                                              low_open=True, allow_none=True)
+    eps = _checks.check_number("eps", eps, low=0.0)
     if not callable(weight_decay_rate):
-        _checks.check_number("weight_decay_rate", weight_decay_rate, low=0.0, allow_none=True)
+        weight_decay_rate = _checks.check_number("weight_decay_rate", weight_decay_rate,
+                                                 low=0.0, allow_none=True)
     if isinstance(decay_offset, bool) or not isinstance(decay_offset, (int, np.integer)):
         raise TypeError(f"decay_offset: expected an integer, got {_checks._describe(decay_offset)}")
     _checks.check_bool("multiply_by_parameter_scale", multiply_by_parameter_scale)

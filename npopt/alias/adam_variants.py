@@ -85,7 +85,7 @@ def adamaxw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=N
     References:
       Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
-    _checks.check_scalar_or_schedule("weight_decay", weight_decay)
+    weight_decay = _checks.check_scalar_or_schedule("weight_decay", weight_decay)
     return chain(scale_by_adamax(b1, b2, eps), add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate))
 
@@ -172,7 +172,7 @@ def adan(learning_rate, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=1e-8,
       Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster
       Optimizing Deep Models", 2022 (arXiv:2208.06677).
     """
-    _checks.check_scalar_or_schedule("weight_decay", weight_decay)
+    weight_decay = _checks.check_scalar_or_schedule("weight_decay", weight_decay)
     return chain(scale_by_adan(b1=b1, b2=b2, b3=b3, eps=eps, eps_root=eps_root),
                  add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate))

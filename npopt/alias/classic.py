@@ -16,7 +16,7 @@ import types
 import warnings
 
 from .. import _checks
-from ..base import GradientTransformation
+from ..base import GradientTransformationExtraArgs
 from ..transforms import _fusion
 from ..transforms.adadelta import ScaleByAdaDeltaState, _adadelta, scale_by_adadelta
 from ..transforms.adam import scale_by_adam
@@ -105,13 +105,16 @@ def optimistic_gradient_descent(learning_rate, alpha=1.0, beta=1.0):
 
 
 def _optimistic_adam_chain(b1, b2, eps, eps_root, mu_dtype, nesterov, alpha, beta, rate):
+    b1, b2 = (_checks.check_number(n, b, low=0.0, high=1.0) for n, b in (("b1", b1), ("b2", b2)))
+    eps, eps_root = (_checks.check_number(n, e, low=0.0) for n, e in (("eps", eps),
+                                                                      ("eps_root", eps_root)))
     txs = (scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
                          nesterov=nesterov),
            scale_by_optimistic_gradient(alpha=alpha, beta=beta), rate)
     opt = chain(*txs)
     if mu_dtype is None:   # one kernel pass: adam's rule, then the optimistic step
         pair = _role(adam_optimistic_precond(b1, b2, eps, eps_root, nesterov, alpha, beta))
-        return GradientTransformation(opt.init, opt.update,
+        return GradientTransformationExtraArgs(opt.init, opt.update,
                                       fused_step=_reordered_step(3, [pair, rate], [(0, 1), 2]))
     return opt
 
@@ -149,8 +152,8 @@ def optimistic_adam(learning_rate, optimism=None, b1=0.9, b2=0.999, eps=1e-08, e
         raise ValueError('learning_rate: this version of `optimistic_adam` does not support '
                          'learning rate schedules but `optimistic_adam_v2` does.')
     # validated under the names the caller used (they become alpha and beta)
-    _checks.check_number("learning_rate", learning_rate, low=0.0)
-    _checks.check_number("optimism", optimism, low=0.0, allow_none=True)
+    learning_rate = _checks.check_number("learning_rate", learning_rate, low=0.0)
+    optimism = _checks.check_number("optimism", optimism, low=0.0, allow_none=True)
     if optimism is None:
         optimism = learning_rate
     return _optimistic_adam_chain(b1, b2, eps, eps_root, mu_dtype, nesterov, learning_rate,
@@ -271,7 +274,7 @@ def adadelta(learning_rate=None, rho=0.9, eps=1e-6, weight_decay=0.0, weight_dec
     References:
       Zeiler, "ADADELTA: An Adaptive Learning Rate Method", arXiv:1212.5701, 2012.
     """
-    _checks.check_scalar_or_schedule("weight_decay", weight_decay)
+    weight_decay = _checks.check_scalar_or_schedule("weight_decay", weight_decay)
     decay = add_decayed_weights(weight_decay, mask=weight_decay_mask)
     rate = scale_by_learning_rate(learning_rate)
     opt = chain(decay, scale_by_adadelta(rho=rho, eps=eps), rate)
@@ -279,5 +282,5 @@ def adadelta(learning_rate=None, rho=0.9, eps=1e-6, weight_decay=0.0, weight_dec
     fused_rate = scale(1.0) if learning_rate is None else rate
     step = _reordered_step(3, [_adadelta(rho, eps, decay_first=True), decay, fused_rate],
                            [1, 0, 2])
-    return GradientTransformation(opt.init, opt.update, fused_step=step or opt.fused_step)
+    return GradientTransformationExtraArgs(opt.init, opt.update, fused_step=step or opt.fused_step)
 

@@ -64,7 +64,7 @@ def adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None
     References:
       Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
-    _checks.check_scalar_or_schedule("weight_decay", weight_decay)
+    weight_decay = _checks.check_scalar_or_schedule("weight_decay", weight_decay)
     return chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
                  add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate))
@@ -90,7 +90,7 @@ def sgd(learning_rate, momentum=None, nesterov=False, accumulator_dtype=None):
       Sutskever et al., ICML 2013.
     """
     # validated under the names the caller used (trace calls them decay, ...)
-    _checks.check_number("momentum", momentum, low=0.0, high=1.0, allow_none=True)
+    momentum = _checks.check_number("momentum", momentum, low=0.0, high=1.0, allow_none=True)
     _checks.check_bool("nesterov", nesterov)
     _checks.check_float_dtype("accumulator_dtype", accumulator_dtype)
     if momentum is not None:
@@ -118,7 +118,7 @@ def rmsprop(learning_rate, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=T
       Hinton, 2012; Graves, 2013 (centred).
     """
     _checks.check_bool("centered", centered)
-    _checks.check_number("momentum", momentum, low=0.0, high=1.0, allow_none=True)
+    momentum = _checks.check_number("momentum", momentum, low=0.0, high=1.0, allow_none=True)
     _checks.check_bool("nesterov", nesterov)
     block = scale_by_stddev if centered else scale_by_rms
     pre = block(decay=decay, eps=eps, initial_scale=initial_scale, eps_in_sqrt=eps_in_sqrt,
@@ -158,7 +158,7 @@ def lamb(learning_rate, b1=0.9, b2=0.999, eps=1e-6, eps_root=0.0, weight_decay=0
       You et al., "Large Batch Optimization for Deep Learning: Training BERT in
       76 minutes", ICLR 2020.
     """
-    _checks.check_scalar_or_schedule("weight_decay", weight_decay)
+    weight_decay = _checks.check_scalar_or_schedule("weight_decay", weight_decay)
     return chain(scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root),
                  add_decayed_weights(weight_decay=weight_decay, mask=mask),
                  scale_by_trust_ratio(),

@@ -76,7 +76,7 @@ def lbfgs(learning_rate=None, memory_size=10, scale_init_precond=True,
         under x64: the difference memories have the params' dtype, the
         weights ``weights_memory`` are float64 (``jnp.zeros(memory_size)``).
     """
-    check_scalar_or_schedule("learning_rate", learning_rate, allow_none=True)
+    learning_rate = check_scalar_or_schedule("learning_rate", learning_rate, allow_none=True)
     precond = scale_by_lbfgs(memory_size=memory_size, scale_init_precond=scale_init_precond)
     base_scaling = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
     linesearch = identity() if linesearch is None else as_transformation("linesearch",

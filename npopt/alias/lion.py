@@ -34,7 +34,7 @@ def lion(learning_rate, b1=0.9, b2=0.99, mu_dtype=None, weight_decay=1e-3, mask=
       Chen et al., "Symbolic Discovery of Optimization Algorithms",
       NeurIPS 2023 (arXiv:2302.06675).
     """
-    _checks.check_scalar_or_schedule("weight_decay", weight_decay)
+    weight_decay = _checks.check_scalar_or_schedule("weight_decay", weight_decay)
     return chain(scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
                  add_decayed_weights(weight_decay, mask),
                  scale_by_learning_rate(learning_rate))

@@ -6,7 +6,7 @@ each leaf).
 """
 from .. import _checks
 from .core import sgd
-from ..base import GradientTransformation
+from ..base import GradientTransformationExtraArgs
 from ..transforms.combine import chain, masked
 from ..transforms.novograd import ScaleByNovogradState, scale_by_novograd
 from ..transforms.polyak import check_polyak_args, polyak_sgd_step, scale_by_polyak
@@ -40,7 +40,7 @@ def fromage(learning_rate, min_norm=1e-6):
       Bernstein et al., "On the distance between two neural networks and the
       stability of learning", NeurIPS 2020 (arXiv:2002.03432).
     """
-    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
+    learning_rate = _checks.check_scalar_or_schedule("learning_rate", learning_rate)
     if not callable(learning_rate):
         mult = 1 / (1 + learning_rate**2)**0.5
         return chain(scale_by_trust_ratio(min_norm),
@@ -93,8 +93,8 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
       Networks", 2017 (arXiv:1708.03888).
     """
     # validated under the names the caller used (trace calls momentum decay)
-    _checks.check_scalar_or_schedule("weight_decay", weight_decay)
-    _checks.check_number("momentum", momentum, low=0.0, high=1.0)
+    weight_decay = _checks.check_scalar_or_schedule("weight_decay", weight_decay)
+    momentum = _checks.check_number("momentum", momentum, low=0.0, high=1.0)
     return chain(
         add_decayed_weights(weight_decay, mask=weight_decay_mask),
         masked(scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps),
@@ -137,7 +137,7 @@ def polyak_sgd(max_learning_rate=1.0, scaling=1.0, f_min=0.0, eps=0.0, variant="
       (arXiv:2002.10542); Berrada et al., ICML 2020; Garrigos et al., 2023
       (arXiv:2307.14528).
     """
-    _checks.check_scalar_or_schedule("scaling", scaling)
+    scaling = _checks.check_scalar_or_schedule("scaling", scaling)
     check_polyak_args(f_min, max_learning_rate, eps, variant)
     if callable(scaling):       # its values checked under the caller's name
         user_scaling = scaling
@@ -148,7 +148,7 @@ def polyak_sgd(max_learning_rate=1.0, scaling=1.0, f_min=0.0, eps=0.0, variant="
                scale_by_polyak(max_learning_rate=max_learning_rate, f_min=f_min, eps=eps,
                                variant=variant))
     rate = scale_by_learning_rate(scaling).fusion
-    return GradientTransformation(
+    return GradientTransformationExtraArgs(
         tx.init, tx.update,
         fused_step=polyak_sgd_step(rate, f_min, max_learning_rate, eps, variant))
 
@@ -220,8 +220,8 @@ def sm3(learning_rate, momentum=0.9):
     if callable(learning_rate):
         raise TypeError("learning_rate: expected a number (sm3 does not support "
                         "schedules, as in optax), got a callable")
-    _checks.check_number("learning_rate", learning_rate, low=0.0)
-    _checks.check_number("momentum", momentum, low=0.0, high=1.0)   # scale_by_sm3's b1
+    learning_rate = _checks.check_number("learning_rate", learning_rate, low=0.0)
+    momentum = _checks.check_number("momentum", momentum, low=0.0, high=1.0)   # scale_by_sm3's b1
     return chain(scale_by_sm3(momentum), scale(-learning_rate))
 
 

@@ -3,7 +3,7 @@
 """
 from .. import _checks
 from ..transforms.combine import chain
-from ..transforms.ema import ema
+from ..transforms.moving_average import ema
 from ..transforms.scale import scale_by_learning_rate
 from ..transforms.sign import scale_by_sign
 
@@ -63,7 +63,7 @@ def signum(learning_rate, beta=0.9, accumulator_dtype=None):
       Zhao et al., "Deconstructing What Makes a Good Optimizer for Language
       Models", 2024.
     """
-    _checks.check_number("beta", beta, low=0.0, high=1.0)   # ema calls it decay
+    beta = _checks.check_number("beta", beta, low=0.0, high=1.0)   # ema calls it decay
     return chain(ema(beta, debias=False, accumulator_dtype=accumulator_dtype),
                  scale_by_sign(), scale_by_learning_rate(learning_rate))
 

@@ -3,7 +3,9 @@
 Every schedule returns a plain Python callable ``schedule(count)``.  ``count``
 is the step counter: a Python int, a NumPy integer scalar or a 0-d integer
 array; it is treated as optax's ``int32`` counter whatever its type (so a
-Python int gives the same number as ``jnp.int32``).  The result is a NumPy
+Python int gives the same number as ``jnp.int32``).  An integer array of
+counts gives the array of the values at each count (to plot a schedule, as
+optax's ``schedule(jnp.arange(n))``), each the scalar call's.  The result is a NumPy
 scalar (``np.float32`` / ``np.float64``; an integer or array for integer or
 array hyper-parameters) whose value *and dtype* are what optax's schedule
 returns when it is called the way optax's transforms call it: with an
@@ -119,6 +121,22 @@ from .cosine import cosine_decay_schedule
 from .join import (join_schedules, sgdr_schedule, warmup_cosine_decay_schedule,
                    warmup_exponential_decay_schedule)
 from ._jax import _LIBM
+from ..base import Schedule, StatefulSchedule
+
+# optax.schedules also holds the hyperparameter injection, which lives with
+# the other wrappers (npopt.transforms.wrappers, imported on first use: the
+# transforms import nothing of this package, this package imports them late).
+_WRAPPERS = ("InjectHyperparamsState", "InjectStatefulHyperparamsState", "WrappedSchedule",
+             "inject_hyperparams", "inject_stateful_hyperparams")
+
+
+def __getattr__(name):
+    if name in _WRAPPERS:
+        from ..transforms import wrappers
+        value = getattr(wrappers, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'npopt.schedules' has no attribute {name!r}")
 
 __all__ = [
     "constant_schedule", "polynomial_schedule", "linear_schedule",
@@ -126,5 +144,5 @@ __all__ = [
     "warmup_constant_schedule", "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule", "piecewise_interpolate_schedule",
     "linear_onecycle_schedule", "cosine_onecycle_schedule", "join_schedules",
-    "sgdr_schedule",
+    "sgdr_schedule", "Schedule", "StatefulSchedule", *_WRAPPERS,
 ]

@@ -421,6 +421,18 @@ def _as_count(count):
     return _J(np.int32(c), False)
 
 
+def _over_counts(ev, counts, dtype):
+    """The schedule at each count of an integer array (as optax's jnp code
+    maps over one): count by count, so each value is the scalar call's."""
+    if counts.dtype.kind not in "iu":
+        raise TypeError("schedule: an array of counts must be of integers, "
+                        f"got dtype {counts.dtype}")
+    values = [ev(_as_count(c)).v for c in counts.ravel().tolist()]
+    if not values:
+        return np.empty(counts.shape, dtype)
+    return np.stack(values).reshape(counts.shape + np.shape(values[0]))
+
+
 def _evaluate(fn, count):
     """Run a schedule on a _J count; foreign callables are treated as JAX would."""
     ev = getattr(fn, "_npopt_eval", None)
@@ -457,6 +469,8 @@ def _make(body, name, xla=None):
                 return _J(np.asarray(xla(int(count.v)), dtype)[()], weak)
 
     def schedule(count):
+        if type(count) is np.ndarray and count.ndim:
+            return _over_counts(ev, count, dtype)
         return ev(_as_count(count)).v
 
     schedule.__name__ = schedule.__qualname__ = name

@@ -316,8 +316,9 @@ class IterativeSolver:
         return T.tree_l2_norm(self.optimality_fun(params, *args, **kwargs))
 
     # -- verbose ---------------------------------------------------------
-    def log_info(self, state, error_name="Error", additional_info=None):
-        """One line per iteration, as jaxopt prints it."""
+    def log_info(self, state, error_name="Error", additional_info={}):  # noqa: B006 (read only)
+        """One line per iteration, as jaxopt prints it (``additional_info``:
+        more ``name: value`` pairs; jaxopt's ``{}`` default, never modified)."""
         if not self.verbose:
             return
         extra = "".join(f" {k}: {v}" for k, v in (additional_info or {}).items())

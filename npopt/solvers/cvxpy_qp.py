@@ -81,6 +81,8 @@ class CvxpyQP:
     jvp = base.IterativeSolver.jvp
     vjp = base.IterativeSolver.vjp
     _implicit_function = base.IterativeSolver._implicit_function
+    attribute_names = base.IterativeSolver.attribute_names
+    attribute_values = base.IterativeSolver.attribute_values
 
     def run(self, init_params, params_obj, params_eq=None, params_ineq=None):
         """Solves the QP; ``init_params`` is ignored. Returns OptStep(KKTSolution, None)."""

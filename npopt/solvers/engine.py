@@ -488,9 +488,9 @@ def _hyper_args(solver):
 def _has_prox(solver):
     if _kinds().get(type(solver)) != K.KIND_PG:
         return False
-    from .proximal_gradient import _prox_none
+    from ..prox import prox_none
     prox = _split_args(solver, (), {})[0]
-    return prox is not None and prox is not _prox_none
+    return prox is not None and prox is not prox_none
 
 
 def compiled_prox(solver):

@@ -29,12 +29,9 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 import numpy as np
 
 from .. import tree as T
+from ..prox import prox_none
 from .._checks import check_callable
 from . import base
-
-
-def _prox_none(x, hyperparams=None, scaling=1.0):
-    return x
 
 
 class ProxGradState(NamedTuple):
@@ -52,7 +49,7 @@ class _Attributes(base.IterativeSolver):
     """jaxopt's attributes of ProximalGradient, in its order, which
     GradientDescent shares (its ``prox`` included)."""
     fun: Callable
-    prox: Callable = _prox_none
+    prox: Callable = prox_none
     value_and_grad: Union[bool, Callable] = False
     has_aux: bool = False
     stepsize: Union[float, Callable] = 0.0

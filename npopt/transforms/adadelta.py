@@ -44,8 +44,8 @@ def scale_by_adadelta(rho=0.9, eps=1e-6):
 def _adadelta(rho, eps, decay_first):
     """scale_by_adadelta; ``decay_first``: when fused, apply the fused weight
     decay to g before the rule (the ``adadelta`` alias's L2-coupled decay)."""
-    _checks.check_number("rho", rho, low=0.0, high=1.0)
-    _checks.check_number("eps", eps, low=0.0)
+    rho = _checks.check_number("rho", rho, low=0.0, high=1.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
 
     def hyperparams(dtype, t):
         dt = dtype.type

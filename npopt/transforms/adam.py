@@ -109,10 +109,10 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, ne
       Kingma & Ba, "Adam: A Method for Stochastic Optimization", 2014.
       Dozat, "Incorporating Nesterov Momentum into Adam", 2016.
     """
-    _checks.check_number("b1", b1, low=0.0, high=1.0, high_open=True)
-    _checks.check_number("b2", b2, low=0.0, high=1.0, high_open=True)
-    _checks.check_number("eps", eps, low=0.0)
-    _checks.check_number("eps_root", eps_root, low=0.0)
+    b1 = _checks.check_number("b1", b1, low=0.0, high=1.0, high_open=True)
+    b2 = _checks.check_number("b2", b2, low=0.0, high=1.0, high_open=True)
+    eps = _checks.check_number("eps", eps, low=0.0)
+    eps_root = _checks.check_number("eps_root", eps_root, low=0.0)
     mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
     nesterov = _checks.check_bool("nesterov", nesterov)
 

@@ -61,12 +61,12 @@ def _per_dtype(make):
 
 
 def _check_decay(name, b, allow_one=False):
-    _checks.check_number(name, b, low=0.0, high=1.0, high_open=not allow_one)
+    return _checks.check_number(name, b, low=0.0, high=1.0, high_open=not allow_one)
 
 
 def _check_eps(**kw):
-    for name, v in kw.items():
-        _checks.check_number(name, v, low=0.0)
+    """The values checked, in the order given (0-d arrays as NumPy scalars)."""
+    return tuple(_checks.check_number(name, v, low=0.0) for name, v in kw.items())
 
 
 def _adam_like_constants(b1, b2, eps, eps_root):
@@ -113,9 +113,9 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
     """
     bias_correction_mu = _checks.check_bool("bias_correction_mu", bias_correction_mu)
     bias_correction_nu = _checks.check_bool("bias_correction_nu", bias_correction_nu)
-    _check_decay("b1", b1, allow_one=not bias_correction_mu)
-    _check_decay("b2", b2, allow_one=not bias_correction_nu)
-    _check_eps(eps=eps, eps_root=eps_root)
+    b1 = _check_decay("b1", b1, allow_one=not bias_correction_mu)
+    b2 = _check_decay("b2", b2, allow_one=not bias_correction_nu)
+    eps, eps_root = _check_eps(eps=eps, eps_root=eps_root)
     mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
 
     # optax: (1-b1)*g in g's dtype, b1*mu in mu's, the bias correction of mu
@@ -161,9 +161,9 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8):
     References:
       Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, §7.1.
     """
-    _check_decay("b1", b1)
-    _check_decay("b2", b2, allow_one=True)
-    _check_eps(eps=eps)
+    b1 = _check_decay("b1", b1)
+    b2 = _check_decay("b2", b2, allow_one=True)
+    (eps,) = _check_eps(eps=eps)
 
     consts = _per_dtype(lambda dtype: (
         (dtype.type(1 - b1), dtype.type(b1), dtype.type(b2)), (dtype.type(eps),)))
@@ -203,9 +203,9 @@ def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov=Fal
       Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief in
       Observed Gradients", NeurIPS 2020.
     """
-    _check_decay("b1", b1)
-    _check_decay("b2", b2)
-    _check_eps(eps=eps, eps_root=eps_root)
+    b1 = _check_decay("b1", b1)
+    b2 = _check_decay("b2", b2)
+    eps, eps_root = _check_eps(eps=eps, eps_root=eps_root)
     nesterov = _checks.check_bool("nesterov", nesterov)
     consts = _adam_like_constants(b1, b2, eps, eps_root)
 
@@ -240,9 +240,10 @@ def scale_by_yogi(b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0, initial_accumulator_
     References:
       Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS 2018.
     """
-    _check_decay("b1", b1)
-    _check_decay("b2", b2)
-    _check_eps(eps=eps, eps_root=eps_root, initial_accumulator_value=initial_accumulator_value)
+    b1 = _check_decay("b1", b1)
+    b2 = _check_decay("b2", b2)
+    eps, eps_root, initial_accumulator_value = _check_eps(
+        eps=eps, eps_root=eps_root, initial_accumulator_value=initial_accumulator_value)
 
     consts = _per_dtype(lambda dtype: (
         (dtype.type(1 - b1), dtype.type(b1), dtype.type(1 - b2)),
@@ -313,10 +314,10 @@ def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
       Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond",
       ICLR 2020.
     """
-    _check_decay("b1", b1)
-    _check_decay("b2", b2)
-    _check_eps(eps=eps, eps_root=eps_root)
-    _checks.check_number("threshold", threshold)
+    b1 = _check_decay("b1", b1)
+    b2 = _check_decay("b2", b2)
+    eps, eps_root = _check_eps(eps=eps, eps_root=eps_root)
+    threshold = _checks.check_number("threshold", threshold)
     nesterov = _checks.check_bool("nesterov", nesterov)
 
     consts = _adam_like_constants(b1, b2, eps, eps_root)
@@ -402,9 +403,8 @@ def scale_by_adan(b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=0.0):
       Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster
       Optimizing Deep Models", 2022 (arXiv:2208.06677, Algorithm 1).
     """
-    for name, b in (("b1", b1), ("b2", b2), ("b3", b3)):
-        _check_decay(name, b)
-    _check_eps(eps=eps, eps_root=eps_root)
+    b1, b2, b3 = (_check_decay(name, b) for name, b in (("b1", b1), ("b2", b2), ("b3", b3)))
+    eps, eps_root = _check_eps(eps=eps, eps_root=eps_root)
 
     consts = _per_dtype(lambda dtype: tuple(dtype.type(x) for x in (
         1 - b1, b1, 1 - b2, b2, 1 - b3, b3, 1 - b2)))

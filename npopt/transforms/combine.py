@@ -4,8 +4,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .. import _checks
-from ..base import GradientTransformation, with_extra_args_support
+from ..base import GradientTransformation, GradientTransformationExtraArgs, with_extra_args_support
 from ..tree import tree_leaves, tree_map, tree_structure
+from ..tree._state_utils import _ParamsPlaceholder
 from . import _fusion
 
 
@@ -44,7 +45,7 @@ def chain(*args):
             new_state.append(s)
         return updates, tuple(new_state)
 
-    return GradientTransformation(init_fn, update_fn, fused_step=_fusion.fuse(txs))
+    return GradientTransformationExtraArgs(init_fn, update_fn, fused_step=_fusion.fuse(txs))
 
 
 # ---------------------------------------------------------------------------
@@ -90,7 +91,7 @@ def named_chain(*args):
             updates, new_state[name] = t.update(updates, state[name], params, **extra_args)
         return updates, new_state
 
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 # ---------------------------------------------------------------------------
@@ -162,6 +163,9 @@ def masked(inner, mask, *, mask_compatible_extra_args=False):
                 for k, v in extra_args.items()}
 
     def init_fn(params):
+        if isinstance(params, _ParamsPlaceholder):
+            # tree_map_params's placeholder goes down unmasked (as in optax)
+            return MaskedState(inner_state=inner.init(params))
         mask_tree = mask_of(params)
         return MaskedState(inner_state=inner.init(_mask_pytree(params, mask_tree, "params")))
 
@@ -179,7 +183,7 @@ def masked(inner, mask, *, mask_compatible_extra_args=False):
                                mask_tree, new_masked, updates)
         return new_updates, MaskedState(inner_state=new_inner)
 
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 # ---------------------------------------------------------------------------
@@ -252,7 +256,7 @@ def partition(transforms, param_labels, *, mask_compatible_extra_args=False):
                 updates, state.inner_states[group], params, **extra_args)
         return updates, PartitionState(new_inner)
 
-    return GradientTransformation(init_fn, update_fn)
+    return GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 multi_transform = partition

@@ -380,10 +380,10 @@ def scale_by_factored_rms(factored=True, decay_rate=0.8, step_offset=0,
       Zhai et al., "Scaling Vision Transformers", 2021 (capped decay schedules).
     """
     factored = _checks.check_bool("factored", factored)
-    _checks.check_number("decay_rate", decay_rate, low=0.0)
+    decay_rate = _checks.check_number("decay_rate", decay_rate, low=0.0)
     _check_int("step_offset", step_offset)
     _check_int("min_dim_size_to_factor", min_dim_size_to_factor, low=0)
-    _checks.check_number("epsilon", epsilon, low=0.0)
+    epsilon = _checks.check_number("epsilon", epsilon, low=0.0)
     if not callable(decay_rate_fn):
         raise TypeError(f"decay_rate_fn: expected a callable (step, decay_rate) -> float, "
                         f"got {decay_rate_fn!r}")
@@ -451,7 +451,7 @@ def _check_int(name, x, low=None):
 # ---------------------------------------------------------------------------
 
 def _scale_by_param_block(min_scale, rms):
-    _checks.check_number("min_scale", min_scale, low=0.0)
+    min_scale = _checks.check_number("min_scale", min_scale, low=0.0)
 
     def update_fn(updates, state, params=None, **extra_args):
         if params is None:
@@ -543,7 +543,7 @@ def per_leaf_step(txs, blocks):
     for bit on the CPU without momentum, to an ulp with it). Every state is
     checked and bound, in the chain's order, before the first kernel.
     """
-    from .ema import EmaState
+    from .moving_average import EmaState
     scratch = _fusion.Scratch()        # u, one per thread
     n = len(txs)
     ip, precond = blocks.precond

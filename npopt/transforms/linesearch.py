@@ -50,7 +50,7 @@ import numpy as np
 
 from .. import _checks, _flat
 from .._finite_diff import FiniteDifferences
-from ..base import NO_PARAMS_MSG, GradientTransformation
+from ..base import NO_PARAMS_MSG, GradientTransformationExtraArgs
 from ..kernels import apply as kapply
 from ..kernels import lbfgs as klbfgs
 from ..kernels import linesearch as kls
@@ -762,7 +762,7 @@ def scale_by_zoom_linesearch(max_linesearch_steps, max_learning_rate=None, tol=0
                                     curvature_error=F64(st.curvature_error)))
         return lay.views(line.scaled(lr)), new_state
 
-    return GradientTransformation(init_fn, update_fn,
+    return GradientTransformationExtraArgs(init_fn, update_fn,
                                   fusion=_fusion.LineSearch(_arg_checker(owner)))
 
 
@@ -880,7 +880,7 @@ def scale_by_backtracking_linesearch(max_backtracking_steps, slope_rtol=1e-4,
                                             decrease_error=P.type(err)))
         return lay.views(line.scaled(new_lr)), new_state
 
-    return GradientTransformation(init_fn, update_fn,
+    return GradientTransformationExtraArgs(init_fn, update_fn,
                                   fusion=_fusion.LineSearch(_arg_checker(owner)))
 
 

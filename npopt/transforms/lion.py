@@ -50,12 +50,12 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype=None, *, mode="hard", smooth_beta=1.
       Chen et al., "Symbolic Discovery of Optimization Algorithms",
       NeurIPS 2023 (arXiv:2302.06675), Algorithm 2.
     """
-    _checks.check_number("b1", b1, low=0.0, high=1.0)
-    _checks.check_number("b2", b2, low=0.0, high=1.0)
+    b1 = _checks.check_number("b1", b1, low=0.0, high=1.0)
+    b2 = _checks.check_number("b2", b2, low=0.0, high=1.0)
     mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
     if not isinstance(mode, str) or mode not in _MODES:
         raise ValueError(f"mode: expected 'hard', 'smooth' or 'refined', got {mode!r}")
-    _checks.check_number("smooth_beta", smooth_beta)
+    smooth_beta = _checks.check_number("smooth_beta", smooth_beta)
 
     def hyperparams(dtype, t):
         res = np.promote_types(dtype, mu_dtype) if mu_dtype is not None else dtype

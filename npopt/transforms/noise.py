@@ -156,8 +156,8 @@ def add_noise(eta, gamma, key=None, *, seed=None):
       Neelakantan et al., "Adding Gradient Noise Improves Learning for Very
       Deep Networks", 2015 (arXiv:1511.06807).
     """
-    _checks.check_number("eta", eta, low=0.0)
-    _checks.check_number("gamma", gamma, low=0.0)    # the variance anneals, never grows
+    eta = _checks.check_number("eta", eta, low=0.0)
+    gamma = _checks.check_number("gamma", gamma, low=0.0)    # the variance anneals, never grows
     if seed is not None:
         warnings.warn('"seed" is deprecated and will be removed in optax 0.2.7, use "key".',
                       DeprecationWarning, stacklevel=2)

@@ -62,11 +62,11 @@ def scale_by_novograd(b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0,
       Ginsburg et al., "Stochastic Gradient Methods with Layer-wise Adaptive
       Moments for Training of Deep Networks", 2019 (arXiv:1905.11286).
     """
-    _checks.check_number("b1", b1, low=0.0, high=1.0)
-    _checks.check_number("b2", b2, low=0.0, high=1.0)
-    _checks.check_number("eps", eps, low=0.0)
-    _checks.check_number("eps_root", eps_root, low=0.0)
-    _checks.check_number("weight_decay", weight_decay, low=0.0)
+    b1 = _checks.check_number("b1", b1, low=0.0, high=1.0)
+    b2 = _checks.check_number("b2", b2, low=0.0, high=1.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
+    eps_root = _checks.check_number("eps_root", eps_root, low=0.0)
+    weight_decay = _checks.check_number("weight_decay", weight_decay, low=0.0)
     mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
 
     def mdt(grp):

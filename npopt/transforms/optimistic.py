@@ -64,8 +64,8 @@ def scale_by_optimistic_gradient(alpha=1.0, beta=1.0):
       and Optimistic Gradient Methods for Saddle Point Problems: Proximal
       Point Approach", AISTATS 2020.
     """
-    _checks.check_number("alpha", alpha, low=0.0)
-    _checks.check_number("beta", beta, low=0.0)
+    alpha = _checks.check_number("alpha", alpha, low=0.0)
+    beta = _checks.check_number("beta", beta, low=0.0)
     name = "scale_by_optimistic_gradient"
 
     def init_fn(params):

@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from .. import _checks, _flat
-from ..base import EmptyState, GradientTransformation, init_empty_state
+from ..base import EmptyState, GradientTransformationExtraArgs, init_empty_state
 from ..kernels import apply as kapply
 from ..kernels import polyak as kpolyak
 from ..kernels import reduce as kreduce
@@ -46,9 +46,9 @@ def check_value(value):
 
 
 def check_polyak_args(f_min, max_learning_rate, eps, variant):
-    _checks.check_number("f_min", f_min)
-    _checks.check_number("max_learning_rate", max_learning_rate, low=0.0)
-    _checks.check_number("eps", eps, low=0.0)
+    f_min = _checks.check_number("f_min", f_min)
+    max_learning_rate = _checks.check_number("max_learning_rate", max_learning_rate, low=0.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
     if variant not in VARIANTS:
         raise ValueError(f"variant: expected 'sps' or 'sps+', got {variant!r}")
 
@@ -129,7 +129,7 @@ def scale_by_polyak(f_min=0.0, max_learning_rate=1.0, eps=0.0, variant="sps"):
             out.append(ob)
         return lay.views(out), state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformationExtraArgs(init_empty_state, update_fn)
 
 
 def scaled_leaf_sumsq(lay, gi, g, s):

@@ -45,9 +45,10 @@ def _rms_hyperparams(decay, eps, bias_correction):
 
 
 def _check(decay, eps, initial_scale, eps_in_sqrt, bias_correction):
-    _checks.check_number("decay", decay, low=0.0, high=1.0)
-    _checks.check_number("eps", eps, low=0.0)
-    _checks.check_number("initial_scale", initial_scale, low=0.0)   # nu's initial value
+    decay = _checks.check_number("decay", decay, low=0.0, high=1.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
+    # nu's initial value
+    initial_scale = _checks.check_number("initial_scale", initial_scale, low=0.0)
     return (_checks.check_bool("eps_in_sqrt", eps_in_sqrt),
             _checks.check_bool("bias_correction", bias_correction))
 
@@ -104,8 +105,9 @@ def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7):
       Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning
       and Stochastic Optimization", JMLR 2011.
     """
-    _checks.check_number("initial_accumulator_value", initial_accumulator_value, low=0.0)
-    _checks.check_number("eps", eps, low=0.0)
+    initial_accumulator_value = _checks.check_number(
+        "initial_accumulator_value", initial_accumulator_value, low=0.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
 
     def hyperparams(dtype, t):
         dt = dtype.type

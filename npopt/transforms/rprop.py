@@ -55,12 +55,12 @@ def scale_by_rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-
       Igel & Hüsken, "Empirical evaluation of the improved Rprop learning
       algorithms", Neurocomputing 50, 2003.
     """
-    _checks.check_number("learning_rate", learning_rate, low=0.0)
+    learning_rate = _checks.check_number("learning_rate", learning_rate, low=0.0)
     # Riedmiller & Braun: 0 < eta_minus < 1 < eta_plus (the edges are accepted)
-    _checks.check_number("eta_minus", eta_minus, low=0.0, high=1.0)
-    _checks.check_number("eta_plus", eta_plus, low=1.0)
-    _checks.check_number("min_step_size", min_step_size, low=0.0)
-    _checks.check_number("max_step_size", max_step_size, low=float(min_step_size))
+    eta_minus = _checks.check_number("eta_minus", eta_minus, low=0.0, high=1.0)
+    eta_plus = _checks.check_number("eta_plus", eta_plus, low=1.0)
+    min_step_size = _checks.check_number("min_step_size", min_step_size, low=0.0)
+    max_step_size = _checks.check_number("max_step_size", max_step_size, low=float(min_step_size))
 
     def hyperparams(dtype, t):
         dt = dtype.type

@@ -62,7 +62,7 @@ def scheduled_value(name, fn, count, *, nonnegative):
 
 def scale(step_size):
     """Scales updates by a fixed ``step_size``: ``u -> step_size * u``."""
-    _checks.check_number("step_size", step_size)
+    step_size = _checks.check_number("step_size", step_size)
 
     def update_fn(updates, state, params=None, **extra_args):
         return _scaled(updates, step_size), state
@@ -113,7 +113,7 @@ def scale_by_learning_rate(learning_rate=None, *, flip_sign=True):
     from ..base import identity
     if learning_rate is None:
         return identity()
-    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
+    learning_rate = _checks.check_scalar_or_schedule("learning_rate", learning_rate)
     m = -1 if _checks.check_bool("flip_sign", flip_sign) else 1
     if callable(learning_rate):
         def step_size_fn(count):
@@ -132,7 +132,7 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
     """
     sched = callable(weight_decay)
     if not sched:
-        _checks.check_number("weight_decay", weight_decay)
+        weight_decay = _checks.check_number("weight_decay", weight_decay)
 
     def init_fn(params):
         return WeightDecaySchedule(ZERO) if sched else EmptyState()

@@ -26,7 +26,7 @@ def trace(decay, nesterov=False, accumulator_dtype=None):
       Sutskever et al., "On the importance of initialization and momentum in
       deep learning", ICML 2013.
     """
-    _checks.check_number("decay", decay, low=0.0, high=1.0)
+    decay = _checks.check_number("decay", decay, low=0.0, high=1.0)
     nesterov = _checks.check_bool("nesterov", nesterov)
     acc = _checks.check_float_dtype("accumulator_dtype", accumulator_dtype)
 

@@ -145,9 +145,9 @@ def scale_by_sm3(b1=0.9, b2=1.0, eps=1e-8):
       Anil et al., "Memory-Efficient Adaptive Optimization", NeurIPS 2019
       (arXiv:1901.11150).
     """
-    _checks.check_number("b1", b1, low=0.0, high=1.0)
-    _checks.check_number("b2", b2, low=0.0, high=1.0)
-    _checks.check_number("eps", eps, low=0.0)
+    b1 = _checks.check_number("b1", b1, low=0.0, high=1.0)
+    b2 = _checks.check_number("b2", b2, low=0.0, high=1.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
     running_sum = b2 == 1.0
 
     def init_fn(params):

@@ -39,9 +39,9 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
       You et al., "Large Batch Training of Convolutional Networks" (LARS), 2017;
       You et al., "Large Batch Optimization for Deep Learning" (LAMB), 2020.
     """
-    _checks.check_number("min_norm", min_norm, low=0.0)
-    _checks.check_number("trust_coefficient", trust_coefficient, low=0.0)
-    _checks.check_number("eps", eps, low=0.0)
+    min_norm = _checks.check_number("min_norm", min_norm, low=0.0)
+    trust_coefficient = _checks.check_number("trust_coefficient", trust_coefficient, low=0.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
 
     def update_fn(updates, state, params=None, **extra_args):
         if params is None:

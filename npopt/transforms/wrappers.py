@@ -18,7 +18,8 @@ from typing import Any, NamedTuple, Protocol, Tuple
 import numpy as np
 
 from .. import _checks
-from ..base import ZERO, GradientTransformation, safe_increment, with_extra_args_support
+from ..base import (ZERO, GradientTransformation, GradientTransformationExtraArgs, safe_increment,
+                    with_extra_args_support)
 from ..tree import tree_dtype, tree_leaves, tree_map
 from .combine import as_transformation
 
@@ -268,7 +269,7 @@ def inject_hyperparams(inner_factory, static_args=(), hyperparam_dtype=None):
                 count=safe_increment(state.count), hyperparams=hparams,
                 hyperparams_states=hparams_states, inner_state=inner_state)
 
-        return GradientTransformation(init_fn, update_fn, fused_step=fused_step)
+        return GradientTransformationExtraArgs(init_fn, update_fn, fused_step=fused_step)
 
     return wrapped_transform
 
@@ -554,7 +555,7 @@ def apply_if_finite(inner, max_consecutive_errors):
                                           last_finite=np.bool_(isfinite),
                                           total_notfinite=total, inner_state=new_inner)
 
-    return GradientTransformation(init_fn, update_fn, fused_step=fused_step)
+    return GradientTransformationExtraArgs(init_fn, update_fn, fused_step=fused_step)
 
 
 # ---------------------------------------------------------------------------

@@ -46,11 +46,15 @@ Its modules, each building on the ones before it:
 from ._structure import (TreeDef, tree_flatten, tree_leaves, tree_map, tree_reduce,
                          tree_structure, tree_unflatten)
 from .._flat._ravel import SegmentTable, ravel, segment_table
-from ._arith import (tree_add, tree_add_scalar_mul, tree_add_scale, tree_average, tree_clip,
-                     tree_conj, tree_div, tree_dot, tree_full_like, tree_imag, tree_mul,
-                     tree_negative, tree_ones_like, tree_real, tree_reciprocal, tree_scalar_mul,
-                     tree_scale, tree_sub, tree_where, tree_zeros_like)
+from ._arith import (tree_add, tree_add_scalar_mul, tree_add_scale, tree_average,
+                    tree_batch_shape, tree_clip, tree_conj, tree_div, tree_dot, tree_full_like,
+                    tree_imag, tree_mul, tree_negative, tree_ones_like, tree_real,
+                    tree_reciprocal, tree_scalar_mul, tree_scale, tree_sub, tree_where,
+                    tree_zeros_like)
 from ._dtype import tree_cast, tree_cast_like, tree_dtype, tree_single_dtype
+from ._paths import (DictKey, GetAttrKey, NamedTupleKey, SequenceKey, keystr, tree_get,
+                     tree_get_all_with_path, tree_leaves_with_path, tree_set)
+from ._random import tree_random_like, tree_split_key_like, tree_unwrap_random_key_data
 from ._moments import (tree_bias_correction, tree_update_infinity_moment, tree_update_moment,
                        tree_update_moment_per_elem_norm)
 from ._reduce import (tree_allclose, tree_inf_norm, tree_l2_norm, tree_max, tree_min, tree_norm,
@@ -70,7 +74,12 @@ __all__ = [
     "tree_size", "tree_zeros_like", "tree_ones_like", "tree_full_like",
     "tree_where", "tree_clip", "tree_conj", "tree_real", "tree_imag",
     "tree_cast", "tree_cast_like", "tree_dtype", "tree_single_dtype",
-    "tree_average", "tree_allclose",
+    "tree_average", "tree_allclose", "tree_batch_shape",
+    # paths, get and set by key (optax.tree_utils)
+    "DictKey", "SequenceKey", "GetAttrKey", "NamedTupleKey", "keystr",
+    "tree_leaves_with_path", "tree_get_all_with_path", "tree_get", "tree_set",
+    # random trees (optax.tree_utils, with NumPy generators)
+    "tree_random_like", "tree_split_key_like", "tree_unwrap_random_key_data",
     # moments (optax.tree_utils)
     "tree_update_moment", "tree_update_moment_per_elem_norm",
     "tree_update_infinity_moment", "tree_bias_correction",
@@ -79,7 +88,8 @@ __all__ = [
     "max", "min", "size", "zeros_like", "ones_like", "full_like", "where",
     "clip", "conj", "real", "cast", "cast_like", "dtype", "allclose",
     "update_moment", "update_infinity_moment", "update_moment_per_elem_norm",
-    "bias_correction",
+    "bias_correction", "batch_shape", "get", "get_all_with_path", "set",
+    "random_like", "split_key_like", "unwrap_random_key_data",
 ]
 
 # ---------------------------------------------------------------------------
@@ -113,3 +123,15 @@ update_moment = tree_update_moment
 update_infinity_moment = tree_update_infinity_moment
 update_moment_per_elem_norm = tree_update_moment_per_elem_norm
 bias_correction = tree_bias_correction
+batch_shape = tree_batch_shape
+get = tree_get
+get_all_with_path = tree_get_all_with_path
+set = tree_set  # noqa: A001 (optax.tree.set)
+random_like = tree_random_like
+split_key_like = tree_split_key_like
+unwrap_random_key_data = tree_unwrap_random_key_data
+
+# optax.tree_utils.tree_map_params (optax.tree.map_params)
+from ._state_utils import tree_map_params  # noqa: E402
+map_params = tree_map_params
+__all__ += ["tree_map_params", "map_params"]

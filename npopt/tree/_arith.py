@@ -95,6 +95,18 @@ def tree_full_like(tree, fill_value, dtype=None):
     return tree_map(lambda x: np.full_like(x, fill_value, dtype=dtype), tree)
 
 
+def tree_batch_shape(tree, shape=()):
+    """Each leaf broadcast to leading batch dimensions ``shape``:
+    ``(*shape, *leaf.shape)`` (a new array, not a read-only view)."""
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"shape: expected a tuple of ints, got {shape!r}") from None
+    if any(s < 0 for s in shape):
+        raise ValueError(f"shape: expected non-negative sizes, got {shape}")
+    return tree_map(lambda x: np.array(np.broadcast_to(x, (*shape, *np.shape(x)))), tree)
+
+
 def tree_where(condition, tree_x, tree_y):
     """``np.where(condition, x, y)`` leaf by leaf.
 

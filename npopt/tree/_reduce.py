@@ -38,8 +38,17 @@ def tree_vdot_real(tree_x, tree_y):
     return _sum_in_order(vdots[1:], vdots[0])
 
 
-def tree_sum(tree):
-    """Sum of all elements: ``np.sum`` per leaf, then added in leaf order."""
+def tree_sum(tree, associative_reduction=False):
+    """Sum of all elements: ``np.sum`` per leaf, then added in leaf order.
+
+    ``associative_reduction`` is optax's switch to let XLA reorder the sum of
+    the leaves' sums (to compile faster); npopt has nothing to compile, so it
+    is accepted and the order stays the same (the result does not depend on
+    it).
+    """
+    if not isinstance(associative_reduction, (bool, np.bool_)):
+        raise TypeError("associative_reduction: expected a bool, got "
+                        f"{type(associative_reduction).__name__}")
     sums = [np.sum(x) for x in tree_leaves(tree)]
     if not sums:
         return np.float64(0.0)

@@ -311,7 +311,7 @@ class ZoomLineSearch(_Common, base.IterativeSolver):
             if safe > 0.0:
                 print(FLAG_CURVATURE_COND_NOT_SATSIFIED)
             else:
-                self._failure_diagnostic(stepsize, state)
+                self.failure_diagnostic(stepsize, state)
         step = axpy(state.params, final_stepsize, state.descent_direction)
         value, aux, grad = self._evaluate(step, args, kwargs)
         return final_stepsize, state._replace(params=step, value=value, grad=grad, aux=aux)
@@ -380,7 +380,7 @@ class ZoomLineSearch(_Common, base.IterativeSolver):
                       {"Stepsize": stepsize, "Decrease Error": state.decrease_error,
                        "Curvature Error": state.curvature_error})
 
-    def _failure_diagnostic(self, stepsize, state):
+    def failure_diagnostic(self, stepsize, state):
         print(FLAG_NO_STEPSIZE_FOUND)
         self._log(state, stepsize)
         slope_init = state.slope_init

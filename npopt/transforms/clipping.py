@@ -73,7 +73,7 @@ def clip(max_delta):
       max_delta: the largest absolute value of an update element (cast to
         each leaf's dtype).
     """
-    _checks.check_number("max_delta", max_delta, low=0.0)
+    max_delta = _checks.check_number("max_delta", max_delta, low=0.0)
 
     def update_fn(updates, state, params=None, **extra_args):
         lay, _ = _flat.layout_of(updates, "updates")
@@ -108,7 +108,7 @@ def clip_by_global_norm(max_norm):
       Networks", 2012, https://arxiv.org/abs/1211.5063
     """
     # 0 would turn zero updates into 0/0 = NaN (as in optax)
-    _checks.check_number("max_norm", max_norm, low=0.0, low_open=True)
+    max_norm = _checks.check_number("max_norm", max_norm, low=0.0, low_open=True)
 
     def update_fn(updates, state, params=None, **extra_args):
         lay, _ = _flat.layout_of(updates, "updates")
@@ -137,7 +137,7 @@ def clip_by_block_rms(threshold):
       threshold: the largest RMS of a leaf of the returned updates, > 0.
     """
     # 0 would turn a zero leaf into 0/0 = NaN (as in optax)
-    _checks.check_number("threshold", threshold, low=0.0, low_open=True)
+    threshold = _checks.check_number("threshold", threshold, low=0.0, low_open=True)
 
     def update_fn(updates, state, params=None, **extra_args):
         lay, _ = _flat.layout_of(updates, "updates")
