@@ -16,8 +16,8 @@ from ..transforms.combine import chain
 from ..transforms.scale import scale_by_learning_rate
 
 
-def _quarter_root(x):
-    return x**0.25
+# optax's default, a lambda (its repr is optax's: ``<function <lambda>>``)
+_quarter_root = lambda x: x**0.25  # noqa: E731
 
 
 def _clip_value(fn, count):
