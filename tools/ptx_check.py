@@ -180,6 +180,14 @@ SIGNATURES = {
                                              U(F, 7), b1, F, V(F), b1),
     "trust_ratio.scale_segments_apply_cuda": lambda F: (V(F), M(i8), V(F), V(F), F),
     "trust_ratio.scale_segments_cuda": lambda F: (V(F), M(i8), V(F), V(F)),
+    # optax.contrib's elementwise rules (npopt.contrib)
+    "acprop.acprop_cuda": lambda F: (V(F),) * 4 + (U(F, 9), POST(F), b1),
+    "ademamix.ademamix_cuda": lambda F: (V(F),) * 5 + (U(F, 11), POST(F), b1),
+    "ademamix.simplified_ademamix_cuda": lambda F: (V(F),) * 4 + (U(F, 6), POST(F), b1),
+    "adopt.adopt_cuda": lambda F: (V(F),) * 4 + (U(F, 7), b1, b1, POST(F), b1),
+    "cocob.cocob_cuda": lambda F: (V(F),) * 8 + (U(F, 2), U(F, 2), b1),
+    "madgrad.madgrad_cuda": lambda F: (V(F),) * 6 + (U(F, 6), b1),
+    "schedule_free.schedule_free_cuda": lambda F: (V(F),) * 4 + (U(F, 4), b1),
 }
 
 # Launches that mix dtypes (float64 params with a float32 first moment:
@@ -191,6 +199,10 @@ MIXED = {
     "ema.ema_cuda": (V(f8), V(f4), V(f8), Tuple((f8, f4, f8)), b1, POST(f8), b1),
     "factored.adafactor_tail_cuda": (V(f8), V(f8), V(f4), M(i8), V(i8), M(f8), U(f8, 2),
                                      Tuple((f8, f4, f8)), b1),
+    "adopt.adopt_cuda": (V(f8), V(f4), V(f8), V(f8), Tuple((f8,) * 5 + (f4, f8)), b1, b1,
+                         POST(f8), b1),
+    # z in float64 (state_dtype) for float32 params
+    "schedule_free.schedule_free_cuda": (V(f4), V(f8), V(f4), V(f8), U(f8, 4), b1),
 }
 
 _OPCODE = re.compile(r"^\s*(?:@!?%\w+\s+)?([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*)", re.M)
