@@ -24,7 +24,7 @@ import collections
 import dataclasses
 import enum
 import numbers
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
