@@ -174,6 +174,35 @@ def items():
             u, st = opt.update(g, st, p)
             p = npopt.apply_updates(p, u)
         out[f"rule_{name}"] = p
+
+    # optax's contrib rules and the rest of optax (issue 14): chunked
+    # reductions, libm's cbrt, fixed-order matrix products, losses' exp/log
+    import npopt.contrib as C
+    for name, opt, kw in [
+            ("adopt", C.adopt(1e-2), {}), ("ademamix", C.ademamix(1e-2), {}),
+            ("madgrad", C.madgrad(1e-2), {}), ("cocob", C.cocob(), {}),
+            ("schedule_free_adamw", C.schedule_free_adamw(1e-2), {}),
+            ("prodigy", C.prodigy(), {}), ("dadapt_adamw", C.dadapt_adamw(), {}),
+            ("dog", C.dog(), {}), ("mechanize", C.mechanize(npopt.adam(1e-2)), {}),
+            ("momo_adam", C.momo_adam(), {"value": np.float64(0.5)}),
+            ("muon", C.muon(1e-2), {}), ("galore", C.galore(1e-2, rank=4), {}),
+            ("agc", npopt.chain(npopt.adaptive_grad_clip(0.1), npopt.sgd(1e-2)), {})]:
+        p = {k: v.copy() for k, v in params.items()}
+        st = opt.init(p)
+        for k in range(4):
+            g = {kk: (_math.cos(v * (k + 1)) - 0.5).astype(v.dtype) for kk, v in p.items()}
+            u, st = opt.update(g, st, p, **kw)
+            p = npopt.apply_updates(p, u)
+        out[f"rule_{name}"] = p
+    logits = rng.standard_normal((6, 5))
+    labels = np.eye(5)[rng.integers(0, 5, 6)]
+    out["losses"] = (npopt.losses.softmax_cross_entropy.value_and_grad(logits, labels),
+                     npopt.losses.sigmoid_focal_loss(logits, labels),
+                     npopt.losses.ctc_loss(rng.standard_normal((2, 7, 4)), np.zeros((2, 7)),
+                                           np.array([[1, 2, 0], [3, 3, 1]]), np.zeros((2, 3))))
+    out["projection_l1_ball"] = npopt.projections.projection_l1_ball(params, 3.0)
+    spd = np.sum(X[:, :, None] * X[:, None, :], axis=0) / X.shape[0] + np.eye(X.shape[1])
+    out["matrix_inverse_pth_root"] = npopt.matrix_inverse_pth_root(spd, 4)[0]
     return out
 
 
