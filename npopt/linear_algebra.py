@@ -92,8 +92,8 @@ def power_iteration(matrix, *, v0=None, num_iters=100, error_tolerance=1e-6,
       like ``v0``.
     """
     del precision
-    _checks.check_number("num_iters", num_iters, low=0)
-    _checks.check_number("error_tolerance", error_tolerance)
+    num_iters = _checks.check_number("num_iters", num_iters, low=0)
+    error_tolerance = _checks.check_number("error_tolerance", error_tolerance)
     if callable(matrix):
         mvp = matrix
         if v0 is None:
@@ -177,10 +177,10 @@ def matrix_inverse_pth_root(matrix, p, num_iters=100, ridge_epsilon=1e-6,
     matrix = _num._inexact(matrix, "matrix")
     if matrix.dtype.kind == "c":
         raise TypeError("matrix: expected a real symmetric matrix, got complex")
-    _checks.check_number("p", p, low=0.0, low_open=True)
-    _checks.check_number("num_iters", num_iters, low=0)
-    _checks.check_number("ridge_epsilon", ridge_epsilon, low=0.0)
-    _checks.check_number("error_tolerance", error_tolerance)
+    p = _checks.check_number("p", p, low=0.0, low_open=True)
+    num_iters = _checks.check_number("num_iters", num_iters, low=0)
+    ridge_epsilon = _checks.check_number("ridge_epsilon", ridge_epsilon, low=0.0)
+    error_tolerance = _checks.check_number("error_tolerance", error_tolerance)
     n = matrix.shape[0]
     alpha = np.float32(-1.0 / p)
     identity = np.eye(n, dtype=np.float32)
@@ -264,7 +264,7 @@ def nnls(A, b, iters, unroll=1, L=None):  # noqa: N803 (optax's names)
         one = np.max(_num.row_sum(np.abs(Q).T)) if Q.size else 0
         L = np.minimum(fro, one)
     else:
-        _checks.check_number("L", L, low=0.0)
+        L = _checks.check_number("L", L, low=0.0)
         if not isinstance(L, np.ndarray):      # a Python/NumPy scalar: weak, as in JAX
             L = Q.dtype.type(L)
     L = np.asarray(L)

@@ -103,5 +103,5 @@ def scale_gradient(inputs, scale):
     optax's would.
     """
     from . import _checks
-    _checks.check_number("scale", scale)
+    scale = _checks.check_number("scale", scale)
     return inputs

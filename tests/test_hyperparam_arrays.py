@@ -17,13 +17,21 @@ ALIASES = ["adabelief", "adadelta", "adafactor", "adagrad", "adam", "adamax", "a
            "adamw", "adan", "amsgrad", "fromage", "lamb", "lars", "lion", "nadam", "nadamw",
            "noisy_sgd", "novograd", "optimistic_adam", "optimistic_adam_v2",
            "optimistic_gradient_descent", "radam", "rmsprop", "rprop", "sgd", "sign_sgd",
-           "signum", "sm3", "yogi"]
+           "signum", "sm3", "yogi",
+           # optax.contrib's (those driven by grads alone)
+           "contrib.acprop", "contrib.adopt", "contrib.ademamix", "contrib.simplified_ademamix",
+           "contrib.madgrad", "contrib.cocob", "contrib.schedule_free_adamw",
+           "contrib.schedule_free_sgd", "contrib.prodigy", "contrib.dadapt_adamw",
+           "contrib.dog", "contrib.dowg", "contrib.muon", "contrib.galore",
+           "contrib.momo", "contrib.momo_adam"]
 
 
 def _build(name, number):
     """The alias with every float hyperparameter that has a non-zero default
     (and the learning rate) given as ``number(value)``."""
-    f = getattr(npopt, name)
+    f = npopt
+    for part in name.split("."):
+        f = getattr(f, part)
     params = inspect.signature(f).parameters
     kw = {k: number(p.default) for k, p in params.items()
           if isinstance(p.default, float) and p.default != 0.0}
@@ -42,11 +50,12 @@ def _run(opt, path, dtype):
     state = opt.init(p)
     for t in range(4):
         g = {k: np.cos(t + 2 * v).astype(dtype) for k, v in p.items()}
+        kw = {"value": np.float64(1.0 / (t + 1))}       # momo's loss (ignored by the rest)
         if path == "update":
-            u, state = opt.update(g, state, p)
+            u, state = opt.update(g, state, p, **kw)
             p = npopt.apply_updates(p, u)
         else:
-            p, state = opt.step(p, g, state)
+            p, state = opt.step(p, g, state, **kw)
     return p
 
 

@@ -39,10 +39,10 @@ def scale_by_acprop(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16):
       Zhuang et al., "Momentum Centering and Asynchronous Update for
       Adaptive Gradient Methods", NeurIPS 2021 (arXiv:2110.05454).
     """
-    _checks.check_number("b1", b1, low=0.0, high=1.0)
-    _checks.check_number("b2", b2, low=0.0, high=1.0, high_open=True)
-    _checks.check_number("eps", eps, low=0.0)
-    _checks.check_number("eps_root", eps_root, low=0.0)
+    b1 = _checks.check_number("b1", b1, low=0.0, high=1.0)
+    b2 = _checks.check_number("b2", b2, low=0.0, high=1.0, high_open=True)
+    eps = _checks.check_number("eps", eps, low=0.0)
+    eps_root = _checks.check_number("eps_root", eps_root, low=0.0)
 
     def hyperparams(dtype, t):
         r = dtype.type

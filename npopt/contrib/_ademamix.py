@@ -126,14 +126,14 @@ def scale_by_ademamix(b1=0.9, b2=0.999, b3=0.9999, alpha=6.0, eps=1e-8, eps_root
       Pagliardini et al., "The AdEMAMix Optimizer: Better, Faster, Older",
       2024 (arXiv:2409.03137), Algorithm 1.
     """
-    _checks.check_number("b1", b1, low=0.0, high=1.0, high_open=True)
-    _checks.check_number("b2", b2, low=0.0, high=1.0, high_open=True)
+    b1 = _checks.check_number("b1", b1, low=0.0, high=1.0, high_open=True)
+    b2 = _checks.check_number("b2", b2, low=0.0, high=1.0, high_open=True)
     if not callable(b3):
-        _checks.check_number("b3", b3, low=0.0, high=1.0)
+        b3 = _checks.check_number("b3", b3, low=0.0, high=1.0)
     if not callable(alpha):
-        _checks.check_number("alpha", alpha)
-    _checks.check_number("eps", eps, low=0.0)
-    _checks.check_number("eps_root", eps_root, low=0.0)
+        alpha = _checks.check_number("alpha", alpha)
+    eps = _checks.check_number("eps", eps, low=0.0)
+    eps_root = _checks.check_number("eps_root", eps_root, low=0.0)
     mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
 
     def hyperparams_at(offset):
@@ -232,12 +232,12 @@ def scale_by_simplified_ademamix(b1=0.99, b2=0.95, alpha=0.0, eps=1e-8, eps_root
       Morwani et al., "Connections between Schedule-Free Optimizers,
       AdEMAMix, and Accelerated SGD Variants", 2025 (arXiv:2502.02431).
     """
-    _checks.check_number("b1", b1, low=0.0, high=1.0)
-    _checks.check_number("b2", b2, low=0.0, high=1.0, high_open=True)
+    b1 = _checks.check_number("b1", b1, low=0.0, high=1.0)
+    b2 = _checks.check_number("b2", b2, low=0.0, high=1.0, high_open=True)
     if not callable(alpha):
-        _checks.check_number("alpha", alpha)
-    _checks.check_number("eps", eps, low=0.0)
-    _checks.check_number("eps_root", eps_root, low=0.0)
+        alpha = _checks.check_number("alpha", alpha)
+    eps = _checks.check_number("eps", eps, low=0.0)
+    eps_root = _checks.check_number("eps_root", eps_root, low=0.0)
 
     def hyperparams(dtype, t):
         r = dtype.type

@@ -65,9 +65,9 @@ def scale_by_adopt(b1=0.9, b2=0.9999, eps=1e-6, mu_dtype=None, *, nesterov=False
       Taniguchi et al., "ADOPT: Modified Adam Can Converge with Any
       :math:`\beta_2` with the Optimal Rate", NeurIPS 2024 (arXiv:2411.02853).
     """
-    _checks.check_number("b1", b1, low=0.0, high=1.0)
-    _checks.check_number("b2", b2, low=0.0, high=1.0)
-    _checks.check_number("eps", eps, low=0.0)
+    b1 = _checks.check_number("b1", b1, low=0.0, high=1.0)
+    b2 = _checks.check_number("b2", b2, low=0.0, high=1.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
     mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
     nesterov = _checks.check_bool("nesterov", nesterov)
     use_clipping = _checks.check_bool("use_clipping", use_clipping)

@@ -51,8 +51,8 @@ def scale_by_cocob(alpha=100.0, eps=1e-8):
       Orabona & Tommasi, "Training Deep Networks without Learning Rates
       Through Coin Betting", NeurIPS 2017 (arXiv:1705.07795), Algorithm 2.
     """
-    _checks.check_number("alpha", alpha, low=0.0)
-    _checks.check_number("eps", eps, low=0.0)
+    alpha = _checks.check_number("alpha", alpha, low=0.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
 
     def init_fn(params):
         lay, _ = _flat.layout_of(params)

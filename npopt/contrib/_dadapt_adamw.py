@@ -61,15 +61,15 @@ def dadapt_adamw(learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6
       Defazio & Mishchenko, "Learning-Rate-Free Learning by D-Adaptation",
       ICML 2023 (arXiv:2301.07733).
     """
-    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
+    learning_rate = _checks.check_scalar_or_schedule("learning_rate", learning_rate)
     if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
         raise ValueError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
     beta1, beta2 = betas
     _checks.check_number("betas[0]", beta1, low=0.0, high=1.0, high_open=True)
     _checks.check_number("betas[1]", beta2, low=0.0, high=1.0, high_open=True)
-    _checks.check_number("eps", eps, low=0.0)
-    _checks.check_number("estim_lr0", estim_lr0, low=0.0, low_open=True)
-    _checks.check_number("weight_decay", weight_decay)
+    eps = _checks.check_number("eps", eps, low=0.0)
+    estim_lr0 = _checks.check_number("estim_lr0", estim_lr0, low=0.0, low_open=True)
+    weight_decay = _checks.check_number("weight_decay", weight_decay)
     sb2 = beta2 ** 0.5
 
     def init_fn(params):

@@ -94,7 +94,7 @@ def scale_by_dog(init_step, eps=1e-8):
     ``init`` must receive the actual initial params; ``update`` needs params.
     """
     tag, value = _check_init_step(init_step)
-    _checks.check_number("eps", eps, low=0.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
 
     def init_fn(params):
         lay = _common.layout(params)
@@ -164,7 +164,7 @@ def dog(learning_rate=1.0, init_step=("heuristic", 1e-6), eps=1e-8, weight_decay
       Ivgi et al., "DoG is SGD's Best Friend: A Parameter-Free Dynamic Step
       Size Schedule", ICML 2023 (arXiv:2302.12022).
     """
-    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
+    learning_rate = _checks.check_scalar_or_schedule("learning_rate", learning_rate)
     return chain(
         add_decayed_weights(weight_decay, mask) if weight_decay is not None else identity(),
         scale_by_dog(init_step, eps),
@@ -183,8 +183,9 @@ def scale_by_dowg(init_estim_sq_dist=None, eps=1e-4):
       init_estim_sq_dist: :math:`\bar r_0^2` (None: ``eps``).
       eps: added to :math:`\sqrt{v_t}`.
     """
-    _checks.check_number("init_estim_sq_dist", init_estim_sq_dist, low=0.0, allow_none=True)
-    _checks.check_number("eps", eps, low=0.0)
+    init_estim_sq_dist = _checks.check_number("init_estim_sq_dist", init_estim_sq_dist, low=0.0,
+                                              allow_none=True)
+    eps = _checks.check_number("eps", eps, low=0.0)
     r0 = eps if init_estim_sq_dist is None else init_estim_sq_dist
 
     def init_fn(params):
@@ -233,7 +234,7 @@ def dowg(learning_rate=1.0, init_estim_sq_dist=None, eps=1e-4, weight_decay=None
       Khaled et al., "DoWG Unleashed: An Efficient Universal Parameter-Free
       Gradient Descent Method", NeurIPS 2023 (arXiv:2305.16284).
     """
-    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
+    learning_rate = _checks.check_scalar_or_schedule("learning_rate", learning_rate)
     return chain(
         add_decayed_weights(weight_decay, mask) if weight_decay is not None else identity(),
         scale_by_dowg(init_estim_sq_dist, eps),

@@ -148,7 +148,7 @@ def scale_by_galore(rank=128, update_proj_gap=200, scale=1.0, base_optimizer=Non
     if (not isinstance(update_proj_gap, (int, np.integer)) or isinstance(update_proj_gap, bool)
             or update_proj_gap < 1):
         raise ValueError(f"update_proj_gap: expected an int >= 1, got {update_proj_gap!r}")
-    _checks.check_number("scale", scale)
+    scale = _checks.check_number("scale", scale)
 
     def dim_nums_of(tree):
         wdn = weight_dimension_numbers
@@ -248,7 +248,7 @@ def galore(learning_rate, rank=128, update_proj_gap=200, scale=1.0, base_optimiz
     References:
       Zhao et al., ICML 2024 (arXiv:2403.03507).
     """
-    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
+    learning_rate = _checks.check_scalar_or_schedule("learning_rate", learning_rate)
     return chain(scale_by_galore(rank=rank, update_proj_gap=update_proj_gap, scale=scale,
                                  base_optimizer=base_optimizer,
                                  weight_dimension_numbers=weight_dimension_numbers),

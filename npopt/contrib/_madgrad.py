@@ -69,9 +69,9 @@ def scale_by_madgrad(learning_rate, momentum=0.9, eps=1e-6):
       Adaptive, Dual Averaged Gradient Method for Stochastic Optimization",
       2021 (arXiv:2101.11075), Algorithm 1.
     """
-    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
-    _checks.check_number("momentum", momentum, low=0.0, high=1.0)
-    _checks.check_number("eps", eps, low=0.0)
+    learning_rate = _checks.check_scalar_or_schedule("learning_rate", learning_rate)
+    momentum = _checks.check_number("momentum", momentum, low=0.0, high=1.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
 
     def init_fn(params):
         lay, _ = _flat.layout_of(params)

@@ -76,9 +76,9 @@ def mechanize(base_optimizer, weight_decay=1e-2, eps=1e-8, s_init=1e-6, num_beta
         raise TypeError(f"base_optimizer: expected a GradientTransformation (init, update), "
                         f"got {type(base_optimizer).__name__}")
     base_optimizer = with_extra_args_support(base_optimizer)
-    _checks.check_number("weight_decay", weight_decay)
-    _checks.check_number("eps", eps, low=0.0)
-    _checks.check_number("s_init", s_init, low=0.0)
+    weight_decay = _checks.check_number("weight_decay", weight_decay)
+    eps = _checks.check_number("eps", eps, low=0.0)
+    s_init = _checks.check_number("s_init", s_init, low=0.0)
     if isinstance(num_betas, bool) or not isinstance(num_betas, (int, np.integer)) \
             or num_betas < 1:
         raise ValueError(f"num_betas: expected an integer >= 1, got {num_betas!r}")

@@ -58,10 +58,11 @@ def _scalar_fields(state, owner):
 
 
 def _check_common(learning_rate, lower_bound, weight_decay, adapt_lower_bound):
-    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
-    _checks.check_number("lower_bound", lower_bound)
-    _checks.check_number("weight_decay", weight_decay, low=0.0)
-    return _checks.check_bool("adapt_lower_bound", adapt_lower_bound)
+    """The arguments checked (0-d arrays as NumPy scalars), in their order."""
+    return (_checks.check_scalar_or_schedule("learning_rate", learning_rate),
+            _checks.check_number("lower_bound", lower_bound),
+            _checks.check_number("weight_decay", weight_decay, low=0.0),
+            _checks.check_bool("adapt_lower_bound", adapt_lower_bound))
 
 
 def _init(lay, lower_bound, n_moments):
@@ -105,8 +106,9 @@ def momo(learning_rate=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0,
       Schaipp et al., "MoMo: Momentum Models for Adaptive Learning Rates",
       ICML 2024 (arXiv:2305.07583).
     """
-    adapt = _check_common(learning_rate, lower_bound, weight_decay, adapt_lower_bound)
-    _checks.check_number("beta", beta, low=0.0, high=1.0)
+    learning_rate, lower_bound, weight_decay, adapt = _check_common(
+        learning_rate, lower_bound, weight_decay, adapt_lower_bound)
+    beta = _checks.check_number("beta", beta, low=0.0, high=1.0)
 
     def init_fn(params):
         return MomoState(*_init(_common.layout(params), lower_bound, 1))
@@ -192,10 +194,11 @@ def momo_adam(learning_rate=1e-2, b1=0.9, b2=0.999, eps=1e-8, lower_bound=0.0,
       Schaipp et al., "MoMo: Momentum Models for Adaptive Learning Rates",
       ICML 2024 (arXiv:2305.07583).
     """
-    adapt = _check_common(learning_rate, lower_bound, weight_decay, adapt_lower_bound)
-    _checks.check_number("b1", b1, low=0.0, high=1.0, high_open=True)
-    _checks.check_number("b2", b2, low=0.0, high=1.0, high_open=True)
-    _checks.check_number("eps", eps, low=0.0)
+    learning_rate, lower_bound, weight_decay, adapt = _check_common(
+        learning_rate, lower_bound, weight_decay, adapt_lower_bound)
+    b1 = _checks.check_number("b1", b1, low=0.0, high=1.0, high_open=True)
+    b2 = _checks.check_number("b2", b2, low=0.0, high=1.0, high_open=True)
+    eps = _checks.check_number("eps", eps, low=0.0)
 
     def init_fn(params):
         return MomoAdamState(*_init(_common.layout(params), lower_bound, 2))

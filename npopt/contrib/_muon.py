@@ -267,8 +267,8 @@ def scale_by_muon(ns_coeffs=_DEFAULT_NS_COEFFS, ns_steps=5, beta=0.95, eps=1e-8,
     Returns:
       A GradientTransformation with state ``MuonState(count, mu, ns_coeffs)``.
     """
-    _checks.check_number("beta", beta, low=0.0, high=1.0)
-    _checks.check_number("eps", eps, low=0.0)
+    beta = _checks.check_number("beta", beta, low=0.0, high=1.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
     if not isinstance(ns_steps, (int, np.integer)) or isinstance(ns_steps, bool) or ns_steps < 0:
         raise ValueError(f"ns_steps: expected an int >= 0, got {ns_steps!r}")
     mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
@@ -314,7 +314,7 @@ def scale_by_shape(weight_dimension_numbers=None, consistent_rms=None):
     (Jordan), or :math:`\sqrt{\max(\text{fan\_in}, \text{fan\_out})}\cdot`
     ``consistent_rms`` (Liu et al. 2025). The factor is computed in float64
     and rounded to the leaf's dtype."""
-    _checks.check_number("consistent_rms", consistent_rms, allow_none=True)
+    consistent_rms = _checks.check_number("consistent_rms", consistent_rms, allow_none=True)
 
     def scale_one(u, d):
         u = np.asarray(u)
@@ -370,8 +370,9 @@ def muon(learning_rate, ns_coeffs=_DEFAULT_NS_COEFFS, ns_steps=5, beta=0.95, eps
       Jordan, modded-nanogpt, 2024; Liu et al., arXiv:2502.16982 (module
       docstring).
     """
-    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
-    _checks.check_scalar_or_schedule("adam_learning_rate", adam_learning_rate, allow_none=True)
+    learning_rate = _checks.check_scalar_or_schedule("learning_rate", learning_rate)
+    adam_learning_rate = _checks.check_scalar_or_schedule("adam_learning_rate", adam_learning_rate,
+                                                          allow_none=True)
     if adam_learning_rate is None:
         adam_learning_rate = learning_rate
     if isinstance(ns_coeffs, str):

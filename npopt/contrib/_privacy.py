@@ -74,8 +74,8 @@ def differentially_private_aggregate(l2_norm_clip, noise_multiplier, key=None, *
     References:
       Abadi et al., CCS 2016 (arXiv:1607.00133).
     """
-    _checks.check_number("l2_norm_clip", l2_norm_clip, low=0.0)
-    _checks.check_number("noise_multiplier", noise_multiplier, low=0.0)
+    l2_norm_clip = _checks.check_number("l2_norm_clip", l2_norm_clip, low=0.0)
+    noise_multiplier = _checks.check_number("noise_multiplier", noise_multiplier, low=0.0)
     if seed is not None:
         warnings.warn('"seed" is deprecated and will be removed in optax 0.2.7, use "key".',
                       DeprecationWarning, stacklevel=2)
@@ -146,8 +146,8 @@ def dpsgd(learning_rate, l2_norm_clip, noise_multiplier, seed, momentum=None, ne
     References:
       Abadi et al., CCS 2016 (arXiv:1607.00133).
     """
-    _checks.check_number("l2_norm_clip", l2_norm_clip, low=0.0)
-    _checks.check_number("noise_multiplier", noise_multiplier, low=0.0)
+    l2_norm_clip = _checks.check_number("l2_norm_clip", l2_norm_clip, low=0.0)
+    noise_multiplier = _checks.check_number("noise_multiplier", noise_multiplier, low=0.0)
     if seed is None:
         raise TypeError("seed: expected an int seed (or a raw threefry key), got None")
     return chain(_dp_aggregate(l2_norm_clip, noise_multiplier, seed, "seed"),

@@ -67,17 +67,17 @@ def prodigy(learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_l
       Mishchenko & Defazio, "Prodigy: An Expeditiously Adaptive
       Parameter-Free Learner", ICML 2024 (arXiv:2306.06101).
     """
-    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
+    learning_rate = _checks.check_scalar_or_schedule("learning_rate", learning_rate)
     if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
         raise ValueError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
     beta1, beta2 = betas
     _checks.check_number("betas[0]", beta1, low=0.0, high=1.0, high_open=True)
     _checks.check_number("betas[1]", beta2, low=0.0, high=1.0, high_open=True)
-    _checks.check_number("beta3", beta3, low=0.0, high=1.0, allow_none=True)
-    _checks.check_number("eps", eps, low=0.0)
-    _checks.check_number("estim_lr0", estim_lr0, low=0.0, low_open=True)
-    _checks.check_number("estim_lr_coef", estim_lr_coef)
-    _checks.check_number("weight_decay", weight_decay)
+    beta3 = _checks.check_number("beta3", beta3, low=0.0, high=1.0, allow_none=True)
+    eps = _checks.check_number("eps", eps, low=0.0)
+    estim_lr0 = _checks.check_number("estim_lr0", estim_lr0, low=0.0, low_open=True)
+    estim_lr_coef = _checks.check_number("estim_lr_coef", estim_lr_coef)
+    weight_decay = _checks.check_number("weight_decay", weight_decay)
     safeguard_warmup = _checks.check_bool("safeguard_warmup", safeguard_warmup)
     if beta3 is None:
         beta3 = beta2 ** 0.5

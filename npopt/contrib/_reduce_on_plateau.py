@@ -56,16 +56,17 @@ def reduce_on_plateau(factor=0.1, patience=10, rtol=1e-4, atol=0.0, cooldown=0,
 
     ``update`` needs the keyword ``value``; ``params`` are not used.
     """
-    _checks.check_number("factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
-    _checks.check_number("rtol", rtol, low=0.0, high=1.0)
-    _checks.check_number("atol", atol, low=0.0)
+    factor = _checks.check_number("factor", factor, low=0.0, high=1.0, low_open=True,
+                                  high_open=True)
+    rtol = _checks.check_number("rtol", rtol, low=0.0, high=1.0)
+    atol = _checks.check_number("atol", atol, low=0.0)
     if rtol == 0.0 and atol == 0.0:
         raise ValueError("rtol, atol: at least one of them must be positive, got "
                          f"rtol = {rtol} and atol = {atol}")
     patience = _check_int("patience", patience, 0)
     cooldown = _check_int("cooldown", cooldown, 0)
     accumulation_size = _check_int("accumulation_size", accumulation_size, 1)
-    _checks.check_number("min_scale", min_scale, low=0.0)
+    min_scale = _checks.check_number("min_scale", min_scale, low=0.0)
 
     def init_fn(params):
         lay, _ = _flat.layout_of(params, "params")

@@ -80,9 +80,9 @@ def schedule_free(base_optimizer, learning_rate, b1=0.9, weight_lr_power=2.0, st
     if not isinstance(base_optimizer, tuple) or len(base_optimizer) != 2:
         raise TypeError(f"base_optimizer: expected a GradientTransformation, got "
                         f"{type(base_optimizer).__name__}")
-    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
-    _checks.check_number("b1", b1, low=0.0, high=1.0, low_open=True)
-    _checks.check_number("weight_lr_power", weight_lr_power)
+    learning_rate = _checks.check_scalar_or_schedule("learning_rate", learning_rate)
+    b1 = _checks.check_number("b1", b1, low=0.0, high=1.0, low_open=True)
+    weight_lr_power = _checks.check_number("weight_lr_power", weight_lr_power)
     state_dtype = _checks.check_float_dtype("state_dtype", state_dtype)
     base_optimizer = with_extra_args_support(base_optimizer)
 

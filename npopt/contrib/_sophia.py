@@ -150,9 +150,10 @@ def scale_by_sophia(b1=0.965, b2=0.99, eps=1e-8, gamma=0.01, clip_threshold=1.0,
     """
     for name, v in (("b1", b1), ("b2", b2)):
         _checks.check_number(name, v, low=0.0, high=1.0)
-    _checks.check_number("eps", eps, low=0.0)
-    _checks.check_number("gamma", gamma, low=0.0)
-    _checks.check_number("clip_threshold", clip_threshold, low=0.0, allow_none=True)
+    eps = _checks.check_number("eps", eps, low=0.0)
+    gamma = _checks.check_number("gamma", gamma, low=0.0)
+    clip_threshold = _checks.check_number("clip_threshold", clip_threshold, low=0.0,
+                                          allow_none=True)
     if (not isinstance(update_interval, (int, np.integer)) or isinstance(update_interval, bool)
             or update_interval < 1):
         raise ValueError(f"update_interval: expected an int >= 1, got {update_interval!r}")
@@ -230,7 +231,7 @@ def sophia(learning_rate, b1=0.965, b2=0.99, eps=1e-8, weight_decay=1e-4,
       Liu et al., arXiv:2305.14342; Levanter
       (https://github.com/stanford-crfm/levanter).
     """
-    _checks.check_scalar_or_schedule("learning_rate", learning_rate)
+    learning_rate = _checks.check_scalar_or_schedule("learning_rate", learning_rate)
     return chain(
         scale_by_sophia(b1=b1, b2=b2, eps=eps, gamma=gamma, clip_threshold=clip_threshold,
                         update_interval=update_interval,

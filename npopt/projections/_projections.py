@@ -45,7 +45,7 @@ def _check_tree(tree):
 def _scalar_b(b):
     if not _is_scalar(b):
         raise TypeError(f"b: expected a scalar, got {_describe(b)}")
-    check_number("b", b)
+    b = check_number("b", b)
     return b
 
 

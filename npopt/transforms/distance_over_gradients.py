@@ -78,10 +78,10 @@ def scale_by_distance_over_gradients(reps_rel=1e-6, eps=1e-8, param_dtype=np.flo
       Ivgi et al., "DoG is SGD's Best Friend: A Parameter-Free Dynamic Step
       Size Schedule", ICML 2023 (arXiv:2302.12022).
     """
-    _checks.check_number("reps_rel", reps_rel, low=0.0)
-    _checks.check_number("eps", eps, low=0.0)
+    reps_rel = _checks.check_number("reps_rel", reps_rel, low=0.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
     pdt = _checks.check_float_dtype("param_dtype", param_dtype, allow_none=False)
-    _checks.check_number("global_scale", global_scale)
+    global_scale = _checks.check_number("global_scale", global_scale)
 
     def init_fn(params):
         lay, _ = _flat.layout_of(params, "params")

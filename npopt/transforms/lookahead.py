@@ -102,7 +102,7 @@ def lookahead(fast_optimizer, sync_period, slow_step_size, reset_state=False):
         raise ValueError("sync_period: Synchronization period must be >= 1, got "
                          f"{int(sync_period)}")
     sync_period = int(sync_period)
-    _checks.check_number("slow_step_size", slow_step_size)
+    slow_step_size = _checks.check_number("slow_step_size", slow_step_size)
     alpha = float(slow_step_size)
     one_minus_alpha = 1 - alpha          # in float64, as the weak-typed optax value
     reset_state = _checks.check_bool("reset_state", reset_state)

@@ -159,7 +159,7 @@ def measure_with_ema(measure, decay, debias=True, accumulator_dtype=None):
     """
     _checks.check_callable("measure", measure)
     debias = _checks.check_bool("debias", debias)
-    _checks.check_number("decay", decay, low=0.0, high=1.0, high_open=debias)
+    decay = _checks.check_number("decay", decay, low=0.0, high=1.0, high_open=debias)
     if accumulator_dtype is not None:
         accumulator_dtype = _checks.check_float_dtype("accumulator_dtype", accumulator_dtype)
 

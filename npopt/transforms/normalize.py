@@ -64,11 +64,11 @@ def normalize_by_update_norm(scale_factor=1.0, eps=1e-6):
       scale_factor: factor by which the update will be multiplied.
       eps: jitter term to avoid dividing by 0.
     """
-    _checks.check_number("scale_factor", scale_factor)
+    scale_factor = _checks.check_number("scale_factor", scale_factor)
     if float(scale_factor) == 0.0:
         raise ValueError("scale_factor: expected a finite number != 0, got 0 "
                          "(every update would be divided by inf)")
-    _checks.check_number("eps", eps, low=0.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
 
     def update_fn(updates, state, params=None, **extra_args):
         del params

@@ -72,7 +72,7 @@ def per_example_global_norm_clip(grads, l2_norm_clip):
       Abadi et al., `Deep Learning with Differential Privacy
       <https://arxiv.org/abs/1607.00133>`_, 2016.
     """
-    _checks.check_number("l2_norm_clip", l2_norm_clip, low=0.0)
+    l2_norm_clip = _checks.check_number("l2_norm_clip", l2_norm_clip, low=0.0)
     leaves = _batch("per_example_global_norm_clip", grads)
     sums, num_clipped = _clip_leaves(leaves, l2_norm_clip)
     return tree_unflatten(tree_structure(grads), sums), num_clipped
@@ -94,7 +94,7 @@ def per_example_layer_norm_clip(grads, global_l2_norm_clip, uniform=True):
       McMahan et al., `Learning Differentially Private Recurrent Language
       Models <https://arxiv.org/abs/1710.06963>`_, 2017.
     """
-    _checks.check_number("global_l2_norm_clip", global_l2_norm_clip, low=0.0)
+    global_l2_norm_clip = _checks.check_number("global_l2_norm_clip", global_l2_norm_clip, low=0.0)
     _checks.check_bool("uniform", uniform)
     leaves = _batch("per_example_layer_norm_clip", grads)
     if uniform:

@@ -45,11 +45,12 @@ def _rms_hyperparams(decay, eps, bias_correction):
 
 
 def _check(decay, eps, initial_scale, eps_in_sqrt, bias_correction):
-    decay = _checks.check_number("decay", decay, low=0.0, high=1.0)
-    eps = _checks.check_number("eps", eps, low=0.0)
-    # nu's initial value
-    initial_scale = _checks.check_number("initial_scale", initial_scale, low=0.0)
-    return (_checks.check_bool("eps_in_sqrt", eps_in_sqrt),
+    """The arguments checked (0-d arrays as NumPy scalars), in their order;
+    ``initial_scale`` is nu's initial value."""
+    return (_checks.check_number("decay", decay, low=0.0, high=1.0),
+            _checks.check_number("eps", eps, low=0.0),
+            _checks.check_number("initial_scale", initial_scale, low=0.0),
+            _checks.check_bool("eps_in_sqrt", eps_in_sqrt),
             _checks.check_bool("bias_correction", bias_correction))
 
 
@@ -69,8 +70,8 @@ def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
     References:
       Hinton, Lecture 6.5 of "Neural Networks for Machine Learning", 2012.
     """
-    eps_in_sqrt, bias_correction = _check(decay, eps, initial_scale, eps_in_sqrt,
-                                          bias_correction)
+    decay, eps, initial_scale, eps_in_sqrt, bias_correction = _check(
+        decay, eps, initial_scale, eps_in_sqrt, bias_correction)
     return elementwise_transform(
         name="scale_by_rms",
         state_cls=ScaleByRmsWithCountState if bias_correction else ScaleByRmsState,
@@ -87,8 +88,8 @@ def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
     References:
       Graves, "Generating Sequences With Recurrent Neural Networks", 2013.
     """
-    eps_in_sqrt, bias_correction = _check(decay, eps, initial_scale, eps_in_sqrt,
-                                          bias_correction)
+    decay, eps, initial_scale, eps_in_sqrt, bias_correction = _check(
+        decay, eps, initial_scale, eps_in_sqrt, bias_correction)
     return elementwise_transform(
         name="scale_by_stddev",
         state_cls=ScaleByRStdDevWithCountState if bias_correction else ScaleByRStdDevState,

@@ -99,8 +99,8 @@ def adaptive_grad_clip(clipping, eps=1e-3, axis=None):
       Brock et al., `High-Performance Large-Scale Image Recognition Without
       Normalization <https://arxiv.org/abs/2102.06171>`_, 2021.
     """
-    _checks.check_number("clipping", clipping, low=0.0)
-    _checks.check_number("eps", eps, low=0.0)
+    clipping = _checks.check_number("clipping", clipping, low=0.0)
+    eps = _checks.check_number("eps", eps, low=0.0)
 
     def update_fn(updates, state, params=None, **extra_args):
         if params is None:
