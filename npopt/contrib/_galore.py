@@ -51,6 +51,7 @@ from ..transforms.adam import scale_by_adam
 from ..transforms.combine import as_transformation, chain
 from ..transforms.scale import add_decayed_weights, scale_by_learning_rate
 from ..tree import tree_flatten, tree_map, tree_unflatten
+from ._muon import _normalize_axes      # the same dimension numbers as muon's
 
 
 class GaLoreDimensionNumbers(NamedTuple):
@@ -72,12 +73,6 @@ def _is_dn(x):
 
 def _is_dn_leaf(x):
     return x is None or isinstance(x, GaLoreDimensionNumbers)
-
-
-def _normalize_axes(ndim, dn):
-    red = (dn.reduction_axis,) if isinstance(dn.reduction_axis, int) else dn.reduction_axis
-    out = (dn.output_axis,) if isinstance(dn.output_axis, int) else dn.output_axis
-    return tuple(ax % ndim for ax in red), tuple(ax % ndim for ax in out)
 
 
 def _reshape_fns(x, dn):
