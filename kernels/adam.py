@@ -19,6 +19,7 @@ from numba import prange
 
 from ._jit import cpu_kernel, cuda, cuda_kernel, rule
 from .apply import finish
+from .complex import abs2
 
 
 @rule
@@ -32,7 +33,7 @@ def adam_rule(g, mu, nu, hp, nesterov):
     """
     c1, b1, c2, b2, inv_bc1, inv_bc1_next, inv_bc2, eps, eps_root, b1_mu = hp
     mu = c1 * g + b1_mu * mu
-    nu = c2 * (g * g) + b2 * nu
+    nu = c2 * abs2(g) + b2 * nu.real       # complex g: |g|^2, a real nu
     if nesterov:
         mu_hat = b1 * (mu * inv_bc1_next) + c1 * (g * inv_bc1)
     else:

@@ -37,6 +37,7 @@ from numba import prange
 
 from ._jit import cpu_kernel, cuda, cuda_kernel, rule
 from .apply import finish
+from .complex import abs2
 
 
 @rule
@@ -77,8 +78,8 @@ def amsgrad_rule(g, mu, nu, nu_max, hp):
     """
     c1, b1, c2, b2, inv_bc1, inv_bc2, eps, eps_root = hp
     mu = c1 * g + b1 * mu
-    nu = c2 * (g * g) + b2 * nu
-    nu_max = nan_max(nu_max, nu * inv_bc2)
+    nu = c2 * abs2(g) + b2 * nu.real
+    nu_max = nan_max(nu_max.real, nu * inv_bc2)
     return (mu * inv_bc1) / (math.sqrt(nu_max + eps_root) + eps), mu, nu, nu_max
 
 
@@ -109,7 +110,7 @@ def adamax_rule(g, mu, nu, hp):
     """hp = (c1, b1, b2, inv_bc1, eps). Returns (u, mu, nu); eps sits inside the max."""
     c1, b1, b2, inv_bc1, eps = hp
     mu = c1 * g + b1 * mu
-    nu = nan_max(abs(g) + eps, b2 * nu)
+    nu = nan_max(abs(g) + eps, b2 * nu.real)
     return (mu * inv_bc1) / nu, mu, nu
 
 
@@ -142,7 +143,7 @@ def belief_rule(g, mu, nu, hp, nesterov):
     c1, b1, c2, b2, inv_bc1, inv_bc1_next, inv_bc2, eps, eps_root = hp
     mu = c1 * g + b1 * mu
     e = g - mu
-    nu = c2 * (e * e) + b2 * nu
+    nu = c2 * abs2(e) + b2 * nu.real
     nu = nu + eps_root
     mu_hat = _mu_hat(g, mu, b1, c1, inv_bc1, inv_bc1_next, nesterov)
     return mu_hat / (math.sqrt(nu * inv_bc2) + eps), mu, nu
@@ -173,7 +174,8 @@ def yogi_rule(g, mu, nu, hp):
     """hp = (c1, b1, c2, inv_bc1, inv_bc2, eps, eps_root, one, zero). Returns (u, mu, nu)."""
     c1, b1, c2, inv_bc1, inv_bc2, eps, eps_root, one, zero = hp
     mu = c1 * g + b1 * mu
-    g2 = g * g
+    g2 = abs2(g)
+    nu = nu.real
     nu = nu - c2 * nan_sign(nu - g2, one, zero) * g2
     return (mu * inv_bc1) / (math.sqrt(nu * inv_bc2 + eps_root) + eps), mu, nu
 
@@ -208,7 +210,7 @@ def radam_rule(g, mu, nu, hp, nesterov):
     """
     c1, b1, c2, b2, inv_bc1, inv_bc1_next, inv_bc2, eps, eps_root, r, rectify, zero = hp
     mu = c1 * g + b1 * mu
-    nu = c2 * (g * g) + b2 * nu
+    nu = c2 * abs2(g) + b2 * nu.real
     mu_hat = _mu_hat(g, mu, b1, c1, inv_bc1, inv_bc1_next, nesterov)
     if rectify != zero:
         return r * mu_hat / (math.sqrt(nu * inv_bc2 + eps_root) + eps), mu, nu

@@ -16,6 +16,7 @@ from numba import prange
 
 from ._jit import cpu_kernel, cuda, cuda_kernel, rule
 from .apply import finish
+from .complex import abs2
 
 
 @rule
@@ -30,7 +31,7 @@ def _inv_scale(x, eps, one, eps_in_sqrt):
 def rms_rule(g, nu, hp, eps_in_sqrt):
     """hp = (c, decay, inv_bc, eps, one). Returns (u, nu)."""
     c, decay, inv_bc, eps, one = hp
-    nu = c * (g * g) + decay * nu
+    nu = c * abs2(g) + decay * nu.real
     return _inv_scale(nu * inv_bc, eps, one, eps_in_sqrt) * g, nu
 
 
@@ -39,16 +40,16 @@ def stddev_rule(g, mu, nu, hp, eps_in_sqrt):
     """hp = (c, decay, inv_bc, eps, one). Returns (u, mu, nu)."""
     c, decay, inv_bc, eps, one = hp
     mu = c * g + decay * mu
-    nu = c * (g * g) + decay * nu
+    nu = c * abs2(g) + decay * nu.real
     mu_hat = mu * inv_bc
-    return _inv_scale(nu * inv_bc - mu_hat * mu_hat, eps, one, eps_in_sqrt) * g, mu, nu
+    return _inv_scale(nu * inv_bc - abs2(mu_hat), eps, one, eps_in_sqrt) * g, mu, nu
 
 
 @rule
 def rss_rule(g, s, hp):
     """hp = (eps, one, zero). Returns (u, s); u = 0 * g where s == 0."""
     eps, one, zero = hp
-    s = g * g + s
+    s = abs2(g) + s.real
     if s > 0:
         return one / math.sqrt(s + eps) * g, s
     return zero * g, s

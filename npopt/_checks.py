@@ -11,6 +11,17 @@ import numbers
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+COMPLEX_DTYPES = (np.dtype(np.complex64), np.dtype(np.complex128))
+INEXACT_DTYPES = FLOAT_DTYPES + COMPLEX_DTYPES
+_REAL = {np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float64): np.dtype(np.float64),
+         np.dtype(np.complex64): np.dtype(np.float32),
+         np.dtype(np.complex128): np.dtype(np.float64)}
+
+
+def real_dtype(dtype):
+    """The real dtype of a float or complex dtype (complex64 -> float32): the
+    dtype of a complex rule's hyperparameters and norms."""
+    return _REAL[dtype]
 
 
 def _describe(x):
@@ -101,6 +112,12 @@ def check_state(name, state, cls, owner):
 def fail_leaf_dtype(name, dtype, what="params"):
     """``what``: the argument the leaf belongs to, as the user calls it."""
     what = what.split(".")[0].split(" ")[0]
+    if np.dtype(dtype) in COMPLEX_DTYPES:
+        raise TypeError(
+            f"{name}: got a leaf of dtype {dtype}; complex {what} are not supported by "
+            f"this rule (optax's complex semantics, moments of |g|^2, are defined for the "
+            f"rules listed in npopt's README, 'Complex parameters'; this one would give "
+            f"a meaningless update)")
     raise TypeError(
         f"{name}: expected floating-point leaves (float32 or float64), got a leaf "
         f"of dtype {dtype}; integer and complex {what} are not supported by this rule")

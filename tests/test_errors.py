@@ -57,7 +57,7 @@ def test_mismatched_grads_leave_everything_untouched(opt, path):
         ({"w": np.ones((2, 3), np.float32), "b": np.zeros(2, np.float32)}, ValueError,
          r"leaf 1 has shape \((2, 3|3, 2)\), expected"),
         # float64 grads for float32 params are promoted as optax does
-        # (tests/test_step_safety.py); complex ones are refused
+        # (tests/test_step_safety.py); complex ones (for real params) are refused
         ({"w": np.ones((3, 2), np.complex128), "b": np.zeros(2, np.float32)}, TypeError,
          "complex128"),
     ]
@@ -74,8 +74,24 @@ def test_mismatched_grads_leave_everything_untouched(opt, path):
 def test_integer_and_complex_params_are_rejected():
     with pytest.raises(TypeError, match="expected floating-point leaves"):
         npopt.adam(0.1).init({"w": np.ones(3, np.int64)})
-    with pytest.raises(TypeError, match="expected floating-point leaves"):
-        npopt.sgd(0.1, momentum=0.9).init([np.ones(3, np.complex128)])
+    # complex params: accepted by the rules with optax's complex semantics
+    # (tests/test_complex_reference.py), refused with a reason by the others
+    with pytest.raises(TypeError, match=r"complex params are not supported by this rule"):
+        npopt.lion(0.1).init([np.ones(3, np.complex128)])
+
+
+@pytest.mark.parametrize("opt", [npopt.adam(0.1), npopt.sgd(0.1, momentum=0.9),
+                                 npopt.rmsprop(0.1), npopt.adagrad(0.1)])
+def test_complex_grads_for_real_params_are_refused(opt):
+    # optax promotes the moments to complex and its apply_updates drops the
+    # imaginary part; npopt refuses before anything is written
+    params = {"w": np.ones(3)}
+    state = opt.init(params)
+    with pytest.raises(TypeError, match="complex and real leaves do not mix"):
+        opt.update({"w": np.ones(3, np.complex128)}, state, params)
+    with pytest.raises(TypeError, match="complex128"):
+        opt.step(params, {"w": np.ones(3, np.complex128)}, state)
+    assert np.all(params["w"] == 1)
 
 
 def test_state_from_another_optimizer():

@@ -37,7 +37,7 @@ from typing import NamedTuple, Tuple
 import numpy as np
 
 from .. import _target
-from .._checks import FLOAT_DTYPES, fail_leaf_dtype
+from .._checks import FLOAT_DTYPES, INEXACT_DTYPES, fail_leaf_dtype
 from ..tree._structure import _LEAF, _key_str, tree_flatten, tree_unflatten
 
 
@@ -191,7 +191,7 @@ class Group(NamedTuple):
 class Layout:
     """Structure, shapes, dtypes and groups of a pytree of arrays."""
 
-    __slots__ = ("treedef", "shapes", "dtypes", "groups", "target", "num_leaves")
+    __slots__ = ("treedef", "shapes", "dtypes", "groups", "target", "num_leaves", "complex")
 
     def __init__(self, treedef, shapes, dtypes, target):
         self.treedef = treedef
@@ -208,6 +208,7 @@ class Layout:
             groups.append(Group(dt, ids, tuple(offsets), tuple(shapes[i] for i in ids),
                                 offsets[-1]))
         self.groups = tuple(groups)
+        self.complex = any(g.dtype.kind == "c" for g in groups)
 
     # -- buffers ---------------------------------------------------------
     def full(self, value, dtype=None):
@@ -282,8 +283,10 @@ class Layout:
             for i in g.leaf_ids:
                 ldt = leaves[i].dtype
                 if ldt != dt:
-                    if np.dtype(ldt) not in FLOAT_DTYPES:
+                    if np.dtype(ldt) not in INEXACT_DTYPES:
                         fail_leaf_dtype(f"{name} (leaf {i}{_at(self.treedef, i)})", ldt, name)
+                    if (np.dtype(ldt).kind == "c") != (g.dtype.kind == "c"):
+                        _fail_mixed(name, i, self.treedef, ldt, ref, g.dtype)
                     dt = np.promote_types(dt, ldt)
             bufs.append(self.gather_group_as(gi, leaves, dt, name, ref))
             dts.append(dt)
@@ -393,6 +396,16 @@ class Layout:
         return bufs, tree_unflatten(self.treedef, fresh), leaves[0]
 
 
+def _fail_mixed(name, i, treedef, dtype, ref, ref_dtype):
+    """Complex and real leaves met in one update: optax would promote the
+    state to complex and let ``apply_updates`` drop the imaginary part (a
+    silent wrong answer); npopt refuses."""
+    raise TypeError(
+        f"{name}: leaf {i}{_at(treedef, i)} has dtype {dtype} where the {ref} leaf has dtype "
+        f"{ref_dtype}; complex and real leaves do not mix (the imaginary part would be "
+        f"dropped): give the grads, the params and the state the same kind of dtype")
+
+
 def _gather_group(g, leaves, dtype, name, target, treedef=None, promote=False,
                   ref="params/state"):
     ids = g.leaf_ids
@@ -401,11 +414,11 @@ def _gather_group(g, leaves, dtype, name, target, treedef=None, promote=False,
             at = _at(treedef, i) if treedef is not None else ""
             if ref == "params":
                 ref = "params/state"
-            if promote and np.dtype(leaves[i].dtype) in FLOAT_DTYPES:
+            if promote and np.dtype(leaves[i].dtype) in INEXACT_DTYPES:
                 raise Promote(f"{name}: leaf {i}{at} has dtype {leaves[i].dtype}, "
                               f"expected {dtype}")
-            mismatch = (DtypeMismatch if np.dtype(leaves[i].dtype) in FLOAT_DTYPES
-                        and np.dtype(dtype) in FLOAT_DTYPES else TypeError)
+            mismatch = (DtypeMismatch if np.dtype(leaves[i].dtype) in INEXACT_DTYPES
+                        and np.dtype(dtype) in INEXACT_DTYPES else TypeError)
             if ref == "updates":        # update(): the updates disagree with params/state
                 raise mismatch(
                     f"{name}: leaf {i}{at} has dtype {leaves[i].dtype}, expected {dtype} (the "
@@ -541,10 +554,24 @@ def _needs_array(x):
         isinstance(x, np.generic) or not (hasattr(x, "dtype") and hasattr(x, "shape")))
 
 
-def layout_of(tree, name="params"):
-    """(Layout, leaves) of a tree of float arrays; cached per structure/shapes/dtypes."""
+def layout_of(tree, name="params", complex_ok=False):
+    """(Layout, leaves) of a tree of float arrays; cached per structure/shapes/dtypes.
+
+    Complex leaves (complex64, complex128) are laid out like float ones, in
+    groups of their dtype; a caller whose rule has optax's complex semantics
+    says so with ``complex_ok`` (every other caller raises TypeError naming
+    the first complex leaf, so that no rule runs on complex numbers it was
+    not written for)."""
     lay, leaves, _ = _layout(tree, name)
+    if lay.complex and not complex_ok:
+        fail_complex(lay, name)
     return lay, leaves
+
+
+def fail_complex(lay, name):
+    """TypeError naming ``lay``'s first complex leaf."""
+    i = next(i for i, d in enumerate(lay.dtypes) if d.kind == "c")
+    fail_leaf_dtype(f"{name} (leaf {i}{_at(lay.treedef, i)})", lay.dtypes[i], name)
 
 
 _BARE = {}       # (shape, dtype) -> Layout of a bare host array (the fast path)
@@ -630,7 +657,7 @@ def _layout_slow(tree, name):
     lay = _LAYOUTS.get(key)
     if lay is None:
         for i, dt in enumerate(dtypes):
-            if np.dtype(dt) not in FLOAT_DTYPES:
+            if np.dtype(dt) not in INEXACT_DTYPES:
                 fail_leaf_dtype(f"{name} (leaf {i}{_at(treedef, i)})", dt, name)
         lay = Layout(treedef, shapes, tuple(np.dtype(d) for d in dtypes), target)
         if len(_LAYOUTS) > 256:
@@ -654,6 +681,10 @@ def params_in_place(tree, name="params"):
     Read-only leaves raise (ValueError naming the leaf), as do non-float ones.
     """
     lay, leaves, copied = _layout(tree, name)
+    if lay.complex:
+        # complex params take update() + apply_updates(): the fused kernels'
+        # epilogues and the step plans are written for real buffers
+        raise Promote(f"{name}: complex params: the step runs update() + apply_updates()")
     bufs = []
     for g in lay.groups:
         buf, c = _gather_group(g, leaves, g.dtype, name, lay.target, lay.treedef)

@@ -15,6 +15,7 @@ state's own buffers and the params.
 import numpy as np
 
 from .. import _checks, _flat
+from .._checks import real_dtype
 from ..kernels import _jit
 from ..base import INT32_MAX, ZERO, GradientTransformation, safe_increment
 from . import _fusion
@@ -24,7 +25,8 @@ _tuple_new = tuple.__new__     # a NamedTuple's own __new__ without its Python f
 
 
 def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, flags=(),
-                          counted=True, moment_dtypes=None, keep_state_dtype=(), rule=None):
+                          counted=True, moment_dtypes=None, keep_state_dtype=(), rule=None,
+                          complex_ok=False):
     """Builds (init, update, fusion) for an elementwise preconditioner.
 
     Args:
@@ -43,6 +45,9 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         scale_by_adam): float64 grads of float32 params compute them in
         float64, then round them to float32.
       rule: the fusion role's ``rule`` (see ``_fusion.Precond``), or None.
+      complex_ok: the kernels have optax's complex semantics (see
+        ``npopt.kernels.complex``): complex params are accepted, run with
+        ``hyperparams`` of their real dtype. Otherwise they raise TypeError.
 
     Dtypes in ``update`` follow optax (jnp promotion): the moments and the
     updates have the dtype promoting the updates' with the moments' (float64
@@ -56,7 +61,7 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
     mdt = moment_dtypes or {}
 
     def init_fn(params):
-        lay, _ = _flat.layout_of(params)
+        lay, _ = _flat.layout_of(params, complex_ok=complex_ok)
         bufs = {f: lay.views(lay.full(v, mdt.get(f))) for f, v in moments.items()}
         return state_cls(count=ZERO, **bufs) if counted else state_cls(**bufs)
 
@@ -67,7 +72,7 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         cpu, cuda = kernels
         go = lay.target.launch
         for gi, grp in enumerate(lay.groups):
-            hp = hyperparams(grp.dtype if dtypes is None else dtypes[gi], t)
+            hp = hyperparams(real_dtype(grp.dtype if dtypes is None else dtypes[gi]), t)
             if type(g[gi]) is list:
                 for (a, b, post), gk in zip(runs[gi], g[gi]):
                     go(cpu, cuda, gk, *[m[gi][a:b] for m in moments], dst[gi][a:b], hp, *flags,
@@ -95,7 +100,7 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         _checks.check_state("state", state, state_cls, name)
         if params is not None:       # blame the updates when they do not match the params
             _flat.check_like(params, updates, "updates")
-        lay, _ = _flat.layout_of(updates, "updates")
+        lay, _ = _flat.layout_of(updates, "updates", complex_ok)
         g = lay.gather(updates, "updates")
         # optax's dtypes: moments and updates promote the updates' dtype with
         # the moments' (float64 grads make float32 moments float64), except
@@ -120,7 +125,8 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
             outs.append(lay.copy(bufs))
         count = safe_increment(state.count) if counted else None
         out = [lay.target.empty(grp.size, dt) for grp, dt in zip(lay.groups, dts)]
-        runs = [[(0, grp.size, (dt.type(0), dt.type(0)))] for grp, dt in zip(lay.groups, dts)]
+        runs = [[(0, grp.size, (real_dtype(dt).type(0),) * 2)]
+                for grp, dt in zip(lay.groups, dts)]
         launch(lay, g, outs, out, int(count) if counted else 0, runs, False, dts)
         for k, f in enumerate(fields):
             if f in kept:

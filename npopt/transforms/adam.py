@@ -120,6 +120,7 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, ne
 
     return elementwise_transform(
         name="scale_by_adam", state_cls=ScaleByAdamState, moments={"mu": 0, "nu": 0},
+        complex_ok=True,
         kernels=(kadam.adam_cpu, kadam.adam_cuda), hyperparams=hyperparams,
         flags=(nesterov,), moment_dtypes={"mu": mu_dtype} if mu_dtype else None,
         keep_state_dtype=("nu",))

@@ -135,7 +135,7 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
         return front + (inv1, inv2) + back
 
     return elementwise_transform(
-        name="scale_by_amsgrad", state_cls=ScaleByAmsgradState,
+        name="scale_by_amsgrad", complex_ok=True, state_cls=ScaleByAmsgradState,
         moments={"mu": 0, "nu": 0, "nu_max": 0},
         kernels=(k.amsgrad_cpu, k.amsgrad_cuda), hyperparams=hyperparams,
         moment_dtypes={"mu": mu_dtype} if mu_dtype else None)
@@ -174,6 +174,7 @@ def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8):
 
     return elementwise_transform(
         name="scale_by_adamax", state_cls=ScaleByAdamState, moments={"mu": 0, "nu": 0},
+        complex_ok=True,
         kernels=(k.adamax_cpu, k.adamax_cuda), hyperparams=hyperparams)
 
 
@@ -215,6 +216,7 @@ def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov=Fal
 
     return elementwise_transform(
         name="scale_by_belief", state_cls=ScaleByBeliefState, moments={"mu": 0, "nu": 0},
+        complex_ok=True,
         kernels=(k.belief_cpu, k.belief_cuda), hyperparams=hyperparams, flags=(nesterov,))
 
 
@@ -255,7 +257,7 @@ def scale_by_yogi(b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0, initial_accumulator_
                          bias_correction_inverse(b2, t, dtype)) + back)
 
     return elementwise_transform(
-        name="scale_by_yogi", state_cls=ScaleByAdamState,
+        name="scale_by_yogi", complex_ok=True, state_cls=ScaleByAdamState,
         moments={"mu": initial_accumulator_value, "nu": initial_accumulator_value},
         kernels=(k.yogi_cpu, k.yogi_cuda), hyperparams=hyperparams)
 
@@ -331,6 +333,7 @@ def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
 
     return elementwise_transform(
         name="scale_by_radam", state_cls=ScaleByAdamState, moments={"mu": 0, "nu": 0},
+        complex_ok=True,
         kernels=(k.radam_cpu, k.radam_cuda), hyperparams=hyperparams, flags=(nesterov,))
 
 

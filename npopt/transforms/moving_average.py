@@ -62,7 +62,7 @@ def ema(decay, debias=True, accumulator_dtype=None):
         return (res.type(1 - decay), ad.type(decay), inv_bc)
 
     return elementwise_transform(
-        name="ema", state_cls=EmaState, moments={"ema": 0},
+        name="ema", complex_ok=True, state_cls=EmaState, moments={"ema": 0},
         kernels=(kema.ema_cpu, kema.ema_cuda), hyperparams=hyperparams,
         flags=(debias,), moment_dtypes={"ema": acc} if acc is not None else None,
         rule=_fusion.Ema(decay, debias, acc))

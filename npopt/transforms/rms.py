@@ -73,7 +73,7 @@ def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
     decay, eps, initial_scale, eps_in_sqrt, bias_correction = _check(
         decay, eps, initial_scale, eps_in_sqrt, bias_correction)
     return elementwise_transform(
-        name="scale_by_rms",
+        name="scale_by_rms", complex_ok=True,
         state_cls=ScaleByRmsWithCountState if bias_correction else ScaleByRmsState,
         moments={"nu": initial_scale}, kernels=(krms.rms_cpu, krms.rms_cuda),
         hyperparams=_rms_hyperparams(decay, eps, bias_correction),
@@ -91,7 +91,7 @@ def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
     decay, eps, initial_scale, eps_in_sqrt, bias_correction = _check(
         decay, eps, initial_scale, eps_in_sqrt, bias_correction)
     return elementwise_transform(
-        name="scale_by_stddev",
+        name="scale_by_stddev", complex_ok=True,
         state_cls=ScaleByRStdDevWithCountState if bias_correction else ScaleByRStdDevState,
         moments={"mu": 0, "nu": initial_scale}, kernels=(krms.stddev_cpu, krms.stddev_cuda),
         hyperparams=_rms_hyperparams(decay, eps, bias_correction),
@@ -115,6 +115,6 @@ def scale_by_rss(initial_accumulator_value=0.1, eps=1e-7):
         return (dt(eps), dt(1), dt(0))
 
     return elementwise_transform(
-        name="scale_by_rss", state_cls=ScaleByRssState,
+        name="scale_by_rss", complex_ok=True, state_cls=ScaleByRssState,
         moments={"sum_of_squares": initial_accumulator_value},
         kernels=(krms.rss_cpu, krms.rss_cuda), hyperparams=hyperparams, counted=False)

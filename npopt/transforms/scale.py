@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks, _flat
+from .._checks import real_dtype
 from ..base import NO_PARAMS_MSG, ZERO, EmptyState, GradientTransformation, \
     init_empty_state, safe_increment
 from ..kernels import apply as kapply
@@ -32,11 +33,12 @@ AddDecayedWeightsState = EmptyState
 
 def _scaled(updates, s):
     """s * updates leaf by leaf, s cast to each leaf's dtype, via the kernel."""
-    lay, _ = _flat.layout_of(updates, "updates")
+    lay, _ = _flat.layout_of(updates, "updates", complex_ok=True)    # linear: any field
     u = lay.gather(updates, "updates")
     out = lay.empty()
     for grp, ub, ob in zip(lay.groups, u, out):
-        lay.target.launch(kapply.scale_cpu, kapply.scale_cuda, ub, ob, grp.dtype.type(s))
+        lay.target.launch(kapply.scale_cpu, kapply.scale_cuda, ub, ob,
+                          real_dtype(grp.dtype).type(s))
     return lay.views(out)
 
 
@@ -146,7 +148,7 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
         s = (scheduled_value("weight_decay", weight_decay, state.count, nonnegative=False)
              if sched else weight_decay)
         _flat.check_like(params, updates, "updates")
-        lay, _ = _flat.layout_of(updates, "updates")
+        lay, _ = _flat.layout_of(updates, "updates", complex_ok=True)    # linear
         u = lay.gather(updates, "updates")
         # optax's dtypes: wd * p in the params' dtype, added to the updates in
         # the promoted one (float64 updates of float32 params stay float64)
@@ -155,7 +157,7 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
                for grp, pdt in zip(lay.groups, pdts)]
         for ub, pb, ob, pdt in zip(u, p, out, pdts):
             lay.target.launch(kapply.add_decayed_weights_cpu, kapply.add_decayed_weights_cuda,
-                              ub, pb, ob, pdt.type(s))
+                              ub, pb, ob, real_dtype(pdt).type(s))
         return lay.views(out), new_state
 
     from .combine import MaskedState, masked

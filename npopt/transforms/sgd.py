@@ -34,6 +34,6 @@ def trace(decay, nesterov=False, accumulator_dtype=None):
         return (dtype.type(decay),)
 
     return elementwise_transform(
-        name="trace", state_cls=TraceState, moments={"trace": 0},
+        name="trace", complex_ok=True, state_cls=TraceState, moments={"trace": 0},
         kernels=(ksgd.trace_cpu, ksgd.trace_cuda), hyperparams=hyperparams,
         flags=(nesterov,), counted=False, moment_dtypes={"trace": acc} if acc else None)
