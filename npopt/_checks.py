@@ -24,6 +24,22 @@ def real_dtype(dtype):
     return _REAL[dtype]
 
 
+def is_narrow(dtype):
+    """float16, or bfloat16 (``ml_dtypes.bfloat16``, the dtype JAX and torch
+    share): stored in 16 bits, computed in float32 (see ``compute_dtype``)."""
+    return dtype.itemsize == 2 and (dtype.kind == "f" or dtype.name == "bfloat16")
+
+
+def compute_dtype(dtype):
+    """The dtype a kernel computes a leaf of ``dtype`` in: float32 for the
+    16-bit floats (numba has no arithmetic for them; XLA computes them in
+    float32 too and rounds once per stored result), else ``dtype``."""
+    return _F32 if dtype.itemsize == 2 and is_narrow(dtype) else dtype
+
+
+_F32 = np.dtype(np.float32)
+
+
 def _describe(x):
     if isinstance(x, np.ndarray):
         return f"array(shape={x.shape}, dtype={x.dtype})"
@@ -87,16 +103,20 @@ def check_bool(name, x):
     return bool(x)
 
 
-def check_float_dtype(name, dtype, allow_none=True):
-    """None (keep the params' dtype), float32 or float64."""
+def check_float_dtype(name, dtype, allow_none=True, narrow_ok=False):
+    """None (keep the params' dtype), float32 or float64; with ``narrow_ok``
+    also float16 and bfloat16 (a state stored in 16 bits, see ``is_narrow``)."""
     if dtype is None and allow_none:
         return None
     try:
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt is None or dt not in FLOAT_DTYPES:     # np.dtype('float64') == None is True
-        raise TypeError(f"{name}: expected None, float32 or float64, got {dtype!r}")
+    if dt is None or not (dt in FLOAT_DTYPES or (narrow_ok and is_narrow(dt))):
+        # (np.dtype('float64') == None is True: hence the explicit tests)
+        want = ("None, float32, float64, float16 or bfloat16" if narrow_ok
+                else "None, float32 or float64")
+        raise TypeError(f"{name}: expected {want}, got {dtype!r}")
     return dt
 
 

@@ -42,7 +42,7 @@ def test_bad_hyperparameters_name_the_argument(make, arg):
 def test_bad_flags_and_dtypes():
     with pytest.raises(TypeError, match="nesterov: expected True or False"):
         npopt.adam(0.1, nesterov="yes")
-    with pytest.raises(TypeError, match="mu_dtype: expected None, float32 or float64"):
+    with pytest.raises(TypeError, match="mu_dtype: expected None, float32, float64, float16 or bfloat16"):
         npopt.adam(0.1, mu_dtype=np.int32)
 
 

@@ -37,7 +37,7 @@ from typing import NamedTuple, Tuple
 import numpy as np
 
 from .. import _target
-from .._checks import FLOAT_DTYPES, INEXACT_DTYPES, fail_leaf_dtype
+from .._checks import FLOAT_DTYPES, INEXACT_DTYPES, fail_leaf_dtype, is_narrow
 from ..tree._structure import _LEAF, _key_str, tree_flatten, tree_unflatten
 
 
@@ -191,7 +191,8 @@ class Group(NamedTuple):
 class Layout:
     """Structure, shapes, dtypes and groups of a pytree of arrays."""
 
-    __slots__ = ("treedef", "shapes", "dtypes", "groups", "target", "num_leaves", "complex")
+    __slots__ = ("treedef", "shapes", "dtypes", "groups", "target", "num_leaves", "complex",
+                 "narrow")
 
     def __init__(self, treedef, shapes, dtypes, target):
         self.treedef = treedef
@@ -209,6 +210,7 @@ class Layout:
                                 offsets[-1]))
         self.groups = tuple(groups)
         self.complex = any(g.dtype.kind == "c" for g in groups)
+        self.narrow = any(is_narrow(g.dtype) for g in groups)
 
     # -- buffers ---------------------------------------------------------
     def full(self, value, dtype=None):
@@ -283,7 +285,7 @@ class Layout:
             for i in g.leaf_ids:
                 ldt = leaves[i].dtype
                 if ldt != dt:
-                    if np.dtype(ldt) not in INEXACT_DTYPES:
+                    if not _inexact(ldt):
                         fail_leaf_dtype(f"{name} (leaf {i}{_at(self.treedef, i)})", ldt, name)
                     if (np.dtype(ldt).kind == "c") != (g.dtype.kind == "c"):
                         _fail_mixed(name, i, self.treedef, ldt, ref, g.dtype)
@@ -414,11 +416,11 @@ def _gather_group(g, leaves, dtype, name, target, treedef=None, promote=False,
             at = _at(treedef, i) if treedef is not None else ""
             if ref == "params":
                 ref = "params/state"
-            if promote and np.dtype(leaves[i].dtype) in INEXACT_DTYPES:
+            if promote and _inexact(leaves[i].dtype):
                 raise Promote(f"{name}: leaf {i}{at} has dtype {leaves[i].dtype}, "
                               f"expected {dtype}")
-            mismatch = (DtypeMismatch if np.dtype(leaves[i].dtype) in INEXACT_DTYPES
-                        and np.dtype(dtype) in INEXACT_DTYPES else TypeError)
+            mismatch = (DtypeMismatch if _inexact(leaves[i].dtype) and _inexact(dtype)
+                        else TypeError)
             if ref == "updates":        # update(): the updates disagree with params/state
                 raise mismatch(
                     f"{name}: leaf {i}{at} has dtype {leaves[i].dtype}, expected {dtype} (the "
@@ -554,17 +556,30 @@ def _needs_array(x):
         isinstance(x, np.generic) or not (hasattr(x, "dtype") and hasattr(x, "shape")))
 
 
-def layout_of(tree, name="params", complex_ok=False):
+def _inexact(dtype):
+    dt = np.dtype(dtype)
+    return dt in INEXACT_DTYPES or is_narrow(dt)
+
+
+def layout_of(tree, name="params", complex_ok=False, narrow_ok=False):
     """(Layout, leaves) of a tree of float arrays; cached per structure/shapes/dtypes.
 
     Complex leaves (complex64, complex128) are laid out like float ones, in
     groups of their dtype; a caller whose rule has optax's complex semantics
     says so with ``complex_ok`` (every other caller raises TypeError naming
     the first complex leaf, so that no rule runs on complex numbers it was
-    not written for)."""
+    not written for). So do float16 and bfloat16 leaves, with ``narrow_ok``:
+    the caller converts their buffers to float32 for its kernels (numba has
+    no 16-bit float arithmetic) and rounds the results back."""
     lay, leaves, _ = _layout(tree, name)
     if lay.complex and not complex_ok:
         fail_complex(lay, name)
+    if lay.narrow and not narrow_ok:
+        i = next(i for i, d in enumerate(lay.dtypes) if is_narrow(d))
+        raise TypeError(
+            f"{name} (leaf {i}{_at(lay.treedef, i)}): got a leaf of dtype {lay.dtypes[i]}; "
+            f"float16/bfloat16 {name} are supported by the elementwise rules (adam, sgd, "
+            f"rmsprop, ...; README, 'Dtypes'), not by this one: convert them to float32")
     return lay, leaves
 
 
@@ -657,7 +672,7 @@ def _layout_slow(tree, name):
     lay = _LAYOUTS.get(key)
     if lay is None:
         for i, dt in enumerate(dtypes):
-            if np.dtype(dt) not in INEXACT_DTYPES:
+            if not _inexact(dt):
                 fail_leaf_dtype(f"{name} (leaf {i}{_at(treedef, i)})", dt, name)
         lay = Layout(treedef, shapes, tuple(np.dtype(d) for d in dtypes), target)
         if len(_LAYOUTS) > 256:
@@ -681,10 +696,12 @@ def params_in_place(tree, name="params"):
     Read-only leaves raise (ValueError naming the leaf), as do non-float ones.
     """
     lay, leaves, copied = _layout(tree, name)
-    if lay.complex:
-        # complex params take update() + apply_updates(): the fused kernels'
-        # epilogues and the step plans are written for real buffers
-        raise Promote(f"{name}: complex params: the step runs update() + apply_updates()")
+    if lay.complex or lay.narrow:
+        # complex and 16-bit params take update() + apply_updates(): the fused
+        # kernels' epilogues and the step plans are written for real buffers
+        # that numba can compute in
+        raise Promote(f"{name}: complex or 16-bit params: the step runs update() + "
+                      f"apply_updates()")
     bufs = []
     for g in lay.groups:
         buf, c = _gather_group(g, leaves, g.dtype, name, lay.target, lay.treedef)

@@ -92,7 +92,7 @@ def sgd(learning_rate, momentum=None, nesterov=False, accumulator_dtype=None):
     # validated under the names the caller used (trace calls them decay, ...)
     momentum = _checks.check_number("momentum", momentum, low=0.0, high=1.0, allow_none=True)
     _checks.check_bool("nesterov", nesterov)
-    _checks.check_float_dtype("accumulator_dtype", accumulator_dtype)
+    _checks.check_float_dtype("accumulator_dtype", accumulator_dtype, narrow_ok=True)
     if momentum is not None:
         pre = trace(decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
     else:

@@ -15,13 +15,20 @@ state's own buffers and the params.
 import numpy as np
 
 from .. import _checks, _flat
-from .._checks import real_dtype
+from .._checks import compute_dtype, is_narrow, real_dtype
 from ..kernels import _jit
 from ..base import INT32_MAX, ZERO, GradientTransformation, safe_increment
 from . import _fusion
 
 _int32 = np.int32
 _tuple_new = tuple.__new__     # a NamedTuple's own __new__ without its Python frame
+
+
+def narrow_hyperparams(hp, dtype):
+    """``hp`` (float32 scalars) for a float16/bfloat16 group: each rounded to
+    ``dtype`` first, as JAX makes a weakly typed constant (``1 - b1``, ``eps``)
+    that meets a 16-bit array a constant of that dtype."""
+    return tuple(type(x)(dtype.type(x)) if isinstance(x, np.floating) else x for x in hp)
 
 
 def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, flags=(),
@@ -59,9 +66,10 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
     fields = tuple(moments)
     labels = tuple(f"state.{f}" for f in fields)
     mdt = moment_dtypes or {}
+    narrow_state = any(_checks.is_narrow(dt) for dt in mdt.values())
 
     def init_fn(params):
-        lay, _ = _flat.layout_of(params, complex_ok=complex_ok)
+        lay, _ = _flat.layout_of(params, complex_ok=complex_ok, narrow_ok=True)
         bufs = {f: lay.views(lay.full(v, mdt.get(f))) for f, v in moments.items()}
         return state_cls(count=ZERO, **bufs) if counted else state_cls(**bufs)
 
@@ -73,6 +81,8 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         go = lay.target.launch
         for gi, grp in enumerate(lay.groups):
             hp = hyperparams(real_dtype(grp.dtype if dtypes is None else dtypes[gi]), t)
+            if lay.narrow and is_narrow(grp.dtype):
+                hp = narrow_hyperparams(hp, grp.dtype)
             if type(g[gi]) is list:
                 for (a, b, post), gk in zip(runs[gi], g[gi]):
                     go(cpu, cuda, gk, *[m[gi][a:b] for m in moments], dst[gi][a:b], hp, *flags,
@@ -100,7 +110,7 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         _checks.check_state("state", state, state_cls, name)
         if params is not None:       # blame the updates when they do not match the params
             _flat.check_like(params, updates, "updates")
-        lay, _ = _flat.layout_of(updates, "updates", complex_ok)
+        lay, _ = _flat.layout_of(updates, "updates", complex_ok, narrow_ok=True)
         g = lay.gather(updates, "updates")
         # optax's dtypes: moments and updates promote the updates' dtype with
         # the moments' (float64 grads make float32 moments float64), except
@@ -117,26 +127,38 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
                 if f in keep_state_dtype:
                     kept[f] = fdt
                 dts = [np.promote_types(a, b) for a, b in zip(dts, fdt)]
-        outs = []
+        # float16/bfloat16 buffers are computed in float32 (``compute_dtype``)
+        # and every result is rounded back once, as XLA does
+        cdts = [compute_dtype(dt) for dt in dts]
+        outs, stored = [], []
         for f in fields:
             bufs = ins[f]
-            if f not in mdt:
-                bufs = [_flat.as_dtype(lay.target, b, dt) for b, dt in zip(bufs, dts)]
-            outs.append(lay.copy(bufs))
+            if f in mdt:
+                back = [mdt[f]] * len(lay.groups)
+                cdt = [compute_dtype(mdt[f])] * len(lay.groups)
+            else:
+                back, cdt = kept.get(f, dts), cdts
+            conv = [_flat.as_dtype(lay.target, b, dt) for b, dt in zip(bufs, cdt)]
+            outs.append([c if c is not b else lay.copy([b])[0] for c, b in zip(conv, bufs)])
+            stored.append(back)
+        if lay.narrow:
+            g = [_flat.as_dtype(lay.target, b, dt) for b, dt in zip(g, cdts)]
         count = safe_increment(state.count) if counted else None
-        out = [lay.target.empty(grp.size, dt) for grp, dt in zip(lay.groups, dts)]
+        out = [lay.target.empty(grp.size, dt) for grp, dt in zip(lay.groups, cdts)]
         runs = [[(0, grp.size, (real_dtype(dt).type(0),) * 2)]
-                for grp, dt in zip(lay.groups, dts)]
-        launch(lay, g, outs, out, int(count) if counted else 0, runs, False, dts)
-        for k, f in enumerate(fields):
-            if f in kept:
-                outs[k] = [_flat.as_dtype(lay.target, b, dt) for b, dt in zip(outs[k], kept[f])]
+                for grp, dt in zip(lay.groups, cdts)]
+        launch(lay, g, outs, out, int(count) if counted else 0, runs, False, cdts)
+        out = [_flat.as_dtype(lay.target, b, dt) for b, dt in zip(out, dts)]
+        outs = [[_flat.as_dtype(lay.target, b, dt) for b, dt in zip(bufs, back)]
+                for bufs, back in zip(outs, stored)]
         return lay.views(out), new_state(count, [lay.views(b) for b in outs])
 
     def bind(lay, state):
         """The state checked and bound for a fused step (see ``_fusion.Bound``)."""
         if type(state) is not state_cls:
             _checks.check_state("state", state, state_cls, name)
+        if narrow_state:
+            raise _flat.Promote(f"{name}: a float16/bfloat16 state: the step runs update()")
         bufs, trees, writes, tokens = [], [], [], []
         for f, label in zip(fields, labels):
             b, tree, token = lay.bind(getattr(state, f), label,

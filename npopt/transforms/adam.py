@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks
+from .._checks import compute_dtype
 from ..kernels import adam as kadam
 from ._elementwise import elementwise_transform
 
@@ -59,7 +60,8 @@ def adam_hyperparams(b1, b2, eps, eps_root, mu_dtype=None):
         c = consts.get(dtype)
         if c is None:
             dt = dtype.type
-            b1_mu = (mu_dtype or dtype).type(b1)
+            mdt = mu_dtype or dtype      # a 16-bit mu: b1 rounded to it, computed in float32
+            b1_mu = compute_dtype(mdt).type(mdt.type(b1))
             c = consts[dtype] = ((dt(1 - b1), dt(b1), dt(1 - b2), dt(b2)),
                                  (dt(eps), dt(eps_root), b1_mu))
         return c
@@ -113,7 +115,7 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *, ne
     b2 = _checks.check_number("b2", b2, low=0.0, high=1.0, high_open=True)
     eps = _checks.check_number("eps", eps, low=0.0)
     eps_root = _checks.check_number("eps_root", eps_root, low=0.0)
-    mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
+    mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype, narrow_ok=True)
     nesterov = _checks.check_bool("nesterov", nesterov)
 
     hyperparams = adam_hyperparams(b1, b2, eps, eps_root, mu_dtype)

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks, _flat
-from .._checks import real_dtype
+from .._checks import compute_dtype, is_narrow, real_dtype
 from ..base import NO_PARAMS_MSG, ZERO, EmptyState, GradientTransformation, \
     init_empty_state, safe_increment
 from ..kernels import apply as kapply
@@ -33,13 +33,22 @@ AddDecayedWeightsState = EmptyState
 
 def _scaled(updates, s):
     """s * updates leaf by leaf, s cast to each leaf's dtype, via the kernel."""
-    lay, _ = _flat.layout_of(updates, "updates", complex_ok=True)    # linear: any field
+    lay, _ = _flat.layout_of(updates, "updates", complex_ok=True, narrow_ok=True)
     u = lay.gather(updates, "updates")
-    out = lay.empty()
-    for grp, ub, ob in zip(lay.groups, u, out):
-        lay.target.launch(kapply.scale_cpu, kapply.scale_cuda, ub, ob,
-                          real_dtype(grp.dtype).type(s))
+    out = []
+    for grp, ub in zip(lay.groups, u):       # linear: any field; 16-bit floats in float32
+        cdt = compute_dtype(grp.dtype)
+        ob = lay.target.empty(grp.size, cdt)
+        lay.target.launch(kapply.scale_cpu, kapply.scale_cuda, _flat.as_dtype(lay.target, ub, cdt),
+                          ob, narrow_scalar(real_dtype(cdt), grp.dtype, s))
+        out.append(_flat.as_dtype(lay.target, ob, grp.dtype))
     return lay.views(out)
+
+
+def narrow_scalar(cdt, dtype, x):
+    """``x`` of dtype ``cdt``, first rounded to a 16-bit ``dtype`` (a weakly
+    typed constant meeting a bfloat16 array is a bfloat16 constant in JAX)."""
+    return cdt.type(dtype.type(x)) if is_narrow(dtype) else cdt.type(x)
 
 
 def scheduled_value(name, fn, count, *, nonnegative):
@@ -148,16 +157,21 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
         s = (scheduled_value("weight_decay", weight_decay, state.count, nonnegative=False)
              if sched else weight_decay)
         _flat.check_like(params, updates, "updates")
-        lay, _ = _flat.layout_of(updates, "updates", complex_ok=True)    # linear
+        lay, _ = _flat.layout_of(updates, "updates", complex_ok=True, narrow_ok=True)
         u = lay.gather(updates, "updates")
         # optax's dtypes: wd * p in the params' dtype, added to the updates in
         # the promoted one (float64 updates of float32 params stay float64)
         p, pdts = lay.gather_promoted(params, "params", ref="updates", own=True)
-        out = [lay.target.empty(grp.size, np.promote_types(grp.dtype, pdt))
-               for grp, pdt in zip(lay.groups, pdts)]
-        for ub, pb, ob, pdt in zip(u, p, out, pdts):
+        out = []
+        for grp, ub, pb, pdt in zip(lay.groups, u, p, pdts):
+            dt = np.promote_types(grp.dtype, pdt)
+            cdt = compute_dtype(dt)            # 16-bit floats: in float32, rounded once
+            ob = lay.target.empty(grp.size, cdt)
             lay.target.launch(kapply.add_decayed_weights_cpu, kapply.add_decayed_weights_cuda,
-                              ub, pb, ob, real_dtype(pdt).type(s))
+                              _flat.as_dtype(lay.target, ub, cdt),
+                              _flat.as_dtype(lay.target, pb, cdt), ob,
+                              narrow_scalar(real_dtype(cdt), pdt, s))
+            out.append(_flat.as_dtype(lay.target, ob, dt))
         return lay.views(out), new_state
 
     from .combine import MaskedState, masked

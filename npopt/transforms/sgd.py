@@ -28,10 +28,15 @@ def trace(decay, nesterov=False, accumulator_dtype=None):
     """
     decay = _checks.check_number("decay", decay, low=0.0, high=1.0)
     nesterov = _checks.check_bool("nesterov", nesterov)
-    acc = _checks.check_float_dtype("accumulator_dtype", accumulator_dtype)
+    acc = _checks.check_float_dtype("accumulator_dtype", accumulator_dtype, narrow_ok=True)
+
+    # a 16-bit trace: decay rounded to it (a weakly typed constant meeting a
+    # bfloat16 array in JAX), the sum computed in float32
+    acc_decay = (lambda dt: dt.type(acc.type(decay))) if acc and _checks.is_narrow(acc) \
+        else (lambda dt: dt.type(decay))
 
     def hyperparams(dtype, t):
-        return (dtype.type(decay),)
+        return (acc_decay(dtype),)
 
     return elementwise_transform(
         name="trace", complex_ok=True, state_cls=TraceState, moments={"trace": 0},
