@@ -49,6 +49,7 @@ from numba import prange
 
 from ._jit import cpu_kernel, cuda, cuda_kernel, rule
 from .apply import finish
+from .complex import abs2
 from .ema import ema_rule
 
 BLOCK_WIDTH = 64    # columns summed together on the CPU (16 float32 per cache line)
@@ -69,20 +70,20 @@ def unfactored_rule(g, v, hp):
     ``v = beta * v + c * (g*g + eps)``, ``u = g * v**-0.5``.
     """
     beta, c, eps, neg_half, one, zero = hp
-    v = beta * v + c * (g * g + eps)
+    v = beta * v.real + c * (abs2(g) + eps)      # complex g: |g|^2, a real v
     return g * v ** neg_half, v
 
 
 @rule
 def add_square(s, x, eps):
-    """One term of a statistic's sum: ``s + (x*x + eps)``."""
-    return s + (x * x + eps)
+    """One term of a statistic's sum: ``s + (|x|^2 + eps)``."""
+    return s + (abs2(x) + eps)
 
 
 @rule
 def moment_rule(v, s, beta, c_inv_n):
     """A statistic's new value from its sum ``s``: ``beta*v + s*(c/n)``."""
-    return beta * v + s * c_inv_n
+    return beta * v.real + s * c_inv_n
 
 
 @cpu_kernel
@@ -144,7 +145,7 @@ def block_moments_cpu(g, blocks, inv_n, v, acc, hp):
         a, outer, n, inner, w, o, ostep = (blocks[k, 0], blocks[k, 1], blocks[k, 2],
                                            blocks[k, 3], blocks[k, 4], blocks[k, 5],
                                            blocks[k, 6])
-        s = np.zeros(BLOCK_WIDTH, g.dtype)
+        s = np.full(BLOCK_WIDTH, zero)          # of the real dtype (complex g)
         for r in range(n):
             row = a + r * outer
             for j in range(w):
@@ -180,10 +181,10 @@ def row_factors_cpu(v_row, mats, inv_n, rf, hp):
         a, step, n = mats[k, 1], mats[k, 2], mats[k, 3]
         s = zero
         for j in range(n):
-            s += v_row[a + j * step]
+            s += v_row[a + j * step].real
         inv_mean = one / (s * inv_n[k])
         for j in range(n):
-            rf[a + j * step] = (v_row[a + j * step] * inv_mean) ** neg_half
+            rf[a + j * step] = (v_row[a + j * step].real * inv_mean) ** neg_half
 
 
 @cuda_kernel
@@ -193,10 +194,10 @@ def row_factors_cuda(v_row, mats, inv_n, rf, hp):
         a, step, n = mats[k, 1], mats[k, 2], mats[k, 3]
         s = zero
         for j in range(n):
-            s += v_row[a + j * step]
+            s += v_row[a + j * step].real
         inv_mean = one / (s * inv_n[k])
         for j in range(n):
-            rf[a + j * step] = (v_row[a + j * step] * inv_mean) ** neg_half
+            rf[a + j * step] = (v_row[a + j * step].real * inv_mean) ** neg_half
 
 
 @cpu_kernel
@@ -204,14 +205,14 @@ def col_factors_cpu(v_col, cf, hp):
     """cf = v_col**-0.5, elementwise (over the column statistics of factored leaves)."""
     neg_half = hp[3]
     for i in prange(v_col.shape[0]):
-        cf[i] = v_col[i] ** neg_half
+        cf[i] = v_col[i].real ** neg_half
 
 
 @cuda_kernel
 def col_factors_cuda(v_col, cf, hp):
     neg_half = hp[3]
     for i in range(cuda.grid(1), v_col.shape[0], cuda.gridsize(1)):
-        cf[i] = v_col[i] ** neg_half
+        cf[i] = v_col[i].real ** neg_half
 
 
 @cpu_kernel

@@ -36,7 +36,7 @@ def novograd_leaf_rule(ss, nu, hp, first):
     if first:
         nu = n
     else:
-        nu = c2 * n + b2 * nu
+        nu = c2 * n + b2 * nu.real       # a complex leaf's nu: real (kernels/complex.py)
     return nu, one / (math.sqrt(nu + eps_root) + eps)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._jit import CHUNK, CPU_OPTIONS, cpu_kernel, cuda, cuda_kernel
+from .complex import abs2
 
 
 def chunk_table(segments):
@@ -26,8 +27,8 @@ def chunk_table(segments):
 
 @cpu_kernel
 def chunk_sumsq_cpu(x, y, chunks, zero, out):
-    """out[k, 0] = sum x^2 and out[k, 1] = sum y^2 over chunk k, serially,
-    accumulated in the dtype of ``zero`` (x's dtype, as XLA does).
+    """out[k, 0] = sum |x|^2 and out[k, 1] = sum |y|^2 over chunk k, serially,
+    accumulated in the dtype of ``zero`` (x's real dtype, as XLA does).
 
     x comes first so that its length picks the serial or parallel loop (and
     the CUDA grid); threads beyond the chunk count do nothing. Pass y = x for
@@ -37,8 +38,8 @@ def chunk_sumsq_cpu(x, y, chunks, zero, out):
         sx = zero
         sy = zero
         for i in range(a, b):
-            sx += x[i] * x[i]
-            sy += y[i] * y[i]
+            sx += abs2(x[i])
+            sy += abs2(y[i])
         out[k, 0] = sx
         out[k, 1] = sy
 
@@ -50,8 +51,8 @@ def chunk_sumsq_cuda(x, y, chunks, zero, out):
         sx = zero
         sy = zero
         for i in range(a, b):
-            sx += x[i] * x[i]
-            sy += y[i] * y[i]
+            sx += abs2(x[i])
+            sy += abs2(y[i])
         out[k, 0] = sx
         out[k, 1] = sy
 

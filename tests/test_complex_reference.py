@@ -160,7 +160,6 @@ REJECTED = {
     "adadelta": lambda: npopt.adadelta(0.1),
     "adan": lambda: npopt.adan(0.1),
     "sm3": lambda: npopt.sm3(1.0),
-    "fromage": lambda: npopt.fromage(5e-3),
     "polyak_sgd": lambda: npopt.polyak_sgd(1.0),
     "noisy_sgd": lambda: npopt.noisy_sgd(1e-3, eta=1e-4, key=0),
 }
@@ -189,7 +188,7 @@ LINEAR = {
         npopt.trace(h["decay"]),
         npopt.scale_by_learning_rate(npopt.cosine_decay_schedule(h["lr"], 5, alpha=0.1))),
 }
-LINEAR_TOL = {"complex64": 1e-6, "complex128": 1e-12}
+LINEAR_TOL = {"complex64": 1e-5, "complex128": 1e-12}   # step: fused real runs (FMA) vs update
 
 
 def _run(opt, params, grads_seq, path):

@@ -68,8 +68,17 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
     mdt = moment_dtypes or {}
     narrow_state = any(_checks.is_narrow(dt) for dt in mdt.values())
 
+    def real_moments_for_complex(lay):
+        if lay.complex and mdt:
+            f, dt = next(iter(mdt.items()))
+            raise TypeError(
+                f"{name}: state.{f} of the real dtype {dt} (mu_dtype / accumulator_dtype) "
+                f"cannot hold the moments of complex params: the imaginary part would be "
+                f"dropped (optax drops it); leave it None")
+
     def init_fn(params):
         lay, _ = _flat.layout_of(params, complex_ok=complex_ok, narrow_ok=True)
+        real_moments_for_complex(lay)
         bufs = {f: lay.views(lay.full(v, mdt.get(f))) for f, v in moments.items()}
         return state_cls(count=ZERO, **bufs) if counted else state_cls(**bufs)
 
@@ -111,6 +120,7 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         if params is not None:       # blame the updates when they do not match the params
             _flat.check_like(params, updates, "updates")
         lay, _ = _flat.layout_of(updates, "updates", complex_ok, narrow_ok=True)
+        real_moments_for_complex(lay)
         g = lay.gather(updates, "updates")
         # optax's dtypes: moments and updates promote the updates' dtype with
         # the moments' (float64 grads make float32 moments float64), except

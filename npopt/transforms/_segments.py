@@ -9,6 +9,7 @@ or the CUDA grid. The chunk tables are cached per layout.
 import numpy as np
 
 from .. import _checks, _flat
+from .._checks import real_dtype
 from ..kernels import reduce as kreduce
 from ..tree import tree_flatten, tree_unflatten
 
@@ -31,11 +32,11 @@ def tables(lay):
 
 
 def group_sumsq(lay, gi, x, y=None):
-    """Per-leaf (sum x^2, sum y^2) of group ``gi``'s buffers x, y (y = x when
-    omitted, else of x's dtype): a host array of shape (leaves in the group,
-    2), in x's dtype."""
+    """Per-leaf (sum |x|^2, sum |y|^2) of group ``gi``'s buffers x, y (y = x
+    when omitted, else of x's dtype): a host array of shape (leaves in the
+    group, 2), in x's real dtype."""
     grp = lay.groups[gi]
-    dt = np.dtype(x.dtype)          # the group's dtype, or the one update promoted to
+    dt = real_dtype(np.dtype(x.dtype))   # the group's (real) dtype, or the one update promoted to
     chunks, chunks_t, _ = tables(lay)[gi]
     totals = np.zeros((len(grp.leaf_ids), 2), dt)
     k = len(chunks)

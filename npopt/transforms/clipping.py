@@ -14,6 +14,7 @@ States are ``EmptyState`` (optax's ``ClipState`` and
 import numpy as np
 
 from .. import _checks, _flat
+from .._checks import real_dtype
 from ..base import EmptyState, GradientTransformation, init_empty_state
 from ..kernels import clip as kclip
 from . import _fusion, _segments
@@ -62,7 +63,7 @@ def global_norm(updates):
     by fixed chunks); the leaves' sums are added in leaf order with NumPy's
     type promotion. Returns a NumPy scalar.
     """
-    lay, _ = _flat.layout_of(updates, "updates")
+    lay, _ = _flat.layout_of(updates, "updates", complex_ok=True)     # norms of |u|
     return _global_norm(lay, lay.gather(updates, "updates"))
 
 
@@ -111,13 +112,13 @@ def clip_by_global_norm(max_norm):
     max_norm = _checks.check_number("max_norm", max_norm, low=0.0, low_open=True)
 
     def update_fn(updates, state, params=None, **extra_args):
-        lay, _ = _flat.layout_of(updates, "updates")
+        lay, _ = _flat.layout_of(updates, "updates", complex_ok=True)   # a real norm
         u = lay.gather(updates, "updates")
         g_norm = _global_norm(lay, u)
         if g_norm < max_norm:
             return updates, state
-        d = [np.full(len(g.leaf_ids), g_norm, g.dtype) for g in lay.groups]
-        m = [np.full(len(g.leaf_ids), max_norm, g.dtype) for g in lay.groups]
+        d = [np.full(len(g.leaf_ids), g_norm, real_dtype(g.dtype)) for g in lay.groups]
+        m = [np.full(len(g.leaf_ids), max_norm, real_dtype(g.dtype)) for g in lay.groups]
         return _div_mul(lay, u, d, m), state
 
     return GradientTransformation(init_empty_state, update_fn)
@@ -140,17 +141,18 @@ def clip_by_block_rms(threshold):
     threshold = _checks.check_number("threshold", threshold, low=0.0, low_open=True)
 
     def update_fn(updates, state, params=None, **extra_args):
-        lay, _ = _flat.layout_of(updates, "updates")
+        lay, _ = _flat.layout_of(updates, "updates", complex_ok=True)   # rms of |u|
         u = lay.gather(updates, "updates")
         sums = _segment_sumsq(lay, u)
         d, m = [], []
         with np.errstate(divide="ignore", invalid="ignore"):
             for grp, s in zip(lay.groups, sums):
-                dt = grp.dtype.type
-                sizes = np.diff(np.asarray(grp.offsets, np.int64)).astype(grp.dtype)
+                rdt = real_dtype(grp.dtype)
+                dt = rdt.type
+                sizes = np.diff(np.asarray(grp.offsets, np.int64)).astype(rdt)
                 rms = np.sqrt(s / sizes)
-                d.append(np.maximum(dt(1.0), rms / dt(threshold)).astype(grp.dtype))
-                m.append(np.ones(len(grp.leaf_ids), grp.dtype))
+                d.append(np.maximum(dt(1.0), rms / dt(threshold)).astype(rdt))
+                m.append(np.ones(len(grp.leaf_ids), rdt))
         return _div_mul(lay, u, d, m), state
 
     return GradientTransformation(init_empty_state, update_fn,

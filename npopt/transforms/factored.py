@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks, _flat
+from .._checks import real_dtype
 from ..base import NO_PARAMS_MSG, ZERO, GradientTransformation, init_empty_state, \
     safe_increment
 from ..kernels import clip as kclip
@@ -191,8 +192,9 @@ def plan_of(lay, factored, min_dim_size_to_factor):
         ncol = {"apply": 7, "mats": 4, "lines_r": 4, "lines_c": 4, "blocks_r": 7, "blocks_c": 7}
         tables = {name: (np.concatenate(parts[name]) if parts[name]
                          else np.zeros((0, ncol[name]), np.int64)) for name in _TABLES}
-        one = grp.dtype.type(1)
-        inv_n = {name: (one / tables[name][:, col].astype(grp.dtype)).astype(grp.dtype)
+        rdt = real_dtype(grp.dtype)      # complex leaves: real statistics' arithmetic
+        one = rdt.type(1)
+        inv_n = {name: (one / tables[name][:, col].astype(rdt)).astype(rdt)
                  for name, col in _LENGTH.items()}
         tables = {k: lay.target.put(v) for k, v in tables.items()}
         inv_n = {k: lay.target.put(v) for k, v in inv_n.items()}
@@ -291,7 +293,8 @@ def factored_rms_pass(lay, plan, g, stats, dst, hp_of, posts, fused):
     t = lay.target
     v_row, v_col, v = stats
     for gi, (grp, gp) in enumerate(zip(lay.groups, plan.groups)):
-        hp = hp_of(grp.dtype)
+        rdt = real_dtype(grp.dtype)
+        hp = hp_of(rdt)
         gb, db, vb = g[gi], dst[gi], v[gi]
         tab, inv = gp.tables, gp.inv_n
         if gp.factored:
@@ -300,11 +303,11 @@ def factored_rms_pass(lay, plan, g, stats, dst, hp_of, posts, fused):
                     t.launch(kf.line_moments_cpu, kf.line_moments_cuda, gb, tab["lines" + sfx],
                              inv["lines" + sfx], stat, hp)
                 if tab["blocks" + sfx].shape[0]:
-                    acc = t.empty(stat.shape[0], grp.dtype)
+                    acc = t.empty(stat.shape[0], rdt)
                     t.launch(kf.block_moments_cpu, kf.block_moments_cuda, gb,
                              tab["blocks" + sfx], inv["blocks" + sfx], stat, acc, hp)
-            rf = t.empty(v_row[gi].shape[0], grp.dtype)
-            cf = t.empty(v_col[gi].shape[0], grp.dtype)
+            rf = t.empty(v_row[gi].shape[0], rdt)
+            cf = t.empty(v_col[gi].shape[0], rdt)
             t.launch(kf.row_factors_cpu, kf.row_factors_cuda, v_row[gi], tab["mats"],
                      inv["mats"], rf, hp)
             for a, b in gp.col_runs:
@@ -324,7 +327,7 @@ def factored_rms_pass(lay, plan, g, stats, dst, hp_of, posts, fused):
 
 def no_posts(lay):
     """``posts`` of the unfused path: one run per group, nothing to finish."""
-    return [[(0, grp.size, (grp.dtype.type(0), grp.dtype.type(0)))] for grp in lay.groups]
+    return [[(0, grp.size, (real_dtype(grp.dtype).type(0),) * 2)] for grp in lay.groups]
 
 
 def scale_by_factored_rms(factored=True, decay_rate=0.8, step_offset=0,
@@ -390,7 +393,7 @@ def scale_by_factored_rms(factored=True, decay_rate=0.8, step_offset=0,
     min_dim = int(min_dim_size_to_factor)
 
     def init_fn(params):
-        lay, _ = _flat.layout_of(params)
+        lay, _ = _flat.layout_of(params, complex_ok=True)    # statistics of |g|^2
         plan = plan_of(lay, factored, min_dim)
         return remember(lay, FactoredState(
             count=ZERO, v_row=plan.row_lay.views(plan.row_lay.full(0)),
@@ -404,7 +407,7 @@ def scale_by_factored_rms(factored=True, decay_rate=0.8, step_offset=0,
         if params is None:
             raise ValueError(NO_PARAMS_MSG)
         _flat.check_like(params, updates, "updates")
-        lay, _ = _flat.layout_of(updates, "updates")
+        lay, _ = _flat.layout_of(updates, "updates", complex_ok=True)
         plan = plan_of(lay, factored, min_dim)
         ins, _ = state_buffers(plan, state, lay, ref="updates")
         g = lay.gather(updates, "updates")
@@ -456,7 +459,7 @@ def _scale_by_param_block(min_scale, rms):
     def update_fn(updates, state, params=None, **extra_args):
         if params is None:
             raise ValueError(NO_PARAMS_MSG)
-        lay, _ = _flat.layout_of(updates, "updates")
+        lay, _ = _flat.layout_of(updates, "updates", complex_ok=True)   # norms of |p|
         u = lay.gather(updates, "updates")
         p = lay.gather(params, "params")
         out = lay.empty()
@@ -481,15 +484,16 @@ def param_block_factors(grp, sumsq, min_scale, rms):
     ``norm = sqrt(sum)`` (or the RMS ``sqrt(sum * (1/size))``: XLA turns the
     mean's division into that product), and ``min_scale`` where
     ``norm <= min_scale`` (optax's ``safe_norm`` /
-    ``safe_root_mean_squares``). In the group's dtype."""
-    dt = grp.dtype.type
+    ``safe_root_mean_squares``). In the group's (real) dtype."""
+    rdt = real_dtype(grp.dtype)
+    dt = rdt.type
     s = sumsq
     with np.errstate(divide="ignore", invalid="ignore"):
         if rms:
-            sizes = np.diff(np.asarray(grp.offsets, np.int64)).astype(grp.dtype)
+            sizes = np.diff(np.asarray(grp.offsets, np.int64)).astype(rdt)
             s = s * (dt(1) / sizes)
         n = np.sqrt(s)
-    return np.where(n <= dt(min_scale), dt(min_scale), n).astype(grp.dtype)
+    return np.where(n <= dt(min_scale), dt(min_scale), n).astype(rdt)
 
 
 def scale_by_param_block_norm(min_scale=1e-3):

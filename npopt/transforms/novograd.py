@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks, _flat
+from .._checks import real_dtype
 from ..base import NO_PARAMS_MSG, ZERO, GradientTransformation, safe_increment
 from ..kernels import novograd as knov
 from . import _fusion, _segments
@@ -73,7 +74,7 @@ def scale_by_novograd(b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0,
         return mu_dtype or grp.dtype
 
     def init_fn(params):
-        lay, _ = _flat.layout_of(params)
+        lay, _ = _flat.layout_of(params, complex_ok=True)    # |g| norms, complex moments
         mu = lay.views(lay.full(0, mu_dtype))
         nu = _segments.leaf_scalar_views(lay, [lay.target.full(len(g.leaf_ids), 0, g.dtype)
                                      for g in lay.groups])
@@ -89,18 +90,19 @@ def scale_by_novograd(b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0,
         """Both passes for every group; posts[gi] = (neg_lr, wd per leaf) when fused."""
         fused = posts is not None
         for gi, grp in enumerate(lay.groups):
-            dt = grp.dtype.type
+            rdt = real_dtype(grp.dtype)    # complex leaves: real norms and hyperparameters
+            dt = rdt.type
             k = len(grp.leaf_ids)
-            r = lay.target.empty(k, grp.dtype)
+            r = lay.target.empty(k, rdt)
             hp = (dt(1 - b2), dt(b2), dt(eps), dt(eps_root), dt(1))
             lay.target.launch(knov.novograd_leaves_cpu, knov.novograd_leaves_cuda,
                               _segments.leaf_sumsq(lay, gi, g[gi]), nu[gi], r, hp, first)
             if fused:
                 neg_lr, post_wd = posts[gi]
             else:
-                neg_lr, post_wd = dt(0), lay.target.put(np.zeros(k, grp.dtype))
+                neg_lr, post_wd = dt(0), lay.target.put(np.zeros(k, rdt))
             _, chunks, offsets = _segments.tables(lay)[gi]
-            hp = (mdt(grp).type(b1), dt(weight_decay), neg_lr)
+            hp = (real_dtype(mdt(grp)).type(b1), dt(weight_decay), neg_lr)
             lay.target.launch(knov.novograd_cpu, knov.novograd_cuda,
                               g[gi], mu[gi], g[gi] if fused else p[gi], dst[gi], chunks,
                               offsets, r, post_wd, hp, first, fused)
@@ -108,7 +110,7 @@ def scale_by_novograd(b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0,
     def update_fn(updates, state, params=None, **extra_args):
         if params is None:
             raise ValueError(NO_PARAMS_MSG)
-        lay, _ = _flat.layout_of(params, "params")
+        lay, _ = _flat.layout_of(params, "params", complex_ok=True)
         g = lay.gather(updates, "updates")
         p = lay.gather(params, "params")
         mu, nu, _ = buffers(lay, state)

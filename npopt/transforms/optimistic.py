@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks, _flat
+from .._checks import real_dtype
 from ..base import GradientTransformation, safe_increment
 from ..kernels import optimistic as kopt
 from . import _fusion
@@ -69,7 +70,7 @@ def scale_by_optimistic_gradient(alpha=1.0, beta=1.0):
     name = "scale_by_optimistic_gradient"
 
     def init_fn(params):
-        lay, _ = _flat.layout_of(params)
+        lay, _ = _flat.layout_of(params, complex_ok=True)     # linear: complex values as they are
         return ScaleByOptimisticGradientState(is_initial_step=np.bool_(True),
                                               previous_gradient=lay.views(lay.full(0)))
 
@@ -82,18 +83,18 @@ def scale_by_optimistic_gradient(alpha=1.0, beta=1.0):
 
     def launch(lay, g, prev, dst, initial, runs, fused):
         for gi, grp in enumerate(lay.groups):
-            hp = hyperparams(alpha, beta, grp.dtype)
+            hp = hyperparams(alpha, beta, real_dtype(grp.dtype))
             for a, b, post in runs[gi]:
                 lay.target.launch(kopt.optimistic_cpu, kopt.optimistic_cuda, g[gi][a:b],
                                   prev[gi][a:b], dst[gi][a:b], hp, initial, post, fused)
 
     def update_fn(updates, state, params=None, **extra_args):
-        lay, _ = _flat.layout_of(updates, "updates")
+        lay, _ = _flat.layout_of(updates, "updates", complex_ok=True)
         g = lay.gather(updates, "updates")
         prev, _, initial = buffers(lay, state)
         prev = lay.copy(prev)            # update never modifies its inputs
         out = lay.empty()
-        runs = [[(0, grp.size, (grp.dtype.type(0), grp.dtype.type(0)))] for grp in lay.groups]
+        runs = [[(0, grp.size, (real_dtype(grp.dtype).type(0),) * 2)] for grp in lay.groups]
         launch(lay, g, prev, out, initial, runs, False)
         return lay.views(out), ScaleByOptimisticGradientState(np.bool_(False), lay.views(prev))
 

@@ -7,6 +7,7 @@ Norms are deterministic chunked sums (``npopt.transforms._segments``).
 import numpy as np
 
 from .. import _checks, _flat
+from .._checks import real_dtype
 from ..base import NO_PARAMS_MSG, EmptyState, GradientTransformation, init_empty_state
 from ..kernels import trust_ratio as ktr
 from . import _fusion, _segments
@@ -47,7 +48,7 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
         if params is None:
             raise ValueError(NO_PARAMS_MSG)
         _flat.check_like(params, updates, "updates")
-        lay, _ = _flat.layout_of(updates, "updates")
+        lay, _ = _flat.layout_of(updates, "updates", complex_ok=True)   # norms of |u|, |p|
         u = lay.gather(updates, "updates")
         # optax's dtypes: the updates promote with the params (float64 updates
         # of float32 params, and the reverse, give float64 updates)
@@ -58,7 +59,7 @@ def scale_by_trust_ratio(min_norm=0.0, trust_coefficient=1.0, eps=0.0):
         out = [lay.target.empty(grp.size, dt) for grp, dt in zip(lay.groups, dts)]
         for grp, ub, pb, ob, dt in zip(lay.groups, u, p, out, dts):
             ss = segment_sumsq(lay, grp, pb, ub)
-            ratio = trust_ratios(ss, dt, min_norm, trust_coefficient, eps)
+            ratio = trust_ratios(ss, real_dtype(dt), min_norm, trust_coefficient, eps)
             segs, ratio = lay.target.put(grp.segments), lay.target.put(ratio)
             lay.target.launch(ktr.scale_segments_cpu, ktr.scale_segments_cuda,
                               ub, segs, ratio, ob)

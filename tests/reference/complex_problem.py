@@ -64,6 +64,11 @@ CASES = {
     "sgd_momentum": "ox.sgd(0.05, momentum=0.9)",
     "sgd_nesterov": "ox.sgd(0.05, momentum=0.9, nesterov=True)",
     "yogi": "ox.yogi(1e-2)",
+    # optax's alias_test skips these two on complex params, but their blocks
+    # (trust ratio of real norms, weight decay; a linear recursion) are
+    # defined for them
+    "fromage": "ox.fromage(5e-3)",
+    "optimistic_gd": "ox.optimistic_gradient_descent(2e-3, alpha=0.7, beta=0.1)",
     "chain_clip_adam": "ox.chain(ox.clip_by_global_norm(1.0), ox.adam(1e-2))",
     "ema_debias": "ox.chain(ox.ema(0.9), ox.scale_by_learning_rate(0.05))",
     "trace_cosine": "ox.chain(ox.trace(0.9), ox.scale_by_learning_rate("
