@@ -268,7 +268,7 @@ def apply_updates(params, updates):
             return None
         if _is_device(p):
             from .kernels import apply as k
-            lay, _ = _flat.layout_of(p)
+            lay, _ = _flat.layout_of(p, complex_ok=True)     # p + u: any field
             out = lay.target.empty(p.size, p.dtype)
             lay.target.launch(k.apply_updates_cpu, k.apply_updates_cuda,
                               p.reshape(-1), u.reshape(-1), out)

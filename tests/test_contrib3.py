@@ -501,7 +501,8 @@ def test_newton_schulz_shape_dtype_transpose_and_formula(m, n, dtype, seed):
     assert rel_err(y, ref) <= tol
 
 
-@given(shapes=st.lists(st.tuples(st.integers(0, 4), st.integers(1, 3)), min_size=1, max_size=4),
+@given(shapes=st.lists(st.one_of(st.just(()), st.tuples(st.integers(0, 4), st.integers(1, 3))),
+                      min_size=1, max_size=4),
        complex_mask=st.lists(st.booleans(), min_size=4, max_size=4),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31 - 1))
 def test_split_real_and_imaginary_round_trip(shapes, complex_mask, dtype, seed):
@@ -515,8 +516,8 @@ def test_split_real_and_imaginary_round_trip(shapes, complex_mask, dtype, seed):
     tx = C.split_real_and_imaginary(npopt.identity())
     u, state = tx.update(tree, tx.init(tree), tree)
     assert isinstance(state, C.SplitRealAndImaginaryState)
-    for k in tree:
-        assert u[k].dtype == tree[k].dtype
+    for k in tree:       # (0-d leaves came back 1-d before)
+        assert u[k].dtype == tree[k].dtype and u[k].shape == np.shape(tree[k])
         np.testing.assert_array_equal(u[k], tree[k])
 
 

@@ -205,6 +205,40 @@ MIXED = {
     "schedule_free.schedule_free_cuda": (V(f4), V(f8), V(f4), V(f8), U(f8, 4), b1),
 }
 
+# Launches on complex params (complex64 arrays, float32 hyperparameters and
+# norms: kernels/complex.py), compiled once each, besides the above; only the
+# kernels that take complex buffers.
+C, R = types.complex64, f4
+COMPLEX = {
+    "adam.adam_cuda": (V(C), V(C), V(C), V(C), U(R, 10), b1, POST(R), b1),
+    "adam_variants.adamax_cuda": (V(C), V(C), V(C), V(C), U(R, 5), POST(R), b1),
+    "adam_variants.amsgrad_cuda": (V(C),) * 5 + (U(R, 8), POST(R), b1),
+    "adam_variants.belief_cuda": (V(C),) * 4 + (U(R, 9), b1, POST(R), b1),
+    "adam_variants.radam_cuda": (V(C),) * 4 + (U(R, 12), b1, POST(R), b1),
+    "adam_variants.yogi_cuda": (V(C),) * 4 + (U(R, 9), POST(R), b1),
+    "apply.add_decayed_weights_cuda": (V(C), V(C), V(C), R),
+    "apply.apply_updates_cuda": (V(C), V(C), V(C)),
+    "apply.scale_cuda": (V(C), V(C), R),
+    "clip.segment_div_mul_cuda": (V(C), V(C), M(i8), V(i8), V(R), V(R)),
+    "ema.ema_cuda": (V(C), V(C), V(C), U(R, 3), b1, POST(R), b1),
+    "factored.apply_cuda": (V(C), M(i8), V(R), V(R), V(C), POST(R), b1),
+    "factored.block_moments_cuda": (V(C), M(i8), V(R), V(C), V(R), U(R, 6)),
+    "factored.col_factors_cuda": (V(C), V(R), U(R, 6)),
+    "factored.line_moments_cuda": (V(C), M(i8), V(R), V(C), U(R, 6)),
+    "factored.row_factors_cuda": (V(C), M(i8), V(R), V(R), U(R, 6)),
+    "factored.unfactored_cuda": (V(C), V(C), V(C), U(R, 6), POST(R), b1),
+    "novograd.novograd_cuda": (V(C), V(C), V(C), V(C), M(i8), V(i8), V(R), V(R), U(R, 3), b1,
+                               b1),
+    "novograd.novograd_leaves_cuda": (V(R), V(C), V(R), U(R, 5), b1),
+    "optimistic.optimistic_cuda": (V(C), V(C), V(C), U(R, 2), b1, POST(R), b1),
+    "reduce.chunk_sumsq_cuda": (V(C), V(C), M(i8), R, M(R)),
+    "rms.rms_cuda": (V(C), V(C), V(C), U(R, 5), b1, POST(R), b1),
+    "rms.rss_cuda": (V(C), V(C), V(C), U(R, 3), POST(R), b1),
+    "rms.stddev_cuda": (V(C), V(C), V(C), V(C), U(R, 5), b1, POST(R), b1),
+    "sgd.trace_cuda": (V(C), V(C), V(C), U(R, 1), b1, POST(R), b1),
+    "trust_ratio.scale_segments_cuda": (V(C), M(i8), V(R), V(C)),
+}
+
 _OPCODE = re.compile(r"^\s*(?:@!?%\w+\s+)?([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*)", re.M)
 
 
@@ -298,6 +332,8 @@ def launches(name):
     out = [(str(F), SIGNATURES[name](F)) for F in DTYPES]
     if name in MIXED:
         out.append(("mixed:" + ",".join(str(t) for t in MIXED[name]), MIXED[name]))
+    if name in COMPLEX:
+        out.append(("complex64", COMPLEX[name]))
     return out
 
 
@@ -422,8 +458,8 @@ def main(argv=None):
                         "SIGNATURES in tools/ptx_check.py")
     for name in sorted(set(SIGNATURES) - set(found)):
         failures.append(f"{name}: listed in SIGNATURES but no such kernel exists")
-    for name in sorted(set(MIXED) - set(SIGNATURES)):
-        failures.append(f"{name}: listed in MIXED but not in SIGNATURES")
+    for name in sorted((set(MIXED) | set(COMPLEX)) - set(SIGNATURES)):
+        failures.append(f"{name}: listed in MIXED or COMPLEX but not in SIGNATURES")
     print(f"ptx_check: {len(found)} CUDA kernels found, {len(SIGNATURES)} in the table")
 
     # 2. The rule itself, then every kernel x launch x compute capability.

@@ -574,6 +574,9 @@ def layout_of(tree, name="params", complex_ok=False, narrow_ok=False):
     lay, leaves, _ = _layout(tree, name)
     if lay.complex and not complex_ok:
         fail_complex(lay, name)
+    if lay.narrow and lay.target.device:
+        raise TypeError(f"{name}: float16/bfloat16 CUDA device arrays are not supported (npopt "
+                        f"computes 16-bit floats on the host); use float32 device arrays")
     if lay.narrow and not narrow_ok:
         i = next(i for i, d in enumerate(lay.dtypes) if is_narrow(d))
         raise TypeError(

@@ -38,14 +38,20 @@ def _complex_to_real_pair(x):
             raise NotImplementedError("split_real_and_imaginary: complex CUDA device arrays "
                                       "are not supported (they are split on the host)")
         x = np.asarray(x)
-        return SplitRealAndImaginaryArrays(np.ascontiguousarray(x.real),
-                                           np.ascontiguousarray(x.imag))
+        # copies (C-contiguous, of x's shape: np.ascontiguousarray would make a
+        # 0-d leaf 1-d)
+        return SplitRealAndImaginaryArrays(x.real.copy(), x.imag.copy())
     return x
 
 
 def _real_pair_to_complex(x):
     if isinstance(x, SplitRealAndImaginaryArrays):
-        return np.asarray(x.real) + np.asarray(x.imaginary) * 1j
+        re, im = np.asarray(x.real), np.asarray(x.imaginary)
+        z = np.empty(np.broadcast_shapes(re.shape, im.shape),
+                     np.result_type(re.dtype, im.dtype, np.complex64))   # lax.complex's dtype
+        z.real = re
+        z.imag = im
+        return z
     return x
 
 
