@@ -41,6 +41,8 @@ _F32 = np.dtype(np.float32)
 
 
 def _describe(x):
+    if isinstance(x, (np.ndarray, np.generic)) and x.ndim == 0 and is_narrow(x.dtype):
+        return f"{float(x)!r} ({x.dtype})"          # e.g. 0.999 rounded to bfloat16: 1.0
     if isinstance(x, np.ndarray):
         return f"array(shape={x.shape}, dtype={x.dtype})"
     return repr(x) if isinstance(x, (numbers.Number, str, type(None))) else type(x).__name__
@@ -56,7 +58,8 @@ def check_number(name, x, *, low=None, high=None, low_open=False, high_open=Fals
     if x is None and allow_none:
         return x
     ok = isinstance(x, (numbers.Real, np.floating, np.integer)) or (
-        isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "fiu")
+        isinstance(x, (np.ndarray, np.generic)) and x.ndim == 0
+        and (x.dtype.kind in "fiu" or is_narrow(x.dtype)))   # bfloat16: kind 'V'
     if ok:
         v = float(x)
         ok = math.isfinite(v)

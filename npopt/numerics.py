@@ -23,6 +23,7 @@ import numbers
 import numpy as np
 
 from . import _dense, _math
+from ._checks import is_narrow
 from .kernels import reduce as _kreduce
 
 __all__ = ["safe_norm", "safe_root_mean_squares"]
@@ -37,6 +38,8 @@ def _inexact(x, name="x"):
     k = x.dtype.kind
     if k in "biu":
         return x.astype(np.float64)
+    if is_narrow(x.dtype):            # float16, bfloat16
+        return x.astype(np.float32)
     if k == "f" and x.dtype not in _FLOATS:
         return x.astype(np.float32 if x.dtype.itemsize < 4 else np.float64)
     if k == "c" and x.dtype not in (np.dtype(np.complex64), np.dtype(np.complex128)):
@@ -258,7 +261,7 @@ def check_inexact_tree(name, tree):
             if isinstance(leaf, (bool, np.bool_)) or not isinstance(leaf, (float, complex)):
                 raise TypeError(f"{name} (leaf {i}): expected float or complex arrays, got "
                                 f"{type(leaf).__name__}")
-        elif np.dtype(dt).kind not in "fc":
+        elif np.dtype(dt).kind not in "fc" and not is_narrow(np.dtype(dt)):
             raise TypeError(f"{name} (leaf {i}): expected float or complex arrays, got a "
                             f"leaf of dtype {dt}")
     return leaves

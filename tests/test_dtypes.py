@@ -190,3 +190,34 @@ def test_16_bit_moment_dtypes_match_optax(rule, dtype):
         assert tree_leaves(s)[1 if rule == "adam" else 0].dtype == dt
         np.testing.assert_array_equal(q, np.full(3, OPTAX_MOMENT_DTYPES[rule, dtype],
                                                  np.float32))
+
+
+def test_inject_hyperparams_on_16_bit_params():
+    # optax makes the hyperparameters arrays of the params' dtype: on float16
+    # that works; on bfloat16 b2 = 0.999 rounds to 1.0 and optax's adam
+    # returns NaN updates, npopt says why instead
+    p = np.ones(3, F16)
+    opt = npopt.inject_hyperparams(npopt.adam)(1e-2)
+    s = opt.init(p)
+    assert s.hyperparams["b1"].dtype == F16
+    u, s = opt.update(p, s, p)
+    assert u.dtype == F16 and np.all(np.isfinite(u.astype(np.float32)))
+    p = np.ones(3, BF16)
+    opt = npopt.inject_hyperparams(npopt.adam)(1e-2)
+    with pytest.raises(ValueError, match=r"b2: expected a finite number >= 0.0 and < 1.0, "
+                                         r"got 1.0 \(bfloat16\)"):
+        opt.init(p)
+
+
+@pytest.mark.parametrize("dtype", [F16, BF16])
+@pytest.mark.parametrize("make", [npopt.centralize, npopt.normalize_by_update_norm,
+                                  npopt.keep_params_nonnegative])
+def test_tree_transforms_keep_16_bit_leaves(make, dtype):
+    # computed through float32 (npopt.numerics), the updates in the leaves' dtype
+    p = (np.arange(6).reshape(2, 3) - 2).astype(dtype)
+    opt = make()
+    u, _ = opt.update(p, opt.init(p), p)
+    assert u.dtype == dtype
+    ref, _ = opt.update(p.astype(np.float32), opt.init(p.astype(np.float32)),
+                        p.astype(np.float32))
+    np.testing.assert_allclose(u.astype(np.float32), ref, rtol=2 ** -7, atol=0)

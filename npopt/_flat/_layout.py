@@ -582,7 +582,8 @@ def layout_of(tree, name="params", complex_ok=False, narrow_ok=False):
         raise TypeError(
             f"{name} (leaf {i}{_at(lay.treedef, i)}): got a leaf of dtype {lay.dtypes[i]}; "
             f"float16/bfloat16 {name} are supported by the elementwise rules (adam, sgd, "
-            f"rmsprop, ...; README, 'float16 and bfloat16'), not by this one: convert them to float32")
+            f"rmsprop, ...; README, 'float16 and bfloat16'), not by this one: convert them "
+            f"to float32")
     return lay, leaves
 
 

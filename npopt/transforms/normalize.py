@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import _checks
 from .. import numerics as _num
+from .._checks import is_narrow
 from ..base import GradientTransformation, init_empty_state
 from ..tree import tree_map
 
@@ -74,6 +75,8 @@ def normalize_by_update_norm(scale_factor=1.0, eps=1e-6):
         del params
         leaves = _num.check_inexact_tree("updates", updates)
         g_norm = (np.sqrt(_num.tree_sumsq(leaves)) + eps) / scale_factor
-        return tree_map(lambda g: g / g_norm, updates), state
+        # a 16-bit leaf keeps its dtype, as in optax (whose norm has that dtype)
+        return tree_map(lambda g: g / (g_norm.astype(g.dtype) if is_narrow(np.asarray(g).dtype)
+                                       else g_norm), updates), state
 
     return GradientTransformation(init_empty_state, update_fn)
