@@ -19,7 +19,7 @@ from numba import prange
 
 from ._jit import cpu_kernel, cuda, cuda_kernel, rule
 from .apply import finish
-from .complex import abs2
+from .complex import abs2, div_real
 
 
 @rule
@@ -39,7 +39,7 @@ def adam_rule(g, mu, nu, hp, nesterov):
     else:
         mu_hat = mu * inv_bc1
     nu_hat = nu * inv_bc2
-    return mu_hat / (math.sqrt(nu_hat + eps_root) + eps), mu, nu
+    return div_real(mu_hat, math.sqrt(nu_hat + eps_root) + eps), mu, nu
 
 
 @cpu_kernel

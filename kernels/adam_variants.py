@@ -37,7 +37,7 @@ from numba import prange
 
 from ._jit import cpu_kernel, cuda, cuda_kernel, rule
 from .apply import finish
-from .complex import abs2
+from .complex import abs2, div_real
 
 
 @rule
@@ -80,7 +80,7 @@ def amsgrad_rule(g, mu, nu, nu_max, hp):
     mu = c1 * g + b1 * mu
     nu = c2 * abs2(g) + b2 * nu.real
     nu_max = nan_max(nu_max.real, nu * inv_bc2)
-    return (mu * inv_bc1) / (math.sqrt(nu_max + eps_root) + eps), mu, nu, nu_max
+    return div_real(mu * inv_bc1, math.sqrt(nu_max + eps_root) + eps), mu, nu, nu_max
 
 
 @cpu_kernel
@@ -111,7 +111,7 @@ def adamax_rule(g, mu, nu, hp):
     c1, b1, b2, inv_bc1, eps = hp
     mu = c1 * g + b1 * mu
     nu = nan_max(abs(g) + eps, b2 * nu.real)
-    return (mu * inv_bc1) / nu, mu, nu
+    return div_real(mu * inv_bc1, nu), mu, nu
 
 
 @cpu_kernel
@@ -146,7 +146,7 @@ def belief_rule(g, mu, nu, hp, nesterov):
     nu = c2 * abs2(e) + b2 * nu.real
     nu = nu + eps_root
     mu_hat = _mu_hat(g, mu, b1, c1, inv_bc1, inv_bc1_next, nesterov)
-    return mu_hat / (math.sqrt(nu * inv_bc2) + eps), mu, nu
+    return div_real(mu_hat, math.sqrt(nu * inv_bc2) + eps), mu, nu
 
 
 @cpu_kernel
@@ -177,7 +177,7 @@ def yogi_rule(g, mu, nu, hp):
     g2 = abs2(g)
     nu = nu.real
     nu = nu - c2 * nan_sign(nu - g2, one, zero) * g2
-    return (mu * inv_bc1) / (math.sqrt(nu * inv_bc2 + eps_root) + eps), mu, nu
+    return div_real(mu * inv_bc1, math.sqrt(nu * inv_bc2 + eps_root) + eps), mu, nu
 
 
 @cpu_kernel
@@ -213,7 +213,7 @@ def radam_rule(g, mu, nu, hp, nesterov):
     nu = c2 * abs2(g) + b2 * nu.real
     mu_hat = _mu_hat(g, mu, b1, c1, inv_bc1, inv_bc1_next, nesterov)
     if rectify != zero:
-        return r * mu_hat / (math.sqrt(nu * inv_bc2 + eps_root) + eps), mu, nu
+        return div_real(r * mu_hat, math.sqrt(nu * inv_bc2 + eps_root) + eps), mu, nu
     return mu_hat, mu, nu
 
 

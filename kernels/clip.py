@@ -12,6 +12,7 @@ The host computes the factors from per-leaf sums of squares
 from numba import prange
 
 from ._jit import cpu_kernel, cuda, cuda_kernel, rule
+from .complex import div_real
 
 
 @rule
@@ -40,7 +41,7 @@ def clip_cuda(u, out, lo, hi):
 @rule
 def div_mul_rule(u, d, m):
     """(u / d) * m: optax's ``(t / g_norm) * max_norm`` (m = 1 for block RMS)."""
-    return (u / d) * m
+    return div_real(u, d) * m
 
 
 @cpu_kernel

@@ -219,6 +219,7 @@ COMPLEX = {
     "apply.add_decayed_weights_cuda": (V(C), V(C), V(C), R),
     "apply.apply_updates_cuda": (V(C), V(C), V(C)),
     "apply.scale_cuda": (V(C), V(C), R),
+    "apply.step_cuda": (V(C), V(C), POST(R)),
     "clip.segment_div_mul_cuda": (V(C), V(C), M(i8), V(i8), V(R), V(R)),
     "ema.ema_cuda": (V(C), V(C), V(C), U(R, 3), b1, POST(R), b1),
     "factored.apply_cuda": (V(C), M(i8), V(R), V(R), V(C), POST(R), b1),

@@ -691,7 +691,7 @@ def _layout_slow(tree, name):
 # the start of a fused step
 # ---------------------------------------------------------------------------
 
-def params_in_place(tree, name="params"):
+def params_in_place(tree, name="params", complex_ok=False):
     """(layout, buffers, copied) of the params of a fused step.
 
     The buffers are overwritten with the new params. ``copied`` is True when
@@ -700,10 +700,10 @@ def params_in_place(tree, name="params"):
     Read-only leaves raise (ValueError naming the leaf), as do non-float ones.
     """
     lay, leaves, copied = _layout(tree, name)
-    if lay.complex or lay.narrow:
-        # complex and 16-bit params take update() + apply_updates(): the fused
-        # kernels' epilogues and the step plans are written for real buffers
-        # that numba can compute in
+    if (lay.complex and not complex_ok) or lay.narrow:
+        # 16-bit params, and complex ones where the step's kernels are not
+        # written for them, take update() + apply_updates() (numba has no
+        # 16-bit arithmetic; update refuses complex params or not)
         raise Promote(f"{name}: complex or 16-bit params: the step runs update() + "
                       f"apply_updates()")
     bufs = []

@@ -227,4 +227,5 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         return bind(lay, state).run_into(g, u)
 
     return GradientTransformation(init_fn, update_fn,
-                                  fusion=_fusion.Precond(run, run_into, bind, rule))
+                                  fusion=_fusion.Precond(run, run_into, bind, rule,
+                                                         complex_ok))

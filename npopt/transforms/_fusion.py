@@ -47,6 +47,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence
 import numpy as np
 
 from .. import _flat, base
+from .._checks import real_dtype
 from ..kernels import _jit
 from ..kernels import apply as kapply
 from . import _plan
@@ -108,11 +109,15 @@ class Precond(NamedTuple):
     whose Bound has ``run_into`` for the per-leaf plan; ``run_into`` here
     stays None, so that no other two-pass step takes it), an ``Ema``
     (ema), or None.
+
+    complex_ok: the fused step may run it on complex params (otherwise a
+    complex step takes ``update``, which refuses them or not).
     """
     run: Callable
     run_into: Optional[Callable] = None
     bind: Optional[Callable] = None
     rule: Any = None
+    complex_ok: bool = False     # its kernels take complex buffers (kernels/complex.py)
 
 
 FACTORED = "scale_by_factored_rms"
@@ -217,7 +222,7 @@ def _bind_identity(lay, state):
                  steady_one=steady_one)
 
 
-IDENTITY_PRECOND = Precond(_run_identity, None, _bind_identity)
+IDENTITY_PRECOND = Precond(_run_identity, None, _bind_identity, complex_ok=True)
 
 
 # ---------------------------------------------------------------------------
@@ -244,11 +249,12 @@ def check_tuple(state, n, what="this chain's init"):
             + (f" of length {len(state)}" if isinstance(state, tuple) else ""))
 
 
-def begin(params, grads):
+def begin(params, grads, complex_ok=False):
     """Layout and buffers of a fused step's params and grads, all checked
     (``_flat.params_in_place``, ``_flat.grads_for``). Raises ``_flat.Promote``
-    for grads of another float dtype (the caller falls back to update)."""
-    lay, p, copied = _flat.params_in_place(params)
+    for grads of another float dtype, and for complex params unless
+    ``complex_ok`` (the caller falls back to update)."""
+    lay, p, copied = _flat.params_in_place(params, complex_ok=complex_ok)
     return StepIO(lay, _flat.grads_for(lay, grads), p, copied)
 
 
@@ -490,6 +496,9 @@ def fuse(txs):
     idents = [i for i, tx in enumerate(txs) if getattr(tx, "fusion", None) is IDENTITY]
     plans = _plan.Plans()
     plannable = decay is None or not callable(decay.mask)   # a mask function: every step
+    # complex params in place where the preconditioner's kernels take them
+    # (the rate and the weight decay are linear), without a step plan
+    complex_ok = precond.complex_ok
 
     def step(params, grads, state, **extra_args):
         plan = plans.current
@@ -500,7 +509,7 @@ def fuse(txs):
         check_tuple(state, n)
         for i in idents:
             _bind_identity(None, state[i])
-        io = begin(params, grads)
+        io = begin(params, grads, complex_ok)
         lay = io.lay
         scale = rate_value(rate_role, state[ir])
         wd_leaf = _weight_decays(lay, decay, params)
@@ -514,7 +523,7 @@ def fuse(txs):
         new[ir] = rate_role.advance(state[ir])
         new = tuple(new)
         out = io.params_out(params)
-        plans.current = plannable and _plan.make(
+        plans.current = plannable and not lay.complex and _plan.make(
             out, lay, io, [bound], new, [ip], ir, idents, lambda st: rate_value(rate_role, st),
             rate_role, wd_leaf) or None
         return out, new
@@ -522,10 +531,11 @@ def fuse(txs):
 
 
 def _posts(lay, scale, wd_leaf):
-    """Per group, the (start, stop, (neg_lr, wd)) runs of the fused epilogue."""
+    """Per group, the (start, stop, (neg_lr, wd)) runs of the fused epilogue
+    (scalars of the group's real dtype)."""
     posts = []
     for grp in lay.groups:
-        dt = grp.dtype.type
+        dt = real_dtype(grp.dtype).type
         s = dt(scale)
         if wd_leaf is None:
             posts.append([(0, grp.size, (s, dt(0)))])
