@@ -236,3 +236,33 @@ def test_tree_transforms_keep_16_bit_leaves(make, dtype):
     ref, _ = opt.update(p.astype(np.float32), opt.init(p.astype(np.float32)),
                         p.astype(np.float32))
     np.testing.assert_allclose(u.astype(np.float32), ref, rtol=2 ** -7, atol=0)
+
+
+# -- the 16-bit conversions (kernels/narrow.py) ----------------------------------------
+
+@pytest.mark.parametrize("dtype", [F16, BF16])
+def test_16_bit_conversions_are_numpys_bit_for_bit(dtype):
+    from npopt._flat._layout import as_dtype
+    from npopt._target import Host
+    rng = np.random.default_rng(7)
+    bits = rng.integers(0, 2 ** 32, 1 << 20, dtype=np.uint64).astype(np.uint32)
+    # and every 37th float32 around float16's subnormals, both signs
+    sweep = np.arange(0x33000000 - 4096, 0x38800000 + 4096, 37, dtype=np.uint32)
+    bits = np.concatenate([bits, sweep, sweep | np.uint32(0x80000000),
+                           np.array([0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000,
+                                     0x477fefff, 0x477ff000, 0x3f800000], np.uint32)])
+    x = bits.view(np.float32)
+    with np.errstate(all="ignore"):
+        ref = x.astype(dtype)
+    got = as_dtype(Host, x, dtype)
+    assert got.dtype == dtype
+    nan = np.isnan(x)
+    np.testing.assert_array_equal(got.view(np.uint16)[~nan], ref.view(np.uint16)[~nan])
+    assert np.all(np.isnan(got[nan].astype(np.float32)))     # NaNs stay NaN (payloads may differ)
+    every = np.arange(1 << 16, dtype=np.uint16).view(dtype)  # and back: all 65536 values
+    with np.errstate(all="ignore"):
+        ref32 = every.astype(np.float32)
+    got32 = as_dtype(Host, every, np.dtype(np.float32))
+    ok = ~np.isnan(ref32)
+    np.testing.assert_array_equal(got32.view(np.uint32)[ok], ref32.view(np.uint32)[ok])
+    assert np.all(np.isnan(got32[~ok]))
