@@ -7,7 +7,8 @@ The stored optax trajectories of reference/make_narrow_reference.py
 scale_by_adam + add_decayed_weights + a cosine learning rate, and adam's
 ``mu_dtype`` / sgd's ``accumulator_dtype`` = bfloat16 on float32 params),
 50 steps, both paths (``update`` + ``apply_updates``, and the fused
-``step``, which falls back to them for 16-bit leaves).
+``step``: fused and in place for the elementwise rules, float32 in the
+kernel and the new params rounded once).
 
 The 16-bit results cannot match bit for bit: npopt computes each rule in
 float32 and rounds every stored result once (as torch's fused optimizers
@@ -51,7 +52,8 @@ match optax bit for bit (0 ulps) in every check.  sgd, sign_sgd and rprop
 match bit for bit on 16-bit params too.  Tolerances: PARAMS_ULPS (6) for
 the params and first updates, STATE_ULPS (8) for the teacher-forced state,
 the same for every case of a dtype; the 7 (case, dtype) states over 8 ulps
-have their own bounds (KNOWN_STATE_OVER, with the measured numbers).
+and one fused step's params (rmsprop_centered, bfloat16) have their own
+bounds (KNOWN_STATE_OVER, KNOWN_PARAMS_OVER, with the measured numbers).
 
 Why: optax (jax 0.10.2's XLA on CPU) rounds *every* 16-bit operation to 16
 bits (test_optax_rounds_every_16_bit_operation reproduces its trace(0.9)
@@ -94,6 +96,12 @@ ALL = [(c, d) for c in nb.CASES for d in nb.dtypes_of(c)]
 # trace near 0 (sgd_nesterov's 'z') measures a cancellation.  Each has its
 # own bound, ~1.1x what was measured (in the comment), so that a growing
 # difference still fails.
+# The fused step (in place, float32 in registers) rounds the new params once,
+# where update + apply_updates rounds u, then -lr u, then p + (-lr u); optax
+# rounds every operation: free-running, one case drifts past PARAMS_ULPS.
+KNOWN_PARAMS_OVER = {
+    ("rmsprop_centered", "bfloat16", "step"): 9,   # 7.8 ulps at step 10
+}
 KNOWN_STATE_OVER = {
     ("adabelief", "float16"): 12,        # nu['b'] 10.5, nu['w'] 8.7
     ("adadelta", "float16"): 64,         # e_x['b'] 41.1, ['w'] 57.1, ['z'] 24.6 (subnormal, ~1.5e-5)
@@ -261,7 +269,7 @@ def test_reference_data_matches_the_case_table():
 @pytest.mark.parametrize("path", ["update", "step"])
 @pytest.mark.parametrize("case,dtype", ALL)
 def test_free_running_matches_optax(case, dtype, path):
-    tol = PARAMS_ULPS * EPS[dtype]
+    tol = KNOWN_PARAMS_OVER.get((case, dtype, path), PARAMS_ULPS) * EPS[dtype]
     params, state, rows, first = replay_free(case, dtype, path)
     for k in nb.KEYS:
         p = np.asarray(params[k])
@@ -389,17 +397,23 @@ def test_sgd_on_float16_is_float32_rounded_once(shape, steps, seed, lr, momentum
     opt = npopt.sgd(lr, momentum=momentum)
     params, state = {"p": p}, opt.init({"p": p})
     # the model: hyperparameters rounded to float16, every product / sum in
-    # float32, each stored result (trace, update, params) rounded once
+    # float32, each stored result (trace, update, params) rounded once; the
+    # fused step (momentum: trace's kernel) stores only the trace and the new
+    # params, p + (-lr) t from the unrounded t
     lr16, mu16 = np.float32(np.float16(-lr)), np.float32(np.float16(momentum or 0.0))
     want_p, trace = p, np.zeros(shape, np.float16)
     for g in gs:
         if momentum is not None:
-            trace = _f16(g.astype(np.float32) + mu16 * trace.astype(np.float32))
+            t32 = g.astype(np.float32) + mu16 * trace.astype(np.float32)
+            trace = _f16(t32)
             d = trace
         else:
             d = g
         u = _f16(lr16 * d.astype(np.float32))
-        want_p = _f16(want_p.astype(np.float32) + u.astype(np.float32))
+        if path == "step" and momentum is not None:
+            want_p = _f16(want_p.astype(np.float32) + lr16 * t32)
+        else:
+            want_p = _f16(want_p.astype(np.float32) + u.astype(np.float32))
         params, state, got_u = _one(opt, params, {"p": g}, state, path)
         if got_u is not None:
             assert got_u["p"].dtype == np.float16

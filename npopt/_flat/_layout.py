@@ -691,7 +691,7 @@ def _layout_slow(tree, name):
 # the start of a fused step
 # ---------------------------------------------------------------------------
 
-def params_in_place(tree, name="params", complex_ok=False):
+def params_in_place(tree, name="params", complex_ok=False, narrow_ok=False):
     """(layout, buffers, copied) of the params of a fused step.
 
     The buffers are overwritten with the new params. ``copied`` is True when
@@ -700,7 +700,8 @@ def params_in_place(tree, name="params", complex_ok=False):
     Read-only leaves raise (ValueError naming the leaf), as do non-float ones.
     """
     lay, leaves, copied = _layout(tree, name)
-    if (lay.complex and not complex_ok) or lay.narrow:
+    if (lay.complex and not complex_ok) or (lay.narrow and not (narrow_ok and not
+                                                              lay.target.device)):
         # 16-bit params, and complex ones where the step's kernels are not
         # written for them, take update() + apply_updates() (numba has no
         # 16-bit arithmetic; update refuses complex params or not)
@@ -833,21 +834,63 @@ _F16 = np.dtype(np.float16)
 _F16_TABLE = []     # the 65536 float16 values as float32, made at first use
 
 
-def _narrow_convert(x, dtype):
-    """A 1-D float16/bfloat16 buffer to float32 or back, with the bit loops
-    of ``kernels/narrow.py`` (the same values as ``astype``, faster)."""
+NARROW_CHUNK = 1 << 16      # elements converted at a time by narrow_runs (256 KiB of float32)
+
+
+def narrow_runs(target, kernels, g, moments, dst, args, runs, fused):
+    """An elementwise kernel (``kernel(g, *moments, dst, *args, post,
+    fused)``, see ``transforms/_elementwise``) over 16-bit host buffers, in
+    place: chunk by chunk, ``g``, the moments and ``dst`` are converted to
+    float32 scratch arrays, the kernel runs on them, and the moments and
+    ``dst`` are rounded back once into their own memory. The chunks stay in
+    the cache, so the memory traffic is the 16-bit buffers'."""
+    n = min(NARROW_CHUNK, max([b - a for a, b, _ in runs], default=0))
+    scratch = [np.empty(n, _F32) for _ in range(len(moments) + 2)]
+    for a, b, post in runs:
+        for c in range(a, b, n):
+            e = min(c + n, b)
+            m = e - c
+            gs, ds, ms = scratch[0][:m], scratch[1][:m], [s[:m] for s in scratch[2:]]
+            _to_f32(g[c:e], gs)
+            _to_f32(dst[c:e], ds)
+            for x, xs in zip(moments, ms):
+                _to_f32(x[c:e], xs)
+            target.launch(*kernels, gs, *ms, ds, *args, post, fused)
+            _from_f32(ds, dst[c:e])
+            for x, xs in zip(moments, ms):
+                _from_f32(xs, x[c:e])
+
+
+def _to_f32(x, out):
     from ..kernels import narrow as k
-    out = np.empty(x.shape, dtype)
     if x.dtype == _F16:
-        if not _F16_TABLE:
-            _F16_TABLE.append(np.arange(1 << 16, dtype=np.uint16).view(_F16).astype(_F32))
-        k.f16_to_f32_cpu(x.view(np.uint16), _F16_TABLE[0], out)
-    elif x.dtype != _F32:                                   # bfloat16
+        k.f16_to_f32_cpu(x.view(np.uint16), _f16_table(), out)
+    else:
         k.bf16_to_f32_cpu(x.view(np.uint16), out.view(np.uint32))
-    elif dtype == _F16:
+
+
+def _from_f32(x, out):
+    from ..kernels import narrow as k
+    if out.dtype == _F16:
         k.f32_to_f16_cpu(x.view(np.uint32), out.view(np.uint16))
     else:
         k.f32_to_bf16_cpu(x.view(np.uint32), out.view(np.uint16))
+
+
+def _f16_table():
+    if not _F16_TABLE:
+        _F16_TABLE.append(np.arange(1 << 16, dtype=np.uint16).view(_F16).astype(_F32))
+    return _F16_TABLE[0]
+
+
+def _narrow_convert(x, dtype):
+    """A 1-D float16/bfloat16 buffer to float32 or back, with the bit loops
+    of ``kernels/narrow.py`` (the same values as ``astype``, faster)."""
+    out = np.empty(x.shape, dtype)
+    if x.dtype != _F32:
+        _to_f32(x, out)
+    else:
+        _from_f32(x, out)
     return out
 
 

@@ -89,9 +89,14 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         cpu, cuda = kernels
         go = lay.target.launch
         for gi, grp in enumerate(lay.groups):
-            hp = hyperparams(real_dtype(grp.dtype if dtypes is None else dtypes[gi]), t)
+            hp = hyperparams(real_dtype(compute_dtype(grp.dtype if dtypes is None
+                                                      else dtypes[gi])), t)
             if lay.narrow and is_narrow(grp.dtype):
                 hp = narrow_hyperparams(hp, grp.dtype)
+                if is_narrow(dst[gi].dtype):          # a fused step on the 16-bit buffers
+                    _flat.narrow_runs(lay.target, (cpu, cuda), g[gi], [m[gi] for m in moments],
+                                      dst[gi], (hp, *flags), runs[gi], fused)
+                    continue
             if type(g[gi]) is list:
                 for (a, b, post), gk in zip(runs[gi], g[gi]):
                     go(cpu, cuda, gk, *[m[gi][a:b] for m in moments], dst[gi][a:b], hp, *flags,
@@ -228,4 +233,4 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
 
     return GradientTransformation(init_fn, update_fn,
                                   fusion=_fusion.Precond(run, run_into, bind, rule,
-                                                         complex_ok))
+                                                         complex_ok, narrow_ok=True))

@@ -47,7 +47,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence
 import numpy as np
 
 from .. import _flat, base
-from .._checks import real_dtype
+from .._checks import is_narrow, real_dtype
 from ..kernels import _jit
 from ..kernels import apply as kapply
 from . import _plan
@@ -111,13 +111,15 @@ class Precond(NamedTuple):
     (ema), or None.
 
     complex_ok: the fused step may run it on complex params (otherwise a
-    complex step takes ``update``, which refuses them or not).
+    complex step takes ``update``, which refuses them or not); narrow_ok:
+    on float16/bfloat16 params (converted to float32 chunk by chunk).
     """
     run: Callable
     run_into: Optional[Callable] = None
     bind: Optional[Callable] = None
     rule: Any = None
     complex_ok: bool = False     # its kernels take complex buffers (kernels/complex.py)
+    narrow_ok: bool = False      # its bind's run takes 16-bit buffers (_flat.narrow_runs)
 
 
 FACTORED = "scale_by_factored_rms"
@@ -249,12 +251,12 @@ def check_tuple(state, n, what="this chain's init"):
             + (f" of length {len(state)}" if isinstance(state, tuple) else ""))
 
 
-def begin(params, grads, complex_ok=False):
+def begin(params, grads, complex_ok=False, narrow_ok=False):
     """Layout and buffers of a fused step's params and grads, all checked
     (``_flat.params_in_place``, ``_flat.grads_for``). Raises ``_flat.Promote``
-    for grads of another float dtype, and for complex params unless
-    ``complex_ok`` (the caller falls back to update)."""
-    lay, p, copied = _flat.params_in_place(params, complex_ok=complex_ok)
+    for grads of another float dtype, and for complex (16-bit) params unless
+    ``complex_ok`` (``narrow_ok``): the caller falls back to update."""
+    lay, p, copied = _flat.params_in_place(params, complex_ok=complex_ok, narrow_ok=narrow_ok)
     return StepIO(lay, _flat.grads_for(lay, grads), p, copied)
 
 
@@ -498,7 +500,7 @@ def fuse(txs):
     plannable = decay is None or not callable(decay.mask)   # a mask function: every step
     # complex params in place where the preconditioner's kernels take them
     # (the rate and the weight decay are linear), without a step plan
-    complex_ok = precond.complex_ok
+    complex_ok, narrow_ok = precond.complex_ok, precond.narrow_ok
 
     def step(params, grads, state, **extra_args):
         plan = plans.current
@@ -509,7 +511,7 @@ def fuse(txs):
         check_tuple(state, n)
         for i in idents:
             _bind_identity(None, state[i])
-        io = begin(params, grads, complex_ok)
+        io = begin(params, grads, complex_ok, narrow_ok)
         lay = io.lay
         scale = rate_value(rate_role, state[ir])
         wd_leaf = _weight_decays(lay, decay, params)
@@ -523,7 +525,7 @@ def fuse(txs):
         new[ir] = rate_role.advance(state[ir])
         new = tuple(new)
         out = io.params_out(params)
-        plans.current = plannable and not lay.complex and _plan.make(
+        plans.current = plannable and not (lay.complex or lay.narrow) and _plan.make(
             out, lay, io, [bound], new, [ip], ir, idents, lambda st: rate_value(rate_role, st),
             rate_role, wd_leaf) or None
         return out, new
@@ -532,10 +534,12 @@ def fuse(txs):
 
 def _posts(lay, scale, wd_leaf):
     """Per group, the (start, stop, (neg_lr, wd)) runs of the fused epilogue
-    (scalars of the group's real dtype)."""
+    (scalars of the group's real dtype; float32 for a 16-bit group, rounded
+    to it first, as JAX's weakly typed constants)."""
     posts = []
     for grp in lay.groups:
-        dt = real_dtype(grp.dtype).type
+        narrow = is_narrow(grp.dtype)
+        dt = (_narrow_scalar(grp.dtype) if narrow else real_dtype(grp.dtype).type)
         s = dt(scale)
         if wd_leaf is None:
             posts.append([(0, grp.size, (s, dt(0)))])
@@ -550,6 +554,11 @@ def _posts(lay, scale, wd_leaf):
                 runs.append([a, b, w])
         posts.append([(a, b, (s, dt(w))) for a, b, w in runs if b > a])
     return posts
+
+
+def _narrow_scalar(dtype):
+    """x -> float32(x rounded to the 16-bit ``dtype``)."""
+    return lambda x: np.float32(dtype.type(x))
 
 
 def _weight_decays(lay, decay, params):
