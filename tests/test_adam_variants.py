@@ -493,7 +493,8 @@ def test_amsgrad_without_bias_correction_accepts_unit_decays():
 def test_bad_flags_and_dtypes():
     with pytest.raises(TypeError, match="bias_correction_mu: expected True or False"):
         npopt.amsgrad(0.1, bias_correction_mu="yes")
-    with pytest.raises(TypeError, match="mu_dtype: expected None, float32 or float64"):
+    with pytest.raises(TypeError, match="mu_dtype: expected None, float32, float64, float16 "
+                                        "or bfloat16"):
         npopt.amsgrad(0.1, mu_dtype=np.int32)
     for alias in (npopt.adabelief, npopt.radam):
         with pytest.raises(TypeError, match="nesterov: expected True or False"):

@@ -24,6 +24,15 @@ _int32 = np.int32
 _tuple_new = tuple.__new__     # a NamedTuple's own __new__ without its Python frame
 
 
+def _float32_narrow(hp):
+    """``hp`` with its 16-bit scalars (rounded to a 16-bit moment dtype by
+    ``hyperparams``) as float32 scalars of the same value."""
+    return tuple(np.float32(x) if is_narrow(getattr(x, "dtype", _F64)) else x for x in hp)
+
+
+_F64 = np.dtype(np.float64)
+
+
 def narrow_hyperparams(hp, dtype):
     """``hp`` (float32 scalars) for a float16/bfloat16 group: each rounded to
     ``dtype`` first, as JAX makes a weakly typed constant (``1 - b1``, ``eps``)
@@ -91,6 +100,8 @@ def elementwise_transform(*, name, state_cls, moments, kernels, hyperparams, fla
         for gi, grp in enumerate(lay.groups):
             hp = hyperparams(real_dtype(compute_dtype(grp.dtype if dtypes is None
                                                       else dtypes[gi])), t)
+            if narrow_state:        # a 16-bit moment's constants (b1 in mu_dtype): float32
+                hp = _float32_narrow(hp)
             if lay.narrow and is_narrow(grp.dtype):
                 hp = narrow_hyperparams(hp, grp.dtype)
                 if is_narrow(dst[gi].dtype):          # a fused step on the 16-bit buffers

@@ -116,7 +116,7 @@ def scale_by_amsgrad(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None,
     b1 = _check_decay("b1", b1, allow_one=not bias_correction_mu)
     b2 = _check_decay("b2", b2, allow_one=not bias_correction_nu)
     eps, eps_root = _check_eps(eps=eps, eps_root=eps_root)
-    mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
+    mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype, narrow_ok=True)
 
     # optax: (1-b1)*g in g's dtype, b1*mu in mu's, the bias correction of mu
     # in the dtype the two promote to (all the same without mu_dtype).

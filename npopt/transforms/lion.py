@@ -52,7 +52,7 @@ def scale_by_lion(b1=0.9, b2=0.99, mu_dtype=None, *, mode="hard", smooth_beta=1.
     """
     b1 = _checks.check_number("b1", b1, low=0.0, high=1.0)
     b2 = _checks.check_number("b2", b2, low=0.0, high=1.0)
-    mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype)
+    mu_dtype = _checks.check_float_dtype("mu_dtype", mu_dtype, narrow_ok=True)
     if not isinstance(mode, str) or mode not in _MODES:
         raise ValueError(f"mode: expected 'hard', 'smooth' or 'refined', got {mode!r}")
     smooth_beta = _checks.check_number("smooth_beta", smooth_beta)

@@ -53,7 +53,7 @@ def ema(decay, debias=True, accumulator_dtype=None):
     debias = _checks.check_bool("debias", debias)
     # decay = 1 would freeze the average at 0 (and debiasing would divide by 0)
     decay = _checks.check_number("decay", decay, low=0.0, high=1.0, high_open=debias)
-    acc = _checks.check_float_dtype("accumulator_dtype", accumulator_dtype)
+    acc = _checks.check_float_dtype("accumulator_dtype", accumulator_dtype, narrow_ok=True)
 
     def hyperparams(dtype, t):
         res = np.promote_types(dtype, acc) if acc is not None else dtype
