@@ -89,6 +89,44 @@ class _Pair(NamedTuple):
     update: Callable
 
 
+def _narrow_init(init):
+    """``init`` that makes the state of 16-bit params through float32 where
+    the transformation refuses them (``npopt._narrow``)."""
+    if getattr(init, "_npopt_narrow", False) or not callable(init):
+        return init
+
+    def narrow_init(params):
+        try:
+            return init(params)
+        except _flat.NarrowLeaves:      # raised before anything was made
+            pass
+        from . import _narrow
+        return _narrow.init(init, params)
+    narrow_init._npopt_narrow = True
+    narrow_init.__wrapped__ = init
+    narrow_init.__doc__ = init.__doc__
+    return narrow_init
+
+
+def _narrow_update(update):
+    """``update`` that runs 16-bit leaves through float32 where the
+    transformation refuses them (``npopt._narrow``)."""
+    if getattr(update, "_npopt_narrow", False) or not callable(update):
+        return update
+
+    def narrow_update(updates, state, params=None, **extra_args):
+        try:
+            return update(updates, state, params, **extra_args)
+        except _flat.NarrowLeaves:      # raised before any buffer was written
+            pass
+        from . import _narrow
+        return _narrow.update(update, updates, state, params, extra_args)
+    narrow_update._npopt_narrow = True
+    narrow_update.__wrapped__ = update
+    narrow_update.__doc__ = update.__doc__
+    return narrow_update
+
+
 class GradientTransformation(_Pair):
     """``(init, update)``, plus the fused ``step`` and a fusion description.
 
@@ -98,7 +136,7 @@ class GradientTransformation(_Pair):
     """
 
     def __new__(cls, init, update, fusion=None, fused_step=None):
-        self = super().__new__(cls, init, update)
+        self = super().__new__(cls, _narrow_init(init), _narrow_update(update))
         self.fusion = fusion
         self.fused_step = fused_step
         return self

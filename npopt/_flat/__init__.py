@@ -17,10 +17,10 @@ into a tree, goes through this package:
 Both build on ``npopt.tree._structure`` (never on ``npopt.tree`` itself,
 which imports ``_ravel``).
 """
-from ._layout import (ConsumedStateError, DtypeMismatch, Group, Layout, Promote, as_dtype,
-                      bind_custom, check_like, fail_complex, fresh_copy, grads_for, is_consumed, layout_of,
-                      leaf_path, mark_consumed, narrow_runs, origin_of, overlaps, params_in_place,
-                      same_layout_leaves, set_origin, views_base)
+from ._layout import (ConsumedStateError, DtypeMismatch, Group, Layout, NarrowLeaves, Promote,
+                      as_dtype, bind_custom, check_like, fail_complex, fresh_copy, grads_for,
+                      is_consumed, layout_of, leaf_path, mark_consumed, narrow_runs, origin_of,
+                      overlaps, params_in_place, same_layout_leaves, set_origin, views_base)
 from ._ravel import (FlatSpace, SegmentTable, flat_of, ravel, segment_table, stacked_buffer,
                      stacked_views, unraveler)
 
@@ -30,6 +30,7 @@ __all__ = [
     "leaf_path", "params_in_place", "grads_for", "check_like", "bind_custom",
     "mark_consumed", "is_consumed", "set_origin", "origin_of", "views_base",
     "overlaps", "as_dtype", "fresh_copy", "same_layout_leaves", "fail_complex", "narrow_runs",
+    "NarrowLeaves",
     # ravelling (one buffer of the promoted dtype)
     "SegmentTable", "segment_table", "ravel",
     # the solvers' ravelled space

@@ -54,6 +54,12 @@ class DtypeMismatch(TypeError):
     transformation whose ``update`` does not promote dtypes as optax does."""
 
 
+class NarrowLeaves(TypeError):
+    """float16/bfloat16 leaves where a rule's kernels take float32/float64
+    ones. Raised before any buffer is touched; ``GradientTransformation``
+    then runs the transformation through float32 (``npopt._narrow``)."""
+
+
 class ConsumedStateError(ValueError):
     """A state that ``step`` consumed (updated in place) was used again."""
 
@@ -579,7 +585,7 @@ def layout_of(tree, name="params", complex_ok=False, narrow_ok=False):
                         f"computes 16-bit floats on the host); use float32 device arrays")
     if lay.narrow and not narrow_ok:
         i = next(i for i, d in enumerate(lay.dtypes) if is_narrow(d))
-        raise TypeError(
+        raise NarrowLeaves(
             f"{name} (leaf {i}{_at(lay.treedef, i)}): got a leaf of dtype {lay.dtypes[i]}; "
             f"float16/bfloat16 {name} are supported by the elementwise rules (adam, sgd, "
             f"rmsprop, ...; README, 'float16 and bfloat16'), not by this one: convert them "
