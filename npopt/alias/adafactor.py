@@ -87,7 +87,7 @@ def adafactor(learning_rate=None, min_dim_size_to_factor=128, decay_rate=0.8, de
       Shazeer & Stern, "Adafactor: Adaptive Learning Rates with Sublinear
       Memory Cost", ICML 2018, https://arxiv.org/abs/1804.04235
     """
-    _checks.check_float_dtype("dtype_momentum", dtype_momentum)
+    _checks.check_float_dtype("dtype_momentum", dtype_momentum, narrow_ok=True)
     # the building blocks check these too, under their own names: name them
     # as the user spelled them here
     momentum = _checks.check_number("momentum", momentum, low=0.0, high=1.0, allow_none=True)

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _checks, _flat
-from .._checks import real_dtype
+from .._checks import is_narrow, real_dtype
 from ..base import NO_PARAMS_MSG, ZERO, GradientTransformation, init_empty_state, \
     safe_increment
 from ..kernels import clip as kclip
@@ -560,6 +560,8 @@ def per_leaf_step(txs, blocks):
     def step(params, grads, state, **extra_args):
         _fusion.check_tuple(state, n)
         _fusion.check_identities(state, blocks.idents)
+        if acc is not None and is_narrow(acc):      # a 16-bit momentum: update computes it
+            raise _flat.Promote("adafactor: a float16/bfloat16 momentum: the step runs update")
         io = _fusion.begin(params, grads)
         lay = io.lay
         # every check, and the chain's per-step scalars, before any kernel runs
