@@ -16,6 +16,7 @@ automatically, as are a few other shapes (lamb's, adafactor's, lbfgs's: see
 ``npopt.transforms._fusion``); any other transformation falls back to
 ``update`` + ``apply_updates``.
 """
+import functools
 from typing import (Any, Callable, ForwardRef, Iterable, Mapping, NamedTuple, Optional, Protocol,
                     Tuple, Union)
 
@@ -102,9 +103,8 @@ def _narrow_init(init):
             pass
         from . import _narrow
         return _narrow.init(init, params)
+    functools.update_wrapper(narrow_init, init)     # init's name (reprs of defaults)
     narrow_init._npopt_narrow = True
-    narrow_init.__wrapped__ = init
-    narrow_init.__doc__ = init.__doc__
     return narrow_init
 
 
@@ -121,9 +121,8 @@ def _narrow_update(update):
             pass
         from . import _narrow
         return _narrow.update(update, updates, state, params, extra_args)
+    functools.update_wrapper(narrow_update, update)
     narrow_update._npopt_narrow = True
-    narrow_update.__wrapped__ = update
-    narrow_update.__doc__ = update.__doc__
     return narrow_update
 
 
