@@ -7,7 +7,8 @@ As in optax, an optimizer is a pair of pure functions in a NamedTuple::
     params = npopt.apply_updates(params, updates)
 
 ``opt.step(params, grads, state)`` is npopt's fused fast path: it computes the
-same numbers as ``update`` followed by ``apply_updates``, but in one pass over
+numbers of ``update`` followed by ``apply_updates`` (to the last bit: its
+epilogue rounds ``p + (-lr) u`` once), but in one pass over
 memory and in place on the flat buffers (the params and state it returns
 share memory with the ones it was given, which it consumes, like a jitted
 optax step with donated buffers). A chain of the form
@@ -143,9 +144,11 @@ class GradientTransformation(_Pair):
     def step(self, params, grads, state, **extra_args):
         """One optimizer step: ``(params, state)`` after applying the update.
 
-        Same numbers as ``update`` + ``apply_updates``. Fused and in place
-        where a kernel exists for this transformation: the given params and
-        state buffers are reused for the result, so
+        The numbers of ``update`` + ``apply_updates`` to the last bit (the
+        fused epilogue rounds ``p + (-lr) u`` once, an FMA; 16-bit params
+        are computed in float32 and the new params rounded once). Fused and
+        in place where a kernel exists for this transformation: the given
+        params and state buffers are reused for the result, so
 
         * use the params returned. A bare array, or a tree whose leaves
           all view one buffer (one leaf, or what ``step`` returns), is
